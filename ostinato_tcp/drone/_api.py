@@ -1,0 +1,63 @@
+"""What every Drone backend offers: the RPCs by python-ostinato's names, plus helpers.
+
+The helpers use only the RPCs, so they work the same over the built-in client
+and over python-ostinato.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import DroneError, DroneTimeoutError
+
+
+class DroneApi:
+    """Helpers shared by the backends. Subclasses provide the RPC methods,
+    ``pb``/``emul`` (message namespaces), ``endpoint`` and ``backend_name``."""
+
+    endpoint = "?"
+
+    def port_names(self) -> dict[str, int]:
+        """Interface name -> port id, for every port Drone lists."""
+        ids = self.getPortIdList()
+        cfg = self.getPortConfig(ids)
+        return {p.name: p.port_id.id for p in cfg.port}
+
+    def port_config(self, port_id: int):
+        ids = self.pb.PortIdList()
+        ids.port_id.add().id = port_id
+        return self.getPortConfig(ids).port[0]
+
+    def find_port(self, name: str) -> int:
+        """The port id of the interface called ``name``; the error lists what exists."""
+        names = self.port_names()
+        if name not in names:
+            raise DroneError(f"no port named {name!r}; Drone has: {', '.join(sorted(names)) or 'none'}",
+                             endpoint=self.endpoint, rpc="getPortConfig")
+        return names[name]
+
+    def port_id_list(self, port_ids):
+        ids = self.pb.PortIdList()
+        for pid in port_ids:
+            ids.port_id.add().id = pid
+        return ids
+
+    def stats(self, port_ids) -> dict[int, object]:
+        """Port id -> PortStats."""
+        reply = self.getStats(self.port_id_list(port_ids))
+        return {s.port_id.id: s for s in reply.port_stats}
+
+    def wait_transmit_done(self, port_ids, timeout: float, poll: float = 0.1, on_poll=None) -> dict[int, object]:
+        """Poll getStats until no port in ``port_ids`` transmits; return the last stats."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.stats(port_ids)
+            if on_poll is not None:
+                on_poll(st)
+            if not any(s.state.is_transmit_on for s in st.values()):
+                return st
+            if time.monotonic() > deadline:
+                busy = [str(pid) for pid, s in st.items() if s.state.is_transmit_on]
+                raise DroneTimeoutError(f"port(s) {', '.join(busy)} still transmitting after {timeout:g} s",
+                                        endpoint=self.endpoint, rpc="getStats")
+            time.sleep(poll)

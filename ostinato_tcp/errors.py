@@ -1,0 +1,124 @@
+"""The project's exceptions.
+
+Every error the library raises on purpose derives from :class:`OstinatoTcpError`;
+errors of the libraries underneath (sockets, protobuf, paramiko, yaml) are
+translated into these types where they are caught, with ``raise ... from``.
+
+    OstinatoTcpError                 exit code
+    ├── UsageError                       2   bad scenario, bad option
+    │   ├── ScenarioError                2   names file, line and field
+    │   └── PlanError                    2   the plan cannot work; says why and the fix
+    ├── CapacityError                    2   the DUT table cannot hold the test
+    ├── InfrastructureError              3   something of the lab is unreachable or broken
+    │   ├── DroneError                   3   names host:port and the RPC
+    │   │   ├── DroneConnectError            refused, unreachable, timeout on connect
+    │   │   ├── DroneTimeoutError            no reply within the timeout
+    │   │   ├── DroneProtocolError           garbage, oversize frame, closed connection
+    │   │   ├── DroneVersionError            Drone refused our version
+    │   │   └── DroneRpcError                error reply, or an Ack with kRpcError
+    │   ├── DutError                     3
+    │   │   ├── SshError                     connect, auth, host key
+    │   │   │   └── HostKeyError             unknown or changed host key
+    │   │   └── DutCommandError              a command failed or timed out
+    │   └── LabError                     3   building or tearing down the built-in lab
+    └── RunFault                         3   traffic stopped because of a fault
+
+A failed verdict is not an exception: it is data in the run result.
+"""
+
+from __future__ import annotations
+
+EXIT_PASS = 0
+EXIT_VERDICT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+
+
+class OstinatoTcpError(Exception):
+    """Root of the project's errors."""
+
+    exit_code = EXIT_INFRA
+
+
+class UsageError(OstinatoTcpError):
+    exit_code = EXIT_USAGE
+
+
+class ScenarioError(UsageError):
+    """A scenario file is invalid. The message names file, line and field."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None):
+        self.file, self.line, self.field = file, line, field
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        super().__init__(f"{where}{message}")
+
+
+class PlanError(UsageError):
+    """The plan cannot work; the message says why and how to fix it."""
+
+
+class CapacityError(OstinatoTcpError):
+    exit_code = EXIT_USAGE
+
+
+class InfrastructureError(OstinatoTcpError):
+    exit_code = EXIT_INFRA
+
+
+class DroneError(InfrastructureError):
+    def __init__(self, message: str, *, endpoint: str | None = None, rpc: str | None = None):
+        self.endpoint, self.rpc = endpoint, rpc
+        parts = []
+        if endpoint:
+            parts.append(f"Drone {endpoint}")
+        if rpc:
+            parts.append(rpc)
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class DroneConnectError(DroneError):
+    pass
+
+
+class DroneTimeoutError(DroneError):
+    pass
+
+
+class DroneProtocolError(DroneError):
+    pass
+
+
+class DroneVersionError(DroneError):
+    pass
+
+
+class DroneRpcError(DroneError):
+    pass
+
+
+class DutError(InfrastructureError):
+    pass
+
+
+class SshError(DutError):
+    pass
+
+
+class HostKeyError(SshError):
+    pass
+
+
+class DutCommandError(DutError):
+    pass
+
+
+class LabError(InfrastructureError):
+    pass
+
+
+class RunFault(InfrastructureError):
+    pass

@@ -1,0 +1,7 @@
+"""The built-in lab: real Drone, a Linux conntrack DUT and sshd in network namespaces."""
+
+from ._lab import (DEFAULT_PREFIX, PORT_A, PORT_B, Endpoints, Lab, LabConfig, check_prerequisites,
+                   list_namespaces)
+
+__all__ = ["DEFAULT_PREFIX", "PORT_A", "PORT_B", "Endpoints", "Lab", "LabConfig",
+           "check_prerequisites", "list_namespaces"]

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the Debian packages ostinato-tcp and its lab need (Debian 12 / Ubuntu 24.04).
+# Runs apt-get only when something is missing, so it is cheap to call every time.
+set -eu
+
+PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv"
+
+missing=""
+for pkg in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: Debian packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# --no-install-recommends keeps the Ostinato GUI's optional extras off a lab box.
+$SUDO apt-get install -y -q --no-install-recommends $missing
+# Debian's openssh-server starts a host-wide sshd where an init system runs; the lab
+# starts its own sshd inside the DUT namespace and does not need that one.
