@@ -61,3 +61,25 @@ class DroneApi:
                 raise DroneTimeoutError(f"port(s) {', '.join(busy)} still transmitting after {timeout:g} s",
                                         endpoint=self.endpoint, rpc="getStats")
             time.sleep(poll)
+
+    def settled_stats(self, port_ids, expected_tx: dict[int, int] | None = None, timeout: float = 3.0,
+                      quiet: float = 1.2, poll: float = 0.1) -> dict[int, object]:
+        """Port stats once Drone's counters caught up: Drone refreshes them about once a
+        second, so they lag the end of transmit. Returns when every port reached its
+        ``expected_tx`` (if given), else when nothing changed for ``quiet`` seconds, or
+        at ``timeout``."""
+        deadline = time.monotonic() + timeout
+        last_key, since = None, time.monotonic()
+        while True:
+            st = self.stats(port_ids)
+            if expected_tx and all(st[p].tx_pkts >= n for p, n in expected_tx.items()):
+                return st
+            key = tuple((p, s.tx_pkts, s.rx_pkts) for p, s in sorted(st.items()))
+            now = time.monotonic()
+            if key != last_key:
+                last_key, since = key, now
+            elif not expected_tx and now - since >= quiet:
+                return st
+            if now > deadline:
+                return st
+            time.sleep(poll)

@@ -193,10 +193,7 @@ class DroneClient(DroneApi):
                 if msg_type == MSG_NOTIFY:
                     self._notify(payload)
                     continue
-                if msg_type == MSG_ERROR:
-                    raise DroneRpcError(payload.decode("utf-8", "replace").strip() or "error reply",
-                                        endpoint=self.endpoint, rpc=name)
-                if msg_type not in (MSG_RESPONSE, MSG_BLOB) or code != index:
+                if msg_type not in (MSG_RESPONSE, MSG_BLOB, MSG_ERROR) or code != index:
                     raise DroneProtocolError(
                         f"unexpected frame (type {msg_type}, method {code}) while waiting for the reply",
                         endpoint=self.endpoint, rpc=name)
@@ -211,6 +208,9 @@ class DroneClient(DroneApi):
             self._close()
             raise DroneProtocolError(f"connection lost: {exc.strerror or exc}", endpoint=self.endpoint,
                                      rpc=name) from None
+        if msg_type == MSG_ERROR:  # the connection stays usable
+            raise DroneRpcError(payload.decode("utf-8", "replace").strip() or "error reply",
+                                endpoint=self.endpoint, rpc=name)
         if reply_type is None:
             return payload
         try:
