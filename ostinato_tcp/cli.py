@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .errors import EXIT_USAGE, OstinatoTcpError
+from .errors import EXIT_USAGE, OstinatoTcpError, UsageError
 
 log = logging.getLogger("ostinato_tcp")
 
@@ -133,6 +133,230 @@ def lab_status(prefix, as_json) -> None:
                        + ("" if all(st["drone_listening"].values()) else "; Drone not listening")
                        + ("" if st["sshd_listening"] else "; sshd not listening"))
     sys.exit(0 if st["up"] else 1)
+
+
+# --------------------------------------------------------------------------- scenario commands
+_lab_option = click.option("--lab", "lab_prefix", default=None, metavar="PREFIX",
+                           help="Take Drone and DUT endpoints from this running built-in lab (overrides the "
+                                "scenario's 'lab:').")
+
+
+def _load(path: str, lab_prefix: str | None):
+    from .scenario import load_scenario
+
+    return load_scenario(path, lab=lab_prefix)
+
+
+def _password(ask: bool) -> str | None:
+    if not ask:
+        return None
+    import getpass
+
+    return getpass.getpass("DUT SSH password: ")
+
+
+@cli.command("plan")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@_lab_option
+@click.option("--offline", is_flag=True, help="Do not read the DUT's timeouts and capacity; use kernel defaults.")
+@click.option("--force", is_flag=True, help="Exit 0 even when the plan has problems.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--accept-new-host-key", is_flag=True, help="Add an unknown DUT host key to known_hosts.")
+@click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")
+def plan_cmd(scenario, lab_prefix, offline, force, as_json, accept_new_host_key, ask_dut_password) -> None:
+    """Show the timing and layout of a run without sending a packet (exit 2 when it cannot work)."""
+    from .plan import make_plan
+    from .run import RunOptions, connect_dut
+
+    sc = _load(scenario, lab_prefix)
+    facts = None
+    if not offline:
+        opts = RunOptions(accept_new_host_key=accept_new_host_key, dut_password=_password(ask_dut_password))
+        dut = connect_dut(sc, opts)
+        try:
+            facts = dut.health().facts(f"read from the DUT {dut.shell.where}")
+        finally:
+            dut.shell.close()
+    plan = make_plan(sc, facts, force=True)
+    if as_json:
+        _echo_json({"mode": plan.mode, "rate": plan.rate, "delay": plan.delay, "total": plan.total,
+                    "batch_size": plan.space.batch_size, "batches": len(plan.timings),
+                    "client_ips": plan.space.ip_count, "ports_per_batch": plan.space.ports_per_batch,
+                    "last_client_port": plan.space.last_port(), "expected_seconds": plan.expected_seconds,
+                    "dut": {"syn_sent_timeout": plan.dut.syn_sent_timeout,
+                            "syn_recv_timeout": plan.dut.syn_recv_timeout, "conntrack_max": plan.dut.conntrack_max,
+                            "conntrack_count": plan.dut.conntrack_count, "source": plan.dut.source},
+                    "timings": [{"batch": t.batch.index, "first": t.batch.first, "count": t.batch.count,
+                                 "build_seconds": t.build_seconds, "send_seconds": t.send_seconds,
+                                 "syn_to_synack": t.syn_to_synack, "synack_to_ack": t.synack_to_ack}
+                                for t in plan.timings],
+                    "warnings": plan.warnings, "problems": plan.problems})
+    else:
+        for line in plan.describe():
+            click.echo(line)
+    if plan.problems and not force:
+        click.echo("ostinato-tcp: the plan cannot work (see REFUSED above); fix the scenario or use --force",
+                   err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@cli.command("run")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@_lab_option
+@click.option("--force", is_flag=True, help="Run even when the plan says it cannot work (for diagnosis).")
+@click.option("--report-json", type=click.Path(dir_okay=False), help="Write the result as JSON to this file.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write the result as JUnit XML to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output; only the summary.")
+@click.option("--drone-backend", type=click.Choice(["builtin", "python-ostinato"]), default="builtin",
+              show_default=True, help="How to talk to Drone.")
+@click.option("--accept-new-host-key", is_flag=True, help="Add an unknown DUT host key to known_hosts.")
+@click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")
+@click.option("--poll-interval", type=float, default=None,
+              help="Seconds between polls of the DUT's conntrack count during the run; 0 turns polling off.")
+@click.option("--disable-stream", type=click.Choice(["synack", "ack"]), default=None, hidden=True,
+              help="Send without this leg (to see the diagnosis of a lost leg).")
+@click.option("--history-db", type=click.Path(dir_okay=False), default=None,
+              help="SQLite file that records every run [default: in the user's data directory].")
+@click.option("--no-history", is_flag=True, help="Do not record this run in the history database.")
+def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backend, accept_new_host_key,
+            ask_dut_password, poll_interval, disable_stream, history_db, no_history) -> None:
+    """Establish the scenario's connections through the DUT and prove them in its conntrack table.
+
+    Exit codes: 0 every expected connection ESTABLISHED+ASSURED, 1 the verdict failed,
+    2 bad scenario or usage (or the plan cannot work), 3 Drone or DUT unreachable or another fault.
+    """
+    from ._console import make_events
+    from .report import result_to_dict, summary_lines, write_json
+    from .run import RunOptions, run_scenario
+
+    sc = _load(scenario, lab_prefix)
+    opts = RunOptions(force=force, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
+                      dut_password=_password(ask_dut_password), poll_interval=poll_interval,
+                      disable_stream=disable_stream)
+    events = make_events(quiet)
+    try:
+        result = run_scenario(sc, opts, events)
+    finally:
+        close = getattr(events, "close", None)
+        if close:
+            close()
+    data = result_to_dict(result)
+    for line in summary_lines(result):
+        click.echo(line)
+    if report_json:
+        write_json(data, report_json)
+    if junit:
+        from .report.junit import write_junit
+
+        write_junit([data], junit, suite_name=f"ostinato-tcp {sc.name}")
+    if not no_history:
+        from .history import History
+
+        try:
+            with History.open(history_db) as hist:
+                hist.record(data)
+        except OstinatoTcpError as exc:
+            click.echo(f"ostinato-tcp: warning: run not recorded in history: {exc}", err=True)
+    sys.exit(result.exit_code)
+
+
+@cli.command("verify")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@_lab_option
+@click.option("--dump", "dump_file", type=click.Path(dir_okay=False, exists=True),
+              help="Judge a saved 'conntrack -L' output instead of the live DUT (offline).")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Batch size of the run that made the entries (from its JSON report; matters only with "
+                   "several client IPs and batches).")
+@click.option("--report-json", type=click.Path(dir_okay=False), help="Write the verdict as JSON to this file.")
+@click.option("--accept-new-host-key", is_flag=True, help="Add an unknown DUT host key to known_hosts.")
+@click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")
+def verify_cmd(scenario, lab_prefix, dump_file, batch_size, report_json, accept_new_host_key,
+               ask_dut_password) -> None:
+    """Check the DUT's conntrack table against the scenario now, sending nothing (exit 0 pass, 1 fail)."""
+    from .verify import verify_dump_file, verify_live
+
+    sc = _load(scenario, lab_prefix)
+    if dump_file:
+        out = verify_dump_file(sc, dump_file, batch_size=batch_size)
+    else:
+        from .run import RunOptions
+
+        out = verify_live(sc, RunOptions(accept_new_host_key=accept_new_host_key,
+                                         dut_password=_password(ask_dut_password)), batch_size=batch_size)
+    for line in out.lines():
+        click.echo(line)
+    if report_json:
+        from .report import write_json
+
+        write_json(out.to_dict(), report_json)
+    sys.exit(0 if out.verdict.passed else 1)
+
+
+@cli.command("cleanup")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@_lab_option
+@click.option("--drone-backend", type=click.Choice(["builtin", "python-ostinato"]), default="builtin")
+def cleanup_cmd(scenario, lab_prefix, drone_backend) -> None:
+    """Remove streams and device groups an interrupted run of SCENARIO left on its Drone ports."""
+    from .run import cleanup_leftovers
+
+    sc = _load(scenario, lab_prefix)
+    removed = cleanup_leftovers(sc, backend=drone_backend)
+    click.echo("removed " + ", ".join(removed) if removed else "nothing of ostinato-tcp was left on the ports")
+
+
+@cli.command("history")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="History database [default: $OSTINATO_TCP_HISTORY or the user's data directory].")
+@click.option("--scenario", "scenario_name", default=None, help="Only runs of this scenario name.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--compare", "compare_id", default="latest", show_default=True,
+              help="Run id to compare with the last passing run of its scenario ('latest', or 'none').")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when the compared run got worse.")
+@click.option("--json", "as_json", is_flag=True)
+def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, as_json) -> None:
+    """List recorded runs and flag a run that got worse than the last passing one."""
+    from .history import History
+
+    with History.open(db_path) as hist:
+        rows = hist.runs(scenario_name, limit)
+        comparison = None
+        if compare_id != "none" and rows:
+            run = hist.latest(scenario_name) if compare_id == "latest" else hist.get(int(compare_id))
+            if run is None:
+                raise UsageError(f"--compare {compare_id}: no such run")
+            comparison = hist.compare(run)
+    if as_json:
+        _echo_json({"runs": [{k: r[k] for k in ("id", "started_at", "scenario_name", "verdict", "expected",
+                                                 "established_assured", "rate", "achieved_rate_a",
+                                                 "achieved_rate_b", "dut_kernel", "drone_version", "origin")}
+                             for r in rows],
+                    "comparison": None if comparison is None else {
+                        "run": comparison.run["id"],
+                        "baseline": comparison.baseline["id"] if comparison.baseline else None,
+                        "regressions": comparison.regressions}})
+    else:
+        if not rows:
+            click.echo("no runs recorded" + (f" for scenario {scenario_name}" if scenario_name else ""))
+        else:
+            click.echo(f"{'id':>5}  {'started (UTC)':<20}  {'scenario':<24} {'verdict':<7} {'established':>17}  "
+                       f"{'rate/s':>9}  {'A sent/s':>10}  {'B sent/s':>10}")
+        for r in rows:
+            click.echo(f"{r['id']:>5}  {r['started_at']:<20}  {r['scenario_name'][:24]:<24} {r['verdict']:<7} "
+                       f"{r['established_assured']:>8}/{r['expected']:<8}  {r['rate'] or 0:>9,.0f}  "
+                       f"{r['achieved_rate_a'] or 0:>10,.0f}  {r['achieved_rate_b'] or 0:>10,.0f}")
+        if comparison is not None:
+            run = comparison.run
+            if comparison.baseline is None:
+                click.echo(f"run {run['id']}: no earlier passing run of '{run['scenario_name']}' to compare with")
+            elif comparison.regressed:
+                click.echo(f"REGRESSION: run {run['id']} against run {comparison.baseline['id']}: "
+                           + "; ".join(comparison.regressions))
+            else:
+                click.echo(f"run {run['id']} is no worse than run {comparison.baseline['id']} (last passing run)")
+    if fail_on_regression and comparison is not None and comparison.regressed:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

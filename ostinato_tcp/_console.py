@@ -1,0 +1,107 @@
+"""Terminal output for the CLI: rich progress bars on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .run import RunEvents
+
+
+class PlainEvents(RunEvents):
+    """One line per phase and a progress line every few seconds (for logs and CI)."""
+
+    def __init__(self, out=None, quiet: bool = False, every: float = 5.0):
+        self.out = out or sys.stderr
+        self.quiet = quiet
+        self.every = every
+        self._last = 0.0
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+    def phase(self, name: str, detail: str = "") -> None:
+        self._say(f"[{time.strftime('%H:%M:%S')}] {name}: {detail}" if detail else f"{name}")
+
+    def batch_started(self, batch, total_batches: int) -> None:
+        if total_batches > 1:
+            self._say(f"batch {batch.index + 1}/{total_batches}: connections {batch.first}.."
+                      f"{batch.first + batch.count - 1}")
+
+    def progress(self, sent_a, sent_b, expected_a, expected_b, ct_count) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            ct = f", DUT conntrack count {ct_count}" if ct_count is not None else ""
+            self._say(f"  sent A {sent_a}/{expected_a}, B {sent_b}/{expected_b}{ct}")
+
+    def message(self, text: str) -> None:
+        self._say(text)
+
+
+class RichEvents(RunEvents):
+    """Progress bars per port and the DUT's table growing, for an interactive terminal."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.progress_ui = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=self.console,
+                                    transient=False)
+        self._tasks: dict[str, int] = {}
+        self._started = False
+        self._t0 = {}
+        self._offset = {"a": 0, "b": 0}
+        self._base = {"a": 0, "b": 0}
+
+    def _ensure(self) -> None:
+        if not self._started:
+            self.progress_ui.start()
+            self._started = True
+
+    def close(self) -> None:
+        if self._started:
+            self.progress_ui.stop()
+            self._started = False
+
+    def phase(self, name: str, detail: str = "") -> None:
+        if self._started:
+            self.progress_ui.console.log(f"{name}: {detail}")
+        else:
+            self.console.log(f"{name}: {detail}")
+
+    def batch_started(self, batch, total_batches: int) -> None:
+        self._ensure()
+        label = f" (batch {batch.index + 1}/{total_batches})" if total_batches > 1 else ""
+        for key, text in (("a", f"port A SYN+ACK{label}"), ("b", f"port B SYN-ACK{label}"),
+                          ("ct", "DUT conntrack entries")):
+            if key in self._tasks:
+                self.progress_ui.remove_task(self._tasks.pop(key))
+            self._tasks[key] = self.progress_ui.add_task(text, total=None, rate="")
+        self._t0 = {}
+
+    def progress(self, sent_a, sent_b, expected_a, expected_b, ct_count) -> None:
+        if not self._tasks:
+            return
+        now = time.monotonic()
+        for key, sent, exp in (("a", sent_a, expected_a), ("b", sent_b, expected_b)):
+            if key not in self._t0:
+                self._t0[key] = (now, sent)
+            t0, s0 = self._t0[key]
+            rate = (sent - s0) / (now - t0) if now > t0 and sent > s0 else 0
+            self.progress_ui.update(self._tasks[key], completed=max(0, sent - s0), total=exp or None,
+                                    rate=f"{rate:,.0f}/s" if rate else "")
+        if ct_count is not None:
+            self.progress_ui.update(self._tasks["ct"], completed=ct_count, total=None, rate="")
+
+    def message(self, text: str) -> None:
+        self.console.log(text)
+
+
+def make_events(quiet: bool):
+    if quiet or not sys.stderr.isatty() or not sys.stdout.isatty():
+        return PlainEvents(quiet=quiet)
+    return RichEvents()

@@ -1,0 +1,76 @@
+"""The commands ostinato-tcp runs on the DUT, built only from validated values.
+
+Every argument is an IPv4 address (parsed), an integer, or a constant of this
+module; :meth:`DutShell.command_line` quotes each word. The few commands that
+need a pipe are built here from quoted words too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+
+SYSCTL_DIR = "/proc/sys/net/netfilter"
+SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_loose",
+           "nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
+           "nf_conntrack_tcp_timeout_established")
+EXIT_MARK = "ostinato-tcp-exit="
+
+
+def _ip(value) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+def _port(value) -> str:
+    port = int(value)
+    if not 0 < port < 65536:
+        raise ValueError(f"not a TCP port: {value!r}")
+    return str(port)
+
+
+def test_space_filter(server_ip, server_port) -> list[str]:
+    """conntrack filter for entries whose original direction goes to the test server."""
+    return ["-p", "tcp", "--orig-dst", _ip(server_ip), "--orig-port-dst", _port(server_port)]
+
+
+def dump_argv(server_ip, server_port) -> list[str]:
+    return ["conntrack", "-L"] + test_space_filter(server_ip, server_port)
+
+
+def unreplied_argv(server_ip, server_port) -> list[str]:
+    return ["conntrack", "-L"] + test_space_filter(server_ip, server_port) + ["--state", "SYN_SENT"]
+
+
+def clear_test_argv(server_ip, server_port) -> list[str]:
+    return ["conntrack", "-D"] + test_space_filter(server_ip, server_port)
+
+
+def flush_argv() -> list[str]:
+    return ["conntrack", "-F"]
+
+
+def count_argv() -> list[str]:
+    return ["cat", f"{SYSCTL_DIR}/nf_conntrack_count"]
+
+
+def sh_c(script: str, *, sudo: bool) -> str:
+    """``sh -c SCRIPT`` (under ``sudo -n`` when configured), whatever the login shell is."""
+    words = ["sh", "-c", script]
+    if sudo:
+        words = ["sudo", "-n", "--"] + words
+    return shlex.join(words)
+
+
+def health_script() -> str:
+    """Prints ``name=value`` for each sysctl, the kernel release, then ``conntrack -S``."""
+    reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
+    return f"{reads}; echo kernel=$(uname -r); conntrack -S"
+
+
+def compressed_dump_script(argv: list[str]) -> str:
+    """``argv | gzip -1``, with argv's exit status reported on stderr (a pipe hides it)."""
+    return f"{{ {shlex.join(argv)}; echo {EXIT_MARK}$? >&2; }} | gzip -1"
+
+
+def gzip_probe_script() -> str:
+    return "command -v gzip >/dev/null && echo yes || echo no"

@@ -1,0 +1,357 @@
+"""The verdict: every expected connection's conntrack entry, judged and explained.
+
+A connection passes when its entry is ESTABLISHED and [ASSURED] (an offloaded
+entry, [OFFLOAD] or [HW_OFFLOAD], is printed instead of [ASSURED] and counts as
+assured) and its reply tuple is the expected one. Every other connection gets a
+category that says what went wrong, and the categories are summarised into
+diagnosis lines.
+
+Dumps are read as a stream of bytes: a compiled pattern takes the common TCP
+line shape in C, and lines of any other shape go through the full parser, so a
+million entries are judged in a few seconds with a few MB of state (one byte per
+expected connection).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from array import array
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..tuples import ConnectionSpace
+from .conntrack import ParseError, ParseStats, parse_line
+
+# Category codes, one byte per expected connection.
+MISSING, PASS, SYN_SENT, SYN_RECV, EST_NOT_ASSURED, OTHER_STATE, REPLY_MISMATCH = range(7)
+CATEGORY_NAMES = {
+    MISSING: "missing",
+    PASS: "established_assured",
+    SYN_SENT: "syn_sent_unreplied",
+    SYN_RECV: "syn_recv",
+    EST_NOT_ASSURED: "established_not_assured",
+    OTHER_STATE: "other_state",
+    REPLY_MISMATCH: "reply_mismatch",
+}
+
+_FAST = re.compile(
+    rb"^(?:ipv4 +2 +)?tcp +6 +\d+ +([A-Z_0-9]+) +src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
+    rb" +(\[UNREPLIED\] +)?src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
+    rb" *(\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\])?[^\n]*$", re.M)
+_ASSURED_FLAGS = {"ASSURED", "OFFLOAD", "HW_OFFLOAD"}
+
+
+@dataclass
+class Expected:
+    """The exact set of expected connections and their expected reply tuples."""
+
+    space: ConnectionSpace
+    nat_mode: str = "none"  # none | preserve-ports | learn
+    nat_address: str | None = None
+    learned_ip: array | None = None  # learn mode: translated IP (int) per connection
+    learned_port: array | None = None
+    exclude: set = field(default_factory=set)  # (src, sport, dst, dport) never counted, e.g. the SSH session
+
+    @property
+    def server_ip(self) -> str:
+        return str(ipaddress.IPv4Address(self.space.server_ip))
+
+    @property
+    def client_ips(self) -> list[str]:
+        return [str(ipaddress.IPv4Address(self.space.first_ip + i)) for i in range(self.space.ip_count)]
+
+    def reply_of(self, n: int) -> tuple[str, str, int, int]:
+        """Expected reply tuple (src, dst, sport, dport) of connection ``n``."""
+        ip, port = self.space.client_of(n)
+        if self.nat_mode == "preserve-ports":
+            dst = self.nat_address
+        elif self.nat_mode == "learn" and self.learned_ip is not None and self.learned_ip[n]:
+            dst, port = str(ipaddress.IPv4Address(self.learned_ip[n])), self.learned_port[n]
+        else:
+            dst = str(ipaddress.IPv4Address(ip))
+        return self.server_ip, dst, self.space.server_port, port
+
+    def original_of(self, n: int) -> tuple[str, str, int, int]:
+        ip, port = self.space.client_of(n)
+        return str(ipaddress.IPv4Address(ip)), self.server_ip, port, self.space.server_port
+
+
+@dataclass
+class Verdict:
+    expected: int
+    codes: bytearray
+    states: dict[str, int]
+    unexpected: int = 0
+    unexpected_samples: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    mismatch_samples: list[str] = field(default_factory=list)
+    other_states: dict[str, int] = field(default_factory=dict)
+    parse: ParseStats = field(default_factory=ParseStats)
+    entries_seen: int = 0
+    diagnosis: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {name: 0 for name in CATEGORY_NAMES.values()}
+        for code, n in enumerate(_count_codes(self.codes)):
+            if n:
+                out[CATEGORY_NAMES[code]] = n
+        return out
+
+    @property
+    def established_assured(self) -> int:
+        return self.codes.count(PASS)
+
+    @property
+    def passed(self) -> bool:
+        return self.established_assured == self.expected
+
+    def connections_in(self, category: str, limit: int = 5) -> list[int]:
+        code = {v: k for k, v in CATEGORY_NAMES.items()}[category]
+        out, start = [], 0
+        while len(out) < limit:
+            i = self.codes.find(code, start)
+            if i < 0:
+                break
+            out.append(i)
+            start = i + 1
+        return out
+
+
+def _count_codes(codes: bytearray) -> list[int]:
+    return [codes.count(c) for c in range(len(CATEGORY_NAMES))]
+
+
+class Judge:
+    """Feeds dump bytes in chunks; ``finish()`` returns the Verdict."""
+
+    def __init__(self, expected: Expected, *, sample_limit: int = 10):
+        self.exp = expected
+        sp = expected.space
+        self.codes = bytearray(sp.total)
+        self.states: dict[str, int] = {}
+        self.index_of = sp.indexer()
+        self.client_ip_int = {ip.encode(): sp.first_ip + i for i, ip in enumerate(expected.client_ips)}
+        self.server_ip = expected.server_ip.encode()
+        self.server_port = sp.server_port
+        self.nat_mode = expected.nat_mode
+        self.nat_addr = (expected.nat_address or "").encode()
+        self.exclude = {(s.encode(), int(sp_), d.encode(), int(dp)) for s, sp_, d, dp in expected.exclude}
+        self.sample_limit = sample_limit
+        self.stats = ParseStats()
+        self.unexpected = 0
+        self.unexpected_samples: list[str] = []
+        self.mismatch_samples: list[str] = []
+        self.duplicates = 0
+        self.other_states: dict[str, int] = {}
+        self.entries_seen = 0
+        self._tail = b""
+        self._seen = bytearray(sp.total)  # entries found per connection (for duplicates)
+
+    # Input -------------------------------------------------------------------------
+    def feed(self, chunk: bytes) -> None:
+        data = self._tail + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._tail = data
+            return
+        self._tail = data[cut + 1:]
+        self._block(data[:cut + 1])
+
+    def feed_lines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.feed((line if line.endswith("\n") else line + "\n").encode())
+
+    def _block(self, block: bytes) -> None:
+        matches = _FAST.findall(block)
+        if len(matches) != block.count(b"\n"):
+            # Some lines have another shape: take them one by one.
+            for raw in block.splitlines():
+                m = _FAST.match(raw)
+                if m:
+                    self._judge(*m.groups())
+                else:
+                    self._slow(raw)
+            return
+        # The common case, kept tight: a passing entry of the expected shape costs a
+        # dict lookup, an index computation and a few byte comparisons.
+        judge, index_of, codes, seen = self._judge, self.index_of, self.codes, self._seen
+        client_ip_int, server_ip = self.client_ip_int, self.server_ip
+        server_port_b = str(self.server_port).encode()
+        plain = self.nat_mode == "none" and not self.exclude
+        passed = 0
+        for g in matches:
+            if (plain and g[0] == b"ESTABLISHED" and g[10] and g[2] == server_ip and g[4] == server_port_b
+                    and g[6] == server_ip and g[8] == server_port_b and g[7] == g[1] and g[9] == g[3]):
+                ip = client_ip_int.get(g[1])
+                if ip is not None:
+                    n = index_of(ip, int(g[3]))
+                    if n >= 0 and not seen[n]:
+                        seen[n] = 1
+                        codes[n] = PASS
+                        passed += 1
+                        continue
+            judge(*g)
+        if passed:
+            self.states["ESTABLISHED"] = self.states.get("ESTABLISHED", 0) + passed
+            self.stats.entries += passed
+            self.entries_seen += passed
+
+    def _slow(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        if not line.strip() or line.startswith("conntrack v"):
+            return
+        try:
+            e = parse_line(line)
+        except ParseError:
+            self.stats.add_unknown(line)
+            return
+        if e.proto != "tcp" or e.family != "ipv4" or "sport" not in e.orig or "sport" not in e.reply:
+            self.stats.entries += 1
+            self.entries_seen += 1
+            return
+        o, r = e.orig, e.reply
+        self._judge((e.state or "NONE").encode(), o["src"].encode(), o["dst"].encode(), str(o["sport"]).encode(),
+                    str(o["dport"]).encode(), b"[UNREPLIED]" if e.unreplied else None, r["src"].encode(),
+                    r["dst"].encode(), str(r["sport"]).encode(), str(r["dport"]).encode(),
+                    b"[x]" if e.flags & _ASSURED_FLAGS else None)
+
+    # Judging ------------------------------------------------------------------------
+    def _judge(self, state, osrc, odst, osport, odport, unreplied, rsrc, rdst, rsport, rdport, assured) -> None:
+        self.stats.entries += 1
+        self.entries_seen += 1
+        osport_i, odport_i = int(osport), int(odport)
+        if (osrc, osport_i, odst, odport_i) in self.exclude:
+            return
+        ip = self.client_ip_int.get(osrc)
+        n = -1
+        if ip is not None and odst == self.server_ip and odport_i == self.server_port:
+            n = self.index_of(ip, osport_i)
+        if n < 0:
+            in_space = (odst == self.server_ip and odport_i == self.server_port) or \
+                       (osrc == self.server_ip and osport_i == self.server_port)
+            if in_space:
+                self.unexpected += 1
+                if len(self.unexpected_samples) < self.sample_limit:
+                    self.unexpected_samples.append(
+                        f"{state.decode()} src={osrc.decode()} dst={odst.decode()} sport={osport_i} dport={odport_i}")
+            return
+        st = state.decode()
+        self.states[st] = self.states.get(st, 0) + 1
+        if self._seen[n]:
+            self.duplicates += 1
+        self._seen[n] = 1
+        if st == "ESTABLISHED":
+            code = PASS if assured else EST_NOT_ASSURED
+        elif st == "SYN_SENT":
+            code = SYN_SENT
+        elif st == "SYN_RECV":
+            code = SYN_RECV
+        else:
+            code = OTHER_STATE
+            self.other_states[st] = self.other_states.get(st, 0) + 1
+        if code == PASS or code == EST_NOT_ASSURED or code == SYN_RECV:
+            # A reply was seen: its tuple must be the expected one.
+            if not self._reply_ok(n, osrc, osport_i, rsrc, rdst, int(rsport), int(rdport)):
+                code = REPLY_MISMATCH
+                if len(self.mismatch_samples) < self.sample_limit:
+                    exp = self.exp.reply_of(n)
+                    self.mismatch_samples.append(
+                        f"src={osrc.decode()} sport={osport_i}: reply src={rsrc.decode()} dst={rdst.decode()} "
+                        f"sport={rsport.decode()} dport={rdport.decode()}, expected dst={exp[1]} dport={exp[3]}")
+        if self.codes[n] != PASS:  # a duplicate never hides a passing entry
+            self.codes[n] = code
+
+    def _reply_ok(self, n, osrc, osport, rsrc, rdst, rsport, rdport) -> bool:
+        if rsrc != self.server_ip or rsport != self.server_port:
+            return False
+        if self.nat_mode == "none":
+            return rdst == osrc and rdport == osport
+        if self.nat_mode == "preserve-ports":
+            return rdst == self.nat_addr and rdport == osport
+        learned_ip = self.exp.learned_ip
+        if learned_ip is None or not learned_ip[n]:
+            return True  # nothing learned for it: any translation is accepted
+        return (rdst == str(ipaddress.IPv4Address(learned_ip[n])).encode()
+                and rdport == self.exp.learned_port[n])
+
+    def finish(self) -> Verdict:
+        if self._tail:
+            self._block(self._tail + b"\n")
+            self._tail = b""
+        return Verdict(expected=self.exp.space.total, codes=self.codes, states=dict(sorted(self.states.items())),
+                       unexpected=self.unexpected, unexpected_samples=self.unexpected_samples,
+                       duplicates=self.duplicates, mismatch_samples=self.mismatch_samples,
+                       other_states=self.other_states, parse=self.stats, entries_seen=self.entries_seen)
+
+
+def judge_text(expected: Expected, text: str | bytes) -> Verdict:
+    j = Judge(expected)
+    j.feed(text.encode() if isinstance(text, str) else text)
+    return j.finish()
+
+
+# ------------------------------------------------------------------------------ diagnosis
+def diagnose(v: Verdict, exp: Expected, *, counter_deltas: dict[str, int] | None = None,
+             tcp_loose: int | None = None, notes: list[str] | None = None) -> list[str]:
+    """Lines that say what failed and why, most likely cause first."""
+    d = counter_deltas or {}
+    c = v.counts
+    out: list[str] = list(notes or [])
+
+    def example(cat: str) -> str:
+        ids = v.connections_in(cat, 3)
+        if not ids:
+            return ""
+        shown = ", ".join(f"{o[0]}:{o[2]}" for o in (exp.original_of(i) for i in ids))
+        return f" (e.g. {shown})"
+
+    if c["missing"]:
+        extra = []
+        for k in ("early_drop", "drop", "insert_failed"):
+            if d.get(k):
+                extra.append(f"{k} +{d[k]}")
+        cause = ("the table was full or entries were evicted (" + ", ".join(extra) + ")" if extra else
+                 "their SYN never reached the DUT (port A, its ARP/route to the DUT) or the entries were cleared "
+                 "or timed out before the dump")
+        out.append(f"{c['missing']} connection(s) have no conntrack entry{example('missing')}: {cause}")
+    if c["syn_sent_unreplied"]:
+        hint = (" With NAT, the SYN-ACK must go to the translated address and port." if exp.nat_mode != "none"
+                else "")
+        out.append(f"{c['syn_sent_unreplied']} in SYN_SENT [UNREPLIED]{example('syn_sent_unreplied')}: the SYN-ACK "
+                   "never reached the DUT (port B's stream, its ARP for the DUT's B-side gateway, or the route "
+                   f"back).{hint}")
+    if c["syn_recv"]:
+        inv = d.get("invalid", 0)
+        if inv >= c["syn_recv"] * 0.5:
+            out.append(f"{c['syn_recv']} in SYN_RECV{example('syn_recv')}: the DUT's invalid counter rose by {inv}, "
+                       "so the ACKs reached the DUT before the SYN-ACKs and were dropped as invalid (the SYN-ACKs "
+                       "came too late: delay too long, or port B lagged)")
+        else:
+            out.append(f"{c['syn_recv']} in SYN_RECV{example('syn_recv')}: the ACK never arrived (invalid +{inv}, "
+                       "so not dropped as out of order): port A's ACK stream did not reach the DUT, or the entries "
+                       "waited longer than the SYN_RECV timeout")
+    if c["established_not_assured"]:
+        loose = f"nf_conntrack_tcp_loose={tcp_loose}" if tcp_loose is not None else "nf_conntrack_tcp_loose"
+        out.append(f"{c['established_not_assured']} ESTABLISHED without [ASSURED]{example('established_not_assured')}"
+                   f": picked up mid-stream ({loose}: a lone ACK creates such an entry) or no reply was seen")
+    if c["other_state"]:
+        states = ", ".join(f"{k} {n}" for k, n in sorted(v.other_states.items()))
+        out.append(f"{c['other_state']} in other states ({states}){example('other_state')}: closed or reset "
+                   "connections, or leftovers of an earlier run")
+    if c["reply_mismatch"]:
+        sample = "; ".join(v.mismatch_samples[:2])
+        out.append(f"{c['reply_mismatch']} entries have another reply tuple than expected ({sample})"
+                   + (": the DUT translated to another address/port than nat.address" if exp.nat_mode != "none"
+                      else ""))
+    if v.unexpected:
+        out.append(f"{v.unexpected} unexpected entr{'y' if v.unexpected == 1 else 'ies'} inside the test's address "
+                   f"space (e.g. {v.unexpected_samples[0]}): leftovers of an earlier run, or traffic from "
+                   "someone else to the test server")
+    if v.duplicates:
+        out.append(f"{v.duplicates} expected connection(s) appear more than once (conntrack zones?)")
+    if v.parse.unknown:
+        out.append(f"{v.parse.unknown} dump line(s) were not understood and were skipped, e.g. "
+                   f"{v.parse.samples[0]!r}")
+    return out

@@ -1,0 +1,290 @@
+"""The plan: timing and layout computed and checked before any packet is sent.
+
+Pipelined (the default, the overlapped scheme): port A sends the batch's M SYNs
+then its M ACKs at ``rate``; port B starts its M SYN-ACKs ``delay`` seconds after
+A. Connection k then sees
+
+    SYN at k/r,   SYN-ACK at d + k/r,   ACK at M/r + k/r
+
+so the order holds for every k when 0 < d < M/r, with margins d (SYN -> SYN-ACK)
+and M/r - d (SYN-ACK -> ACK). Each margin is also a gap the DUT entry must
+survive: d under the SYN_SENT timeout, M/r - d under the SYN_RECV timeout.
+
+Phased (the step-by-step procedure; chosen when the margins would be too
+small): all SYNs, then all SYN-ACKs, then all ACKs, each phase started after the
+previous one has been sent. Gaps are M/r (+ Drone's rebuild for the ACK phase).
+
+When M = N would break a timeout (or make Drone's pre-build too long), the run
+is split into batches that run one after another.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass, field
+
+from .errors import CapacityError, PlanError
+from .scenario import Scenario
+from .tuples import Batch, ConnectionSpace
+
+DEFAULT_SYN_SENT_TIMEOUT = 120
+DEFAULT_SYN_RECV_TIMEOUT = 60
+TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
+RPC_OVERHEAD = 0.05  # seconds between phases for the RPCs that start them
+
+
+@dataclass(frozen=True)
+class DutFacts:
+    """What the plan needs to know about the DUT; ``source`` says where it came from."""
+
+    syn_sent_timeout: int = DEFAULT_SYN_SENT_TIMEOUT
+    syn_recv_timeout: int = DEFAULT_SYN_RECV_TIMEOUT
+    conntrack_max: int | None = None
+    conntrack_count: int | None = None
+    tcp_loose: int | None = None
+    source: str = "kernel defaults (DUT not read)"
+
+    @property
+    def free_entries(self) -> int | None:
+        if self.conntrack_max is None or self.conntrack_count is None:
+            return None
+        return self.conntrack_max - self.conntrack_count
+
+
+@dataclass
+class BatchTiming:
+    batch: Batch
+    build_seconds: float
+    send_seconds: float  # from the first packet to the last of the batch
+    syn_to_synack: float  # gap, = ordering margin 1 in pipelined mode
+    synack_to_ack: float  # gap, = ordering margin 2 in pipelined mode
+
+
+@dataclass
+class Plan:
+    scenario: Scenario
+    mode: str  # "pipelined" | "phased"
+    rate: float
+    delay: float | None  # pipelined only
+    space: ConnectionSpace
+    dut: DutFacts
+    timings: list[BatchTiming]
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # refusals; forced runs keep them as warnings
+    forced: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.space.total
+
+    @property
+    def batches(self) -> list[Batch]:
+        return self.space.batches()
+
+    @property
+    def expected_seconds(self) -> float:
+        return sum(t.build_seconds + t.send_seconds for t in self.timings)
+
+    def connection_times(self, n: int) -> tuple[float, float, float]:
+        """SYN, SYN-ACK and ACK send times of connection ``n``, from its batch's start."""
+        k = n % self.space.batch_size
+        batch = self.batches[n // self.space.batch_size]
+        m, r = batch.count, self.rate
+        if self.mode == "pipelined":
+            return k / r, self.delay + k / r, m / r + k / r
+        rebuild = self.scenario.traffic.build_seconds_per_packet * m
+        return k / r, m / r + RPC_OVERHEAD + k / r, 2 * m / r + 2 * RPC_OVERHEAD + rebuild + k / r
+
+    def describe(self) -> list[str]:
+        """The dry run, as lines."""
+        sc, sp = self.scenario, self.space
+        lines = [f"plan for '{sc.name}': {self.total} connections at {self.rate:g} packets/s per stream, "
+                 f"{self.mode} mode, {len(self.timings)} batch(es)"]
+        lo, hi = sp.client_ip_range()
+        lines.append(f"  clients: {lo}" + (f" .. {hi} ({sp.ip_count} IPs)" if sp.ip_count > 1 else "")
+                     + f", ports {sp.first_port} .. {sp.last_port()} step {sp.step}"
+                     + (f", {sp.ports_per_batch} ports per batch (coprime with {sp.ip_count})" if sp.ip_count > 1 else ""))
+        lines.append(f"  server: {sc.connections.server_ip}:{sc.connections.server_port}"
+                     + (f"; NAT {sc.nat.mode}" + (f" to {sc.nat.address}" if sc.nat.address else "")
+                        if sc.nat.mode != "none" else ""))
+        lines.append(f"  DUT timeouts: SYN_SENT {self.dut.syn_sent_timeout} s, SYN_RECV {self.dut.syn_recv_timeout} s "
+                     f"({self.dut.source})")
+        if self.dut.conntrack_max is not None:
+            lines.append(f"  DUT table: {self.dut.conntrack_count} of {self.dut.conntrack_max} entries used, "
+                         f"{self.dut.free_entries} free, {self.total} needed")
+        if self.mode == "pipelined":
+            m = self.space.batch_size
+            lines.append(f"  delay: {self.delay:.3f} s (window 0 < delay < M/rate = {m / self.rate:.3f} s"
+                         + (", auto = middle" if sc.traffic.delay == "auto" else "") + ")")
+        for t in self.timings:
+            b = t.batch
+            syn, synack, ack = self.connection_times(b.first)
+            lines.append(f"  batch {b.index + 1}: connections {b.first}..{b.first + b.count - 1}; "
+                         f"build ~{t.build_seconds:.1f} s, send {t.send_seconds:.2f} s; first connection: "
+                         f"SYN {syn:.3f} s, SYN-ACK {synack:.3f} s, ACK {ack:.3f} s; gaps SYN->SYN-ACK "
+                         f"{t.syn_to_synack:.3f} s (< {self.dut.syn_sent_timeout} s), SYN-ACK->ACK "
+                         f"{t.synack_to_ack:.3f} s (< {self.dut.syn_recv_timeout} s)")
+            if len(self.timings) > 6 and b.index == 2:
+                lines.append(f"  ... {len(self.timings) - 4} more batches ...")
+                break
+        if len(self.timings) > 6:
+            t = self.timings[-1]
+            lines.append(f"  batch {t.batch.index + 1}: connections {t.batch.first}..{t.batch.first + t.batch.count - 1}")
+        lines.append(f"  expected duration: {self.expected_seconds:.1f} s (build + send)")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        for p in self.problems:
+            lines.append(f"  {'forced past' if self.forced else 'REFUSED'}: {p}")
+        return lines
+
+
+def _gaps(mode: str, m: int, r: float, d: float | None, build_pp: float) -> tuple[float, float]:
+    if mode == "pipelined":
+        return d, m / r - d
+    return m / r + RPC_OVERHEAD, m / r + RPC_OVERHEAD + build_pp * m
+
+
+def max_batch(mode: str, r: float, dut: DutFacts, build_pp: float, max_build: float,
+              delay: float | None) -> int:
+    """Largest batch whose gaps fit the DUT's timeouts and whose pre-build is short enough."""
+    ss, sr = TIMEOUT_USE * dut.syn_sent_timeout, TIMEOUT_USE * dut.syn_recv_timeout
+    if mode == "pipelined":
+        if delay is None:  # auto: d = M/2r must fit both timeouts
+            m_time = 2 * r * min(ss, sr)
+        else:  # M/r - d < sr
+            m_time = r * (sr + delay)
+    else:
+        m_time = min(r * (ss - RPC_OVERHEAD), (sr - RPC_OVERHEAD) / (1 / r + build_pp))
+    m_build = max_build / (3 * build_pp)  # A holds 2M packets, B M
+    return max(1, int(min(m_time, m_build)))
+
+
+def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False) -> Plan:
+    """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``."""
+    dut = dut or DutFacts()
+    t, c = sc.traffic, sc.connections
+    n, r = c.count, t.rate
+    warnings: list[str] = []
+    problems: list[str] = []
+    explicit_delay = None if t.delay == "auto" else float(t.delay)
+
+    # Mode --------------------------------------------------------------------
+    mode = t.mode
+    if sc.nat.mode == "learn":
+        if mode == "pipelined":
+            problems.append("nat.mode 'learn' reads the SYN phase's entries before sending SYN-ACKs, so it "
+                            "needs traffic.mode 'phased' (or 'auto')")
+        mode = "phased"
+    if mode == "auto":
+        half = (n / r) / 2 if explicit_delay is None else min(explicit_delay, n / r - explicit_delay)
+        mode = "pipelined" if half >= t.min_margin else "phased"
+        if mode == "phased":
+            warnings.append(f"pipelined margins would be {max(half, 0):.3f} s (< traffic.min_margin "
+                            f"{t.min_margin:g} s), so SYNs, SYN-ACKs and ACKs are sent one phase after another")
+
+    # Batches -----------------------------------------------------------------
+    limit = max_batch(mode, r, dut, t.build_seconds_per_packet, t.max_build_seconds,
+                      explicit_delay if mode == "pipelined" else None)
+    if t.batches == "off":
+        m = n
+    elif t.batches == "auto":
+        m = min(n, limit)
+    else:
+        m = min(n, int(t.batches))
+    # Balance the batches: same number of batches, sizes as equal as possible.
+    if m < n:
+        m = math.ceil(n / math.ceil(n / m))
+
+    try:
+        space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips, first_port=c.first_client_port,
+                                       step=c.step, server_ip=c.server_ip, server_port=c.server_port, total=n,
+                                       batch_size=m)
+        space.prove_unique()
+    except PlanError as exc:
+        raise PlanError(f"{sc.source or sc.name}: connections: {exc}") from None
+
+    _check_addresses(sc, space)
+    _check_nat(sc, space, warnings, problems)
+
+    # Delay and margins ----------------------------------------------------------
+    delay = None
+    if mode == "pipelined":
+        window = m / r
+        delay = window / 2 if explicit_delay is None else explicit_delay
+        if delay >= window:
+            problems.append(
+                f"traffic.delay {delay:g} s is not below batch size/rate = {window:g} s: the first ACK (sent at "
+                f"{window:g} s) would reach the DUT before its SYN-ACK (sent at {delay:g} s), so no connection "
+                f"would be established. Fix: a delay below {window:g} s, or 'auto' ({window / 2:g} s)")
+        elif min(delay, window - delay) < t.min_margin:
+            problems.append(
+                f"the pipelined margins are {delay:.3f} s and {window - delay:.3f} s, below traffic.min_margin "
+                f"{t.min_margin:g} s: Drone's start-up jitter could break the order. Fix: traffic.mode 'phased' "
+                "(or 'auto'), a lower rate, or a delay nearer the middle of the window")
+
+    # Timing per batch -------------------------------------------------------------
+    timings = []
+    for b in space.batches():
+        g1, g2 = _gaps(mode, b.count, r, delay, t.build_seconds_per_packet)
+        build = 3 * b.count * t.build_seconds_per_packet
+        send = (2 * b.count / r) if mode == "pipelined" else (3 * b.count / r + 2 * RPC_OVERHEAD
+                                                                + b.count * t.build_seconds_per_packet)
+        timings.append(BatchTiming(b, build, send, g1, g2))
+    worst = max(timings, key=lambda x: x.batch.count)
+    if worst.syn_to_synack >= TIMEOUT_USE * dut.syn_sent_timeout:
+        problems.append(
+            f"SYN -> SYN-ACK gap {worst.syn_to_synack:.1f} s reaches the DUT's SYN_SENT timeout "
+            f"{dut.syn_sent_timeout} s (x{TIMEOUT_USE}): entries would expire before their SYN-ACK. Fix: "
+            "traffic.batches 'auto', a higher rate, or a shorter delay")
+    if worst.synack_to_ack >= TIMEOUT_USE * dut.syn_recv_timeout:
+        problems.append(
+            f"SYN-ACK -> ACK gap {worst.synack_to_ack:.1f} s reaches the DUT's SYN_RECV timeout "
+            f"{dut.syn_recv_timeout} s (x{TIMEOUT_USE}): entries would expire in SYN_RECV before their ACK. Fix: "
+            "traffic.batches 'auto' (or a smaller batch size), a higher rate, or a longer "
+            "nf_conntrack_tcp_timeout_syn_recv on the DUT")
+    if dut.tcp_loose == 1:
+        warnings.append("the DUT has nf_conntrack_tcp_loose=1: a lone ACK creates an ESTABLISHED entry "
+                        "(never ASSURED); the verdict requires [ASSURED], so such entries fail")
+
+    plan = Plan(scenario=sc, mode=mode, rate=r, delay=delay, space=space, dut=dut, timings=timings,
+                warnings=warnings, problems=problems, forced=force)
+
+    free = dut.free_entries
+    if free is not None and n > free:
+        msg = (f"the DUT's conntrack table cannot hold the test: {n} connections needed, "
+               f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count} = {free} free. "
+               "Fix: raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or lower connections.count")
+        if not force:
+            raise CapacityError(msg)
+        plan.problems.append(msg)
+    if problems and not force:
+        raise PlanError(f"{sc.source or sc.name}: the plan cannot work: " + " | ".join(problems)
+                        + " (--force runs it anyway)")
+    return plan
+
+
+def _check_addresses(sc: Scenario, space: ConnectionSpace) -> None:
+    dev = sc.ports.a.device
+    net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
+    lo = ipaddress.IPv4Address(space.first_ip)
+    hi = ipaddress.IPv4Address(space.first_ip + space.ip_count - 1)
+    if lo not in net or hi not in net or lo == net.network_address or hi == net.broadcast_address:
+        raise PlanError(f"{sc.source or sc.name}: connections: client IPs {lo}..{hi} do not fit in port A's "
+                        f"subnet {net}. Fix: fewer client_ips, a lower client_ip, or a shorter "
+                        "ports.a.device.prefix")
+    if lo <= dev.gateway <= hi:
+        raise PlanError(f"{sc.source or sc.name}: connections: client IPs {lo}..{hi} include the gateway "
+                        f"{dev.gateway}. Fix: start client_ip above it")
+
+
+def _check_nat(sc: Scenario, space: ConnectionSpace, warnings: list[str], problems: list[str]) -> None:
+    if sc.nat.mode == "preserve-ports":
+        if space.ip_count > 1:
+            problems.append(
+                f"nat.mode preserve-ports with {space.ip_count} client IPs: client ports repeat across IPs, so the "
+                "NAT cannot keep them all on one translated address. Fix: nat.mode 'learn', or at most 64K "
+                "connections from one client IP")
+        if space.first_port < 16384:
+            warnings.append(f"client ports from {space.first_port}: recent kernels may remap source ports below "
+                            "16384 when NATing; preserve-ports then fails for them. Prefer first_client_port >= 16384")

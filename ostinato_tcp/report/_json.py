@@ -1,0 +1,60 @@
+"""The run result as plain data (``--report-json``, history, sweeps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .. import __version__
+
+
+def result_to_dict(r) -> dict:
+    v, plan = r.verdict, r.plan
+    hb, ha = r.health_before, r.health_after
+    out = {
+        "tool": {"name": "ostinato-tcp", "version": __version__},
+        "scenario_name": r.scenario.name,
+        "scenario_file": r.scenario.source,
+        "scenario_hash": r.scenario.content_hash,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.started_at)),
+        "verdict": "pass" if r.passed else "fail",
+        "expected": r.scenario.connections.count,
+        "established_assured": v.established_assured if v else 0,
+        "categories": v.counts if v else {},
+        "states": v.states if v else {},
+        "unexpected_entries": v.unexpected if v else 0,
+        "unknown_dump_lines": v.parse.unknown if v else 0,
+        "timings": {k: round(x, 4) for k, x in r.timings.items()},
+        "diagnosis": list(r.diagnosis),
+        "warnings": list(r.warnings),
+        "plan": None if plan is None else {
+            "mode": plan.mode, "rate": plan.rate, "delay": plan.delay, "batches": len(plan.timings),
+            "batch_size": plan.space.batch_size, "client_ips": plan.space.ip_count,
+            "expected_seconds": round(plan.expected_seconds, 3), "forced": plan.forced,
+            "problems": list(plan.problems),
+            "dut_timeouts": {"syn_sent": plan.dut.syn_sent_timeout, "syn_recv": plan.dut.syn_recv_timeout,
+                             "source": plan.dut.source}},
+        "ports": {side: {"name": p.name, "drone": p.drone, "expected_packets": p.expected_packets,
+                         "sent_packets": p.sent_packets, "send_seconds": round(p.send_seconds, 4),
+                         "planned_seconds": round(p.planned_seconds, 4), "achieved_rate": round(p.achieved_rate, 1),
+                         "lagged": p.lagged} for side, p in r.ports.items()},
+        "delays": [round(d, 4) for d in r.delays],
+        "drone_versions": dict(r.drone_versions),
+        "dut": {"kernel": (ha or hb).kernel if (ha or hb) else None,
+                "before": hb.to_dict() if hb else None, "after": ha.to_dict() if ha else None,
+                "counter_deltas": r.counter_deltas},
+        "dump": dict(r.dump),
+        "scenario": r.scenario.resolved(),
+    }
+    return out
+
+
+def write_json(data: dict, path: str | os.PathLike) -> None:
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(p)

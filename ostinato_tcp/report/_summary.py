@@ -1,0 +1,47 @@
+"""The terminal summary of a run, as plain lines (the CLI adds colour when it may)."""
+
+from __future__ import annotations
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:.2f} s" if x < 100 else f"{x:.0f} s"
+
+
+def summary_lines(r) -> list[str]:
+    v, sc = r.verdict, r.scenario
+    n = sc.connections.count
+    lines = []
+    if v is None:
+        lines.append(f"{sc.name}: no verdict")
+        return lines
+    head = f"{v.established_assured}/{n} ESTABLISHED+ASSURED"
+    lines.append(f"{'PASS' if r.passed else 'FAIL'}  {head}  ({sc.name})")
+    states = ", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"
+    lines.append(f"  states of the expected connections' entries: {states}")
+    missing = v.counts.get("missing", 0)
+    if missing:
+        lines.append(f"  no entry: {missing}")
+    if v.unexpected:
+        lines.append(f"  unexpected entries in the test's address space: {v.unexpected}")
+    t = r.timings
+    parts = [f"{k} {_fmt_s(t[k])}" for k in ("configure", "build", "send", "verify", "total") if k in t]
+    lines.append("  timings: " + ", ".join(parts))
+    plan = r.plan
+    if plan is not None:
+        lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate {plan.rate:g}/s"
+                     + (f", delay {plan.delay:.3f} s" if plan.delay is not None else ""))
+    for side, p in r.ports.items():
+        rate = f" ({p.achieved_rate:,.0f}/s)" if p.send_seconds >= 0.5 else ""
+        lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets in "
+                     f"{_fmt_s(p.send_seconds)}{rate}{'  LAGGED' if p.lagged else ''}")
+    d = r.counter_deltas
+    interesting = {k: x for k, x in d.items() if x and k in ("invalid", "drop", "early_drop", "insert_failed", "error")}
+    if interesting:
+        lines.append("  DUT counters during the run: " + ", ".join(f"{k} +{x}" for k, x in interesting.items()))
+    if r.health_after and r.health_after.max:
+        lines.append(f"  DUT table: {r.health_after.count}/{r.health_after.max} entries after the run")
+    for w in r.warnings:
+        lines.append(f"  warning: {w}")
+    for dline in r.diagnosis:
+        lines.append(f"  diagnosis: {dline}")
+    return lines

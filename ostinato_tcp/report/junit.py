@@ -1,0 +1,49 @@
+"""JUnit XML for CI systems: one testcase per scenario run or sweep point."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+
+def _case_name(d: dict) -> str:
+    return d.get("point_name") or d.get("scenario_name") or "run"
+
+
+def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.ElementTree:
+    """``results``: dicts as made by :func:`ostinato_tcp.report.result_to_dict` (or a sweep point);
+    an entry with ``error`` set is an error (infrastructure), a failed verdict a failure."""
+    failures = sum(1 for d in results if not d.get("error") and d.get("verdict") != "pass")
+    errors = sum(1 for d in results if d.get("error"))
+    total_time = sum(float((d.get("timings") or {}).get("total", 0.0)) for d in results)
+    suites = ET.Element("testsuites", name=suite_name, tests=str(len(results)), failures=str(failures),
+                        errors=str(errors), time=f"{total_time:.3f}")
+    suite = ET.SubElement(suites, "testsuite", name=suite_name, tests=str(len(results)), failures=str(failures),
+                          errors=str(errors), skipped="0", time=f"{total_time:.3f}",
+                          timestamp=(results[0].get("started_at") if results else "") or "")
+    for d in results:
+        case = ET.SubElement(suite, "testcase", classname=f"ostinato-tcp.{d.get('scenario_name', 'scenario')}",
+                             name=_case_name(d), time=f"{float((d.get('timings') or {}).get('total', 0.0)):.3f}")
+        props = ET.SubElement(case, "properties")
+        for key in ("expected", "established_assured", "verdict", "scenario_hash"):
+            if d.get(key) is not None:
+                ET.SubElement(props, "property", name=key, value=str(d[key]))
+        headline = f"{d.get('established_assured', 0)}/{d.get('expected', 0)} ESTABLISHED+ASSURED"
+        if d.get("error"):
+            el = ET.SubElement(case, "error", message=str(d["error"]), type=d.get("error_type", "fault"))
+            el.text = str(d["error"])
+        elif d.get("verdict") != "pass":
+            el = ET.SubElement(case, "failure", message=f"{headline}: " + "; ".join(d.get("diagnosis") or [])[:2000],
+                               type="verdict")
+            el.text = "\n".join(d.get("diagnosis") or ["verdict failed"])
+        out = ET.SubElement(case, "system-out")
+        states = ", ".join(f"{k} {v}" for k, v in (d.get("states") or {}).items())
+        out.text = f"{headline}; states: {states or 'none'}"
+    ET.indent(suites)
+    return ET.ElementTree(suites)
+
+
+def write_junit(results: list[dict], path, suite_name: str = "ostinato-tcp") -> None:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    junit_tree(results, suite_name).write(p, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,638 @@
+"""The main job: configure Drone, send the handshakes in order, verify on the DUT, clean up.
+
+Order of work (every step is checked before the next):
+
+1. SSH to the DUT, read its capacity and timeouts, make the plan (refused here,
+   before anything is sent, when it cannot work);
+2. connect to the Drone(s), find ports A and B, refuse ports that hold enabled
+   streams the tool did not create;
+3. clear the test's old entries on the DUT;
+4. emulated devices on both ports; resolve and poll until every device has the
+   gateway's MAC;
+5. per batch: streams, pre-build on every port (``build``), start A, wait the
+   delay, start B (or the three phases), follow progress, check each port kept
+   its rate;
+6. dump and judge the DUT's entries; diagnose;
+7. always: stop what was started, delete the streams and device groups created.
+
+The core never prints: progress goes to :class:`RunEvents`, results to
+:class:`RunResult`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .drone import DroneApi, open_drone
+from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
+from .dut.verdict import Verdict
+from .errors import OstinatoTcpError, RunFault, UsageError
+from .plan import Plan, make_plan
+from .scenario import Scenario
+from .streams import NAME_PREFIX, ServerRun, client_streams, device_group, runs_from_learned, server_streams
+from .tuples import Batch
+
+log = logging.getLogger(__name__)
+ARP_TIMEOUT = 6.0
+
+
+class RunEvents:
+    """Hooks for progress, reports and history. The default does nothing."""
+
+    def phase(self, name: str, detail: str = "") -> None:
+        pass
+
+    def batch_started(self, batch: Batch, total_batches: int) -> None:
+        pass
+
+    def progress(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int, ct_count: int | None) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class RunOptions:
+    force: bool = False
+    drone_backend: str = "builtin"
+    accept_new_host_key: bool = False
+    dut_password: str | None = None
+    poll_interval: float | None = None  # overrides dut.poll_interval
+    disable_stream: str | None = None  # "synack" or "ack": a deliberately lost leg (for diagnosis tests)
+    rpc_timeout: float = 15.0
+
+
+@dataclass
+class PortReport:
+    name: str
+    drone: str
+    expected_packets: int = 0
+    sent_packets: int = 0
+    send_seconds: float = 0.0
+    planned_seconds: float = 0.0
+    lagged: bool = False
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.sent_packets / self.send_seconds if self.send_seconds > 0 else 0.0
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    plan: Plan | None = None
+    verdict: Verdict | None = None
+    expected: Expected | None = None
+    health_before: Health | None = None
+    health_after: Health | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    ports: dict[str, PortReport] = field(default_factory=dict)
+    diagnosis: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dump: dict = field(default_factory=dict)
+    drone_versions: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    delays: list[float] = field(default_factory=list)  # measured A->B start offsets
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is not None and self.verdict.passed
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    @property
+    def counter_deltas(self) -> dict[str, int]:
+        if self.health_before and self.health_after:
+            return self.health_before.deltas(self.health_after)
+        return {}
+
+
+@dataclass
+class _Port:
+    side: str
+    name: str
+    drone: DroneApi
+    drone_key: str
+    id: int
+    streams: list[int] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+    started: bool = False
+    baseline_tx: int = 0
+
+
+class _DutPoller(threading.Thread):
+    """Polls the DUT's conntrack count over its own SSH channel, off the timing path."""
+
+    def __init__(self, dut: Dut, interval: float):
+        super().__init__(daemon=True, name="dut-poller")
+        self.dut, self.interval = dut, interval
+        self.count: int | None = None
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.count = self.dut.count()
+            except OstinatoTcpError as exc:
+                log.debug("conntrack count poll failed: %s", exc)
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def connect_dut(sc: Scenario, opts: RunOptions) -> Dut:
+    shell = DutShell(SshTarget.from_scenario(sc.dut, accept_new_host_key=opts.accept_new_host_key,
+                                             password=opts.dut_password)).connect()
+    return Dut(shell, compress=sc.dut.compress)
+
+
+def plan_with_dut(sc: Scenario, dut: Dut | None, *, force: bool = False) -> tuple[Plan, Health | None]:
+    health = dut.health() if dut is not None else None
+    facts = health.facts(f"read from the DUT {dut.shell.where}") if health else None
+    return make_plan(sc, facts, force=force), health
+
+
+def expected_for(plan: Plan) -> Expected:
+    sc = plan.scenario
+    return Expected(space=plan.space, nat_mode=sc.nat.mode,
+                    nat_address=str(sc.nat.address) if sc.nat.address else None)
+
+
+class Runner:
+    def __init__(self, sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None):
+        self.sc = sc
+        self.opts = opts or RunOptions()
+        self.ev = events or RunEvents()
+        self.result = RunResult(scenario=sc)
+        self.drones: dict[str, DroneApi] = {}
+        self.ports: dict[str, _Port] = {}
+        self.dut: Dut | None = None
+        self._poller: _DutPoller | None = None
+
+    # ------------------------------------------------------------------ top level
+    def run(self) -> RunResult:
+        r = self.result
+        t_start = time.monotonic()
+        try:
+            self.ev.phase("plan", "reading the DUT and planning")
+            self.dut = connect_dut(self.sc, self.opts)
+            r.plan, r.health_before = plan_with_dut(self.sc, self.dut, force=self.opts.force)
+            r.warnings.extend(r.plan.warnings)
+            r.expected = expected_for(r.plan)
+            t0 = time.monotonic()
+            self.ev.phase("configure", "connecting to Drone and configuring ports")
+            self._connect_drones()
+            self._check_ports()
+            self.ev.phase("clear", f"clearing the test's entries on the DUT ({self.sc.dut.clear})")
+            self.dut.clear(self.sc.connections.server_ip, self.sc.connections.server_port, self.sc.dut.clear)
+            self._configure_devices()
+            self._baseline()
+            r.timings["configure"] = time.monotonic() - t0
+            r.timings["build"] = r.timings["send"] = 0.0
+            self._start_poller()
+            for batch in r.plan.batches:
+                self.ev.batch_started(batch, len(r.plan.batches))
+                self._run_batch(batch)
+            self._stop_poller()
+            self._settle_counters()
+            self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
+            t0 = time.monotonic()
+            r.health_after = self.dut.health()
+            r.verdict, r.dump = self.dut.verify(r.expected)
+            r.timings["verify"] = time.monotonic() - t0
+            r.timings["dump"] = r.dump.get("seconds", 0.0)
+            r.diagnosis = diagnose(r.verdict, r.expected, counter_deltas=r.counter_deltas,
+                                   tcp_loose=r.health_after.tcp_loose, notes=self._run_notes())
+            return r
+        except BaseException:
+            self._stop_everything()
+            raise
+        finally:
+            self._stop_poller()
+            self._cleanup()
+            r.timings["total"] = time.monotonic() - t_start
+            if self.dut is not None:
+                self.dut.shell.close()
+
+    # ------------------------------------------------------------------ Drone setup
+    def _connect_drones(self) -> None:
+        for side in ("a", "b"):
+            spec = getattr(self.sc.ports, side)
+            key = spec.drone
+            if key not in self.drones:
+                ep = self.sc.drones[key]
+                self.drones[key] = open_drone(ep.host, ep.port, backend=self.opts.drone_backend,
+                                              timeout=self.opts.rpc_timeout)
+                self.result.drone_versions[key] = getattr(self.drones[key], "announced_version", None) or "?"
+            drone = self.drones[key]
+            port_id = drone.find_port(spec.interface)
+            self.ports[side] = _Port(side=side, name=spec.interface, drone=drone, drone_key=key, id=port_id)
+            self.result.ports[side] = PortReport(name=spec.interface, drone=drone.endpoint)
+
+    def _check_ports(self) -> None:
+        for p in self.ports.values():
+            pb = p.drone.pb
+            cfg = p.drone.port_config(p.id)
+            if cfg.transmit_mode != pb.kSequentialTransmit:
+                raise UsageError(f"port {p.name} on Drone {p.drone.endpoint} is in interleaved transmit mode; the "
+                                 "SYN stream must hand over to the ACK stream, which needs sequential mode. Set "
+                                 "the port to sequential transmit (ostinato-tcp does not change port settings)")
+            ids = p.drone.getStreamIdList(pb.PortId(id=p.id))
+            if ids.stream_id:
+                streams = p.drone.getStreamConfig(ids).stream
+                foreign = [s for s in streams if s.core.is_enabled]
+                if foreign:
+                    ours = [s.core.name for s in foreign if s.core.name.startswith(NAME_PREFIX)]
+                    hint = (f"; {len(ours)} of them are leftovers of an interrupted ostinato-tcp run: "
+                            "'ostinato-tcp cleanup SCENARIO' removes those" if ours else
+                            "; disable or remove them, or use another port")
+                    raise UsageError(f"port {p.name} on Drone {p.drone.endpoint} has {len(foreign)} enabled "
+                                     f"stream(s) that this run did not create; they would be sent too{hint}")
+            state = p.drone.stats([p.id])[p.id].state
+            if state.is_transmit_on:
+                raise UsageError(f"port {p.name} on Drone {p.drone.endpoint} is transmitting; wait for it or stop it")
+
+    def _free_ids(self, p: _Port, kind: str, count: int) -> list[int]:
+        pb = p.drone.pb
+        if kind == "stream":
+            used = {s.id for s in p.drone.getStreamIdList(pb.PortId(id=p.id)).stream_id}
+        else:
+            used = {g.id for g in p.drone.getDeviceGroupIdList(pb.PortId(id=p.id)).device_group_id}
+        out, i = [], max(used, default=0) + 1
+        while len(out) < count:
+            if i not in used:
+                out.append(i)
+            i += 1
+        return out
+
+    def _configure_devices(self) -> None:
+        sc, sp = self.sc, self.result.plan.space
+        c = sc.connections
+        for side, ip_base, count in (("a", sp.first_ip, sp.ip_count), ("b", int(c.server_ip), 1)):
+            p = self.ports[side]
+            dev = getattr(sc.ports, side).device
+            pb, emul = p.drone.pb, p.drone.emul
+            (gid,) = self._free_ids(p, "group", 1)
+            ids = pb.DeviceGroupIdList()
+            ids.port_id.id = p.id
+            ids.device_group_id.add().id = gid
+            p.drone.addDeviceGroup(ids)
+            p.groups.append(gid)
+            p.drone.modifyDeviceGroup(device_group(
+                pb, emul, port_id=p.id, group_id=gid, name=f"{NAME_PREFIX}{sc.name}:{side}", ip_base=ip_base,
+                count=count, prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int()))
+        self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
+        self._resolve_all()
+
+    def _targets(self, p: _Port) -> set[int]:
+        sp = self.result.plan.space
+        if p.side == "a":
+            return set(range(sp.first_ip, sp.first_ip + sp.ip_count))
+        return {int(self.sc.connections.server_ip)}
+
+    def _ask_resolve(self) -> None:
+        """One resolveDeviceNeighbors per Drone for all its ports (Drone waits ~0.5 s in it)."""
+        by_drone: dict[str, list[_Port]] = {}
+        for p in self.ports.values():
+            by_drone.setdefault(p.drone_key, []).append(p)
+        for ports in by_drone.values():
+            ports[0].drone.resolveDeviceNeighbors(ports[0].drone.port_id_list([p.id for p in ports]))
+
+    def _unresolved(self, p: _Port) -> set[int]:
+        gw = int(getattr(self.sc.ports, p.side).device.gateway)
+        pb, emul = p.drone.pb, p.drone.emul
+        devices = p.drone.getDeviceList(pb.PortId(id=p.id)).Extensions[emul.device]
+        index_ip = {i: d.ip4 for i, d in enumerate(devices)}
+        nbrs = p.drone.getDeviceNeighbors(pb.PortId(id=p.id)).Extensions[emul.device_neighbor]
+        resolved = {index_ip.get(dn.device_index) for dn in nbrs if any(e.ip4 == gw and e.mac for e in dn.arp)}
+        return self._targets(p) - resolved
+
+    def _resolve_all(self) -> None:
+        """Resolve, then poll until every emulated device knows its gateway's MAC."""
+        deadline = time.monotonic() + ARP_TIMEOUT
+        next_ask = 0.0
+        pending = dict(self.ports)
+        while pending:
+            now = time.monotonic()
+            if now >= next_ask:  # Drone's resolve waits only briefly: ask again each second
+                self._ask_resolve()
+                next_ask = time.monotonic() + 1.0
+            missing = {}
+            for side, p in pending.items():
+                left = self._unresolved(p)
+                if left:
+                    missing[side] = left
+            pending = {side: self.ports[side] for side in missing}
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                side, left = next(iter(missing.items()))
+                p, dev = self.ports[side], getattr(self.sc.ports, side).device
+                sample = ", ".join(str(ipaddress.IPv4Address(i)) for i in sorted(left)[:3])
+                raise RunFault(f"port {p.name} (Drone {p.drone.endpoint}): the gateway {dev.gateway} did not answer "
+                               f"ARP for {len(left)} emulated device(s) ({sample}) within {ARP_TIMEOUT:g} s: check "
+                               f"the cabling to the DUT, the DUT's address {dev.gateway}/{dev.prefix} on that link, "
+                               f"and ports.{side}.device")
+            time.sleep(0.05)
+
+    def _baseline(self) -> None:
+        # Counters may lag by up to a second (ARP frames just sent): the sent counts can
+        # come out a few packets high, never low.
+        for p in self.ports.values():
+            p.baseline_tx = p.drone.stats([p.id])[p.id].tx_pkts
+
+    # ------------------------------------------------------------------ streams
+    def _apply_streams(self, batch: Batch, *, syn: bool, ack: bool, runs: list[ServerRun] | None = None) -> None:
+        sc, sp = self.sc, self.result.plan.space
+        fields = sp.stream_fields(batch)
+        a, b = self.ports["a"], self.ports["b"]
+        if not a.streams:
+            a.streams = self._free_ids(a, "stream", 2)
+            ids = a.drone.pb.StreamIdList()
+            ids.port_id.id = a.id
+            for sid in a.streams:
+                ids.stream_id.add().id = sid
+            a.drone.addStream(ids)
+        if self.opts.disable_stream == "ack":
+            ack = False
+        a.drone.modifyStream(client_streams(a.drone.pb, sc, port_id=a.id, syn_id=a.streams[0], ack_id=a.streams[1],
+                                            fields=fields, syn_enabled=syn, ack_enabled=ack))
+        if runs is None:
+            nat_ip = int(sc.nat.address) if sc.nat.mode == "preserve-ports" else None
+            runs = [ServerRun.from_fields(fields, nat_ip)]
+        self._set_server_runs(runs)
+
+    def _set_server_runs(self, runs: list[ServerRun]) -> None:
+        b = self.ports["b"]
+        pb = b.drone.pb
+        if len(b.streams) != len(runs):
+            if b.streams:
+                ids = pb.StreamIdList()
+                ids.port_id.id = b.id
+                for sid in b.streams:
+                    ids.stream_id.add().id = sid
+                b.drone.deleteStream(ids)
+                b.streams = []
+            b.streams = self._free_ids(b, "stream", len(runs))
+            ids = pb.StreamIdList()
+            ids.port_id.id = b.id
+            for sid in b.streams:
+                ids.stream_id.add().id = sid
+            b.drone.addStream(ids)
+        cfg = server_streams(pb, self.sc, port_id=b.id, stream_ids=b.streams, runs=runs)
+        if self.opts.disable_stream == "synack":
+            for s in cfg.stream:
+                s.core.is_enabled = False
+        b.drone.modifyStream(cfg)
+
+    def _build(self, *ports: _Port) -> None:
+        t0 = time.monotonic()
+        plan = self.result.plan
+        for p in ports:
+            packets = plan.space.batch_size * (2 if p.side == "a" else 1)
+            timeout = max(60.0, 10 * packets * self.sc.traffic.build_seconds_per_packet)
+            bc = p.drone.pb.BuildConfig()
+            bc.port_id.id = p.id
+            p.drone.build(bc, timeout=timeout)
+        self.result.timings["build"] += time.monotonic() - t0
+
+    # ------------------------------------------------------------------ sending
+    def _start(self, p: _Port) -> float:
+        p.drone.startTransmit(p.drone.port_id_list([p.id]))
+        p.started = True
+        return time.monotonic()
+
+    def _follow(self, active: dict[str, float], expected: dict[str, int], planned: dict[str, float],
+                start_b_at: float | None = None) -> dict[str, float]:
+        """Poll until every port in ``active`` (side -> start time) stops; start B at
+        ``start_b_at`` if given. Returns side -> measured send seconds."""
+        done: dict[str, float] = {}
+        plan = self.result.plan
+        limit = max(planned.values(), default=0) * 3 + 30
+        t_begin = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if start_b_at is not None and now >= start_b_at:
+                t_a = active["a"]
+                active["b"] = self._start(self.ports["b"])
+                self.result.delays.append(active["b"] - t_a)
+                start_b_at = None
+            sent = {}
+            for side, t_started in list(active.items()):
+                p = self.ports[side]
+                st = p.drone.stats([p.id])[p.id]
+                sent[side] = st.tx_pkts - p.baseline_tx
+                if side not in done and not st.state.is_transmit_on:
+                    done[side] = time.monotonic() - t_started
+            self.ev.progress(sent.get("a", 0), sent.get("b", 0), expected.get("a", 0), expected.get("b", 0),
+                             self._poller.count if self._poller else None)
+            if start_b_at is None and all(s in done for s in active):
+                return done
+            if time.monotonic() - t_begin > limit:
+                raise RunFault(f"ports still transmitting {limit:.0f} s after start (planned "
+                               f"{max(planned.values()):.1f} s): Drone is far slower than the plan")
+            wait = 0.1 if start_b_at is None else max(0.0, min(0.1, start_b_at - time.monotonic()))
+            time.sleep(wait)
+
+    def _run_batch(self, batch: Batch) -> None:
+        plan, r = self.result.plan, self.result
+        m, rate = batch.count, plan.rate
+        a, b = self.ports["a"], self.ports["b"]
+        t0, build0 = time.monotonic(), r.timings["build"]
+        if plan.mode == "pipelined":
+            self._apply_streams(batch, syn=True, ack=True)
+            self._build(a, b)
+            self.ev.phase("send", f"batch {batch.index + 1}: SYNs and ACKs on {a.name}, SYN-ACKs on {b.name} "
+                                  f"after {plan.delay:.3f} s")
+            t_a = self._start(a)
+            done = self._follow({"a": t_a}, {"a": 2 * m, "b": m}, {"a": 2 * m / rate, "b": m / rate},
+                                start_b_at=t_a + plan.delay)
+            self._account(batch, done, {"a": 2 * m, "b": m}, {"a": 2 * m / rate, "b": m / rate})
+        else:
+            self._apply_streams(batch, syn=True, ack=False)
+            self._build(a)
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, SYNs on {a.name}")
+            done1 = self._follow({"a": self._start(a)}, {"a": m}, {"a": m / rate})
+            if self.sc.nat.mode == "learn":
+                self._learn(batch)
+            self._build(b)
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, SYN-ACKs on {b.name}")
+            done2 = self._follow({"b": self._start(b)}, {"b": m}, {"b": m / rate})
+            fields = plan.space.stream_fields(batch)
+            a.drone.modifyStream(client_streams(a.drone.pb, self.sc, port_id=a.id, syn_id=a.streams[0],
+                                                ack_id=a.streams[1], fields=fields, syn_enabled=False,
+                                                ack_enabled=self.opts.disable_stream != "ack"))
+            self._build(a)
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, ACKs on {a.name}")
+            done3 = self._follow({"a": self._start(a)}, {"a": m}, {"a": m / rate})
+            self._account(batch, {"a": done1["a"] + done3["a"], "b": done2["b"]}, {"a": 2 * m, "b": m},
+                          {"a": 2 * m / rate, "b": m / rate})
+        # send time: from the first start to the last port done, Drone's builds excluded
+        r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
+
+    def _learn(self, batch: Batch) -> None:
+        """NAT learn: the SYN_SENT entries' reply tuples become the SYN-ACK destinations."""
+        exp = self.result.expected
+        self.ev.phase("learn", "reading the DUT's SYN_SENT entries to learn the NAT's translations")
+        learned, odd = self.dut.learn_replies(exp)
+        pairs = []
+        for n in range(batch.first, batch.first + batch.count):
+            if exp.learned_ip[n]:
+                pairs.append((exp.learned_ip[n], exp.learned_port[n]))
+        if len(pairs) < batch.count:
+            self.result.warnings.append(f"NAT learn: {batch.count - len(pairs)} of {batch.count} connections had no "
+                                        "SYN_SENT entry to learn from; no SYN-ACK is sent for them")
+        if odd:
+            self.result.warnings.append("NAT learn: the DUT changed some client ports, e.g. " + "; ".join(odd[:3]))
+        runs = runs_from_learned(pairs) or [ServerRun(0, 0, 1, 1, 1, 1)]
+        if len(runs) > 4096:
+            raise RunFault(f"NAT learn: the translations form {len(runs)} port runs; more than 4096 SYN-ACK streams "
+                           "would be needed. The NAT randomises ports (--random-fully?); this mode needs "
+                           "translations that mostly keep or shift ports")
+        self._set_server_runs(runs)
+        if len(runs) > 1:
+            self.result.warnings.append(f"NAT learn: {len(pairs)} translations learned, sent as {len(runs)} "
+                                        "SYN-ACK streams")
+
+    def _account(self, batch: Batch, done: dict[str, float], expected: dict[str, int],
+                 planned: dict[str, float]) -> None:
+        tol = self.sc.traffic.rate_tolerance
+        for side in ("a", "b"):
+            rep = self.result.ports[side]
+            rep.expected_packets += expected[side]
+            rep.send_seconds += done.get(side, 0.0)
+            rep.planned_seconds += planned[side]
+            if done.get(side, 0.0) > planned[side] * (1 + tol) + 0.25:
+                rep.lagged = True
+
+    def _settle_counters(self) -> None:
+        for side, p in self.ports.items():
+            rep = self.result.ports[side]
+            st = p.drone.settled_stats([p.id], expected_tx={p.id: p.baseline_tx + rep.expected_packets},
+                                       timeout=3.0)
+            rep.sent_packets = st[p.id].tx_pkts - p.baseline_tx
+
+    def _run_notes(self) -> list[str]:
+        notes = []
+        plan = self.result.plan
+        if plan.forced and plan.problems:
+            notes.append("the plan was forced past its checks: " + " | ".join(plan.problems))
+        for side, rep in self.result.ports.items():
+            if rep.lagged:
+                notes.append(f"port {side.upper()} ({rep.name}) took {rep.send_seconds:.2f} s for what was planned "
+                             f"in {rep.planned_seconds:.2f} s ({rep.achieved_rate:.0f} packets/s against "
+                             f"{plan.rate:g} planned): a lagging port breaks the SYN / SYN-ACK / ACK order")
+            if rep.sent_packets < rep.expected_packets:
+                notes.append(f"port {side.upper()} ({rep.name}) sent {rep.sent_packets} of "
+                             f"{rep.expected_packets} packets")
+        if plan.mode == "pipelined" and self.result.delays:
+            worst = max(abs(d - plan.delay) for d in self.result.delays)
+            if worst > max(0.05, plan.delay * 0.2):
+                notes.append(f"port B started up to {worst:.3f} s off the planned delay {plan.delay:.3f} s")
+        return notes
+
+    # ------------------------------------------------------------------ poller
+    def _start_poller(self) -> None:
+        interval = self.opts.poll_interval if self.opts.poll_interval is not None else self.sc.dut.poll_interval
+        if interval and interval > 0 and self.dut is not None:
+            self._poller = _DutPoller(self.dut, interval)
+            self._poller.start()
+
+    def _stop_poller(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller.join(timeout=5)
+            self._poller = None
+
+    # ------------------------------------------------------------------ faults and cleanup
+    def _stop_everything(self) -> None:
+        """Stop transmit on every port of the run (a fault must not leave traffic running)."""
+        for p in self.ports.values():
+            try:
+                if not p.drone.connected:
+                    p.drone.connect()
+                p.drone.stopTransmit(p.drone.port_id_list([p.id]))
+            except (OstinatoTcpError, OSError) as exc:
+                log.warning("could not stop transmit on %s: %s", p.name, exc)
+
+    def _cleanup(self) -> None:
+        leftovers = []
+        for p in self.ports.values():
+            try:
+                if not p.drone.connected:
+                    p.drone.connect()
+                pb = p.drone.pb
+                if p.streams:
+                    ids = pb.StreamIdList()
+                    ids.port_id.id = p.id
+                    for sid in p.streams:
+                        ids.stream_id.add().id = sid
+                    p.drone.deleteStream(ids)
+                    p.streams = []
+                if p.groups:
+                    ids = pb.DeviceGroupIdList()
+                    ids.port_id.id = p.id
+                    for gid in p.groups:
+                        ids.device_group_id.add().id = gid
+                    p.drone.deleteDeviceGroup(ids)
+                    p.groups = []
+            except (OstinatoTcpError, OSError) as exc:
+                leftovers.append(f"{p.name}: {exc}")
+        for d in self.drones.values():
+            try:
+                d.disconnect()
+            except (OstinatoTcpError, OSError):
+                pass
+        if leftovers:
+            self.result.warnings.append("could not remove what the run created on Drone ("
+                                        + "; ".join(leftovers) + "); 'ostinato-tcp cleanup SCENARIO' removes it")
+
+
+def run_scenario(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None) -> RunResult:
+    return Runner(sc, opts, events).run()
+
+
+def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin") -> list[str]:
+    """Remove streams and device groups named by ostinato-tcp for this scenario from its ports."""
+    removed = []
+    prefix = f"{NAME_PREFIX}{sc.name}:"
+    for side in ("a", "b"):
+        spec = getattr(sc.ports, side)
+        ep = sc.drones[spec.drone]
+        with open_drone(ep.host, ep.port, backend=backend) as drone:
+            pb = drone.pb
+            port = drone.find_port(spec.interface)
+            sids = drone.getStreamIdList(pb.PortId(id=port))
+            if sids.stream_id:
+                mine = [s.stream_id.id for s in drone.getStreamConfig(sids).stream if s.core.name.startswith(prefix)]
+                if mine:
+                    ids = pb.StreamIdList()
+                    ids.port_id.id = port
+                    for sid in mine:
+                        ids.stream_id.add().id = sid
+                    drone.deleteStream(ids)
+                    removed.append(f"{len(mine)} stream(s) on {spec.interface}")
+            gids = drone.getDeviceGroupIdList(pb.PortId(id=port))
+            if gids.device_group_id:
+                cfgs = drone.getDeviceGroupConfig(gids).device_group
+                mine = [g.device_group_id.id for g in cfgs if g.core.name.startswith(prefix)]
+                if mine:
+                    ids = pb.DeviceGroupIdList()
+                    ids.port_id.id = port
+                    for gid in mine:
+                        ids.device_group_id.add().id = gid
+                    drone.deleteDeviceGroup(ids)
+                    removed.append(f"{len(mine)} device group(s) on {spec.interface}")
+    return removed
+
+
+__all__ = ["RunEvents", "RunOptions", "RunResult", "Runner", "cleanup_leftovers", "connect_dut", "expected_for",
+           "plan_with_dut", "run_scenario"]

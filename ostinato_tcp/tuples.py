@@ -1,0 +1,172 @@
+"""The connection space: which (client IP, client port) connection ``n`` uses.
+
+This is the one place that maps connection indexes to tuples. Streams (the
+values Drone's variable fields produce), the plan (uniqueness, port range) and
+the verifier (which conntrack entry is which connection) all ask it.
+
+Drone's variable fields cannot nest: each counts on its own, packet ``k`` of a
+stream carrying ``value + (k mod count) * step``. Two fields whose counts ``c1``
+(client IPs) and ``c2`` (client ports) are coprime give ``c1 * c2`` distinct
+pairs for ``k < c1 * c2`` (Chinese remainder theorem), so any N fits without
+the power-of-two mask trick.
+
+Batches (runs of at most ``batch_size`` connections sent one after another) use
+disjoint blocks of ``c2`` client ports, so tuples never repeat across batches:
+
+    connection n = b * batch_size + k        (batch b, packet k of that batch)
+    client IP    = first_ip + (k mod c1)
+    client port  = first_port + (b * c2 + (k mod c2)) * step
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+
+from .errors import PlanError
+
+MAX_PORT = 65535
+
+
+@dataclass(frozen=True)
+class Batch:
+    index: int
+    first: int  # index of its first connection
+    count: int  # connections in it
+
+
+@dataclass(frozen=True)
+class StreamFields:
+    """What the streams of one batch put in Drone's variable fields."""
+
+    packets: int
+    ip_base: int
+    ip_count: int
+    port_base: int
+    port_count: int
+    port_step: int
+
+
+@dataclass(frozen=True)
+class ConnectionSpace:
+    first_ip: int
+    ip_count: int  # c1
+    first_port: int
+    step: int
+    ports_per_batch: int  # c2, coprime with c1
+    server_ip: int
+    server_port: int
+    total: int
+    batch_size: int
+
+    # Construction ------------------------------------------------------------
+    @classmethod
+    def layout(cls, *, client_ip, client_ips, first_port: int, step: int, server_ip, server_port: int,
+               total: int, batch_size: int) -> "ConnectionSpace":
+        """Choose counts that fit the port range; ``client_ips='auto'`` picks the fewest IPs."""
+        batch_size = max(1, min(batch_size, total))
+        first_ip = int(ipaddress.IPv4Address(client_ip))
+        if client_ips == "auto":
+            c1 = 1
+            while c1 <= 65536:
+                space = cls._with_ips(first_ip, c1, first_port, step, server_ip, server_port, total, batch_size)
+                if space.last_port() <= MAX_PORT:
+                    return space
+                c1 += 1
+            raise PlanError(f"{total} connections do not fit in the client port range even with 65536 client IPs")
+        space = cls._with_ips(first_ip, int(client_ips), first_port, step, server_ip, server_port, total, batch_size)
+        if space.last_port() > MAX_PORT:
+            per_ip = (MAX_PORT - first_port) // step + 1
+            need = math.ceil(total / per_ip)
+            raise PlanError(
+                f"{total} connections over {client_ips} client IP(s) need client ports up to {space.last_port()} "
+                f"(first {first_port}, step {step}), beyond {MAX_PORT}. Fix: set connections.client_ips to "
+                f"{need} or more (or 'auto'), or lower connections.first_client_port")
+        return space
+
+    @classmethod
+    def _with_ips(cls, first_ip, c1, first_port, step, server_ip, server_port, total, batch_size):
+        c2 = math.ceil(batch_size / c1)
+        while math.gcd(c1, c2) != 1:
+            c2 += 1
+        return cls(first_ip=first_ip, ip_count=c1, first_port=first_port, step=step, ports_per_batch=c2,
+                   server_ip=int(ipaddress.IPv4Address(server_ip)), server_port=server_port, total=total,
+                   batch_size=batch_size)
+
+    # Batches -------------------------------------------------------------------
+    @property
+    def batch_count(self) -> int:
+        return math.ceil(self.total / self.batch_size)
+
+    def batches(self) -> list[Batch]:
+        return [Batch(b, b * self.batch_size, min(self.batch_size, self.total - b * self.batch_size))
+                for b in range(self.batch_count)]
+
+    def stream_fields(self, batch: Batch) -> StreamFields:
+        return StreamFields(packets=batch.count, ip_base=self.first_ip, ip_count=self.ip_count,
+                            port_base=self.first_port + batch.index * self.ports_per_batch * self.step,
+                            port_count=self.ports_per_batch, port_step=self.step)
+
+    def last_port(self) -> int:
+        last = self.batches()[-1]
+        used = min(last.count, self.ports_per_batch)
+        return self.first_port + ((self.batch_count - 1) * self.ports_per_batch + used - 1) * self.step
+
+    def client_ip_range(self) -> tuple[str, str]:
+        return (str(ipaddress.IPv4Address(self.first_ip)),
+                str(ipaddress.IPv4Address(self.first_ip + self.ip_count - 1)))
+
+    # Mapping -----------------------------------------------------------------
+    def client_of(self, n: int) -> tuple[int, int]:
+        """(client IP as int, client port) of connection ``n``."""
+        b, k = divmod(n, self.batch_size)
+        return (self.first_ip + k % self.ip_count,
+                self.first_port + (b * self.ports_per_batch + k % self.ports_per_batch) * self.step)
+
+    def _crt(self):
+        c1, c2 = self.ip_count, self.ports_per_batch
+        if c1 == 1:
+            return 0, 1
+        return c2 * pow(c2, -1, c1), c1 * pow(c1, -1, c2)
+
+    def indexer(self):
+        """A fast function (client IP int, client port) -> connection index, or -1."""
+        c1, c2, step = self.ip_count, self.ports_per_batch, self.step
+        first_ip, first_port, m = self.first_ip, self.first_port, self.batch_size
+        batches = self.batch_count
+        last_count = self.total - (batches - 1) * m
+        e1, e2 = self._crt()
+        mod = c1 * c2
+
+        def index_of(ip: int, port: int) -> int:
+            i = ip - first_ip
+            if i < 0 or i >= c1:
+                return -1
+            d = port - first_port
+            if d < 0:
+                return -1
+            j, rem = divmod(d, step)
+            if rem:
+                return -1
+            b, r = divmod(j, c2)
+            if b >= batches:
+                return -1
+            k = (i * e1 + r * e2) % mod
+            if k >= (m if b < batches - 1 else last_count):
+                return -1
+            return b * m + k
+
+        return index_of
+
+    def prove_unique(self) -> None:
+        """Raise PlanError unless every connection has its own tuple (checked arithmetically)."""
+        c1, c2 = self.ip_count, self.ports_per_batch
+        if math.gcd(c1, c2) != 1:
+            raise PlanError(f"client IP count {c1} and port count {c2} are not coprime: tuples would repeat")
+        if c1 * c2 < self.batch_size:
+            raise PlanError(f"{c1} IPs x {c2} ports < batch size {self.batch_size}: tuples would repeat")
+        if self.last_port() > MAX_PORT:
+            raise PlanError(f"client ports would run past {MAX_PORT}")
+        if self.first_ip + c1 - 1 > 0xFFFFFFFF:
+            raise PlanError("client IPs would run past 255.255.255.255")

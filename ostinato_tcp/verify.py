@@ -1,0 +1,87 @@
+"""``ostinato-tcp verify``: judge the DUT's table now, or a saved dump, without traffic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .dut import Expected, Health, Judge, diagnose
+from .dut.verdict import Verdict
+from .plan import DutFacts, Plan, make_plan
+from .run import RunOptions, connect_dut, expected_for
+from .scenario import Scenario
+from .tuples import ConnectionSpace
+
+
+@dataclass
+class VerifyOutcome:
+    scenario: Scenario
+    verdict: Verdict
+    expected: Expected
+    diagnosis: list[str]
+    source: str
+    health: Health | None = None
+    dump: dict | None = None
+
+    def lines(self) -> list[str]:
+        v, n = self.verdict, self.scenario.connections.count
+        out = [f"{'PASS' if v.passed else 'FAIL'}  {v.established_assured}/{n} ESTABLISHED+ASSURED  "
+               f"({self.scenario.name}, {self.source})"]
+        out.append("  states: " + (", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"))
+        out.append(f"  entries read: {v.entries_seen}" + (f", lines not understood: {v.parse.unknown}"
+                                                          if v.parse.unknown else ""))
+        if self.health is not None:
+            h = self.health
+            out.append(f"  DUT table: {h.count}/{h.max} entries, buckets {h.buckets}, tcp_loose {h.tcp_loose}, "
+                       f"SYN_SENT/SYN_RECV timeouts {h.syn_sent_timeout}/{h.syn_recv_timeout} s")
+        for d in self.diagnosis:
+            out.append(f"  diagnosis: {d}")
+        return out
+
+    def to_dict(self) -> dict:
+        v = self.verdict
+        return {"scenario_name": self.scenario.name, "source": self.source,
+                "verdict": "pass" if v.passed else "fail", "expected": self.scenario.connections.count,
+                "established_assured": v.established_assured, "categories": v.counts, "states": v.states,
+                "unexpected_entries": v.unexpected, "unknown_dump_lines": v.parse.unknown,
+                "diagnosis": self.diagnosis, "dut": self.health.to_dict() if self.health else None,
+                "dump": self.dump}
+
+
+def _plan(sc: Scenario, facts: DutFacts | None, batch_size: int | None) -> Plan:
+    plan = make_plan(sc, facts, force=True)
+    if batch_size is not None and batch_size != plan.space.batch_size:
+        c = sc.connections
+        plan.space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips,
+                                            first_port=c.first_client_port, step=c.step, server_ip=c.server_ip,
+                                            server_port=c.server_port, total=c.count, batch_size=batch_size)
+    return plan
+
+
+def verify_live(sc: Scenario, opts: RunOptions | None = None, *, batch_size: int | None = None) -> VerifyOutcome:
+    dut = connect_dut(sc, opts or RunOptions())
+    try:
+        health = dut.health()
+        plan = _plan(sc, health.facts(f"read from {dut.shell.where}"), batch_size)
+        exp = expected_for(plan)
+        verdict, info = dut.verify(exp)
+    finally:
+        dut.shell.close()
+    diag = diagnose(verdict, exp, tcp_loose=health.tcp_loose)
+    return VerifyOutcome(sc, verdict, exp, diag, f"DUT {dut.shell.where}", health=health, dump=info)
+
+
+def verify_dump_file(sc: Scenario, path: str, *, batch_size: int | None = None) -> VerifyOutcome:
+    plan = _plan(sc, None, batch_size)
+    exp = expected_for(plan)
+    judge = Judge(exp)
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            judge.feed(chunk)
+    verdict = judge.finish()
+    return VerifyOutcome(sc, verdict, exp, diagnose(verdict, exp), f"dump {path}")
+
+
+__all__ = ["VerifyOutcome", "verify_dump_file", "verify_live"]
