@@ -105,3 +105,48 @@ def make_events(quiet: bool):
     if quiet or not sys.stderr.isatty() or not sys.stdout.isatty():
         return PlainEvents(quiet=quiet)
     return RichEvents()
+
+
+class _SweepEvents:
+    def __init__(self, quiet: bool):
+        from .sweep import SweepEvents  # noqa: F401  (interface)
+
+        self.quiet = quiet
+        self.interactive = not quiet and sys.stderr.isatty()
+        self._bar = None
+        self._task = None
+
+    def point_started(self, index, total, point, resumed) -> None:
+        if self.interactive:
+            if self._bar is None:
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+                self._bar = Progress(TextColumn("sweep {task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn())
+                self._bar.start()
+                self._task = self._bar.add_task(point.name, total=total)
+            self._bar.update(self._task, description=point.name, total=max(total, index + 1))
+        elif not self.quiet:
+            print(f"[{time.strftime('%H:%M:%S')}] point {index + 1}/{total} {point.name}"
+                  + (" (already done)" if resumed else ""), file=sys.stderr, flush=True)
+
+    def point_done(self, index, total, point, row) -> None:
+        line = (f"  {point.name}: {row.get('verdict')} {row.get('established_assured', 0)}/{row.get('expected')}"
+                + (f" ({row['error']})" if row.get("error") else ""))
+        if self.interactive:
+            self._bar.console.log(line)
+            self._bar.advance(self._task)
+        elif not self.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    def run_events(self):
+        return PlainEvents(quiet=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def sweep_events(quiet: bool) -> _SweepEvents:
+    return _SweepEvents(quiet)

@@ -359,6 +359,60 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
         sys.exit(1)
 
 
+@cli.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Directory for the points, results.csv, results.json, junit.xml and the plots.")
+@_lab_option
+@click.option("--restart", is_flag=True, help="Run every point again, also those already in --out.")
+@click.option("-q", "--quiet", is_flag=True, help="Plain lines, no progress bar.")
+@click.option("--drone-backend", type=click.Choice(["builtin", "python-ostinato"]), default="builtin")
+@click.option("--accept-new-host-key", is_flag=True, help="Add an unknown DUT host key to known_hosts.")
+@click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")
+@click.option("--history-db", type=click.Path(dir_okay=False), default=None, help="History database.")
+@click.option("--no-history", is_flag=True, help="Do not record the points in the history database.")
+def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, accept_new_host_key,
+              ask_dut_password, history_db, no_history) -> None:
+    """Run a base scenario over counts x rates (x delays); write CSV, JSON, JUnit XML and plots.
+
+    Exit codes: 0 every grid point passed, 1 a grid point failed its verdict, 2 bad sweep file,
+    3 a point could not run (Drone or DUT fault). Points already in --out are not run again.
+    """
+    from ._console import sweep_events
+    from .run import RunOptions
+    from .sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(sweep_file, lab=lab_prefix)
+    opts = RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
+                      dut_password=_password(ask_dut_password), poll_interval=0 if quiet else None)
+    events = sweep_events(quiet)
+    hist = None
+    if not no_history:
+        from .history import History
+
+        hist = History.open(history_db)
+    try:
+        summary = run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=hist)
+    finally:
+        events.close()
+        if hist is not None:
+            hist.conn.close()
+    click.echo(f"sweep {summary['sweep']}: {summary['grid_passed']}/{summary['grid_points']} grid points passed"
+               + (f", {summary['errors']} error(s)" if summary["errors"] else "") + f"; results in {out_dir}")
+    for count, m in summary["maximum_connection_establishment_rate"].items():
+        best, above = m["connections_per_second"], m["first_failing_above"]
+        click.echo(f"  {int(count):>9,} connections: maximum connection establishment rate "
+                   + (f"{best:,.0f}/s" if best is not None else "none passed")
+                   + (f" (fails at {above:,.0f}/s)" if above else " (no failing rate tried above it)"))
+    cap = summary["connection_tracking_table_capacity"]
+    click.echo(f"  connection tracking table capacity: largest count fully established "
+               f"{cap['largest_count_fully_established'] or 0:,} (DUT nf_conntrack_max "
+               f"{cap['dut_nf_conntrack_max'] or '?'})")
+    if summary["errors"]:
+        sys.exit(3)
+    sys.exit(1 if summary["grid_failed"] else 0)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="ostinato-tcp", standalone_mode=True)

@@ -255,7 +255,7 @@ def _to_python(node, path: tuple, lines: dict, source: str) -> Any:
         loader.dispose()
 
 
-def _line_for(loc: tuple, lines: dict) -> int | None:
+def line_for(loc: tuple, lines: dict) -> int | None:
     loc = tuple(loc)
     while loc:
         if loc in lines:
@@ -301,7 +301,7 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
         # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
         clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str"))))
         field = ".".join(str(p) for p in clean) or "(top)"
-        raise ScenarioError(f"{field}: {_describe(err)}", file=source, line=_line_for(clean, lines),
+        raise ScenarioError(f"{field}: {_describe(err)}", file=source, line=line_for(clean, lines),
                             field=field) from None
 
 
@@ -352,8 +352,8 @@ def _fill_from_lab(data: dict, source: str, lines: dict) -> dict:
     return out
 
 
-def load_scenario(path: str | Path, *, lab: str | None = None) -> Scenario:
-    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab."""
+def read_yaml_file(path: str | Path) -> tuple[Any, dict, str]:
+    """(data, line of every key path, text) of a YAML file; errors name file and line."""
     path = Path(path)
     source = str(path)
     try:
@@ -364,7 +364,13 @@ def load_scenario(path: str | Path, *, lab: str | None = None) -> Scenario:
     if node is None:
         raise ScenarioError("the file is empty", file=source, line=1)
     lines: dict = {}
-    data = _to_python(node, (), lines, source)
+    return _to_python(node, (), lines, source), lines, text
+
+
+def load_scenario(path: str | Path, *, lab: str | None = None) -> Scenario:
+    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab."""
+    source = str(path)
+    data, lines, text = read_yaml_file(path)
     sc = scenario_from_data(data, source=source, lines=lines, overrides={"lab": lab} if lab else None)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return sc.model_copy(update={"source": source, "content_hash": digest})

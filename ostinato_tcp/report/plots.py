@@ -1,0 +1,82 @@
+"""PNG plots of a sweep (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_plots(rows: list[dict], out: Path) -> list[Path]:
+    """``rows``: CSV-shaped dicts of the points. Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    written = []
+    rows = [r for r in rows if r.get("verdict") in ("pass", "fail")]
+    counts = sorted({r["count"] for r in rows})
+    rates = sorted({r["rate"] for r in rows})
+
+    # 1. Success ratio against rate, one line per count.
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for c in counts:
+        pts = sorted((r["rate"], r["success_ratio"] * 100) for r in rows if r["count"] == c)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{c:,} connections")
+    ax.set_xscale("log")
+    ax.set_xlabel("packet rate per stream (packets/s = connections/s)")
+    ax.set_ylabel("ESTABLISHED+ASSURED (% of expected)")
+    ax.set_ylim(-5, 105)
+    ax.set_title("Connection establishment success against rate")
+    ax.grid(True, which="both", alpha=0.3)
+    if counts:
+        ax.legend(title="count")
+    path = out / "success_vs_rate.png"
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    written.append(path)
+
+    # 2. Established entries against count, one line per rate.
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for rate in rates:
+        pts = sorted((r["count"], r["established_assured"]) for r in rows if r["rate"] == rate)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{rate:,.0f}/s")
+    if counts:
+        ax.plot([min(counts), max(counts)], [min(counts), max(counts)], linestyle="--", color="grey",
+                label="all expected")
+        ax.legend(title="rate")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("connections expected")
+    ax.set_ylabel("entries ESTABLISHED+ASSURED on the DUT")
+    ax.set_title("Established entries against connection count")
+    ax.grid(True, which="both", alpha=0.3)
+    path = out / "established_vs_count.png"
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    written.append(path)
+
+    # 3. Time per phase for every point (stacked bars).
+    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(rows) + 2), 5), dpi=110)
+    labels = [f"{r['count']:,}\n@{r['rate']:,.0f}/s" for r in rows]
+    bottom = [0.0] * len(rows)
+    for key, label in (("configure_s", "configure"), ("build_s", "Drone build"), ("send_s", "send"),
+                       ("verify_s", "verify")):
+        vals = [float(r.get(key) or 0) for r in rows]
+        ax.bar(range(len(rows)), vals, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xlabel("point (connections @ rate)")
+    ax.set_ylabel("seconds")
+    ax.set_title("Time per phase")
+    ax.legend()
+    ax.grid(True, axis="y", alpha=0.3)
+    path = out / "phase_times.png"
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    written.append(path)
+    return written

@@ -1,0 +1,309 @@
+"""Scale sweeps: a base scenario run over a grid of connection counts x packet rates
+(optionally delays), with an optional search for the highest passing rate per count.
+
+Sweep file::
+
+    name: lab-sweep
+    base: lab-1000.yaml            # relative to the sweep file
+    counts: [1000, 10000]
+    rates: [1000, 10000, 50000]
+    delays: [auto]                 # optional
+    search: {max_steps: 4, precision: 0.05}   # optional bisection between grid points
+
+Every point runs, is verified, and its entries are cleared on the DUT before the
+next. Points are saved one file each under ``OUT/points/``, so an interrupted
+sweep resumes where it stopped. Results: ``results.csv``, ``results.json``,
+``junit.xml`` and PNG plots.
+
+Terms of RFC 9693 (benchmarking stateful NAT gateways) in the results:
+"maximum connection establishment rate" is the highest rate (connections per
+second: each stream sends one packet per connection) at which every connection
+of a count was ESTABLISHED+ASSURED; "connection tracking table capacity" is the
+largest count fully established, shown beside the DUT's nf_conntrack_max.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import OstinatoTcpError, ScenarioError
+from .report import result_to_dict, write_json
+from .run import RunEvents, RunOptions, connect_dut, run_scenario
+from .scenario import line_for, read_yaml_file, scenario_from_data
+
+
+class SearchSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_steps: int = Field(4, ge=1, le=20)
+    precision: float = Field(0.05, gt=0, le=1)
+
+
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$")
+    base: str
+    counts: list[int] = Field(min_length=1)
+    rates: list[float] = Field(min_length=1)
+    delays: list[Union[float, Literal["auto"]]] = ["auto"]
+    search: Optional[SearchSpec] = None
+
+
+@dataclass
+class Point:
+    count: int
+    rate: float
+    delay: Union[float, str] = "auto"
+    search: bool = False
+
+    @property
+    def name(self) -> str:
+        d = "" if self.delay == "auto" else f"-d{self.delay:g}"
+        return f"n{self.count}-r{self.rate:g}{d}"
+
+
+@dataclass
+class Sweep:
+    spec: SweepSpec
+    base_data: dict
+    base_source: str
+    lab: str | None = None
+    points: list[Point] = field(default_factory=list)
+
+
+def load_sweep(path: str | Path, *, lab: str | None = None) -> Sweep:
+    path = Path(path)
+    source = str(path)
+    data, lines, _ = read_yaml_file(path)
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        fld = ".".join(str(p) for p in loc) or "(top)"
+        raise ScenarioError(f"{fld}: {err['msg']} (got {err.get('input')!r})", file=source,
+                            line=line_for(loc, lines), field=fld) from None
+    for key, values in (("counts", spec.counts), ("rates", spec.rates)):
+        if any(v <= 0 for v in values):
+            raise ScenarioError(f"{key}: every value must be > 0", file=source, line=lines.get((key,)), field=key)
+    base_path = (path.parent / spec.base).resolve()
+    if not base_path.is_file():
+        raise ScenarioError(f"base: no scenario file {base_path}", file=source, line=lines.get(("base",)),
+                            field="base")
+    base_data, _, _ = read_yaml_file(base_path)
+    sweep = Sweep(spec, base_data, str(base_path), lab=lab)
+    for delay in spec.delays:
+        for count in spec.counts:
+            for rate in spec.rates:
+                sweep.points.append(Point(count, rate, delay))
+    # Every grid point must make a valid scenario before anything runs.
+    for p in sweep.points:
+        scenario_for(sweep, p)
+    return sweep
+
+
+def scenario_for(sweep: Sweep, p: Point):
+    data = json.loads(json.dumps(sweep.base_data))
+    data["name"] = f"{sweep.spec.name}-{p.name}"
+    data.setdefault("connections", {})["count"] = p.count
+    traffic = data.setdefault("traffic", {})
+    traffic["rate"] = p.rate
+    traffic["delay"] = p.delay
+    return scenario_from_data(data, source=f"{sweep.base_source} ({p.name})",
+                              overrides={"lab": sweep.lab} if sweep.lab else None)
+
+
+class SweepEvents:
+    """Hooks of a sweep; the CLI draws a progress bar over points."""
+
+    def point_started(self, index: int, total: int, point: Point, resumed: bool) -> None:
+        pass
+
+    def point_done(self, index: int, total: int, point: Point, row: dict) -> None:
+        pass
+
+    def run_events(self) -> RunEvents:
+        return RunEvents()
+
+
+def _row(point: Point, d: dict | None, error: str | None = None, error_type: str | None = None) -> dict:
+    d = dict(d or {})
+    d.update(point_name=point.name, count=point.count, rate=point.rate, delay=point.delay, search=point.search)
+    if error:
+        d.update(error=error, error_type=error_type, verdict="error")
+    d.setdefault("expected", point.count)
+    d.setdefault("established_assured", 0)
+    return d
+
+
+def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = None,
+              events: SweepEvents | None = None, restart: bool = False, history=None) -> dict:
+    out = Path(out_dir)
+    points_dir = out / "points"
+    points_dir.mkdir(parents=True, exist_ok=True)
+    events = events or SweepEvents()
+    opts = opts or RunOptions()
+    rows: dict[str, dict] = {}
+    todo = list(sweep.points)
+
+    def run_point(i: int, total: int, p: Point) -> dict:
+        path = points_dir / f"{p.name}.json"
+        if path.exists() and not restart:
+            row = json.loads(path.read_text())
+            events.point_started(i, total, p, True)
+            events.point_done(i, total, p, row)
+            return row
+        events.point_started(i, total, p, False)
+        sc = scenario_for(sweep, p)
+        try:
+            result = run_scenario(sc, opts, events.run_events())
+            data = result_to_dict(result)
+            row = _row(p, data)
+            if history is not None:
+                history.record(data, origin=f"sweep:{sweep.spec.name}")
+        except OstinatoTcpError as exc:
+            row = _row(p, {"scenario_name": sc.name}, str(exc), type(exc).__name__)
+        _clear_point(sc, opts)
+        write_json(row, path)
+        events.point_done(i, total, p, row)
+        return row
+
+    for i, p in enumerate(todo):
+        rows[p.name] = run_point(i, len(todo), p)
+    if sweep.spec.search:
+        _search(sweep, rows, run_point)
+    results = list(rows.values())
+    summary = summarize(results, sweep)
+    write_outputs(out, results, summary, sweep.spec.name)
+    return summary
+
+
+def _clear_point(sc, opts: RunOptions) -> None:
+    """Remove the point's entries before the next point (a shared DUT keeps everything else)."""
+    try:
+        dut = connect_dut(sc, opts)
+        try:
+            dut.clear(sc.connections.server_ip, sc.connections.server_port, "test")
+        finally:
+            dut.shell.close()
+    except OstinatoTcpError:
+        pass  # the next point clears again before it sends; its own errors will say why
+
+
+def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
+    """Bisect (geometrically) between the highest passing and lowest failing grid rate per count."""
+    spec = sweep.spec.search
+    added = []
+    for count in sweep.spec.counts:
+        grid = sorted((r for r in rows.values() if r["count"] == count and r.get("delay", "auto") == "auto"),
+                      key=lambda r: r["rate"])
+        passing = [r["rate"] for r in grid if r.get("verdict") == "pass"]
+        failing = [r["rate"] for r in grid if r.get("verdict") == "fail"]
+        if not passing or not failing:
+            continue
+        lo = max(passing)
+        above = [f for f in failing if f > lo]
+        if not above:
+            continue
+        hi = min(above)
+        for _ in range(spec.max_steps):
+            if hi / lo <= 1 + spec.precision:
+                break
+            mid = round(math.sqrt(lo * hi))
+            p = Point(count, float(mid), "auto", search=True)
+            row = run_point(len(rows), len(rows) + 1, p)
+            rows[p.name] = row
+            added.append(p)
+            if row.get("verdict") == "pass":
+                lo = mid
+            elif row.get("verdict") == "fail":
+                hi = mid
+            else:
+                break
+    return added
+
+
+def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
+    by_count: dict[int, dict] = {}
+    for r in results:
+        c = by_count.setdefault(int(r["count"]), {"passing_rates": [], "failing_rates": []})
+        if r.get("verdict") == "pass":
+            c["passing_rates"].append(r["rate"])
+        elif r.get("verdict") == "fail":
+            c["failing_rates"].append(r["rate"])
+    max_rate = {}
+    for count, c in sorted(by_count.items()):
+        best = max(c["passing_rates"], default=None)
+        above = [f for f in c["failing_rates"] if best is None or f > best]
+        max_rate[str(count)] = {"connections_per_second": best,
+                                "first_failing_above": min(above) if above else None}
+    full = [int(r["count"]) for r in results if r.get("verdict") == "pass"]
+    ct_max = None
+    for r in results:
+        after = ((r.get("dut") or {}).get("after") or {})
+        if after.get("max"):
+            ct_max = after["max"]
+    grid = [r for r in results if not r.get("search")]
+    return {
+        "sweep": sweep.spec.name if sweep else None,
+        "points": len(results),
+        "grid_points": len(grid),
+        "grid_passed": sum(1 for r in grid if r.get("verdict") == "pass"),
+        "grid_failed": sum(1 for r in grid if r.get("verdict") == "fail"),
+        "errors": sum(1 for r in results if r.get("verdict") == "error"),
+        "maximum_connection_establishment_rate": max_rate,
+        "connection_tracking_table_capacity": {"largest_count_fully_established": max(full, default=None),
+                                               "dut_nf_conntrack_max": ct_max},
+    }
+
+
+CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "verdict", "expected", "established_assured",
+              "success_ratio", "mode", "batches", "achieved_rate_a", "achieved_rate_b", "configure_s", "build_s",
+              "send_s", "verify_s", "total_s", "error"]
+
+
+def _csv_row(r: dict) -> dict:
+    t = r.get("timings") or {}
+    ports = r.get("ports") or {}
+    plan = r.get("plan") or {}
+    exp = r.get("expected") or 0
+    return {
+        "point_name": r.get("point_name"), "count": r.get("count"), "rate": r.get("rate"), "delay": r.get("delay"),
+        "search": r.get("search", False), "verdict": r.get("verdict"), "expected": exp,
+        "established_assured": r.get("established_assured", 0),
+        "success_ratio": round((r.get("established_assured", 0) / exp), 6) if exp else 0,
+        "mode": plan.get("mode"), "batches": plan.get("batches"),
+        "achieved_rate_a": (ports.get("a") or {}).get("achieved_rate"),
+        "achieved_rate_b": (ports.get("b") or {}).get("achieved_rate"),
+        "configure_s": t.get("configure"), "build_s": t.get("build"), "send_s": t.get("send"),
+        "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", ""),
+    }
+
+
+def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> None:
+    from .report.junit import write_junit
+    from .report.plots import write_plots
+
+    results = sorted(results, key=lambda r: (r.get("search", False), r["count"], r["rate"], str(r.get("delay"))))
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for r in results:
+            w.writerow(_csv_row(r))
+    write_json({"summary": summary, "points": [{k: v for k, v in r.items() if k != "scenario"} for r in results]},
+               out / "results.json")
+    write_junit(results, out / "junit.xml", suite_name=f"ostinato-tcp sweep {name}")
+    write_plots([_csv_row(r) for r in results], out)
+
+
+def load_results(out: str | Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((Path(out) / "points").glob("*.json"))]
+
+
+__all__ = ["Point", "Sweep", "SweepEvents", "load_results", "load_sweep", "run_sweep", "summarize"]
