@@ -177,7 +177,8 @@ def plan_cmd(scenario, lab_prefix, offline, force, as_json, accept_new_host_key,
             facts = dut.health().facts(f"read from the DUT {dut.shell.where}")
         finally:
             dut.shell.close()
-    plan = make_plan(sc, facts, force=True)
+    plan = make_plan(sc, facts, force=True)  # to show every problem, not only the first refusal
+    plan.forced = force
     if as_json:
         _echo_json({"mode": plan.mode, "rate": plan.rate, "delay": plan.delay, "total": plan.total,
                     "batch_size": plan.space.batch_size, "batches": len(plan.timings),

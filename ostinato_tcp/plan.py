@@ -176,25 +176,34 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False)
             problems.append("nat.mode 'learn' reads the SYN phase's entries before sending SYN-ACKs, so it "
                             "needs traffic.mode 'phased' (or 'auto')")
         mode = "phased"
+    if mode == "auto" and explicit_delay is not None:
+        mode = "pipelined"  # a delay only means something in the overlapped scheme
     if mode == "auto":
-        half = (n / r) / 2 if explicit_delay is None else min(explicit_delay, n / r - explicit_delay)
+        half = (n / r) / 2
         mode = "pipelined" if half >= t.min_margin else "phased"
         if mode == "phased":
             warnings.append(f"pipelined margins would be {max(half, 0):.3f} s (< traffic.min_margin "
                             f"{t.min_margin:g} s), so SYNs, SYN-ACKs and ACKs are sent one phase after another")
 
     # Batches -----------------------------------------------------------------
-    limit = max_batch(mode, r, dut, t.build_seconds_per_packet, t.max_build_seconds,
-                      explicit_delay if mode == "pipelined" else None)
-    if t.batches == "off":
-        m = n
-    elif t.batches == "auto":
-        m = min(n, limit)
-    else:
-        m = min(n, int(t.batches))
-    # Balance the batches: same number of batches, sizes as equal as possible.
-    if m < n:
-        m = math.ceil(n / math.ceil(n / m))
+    def batch_size(mode_: str) -> int:
+        limit = max_batch(mode_, r, dut, t.build_seconds_per_packet, t.max_build_seconds,
+                          explicit_delay if mode_ == "pipelined" else None)
+        if t.batches == "off":
+            m_ = n
+        elif t.batches == "auto":
+            m_ = min(n, limit)
+        else:
+            m_ = min(n, int(t.batches))
+        # Balance the batches: same number of batches, sizes as equal as possible.
+        return math.ceil(n / math.ceil(n / m_)) if m_ < n else m_
+
+    m = batch_size(mode)
+    if t.mode == "auto" and mode == "pipelined" and explicit_delay is None and (m / r) / 2 < t.min_margin:
+        mode = "phased"  # batching shrank the window below the margins
+        warnings.append(f"batches of {m} leave pipelined margins of {(m / r) / 2:.3f} s (< traffic.min_margin "
+                        f"{t.min_margin:g} s), so each batch is sent in three phases")
+        m = batch_size(mode)
 
     try:
         space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips, first_port=c.first_client_port,

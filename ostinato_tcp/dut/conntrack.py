@@ -93,10 +93,7 @@ def parse_line(line: str) -> Entry:
         l3, l3num, i = toks[0], _int(toks[1]), 2
     proto = toks[i]
     try:
-        if proto == "unknown":  # 'unknown  N timeout ...'
-            protonum = int(toks[i + 1])
-        else:
-            protonum = int(toks[i + 1])
+        protonum = int(toks[i + 1])
         timeout = int(toks[i + 2])
     except (ValueError, IndexError):
         raise ParseError("no protocol number and timeout") from None
@@ -112,7 +109,15 @@ def parse_line(line: str) -> Entry:
     unreplied = False
     phase = 0  # 0 original tuple, 1 reply tuple, 2 after the tuples
     icmp = proto in _ICMP
-    for tok in toks[j:]:
+    rest = toks[j:]
+    k_ = 0
+    while k_ < len(rest):
+        tok = rest[k_]
+        k_ += 1
+        if tok[0] == "[" and not tok.endswith("]"):  # '[start=Wed Nov 25 17:32:33 2026]'
+            while k_ < len(rest) and not tok.endswith("]"):
+                tok += " " + rest[k_]
+                k_ += 1
         if tok[0] == "[":
             if tok == "[UNREPLIED]":
                 unreplied = True

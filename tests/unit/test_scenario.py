@@ -1,0 +1,135 @@
+"""Scenario files: valid ones load, invalid ones give one line naming file, line and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ostinato_tcp.errors import ScenarioError
+from ostinato_tcp.scenario import load_scenario, scenario_from_data
+
+from .helpers import data, scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, text: str) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+GOOD = """\
+name: t1
+drones:
+  main: {host: 192.0.2.10}
+ports:
+  a:
+    drone: main
+    interface: eth1
+    device: {gateway: 10.1.1.1}
+  b:
+    drone: main
+    interface: eth2
+    device: {gateway: 10.2.2.1}
+connections:
+  client_ip: 10.1.1.100
+  server_ip: 10.2.2.100
+  server_port: 8080
+  first_client_port: 23420
+  count: 1000
+traffic:
+  rate: 100
+dut:
+  host: 192.0.2.1
+"""
+
+
+def test_defaults_follow_the_article(tmp_path):
+    sc = load_scenario(write(tmp_path, GOOD))
+    assert sc.traffic.client_isn == 100 and sc.traffic.server_isn == 200
+    assert sc.traffic.delay == "auto" and sc.traffic.mode == "auto"
+    assert sc.expect.state == "ESTABLISHED" and sc.expect.assured
+    assert sc.dut.clear == "test" and sc.dut.port == 22 and not sc.dut.accept_new_host_key
+    assert sc.drones["main"].port == 7878
+    assert len(sc.content_hash) == 16
+
+
+def test_template_is_valid():
+    sc = load_scenario(ROOT / "scenarios" / "template-real-lab.yaml")
+    assert sc.name == "my-dut-10k"
+    assert sc.dut.sudo is True
+
+
+@pytest.mark.parametrize("old,new,line,field,words", [
+    ("  rate: 100", "  rate: -5", 20, "traffic.rate", "greater than 0"),
+    ("  count: 1000", "  count: lots", 18, "connections.count", "valid integer"),
+    ("  server_ip: 10.2.2.100", "  server_ip: 10.2.2.300", 15, "connections.server_ip", "IPv4"),
+    ("  rate: 100", "  rate: 100\n  speed: 3", 21, "traffic.speed", "unknown field"),
+    ("    interface: eth2", "    interface: eth2\n    drone: other", 12, "ports.b.drone", "duplicate key"),
+    ("  host: 192.0.2.1", "  host: 192.0.2.1; rm -rf /", 22, "dut.host", "pattern"),
+    ("    drone: main\n    interface: eth1", "    drone: nope\n    interface: eth1", 6, "ports.a.drone", "not under"),
+    ("  client_ip: 10.1.1.100", "  client_ip: 10.9.9.100", 8, "ports.a.device.gateway", "not on the subnet"),
+])
+def test_errors_name_line_and_field(tmp_path, old, new, line, field, words):
+    text = GOOD.replace(old, new)
+    assert text != GOOD
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, text))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{tmp_path / 's.yaml'}:{line}: {field}"), msg
+    assert words in msg
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path):
+    with pytest.raises(ScenarioError, match=r"s\.yaml:2: YAML syntax: mapping values are not allowed"):
+        load_scenario(write(tmp_path, "name: x\ndrones: main: 1\nports: {}\n"))
+
+
+def test_missing_section(tmp_path):
+    text = GOOD.split("dut:")[0]
+    with pytest.raises(ScenarioError, match=r"s\.yaml:1: dut: required field is missing"):
+        load_scenario(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("path,value", [
+    ("connections.server_ip", "10.2.2.100; touch /tmp/x"),
+    ("connections.client_ip", "$(touch /tmp/x)"),
+    ("ports.a.interface", "eth1;reboot"),
+    ("dut.user", "root`id`"),
+    ("dut.password_env", "A; B"),
+    ("name", "x y"),
+])
+def test_shell_metacharacters_are_rejected(path, value):
+    with pytest.raises(ScenarioError, match=path.replace(".", r"\.")):
+        scenario_from_data(data(**{path: value}))
+
+
+def test_nat_preserve_needs_address():
+    with pytest.raises(ScenarioError, match="nat: .*needs 'address'"):
+        scenario(**{"nat.mode": "preserve-ports"})
+    sc = scenario(**{"nat.mode": "preserve-ports", "nat.address": "10.2.2.1"})
+    assert str(sc.nat.address) == "10.2.2.1"
+
+
+def test_device_ip_must_match_connections():
+    with pytest.raises(ScenarioError, match=r"ports\.a\.device\.ip: 10\.1\.1\.5 differs from connections\.client_ip"):
+        scenario(**{"ports.a.device.ip": "10.1.1.5"})
+
+
+def test_lab_scenario_needs_a_running_lab(tmp_path, monkeypatch):
+    import ostinato_tcp.lab._lab as L
+
+    monkeypatch.setattr(L, "STATE_ROOT", tmp_path / "no-lab")
+    with pytest.raises(ScenarioError, match=r"lab-1000\.yaml:6: lab: the built-in lab 'ostcp' is not up; run "
+                                            r"'ostinato-tcp lab up' first"):
+        load_scenario(ROOT / "scenarios" / "lab-1000.yaml")
+
+
+def test_resolved_has_every_value():
+    r = scenario().resolved()
+    assert r["traffic"]["window"] == 1024 and r["connections"]["step"] == 1
+    assert "source" not in r

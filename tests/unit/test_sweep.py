@@ -1,0 +1,92 @@
+"""Sweeps: grid, resume, search and outputs (the run is replaced by a stand-in here;
+tests/lab/test_sweep_lab.py runs a real sweep)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import ostinato_tcp.sweep as S
+from ostinato_tcp.errors import ScenarioError
+
+from .helpers import BASE
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: sw\nbase: base.yaml\ncounts: [1000, 2000]\nrates: [1000, 4000, 16000]\n"
+                    "search: {max_steps: 3, precision: 0.05}\n")
+    return path
+
+
+class FakeResult:
+    pass
+
+
+def fake_runner(calls, limit_for):
+    """A stand-in for run_scenario: passes when rate <= limit_for(count)."""
+
+    def run(sc, opts, events):
+        calls.append((sc.connections.count, sc.traffic.rate))
+        ok = sc.traffic.rate <= limit_for(sc.connections.count)
+        n = sc.connections.count
+        return {"scenario_name": sc.name, "verdict": "pass" if ok else "fail", "expected": n,
+                "established_assured": n if ok else n // 2, "timings": {"total": 1.0, "send": 0.5},
+                "plan": {"mode": "pipelined", "batches": 1}, "ports": {}, "states": {},
+                "dut": {"after": {"max": 262144}}, "diagnosis": [] if ok else ["late"]}
+
+    return run
+
+
+def test_grid_resume_search_and_outputs(sweep_file, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(S, "run_scenario", fake_runner(calls, lambda n: 6000 if n == 1000 else 3000))
+    monkeypatch.setattr(S, "result_to_dict", lambda r: r)
+    monkeypatch.setattr(S, "_clear_point", lambda sc, opts: None)
+    sweep = S.load_sweep(sweep_file)
+    assert [p.name for p in sweep.points] == ["n1000-r1000", "n1000-r4000", "n1000-r16000", "n2000-r1000",
+                                              "n2000-r4000", "n2000-r16000"]
+    out = tmp_path / "out"
+    summary = S.run_sweep(sweep, out)
+    grid_calls = calls[:6]
+    assert len(grid_calls) == 6
+    search = calls[6:]
+    assert search and all(4000 < r < 16000 for n, r in search if n == 1000)
+    m = summary["maximum_connection_establishment_rate"]
+    assert 4000 <= m["1000"]["connections_per_second"] <= 6000
+    assert m["1000"]["first_failing_above"] > 6000
+    assert summary["connection_tracking_table_capacity"] == {"largest_count_fully_established": 2000,
+                                                             "dut_nf_conntrack_max": 262144}
+    for name in ("results.csv", "results.json", "junit.xml", "success_vs_rate.png", "established_vs_count.png",
+                 "phase_times.png"):
+        assert (out / name).stat().st_size > 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == len(calls)
+    assert {r["verdict"] for r in rows} == {"pass", "fail"}
+    # resume: nothing runs again
+    calls.clear()
+    S.run_sweep(sweep, out)
+    assert calls == []
+    # an interrupted sweep: drop two points, only those run again
+    (out / "points" / "n2000-r4000.json").unlink()
+    (out / "points" / "n1000-r1000.json").unlink()
+    S.run_sweep(sweep, out)
+    assert sorted(calls) == [(1000, 1000), (2000, 4000)]
+    data = json.loads((out / "results.json").read_text())
+    assert data["summary"]["grid_points"] == 6
+
+
+def test_bad_sweep_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: [1]\n")
+    with pytest.raises(ScenarioError, match=r"bad\.yaml:2: base: no scenario file"):
+        S.load_sweep(p)
+    p.write_text("name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: []\n")
+    with pytest.raises(ScenarioError, match=r"bad\.yaml:4: rates: List should have at least 1 item"):
+        S.load_sweep(p)
