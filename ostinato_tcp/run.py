@@ -31,7 +31,7 @@ from .drone import DroneApi, open_drone
 from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
 from .errors import OstinatoTcpError, RunFault, UsageError
-from .plan import Plan, make_plan
+from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
 from .streams import NAME_PREFIX, ServerRun, client_streams, device_group, runs_from_learned, server_streams
 from .tuples import Batch
@@ -148,6 +148,12 @@ class _DutPoller(threading.Thread):
         self._stop_event.set()
 
 
+def precheck(sc: Scenario) -> None:
+    """Refuse what no DUT could make work (delay window, margins, layout), before any
+    connection to Drone or the DUT: the plan with unlimited DUT timeouts and capacity."""
+    make_plan(sc, DutFacts(syn_sent_timeout=10**9, syn_recv_timeout=10**9, source="precheck"))
+
+
 def connect_dut(sc: Scenario, opts: RunOptions) -> Dut:
     shell = DutShell(SshTarget.from_scenario(sc.dut, accept_new_host_key=opts.accept_new_host_key,
                                              password=opts.dut_password)).connect()
@@ -182,6 +188,8 @@ class Runner:
         r = self.result
         t_start = time.monotonic()
         try:
+            if not self.opts.force:
+                precheck(self.sc)
             self.ev.phase("plan", "reading the DUT and planning")
             self.dut = connect_dut(self.sc, self.opts)
             r.plan, r.health_before = plan_with_dut(self.sc, self.dut, force=self.opts.force)

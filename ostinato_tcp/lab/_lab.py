@@ -434,7 +434,7 @@ delete table ip {NFT_NAT_TABLE}
     def _ensure_keys(self) -> None:
         sd = self.config.state_dir
         sd.mkdir(parents=True, exist_ok=True)
-        os.chmod(sd, 0o700)
+        os.chmod(sd, 0o711)  # the sudo test user reads authorized_keys; private keys stay 0600
         for name in ("id_ed25519", "ssh_host_ed25519_key"):
             if not (sd / name).exists():
                 _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"ostinato-tcp-lab-{name}",
@@ -455,6 +455,9 @@ delete table ip {NFT_NAT_TABLE}
             _run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                   "--shell", "/bin/sh", user])
             state["created"]["user"] = user
+        # '*' (no password) instead of useradd's '!' (locked): sshd refuses locked accounts
+        # even for key logins when PAM is off.
+        _run(["usermod", "-p", "*", user])
         sudoers = Path(f"/etc/sudoers.d/{c.prefix}-op")
         sudoers.write_text(f"{user} ALL=(root) NOPASSWD: ALL\n")
         os.chmod(sudoers, 0o440)

@@ -1,0 +1,75 @@
+"""Helpers for lab tests that drive the command line like a user."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+
+
+@pytest.fixture
+def ot(tmp_path, lab):
+    """Run ``ostinato-tcp ARGS --lab otcpt``; returns (exit code, stdout, stderr, report dict or None)."""
+    env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "history.sqlite"))
+
+    def run(*args, report: bool = True, timeout: float = 600, lab_arg: bool = True):
+        extra = []
+        rep = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
+        if report and args and args[0] == "run":
+            extra += ["--report-json", str(rep)]
+        if lab_arg and args and args[0] in ("run", "plan", "verify", "sweep", "cleanup"):
+            extra += ["--lab", lab.prefix]
+        p = subprocess.run([sys.executable, "-m", "ostinato_tcp", *args, *extra], capture_output=True, text=True,
+                           timeout=timeout, env=env)
+        data = json.loads(rep.read_text()) if rep.exists() else None
+        return p.returncode, p.stdout, p.stderr, data
+
+    return run
+
+
+@pytest.fixture
+def scenario_file(tmp_path):
+    """A copy of a shipped scenario with changes: scenario_file("lab-1000.yaml", **{"traffic.rate": 200})."""
+
+    def make(name: str, **changes) -> Path:
+        data = yaml.safe_load((SCENARIOS / name).read_text())
+        for path, value in changes.items():
+            cur = data
+            keys = path.split(".")
+            for k in keys[:-1]:
+                cur = cur.setdefault(k, {})
+            cur[keys[-1]] = value
+        out = tmp_path / f"{data['name']}-{len(list(tmp_path.glob('*.yaml')))}.yaml"
+        out.write_text(yaml.safe_dump(data, sort_keys=False))
+        return out
+
+    return make
+
+
+def drone_streams(lab, port: str) -> list[str]:
+    from ostinato_tcp.drone import open_drone
+
+    with open_drone(lab.drone_a["host"], lab.drone_a["port"]) as d:
+        pid = d.find_port(port)
+        ids = d.getStreamIdList(d.pb.PortId(id=pid))
+        return [s.core.name for s in d.getStreamConfig(ids).stream] if ids.stream_id else []
+
+
+def dut_count(lab) -> int:
+    out = subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "cat",
+                          "/proc/sys/net/netfilter/nf_conntrack_count"], capture_output=True, text=True)
+    return int(out.stdout)
+
+
+def entries_in_test_space(lab, server: str = "10.2.2.100", port: int = 8080) -> int:
+    out = subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "conntrack", "-L", "-p", "tcp", "--orig-dst",
+                          server, "--orig-port-dst", str(port)], capture_output=True, text=True)
+    return len([line for line in out.stdout.splitlines() if line.strip()])

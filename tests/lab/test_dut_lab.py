@@ -1,0 +1,117 @@
+"""The DUT side against the lab's real sshd and conntrack: host keys, sudo, quoting,
+clearing only the test's entries, health."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ostinato_tcp.dut import Dut, DutShell, SshTarget
+from ostinato_tcp.dut import commands as C
+from ostinato_tcp.errors import DutCommandError, HostKeyError
+
+
+def target(lab, **kw) -> SshTarget:
+    base = dict(host=lab.ssh["host"], port=lab.ssh["port"], user=lab.ssh["user"], key_file=lab.ssh["key_file"],
+                known_hosts=lab.ssh["known_hosts"], ssh_config=False, connect_timeout=5, command_timeout=30)
+    base.update(kw)
+    return SshTarget(**base)
+
+
+def dut_ns(lab, *cmd, input=None) -> str:
+    return subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], *cmd], capture_output=True, text=True,
+                          input=input).stdout
+
+
+def test_known_host_key_is_accepted(lab):
+    with DutShell(target(lab)) as sh:
+        assert sh.run(["uname", "-s"]).stdout.strip() == "Linux"
+
+
+def test_changed_host_key_is_refused(lab, tmp_path):
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"{lab.ssh['host']} {' '.join(Path(str(other) + '.pub').read_text().split()[:2])}\n")
+    with pytest.raises(HostKeyError, match=r"host key of 198\.18\.1\.6 CHANGED .* ssh-keygen -R '198\.18\.1\.6'"):
+        DutShell(target(lab, known_hosts=str(kh))).connect()
+    # accept-new never accepts a changed key
+    with pytest.raises(HostKeyError, match="CHANGED"):
+        DutShell(target(lab, known_hosts=str(kh), accept_new_host_key=True)).connect()
+
+
+def test_unknown_host_key_is_refused_then_accepted_on_request(lab, tmp_path):
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    with pytest.raises(HostKeyError, match=r"unknown SSH host key for 198\.18\.1\.6 \(ssh-ed25519 SHA256:.*"
+                                           r"ssh-keyscan -p 22 198\.18\.1\.6 >>"):
+        DutShell(target(lab, known_hosts=str(kh))).connect()
+    with DutShell(target(lab, known_hosts=str(kh), accept_new_host_key=True)) as sh:
+        assert sh.run(["true"]).rc == 0
+    assert lab.ssh["host"] in kh.read_text()
+    with DutShell(target(lab, known_hosts=str(kh))) as sh:  # now known: strict checking passes
+        assert sh.run(["true"]).rc == 0
+    with pytest.raises(HostKeyError, match="does not exist"):
+        DutShell(target(lab, known_hosts=str(tmp_path / "none"))).connect()
+
+
+def test_sudo_path(lab):
+    user = lab.ssh["sudo_user"]
+    assert user, "the test lab has a sudo user"
+    with DutShell(target(lab, user=user, sudo=True)) as sh:
+        assert sh.run(["id", "-u"]).stdout.strip() == "0"  # through sudo -n
+        health = Dut(sh).health()
+    assert health.max > 0 and "invalid" in health.counters
+    with DutShell(target(lab, user=user, sudo=False)) as sh:
+        assert sh.run(["id", "-u"]).stdout.strip() != "0"
+        with pytest.raises(DutCommandError, match="conntrack -S' gave nothing .* set dut.sudo"):
+            Dut(sh).health()
+
+
+def test_arguments_are_quoted_never_executed(lab):
+    marker = Path("/tmp/ostinato-tcp-injection-marker")  # the DUT namespace shares this filesystem
+    marker.unlink(missing_ok=True)
+    nasty = ["$(touch /tmp/ostinato-tcp-injection-marker)", "; touch /tmp/ostinato-tcp-injection-marker",
+             "`touch /tmp/ostinato-tcp-injection-marker`", "' ; touch /tmp/ostinato-tcp-injection-marker ; '"]
+    with DutShell(target(lab)) as sh:
+        out = sh.run(["printf", "%s\\n"] + nasty).stdout.splitlines()
+        assert out == nasty
+        with DutShell(target(lab, sudo=True)) as sh2:
+            assert sh2.run(["printf", "%s\\n"] + nasty).stdout.splitlines() == nasty
+    assert not marker.exists()
+    with pytest.raises(ValueError):
+        C.dump_argv("10.2.2.100; touch /tmp/ostinato-tcp-injection-marker", 8080)
+    assert not marker.exists()
+
+
+def test_clear_removes_only_the_test_entries(lab):
+    ins = ("-I -p tcp -s 10.1.1.100 -d 10.2.2.100 --sport 40000 --dport 8080 --state ESTABLISHED -t 600 -u ASSURED\n"
+           "-I -p tcp -s 10.1.1.101 -d 10.2.2.100 --sport 40001 --dport 8080 --state SYN_SENT -t 60\n"
+           "-I -p tcp -s 10.1.1.100 -d 10.2.2.200 --sport 40002 --dport 8080 --state ESTABLISHED -t 600\n"
+           "-I -p tcp -s 10.1.1.100 -d 10.2.2.100 --sport 40003 --dport 9090 --state ESTABLISHED -t 600\n")
+    dut_ns(lab, "conntrack", "-R", "-", input=ins)
+    with DutShell(target(lab)) as sh:
+        deleted = Dut(sh).clear("10.2.2.100", 8080, "test")
+        assert deleted == 2
+        assert Dut(sh).clear("10.2.2.100", 8080, "test") == 0  # nothing left: still fine
+    left = dut_ns(lab, "conntrack", "-L", "-p", "tcp")
+    assert "sport=40002" in left and "sport=40003" in left  # other people's entries stay
+    assert "sport=40000" not in left and "sport=40001" not in left
+    dut_ns(lab, "conntrack", "-D", "-p", "tcp", "--orig-port-src", "40002")
+    dut_ns(lab, "conntrack", "-D", "-p", "tcp", "--orig-port-src", "40003")
+
+
+def test_health_and_compressed_dump(lab):
+    with DutShell(target(lab)) as sh:
+        d = Dut(sh, compress="on")
+        h = d.health()
+        assert (h.syn_sent_timeout, h.syn_recv_timeout, h.tcp_loose) == (120, 60, 0)
+        assert h.kernel and h.count >= 1  # the SSH session itself
+        chunks = []
+        info = d.dump(["conntrack", "-L", "-p", "tcp"], chunks.append, expected_entries=10**6)
+        text = b"".join(chunks).decode()
+        assert info["compressed"] and "dport=22" in text and info["entries_shown"] >= 1
+        with pytest.raises(DutCommandError, match="exited"):
+            d.dump(["conntrack", "-L", "--no-such-option"], chunks.append, expected_entries=10**6)

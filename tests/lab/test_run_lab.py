@@ -1,0 +1,123 @@
+"""The main job in the lab: real Drone, real DUT conntrack, through the command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import SCENARIOS, drone_streams, dut_count, entries_in_test_space
+
+
+def test_lab_1_phased_passes(ot):
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-1.yaml"))
+    assert rc == 0, out + err
+    assert out.startswith("PASS  1/1 ESTABLISHED+ASSURED")
+    assert rep["plan"]["mode"] == "phased"
+    assert rep["verdict"] == "pass" and rep["established_assured"] == 1 and rep["states"] == {"ESTABLISHED": 1}
+
+
+def test_lab_1000_the_article(ot, lab):
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-1000.yaml"))
+    assert rc == 0, out + err
+    assert "PASS  1000/1000 ESTABLISHED+ASSURED" in out
+    for key in ("verdict", "expected", "established_assured", "states", "timings", "scenario", "diagnosis"):
+        assert key in rep
+    assert rep["expected"] == 1000 and rep["states"] == {"ESTABLISHED": 1000} and rep["diagnosis"] == []
+    assert rep["plan"]["mode"] == "pipelined" and rep["plan"]["delay"] == 5.0
+    assert abs(rep["delays"][0] - 5.0) < 0.1  # B really started 5 s after A
+    assert rep["ports"]["a"]["sent_packets"] >= 2000 and rep["ports"]["b"]["sent_packets"] >= 1000
+    assert not rep["ports"]["a"]["lagged"] and not rep["ports"]["b"]["lagged"]
+    assert set(rep["timings"]) >= {"configure", "build", "send", "verify", "total"}
+    assert rep["scenario"]["traffic"]["client_isn"] == 100
+    # the run removed what it created on Drone
+    assert drone_streams(lab, "porta") == [] and drone_streams(lab, "portb") == []
+    # verify alone, without traffic, agrees
+    rc, out, err, _ = ot("verify", str(SCENARIOS / "lab-1000.yaml"))
+    assert rc == 0 and out.startswith("PASS  1000/1000"), out + err
+
+
+@pytest.mark.slow
+def test_lab_30000_fast(ot):
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-30000-fast.yaml"))
+    assert rc == 0, out + err
+    assert rep["established_assured"] == 30000
+    assert rep["plan"]["rate"] == 10000
+
+
+def test_lost_synack_leg_is_diagnosed(ot, scenario_file):
+    sc = scenario_file("lab-1000.yaml", **{"connections.count": 400, "traffic.rate": 400})
+    rc, out, err, rep = ot("run", "--disable-stream", "synack", str(sc))
+    assert rc == 1, out + err
+    assert rep["categories"]["syn_sent_unreplied"] == 400 and rep["established_assured"] == 0
+    assert rep["states"] == {"SYN_SENT": 400}
+    assert any("400 in SYN_SENT [UNREPLIED]" in d and "SYN-ACK never reached the DUT" in d for d in rep["diagnosis"])
+    assert "FAIL  0/400 ESTABLISHED+ASSURED" in out
+
+
+def test_delay_beyond_window_refused_then_forced(ot, scenario_file, lab):
+    sc = scenario_file("lab-1000.yaml", **{"connections.count": 300, "traffic.rate": 150, "traffic.delay": 3})
+    rc, out, err, _ = ot("plan", str(sc))
+    assert rc == 2 and "REFUSED: traffic.delay 3 s is not below batch size/rate = 2 s" in out
+    before = dut_count(lab)
+    rc, out, err, rep = ot("run", str(sc))
+    assert rc == 2 and rep is None
+    errors = [line for line in err.splitlines() if line.startswith("ostinato-tcp: error:")]
+    assert len(errors) == 1 and "traffic.delay 3 s is not below batch size/rate = 2 s" in errors[0]
+    assert drone_streams(lab, "porta") == []  # nothing was configured on Drone
+    assert dut_count(lab) == before
+    rc, out, err, rep = ot("run", "--force", str(sc))
+    assert rc == 1, out + err
+    assert rep["established_assured"] == 0 and rep["categories"]["syn_recv"] == 300
+    diag = " ".join(rep["diagnosis"])
+    assert "the ACKs reached the DUT before the SYN-ACKs" in diag
+    assert "the plan was forced past its checks" in diag
+
+
+def test_capacity_refusal_sends_nothing(ot, relab, lab):
+    relab(conntrack_max=500)
+    before = entries_in_test_space(lab)
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-1000.yaml"))
+    assert rc == 2, out + err
+    assert "1000 connections needed, nf_conntrack_max 500" in err
+    # the DUT was only read: no stream on Drone, no entry in the test's address space
+    assert drone_streams(lab, "porta") == [] and entries_in_test_space(lab) == before
+
+
+def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_path):
+    eps = relab(two_drones=True)
+    assert eps.drone_b["host"] != eps.drone_a["host"]
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-two-drones.yaml"))
+    assert rc == 0, out + err
+    assert rep["established_assured"] == 5000
+    assert rep["ports"]["a"]["drone"] != rep["ports"]["b"]["drone"]
+
+    # Drone B dies in the middle of a run: exit 3, port A stopped and cleaned up.
+    sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 1000})
+    env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "h.sqlite"))
+    proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "-q", "--lab", eps.prefix, str(sc)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    pid = int(Path(f"/run/ostinato-tcp/{eps.prefix}/drone2.pid").read_text())
+    from ostinato_tcp.drone import open_drone
+
+    with open_drone(eps.drone_a["host"], eps.drone_a["port"]) as a, \
+            open_drone(eps.drone_b["host"], eps.drone_b["port"]) as b:
+        port_a, port_b = a.find_port("porta"), b.find_port("portb")
+        deadline = time.monotonic() + 90
+        # both ports transmitting: A since the start, B after the 10 s delay
+        while not (a.stats([port_a])[port_a].state.is_transmit_on and b.stats([port_b])[port_b].state.is_transmit_on):
+            assert time.monotonic() < deadline and proc.poll() is None, "the ports never both transmitted"
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, out + err
+        assert f"Drone {eps.drone_b['host']}:7878" in err
+        time.sleep(0.5)
+        assert not a.stats([port_a])[port_a].state.is_transmit_on  # the fault stopped port A
+        ids = a.getStreamIdList(a.pb.PortId(id=port_a))
+        assert not ids.stream_id  # and its streams were removed
