@@ -157,7 +157,7 @@ def max_batch(mode: str, r: float, dut: DutFacts, build_pp: float, max_build: fl
     else:
         m_time = min(r * (ss - RPC_OVERHEAD), (sr - RPC_OVERHEAD) / (1 / r + build_pp))
     m_build = max_build / (3 * build_pp)  # A holds 2M packets, B M
-    return max(1, int(min(m_time, m_build)))
+    return max(1, math.floor(min(m_time, m_build) + 1e-6))  # 12 / 0.0006 must give 20000, not 19999
 
 
 def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False) -> Plan:

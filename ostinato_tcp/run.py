@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from .drone import DroneApi, open_drone
 from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
-from .errors import OstinatoTcpError, RunFault, UsageError
+from .errors import DroneRpcError, OstinatoTcpError, RunFault, UsageError
 from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
 from .streams import NAME_PREFIX, ServerRun, client_streams, device_group, runs_from_learned, server_streams
@@ -409,7 +409,17 @@ class Runner:
             timeout = max(60.0, 10 * packets * self.sc.traffic.build_seconds_per_packet)
             bc = p.drone.pb.BuildConfig()
             bc.port_id.id = p.id
-            p.drone.build(bc, timeout=timeout)
+            try:
+                p.drone.build(bc, timeout=timeout)
+            except DroneRpcError as exc:
+                if "resolve" not in str(exc).lower():
+                    raise
+                nat = self.sc.nat
+                hint = (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
+                        "ARP for it, so it is not the address the DUT translates to"
+                        if p.side == "b" and nat.mode == "preserve-ports" else
+                        " Check that the DUT answers ARP for the destination or gateway of that port's packets")
+                raise RunFault(f"port {p.name}: Drone could not resolve a destination MAC ({exc}).{hint}") from None
         self.result.timings["build"] += time.monotonic() - t0
 
     # ------------------------------------------------------------------ sending

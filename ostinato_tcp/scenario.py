@@ -97,7 +97,7 @@ class Traffic(_Model):
     frame_length: int = Field(64, ge=60, le=9000)
     min_margin: float = Field(0.2, ge=0, description="seconds each ordering margin must keep at least")
     rate_tolerance: float = Field(0.10, ge=0, le=1, description="a port slower than rate by more than this lags")
-    build_seconds_per_packet: float = Field(0.00016, gt=0, description="Drone pre-build cost, for the plan")
+    build_seconds_per_packet: float = Field(0.0002, gt=0, description="Drone pre-build cost, for the plan")
     max_build_seconds: float = Field(120, gt=0, description="a larger batch is split")
 
     @field_validator("delay")
@@ -309,13 +309,13 @@ def _fill_from_lab(data: dict, source: str, lines: dict) -> dict:
     """Endpoints (Drones, port names, DUT SSH) from the running built-in lab named by ``lab:``."""
     from .lab import Lab
 
-    prefix, two = data["lab"], False
+    prefix, two, nat = data["lab"], False, None
     if isinstance(prefix, dict):
-        unknown = set(prefix) - {"prefix", "two_drones"}
+        unknown = set(prefix) - {"prefix", "two_drones", "nat"}
         if unknown:
-            raise ScenarioError(f"lab.{sorted(unknown)[0]}: unknown field (use prefix, two_drones)", file=source,
+            raise ScenarioError(f"lab.{sorted(unknown)[0]}: unknown field (use prefix, two_drones, nat)", file=source,
                                 line=lines.get(("lab", sorted(unknown)[0])), field="lab")
-        prefix, two = prefix.get("prefix", "ostcp"), bool(prefix.get("two_drones", False))
+        prefix, two, nat = prefix.get("prefix", "ostcp"), bool(prefix.get("two_drones", False)), prefix.get("nat")
     if not isinstance(prefix, str) or not re.match(r"^[a-z][a-z0-9]{0,7}$", prefix):
         raise ScenarioError(f"lab: not a lab prefix (got {prefix!r})", file=source, line=lines.get(("lab",)),
                             field="lab")
@@ -329,6 +329,11 @@ def _fill_from_lab(data: dict, source: str, lines: dict) -> dict:
         raise ScenarioError(f"lab: this scenario puts port B on a second Drone, but lab '{prefix}' has one; run "
                             f"'ostinato-tcp lab up --two-drones" + ("" if prefix == "ostcp" else f" --prefix {prefix}")
                             + "'", file=source, line=lines.get(("lab",)), field="lab")
+    if nat and eps.dut["nat"] != nat:
+        raise ScenarioError(f"lab: this scenario needs the lab's DUT to NAT ({nat}), but lab '{prefix}' has "
+                            f"{eps.dut['nat'] or 'no NAT'}; run 'ostinato-tcp lab up --nat {nat}"
+                            + ("" if prefix == "ostcp" else f" --prefix {prefix}") + "'",
+                            file=source, line=lines.get(("lab",)), field="lab")
     out = dict(data)
     out["lab"] = prefix
     out["lab_two_drones"] = two

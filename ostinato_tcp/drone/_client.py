@@ -220,7 +220,8 @@ class DroneClient(DroneApi):
             raise DroneProtocolError(f"undecodable {reply_type.__name__} reply ({exc})", endpoint=self.endpoint,
                                      rpc=name) from None
         if reply_type is _P.Ack and reply.status != _P.Ack.kRpcSuccess:
-            raise DroneRpcError(reply.notes or "Drone reported an error", endpoint=self.endpoint, rpc=name)
+            raise DroneRpcError((reply.notes or "").strip() or "Drone reported an error", endpoint=self.endpoint,
+                                rpc=name)
         return reply
 
     def _send(self, data: bytes, deadline: float) -> None:

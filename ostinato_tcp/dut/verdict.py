@@ -90,6 +90,8 @@ class Verdict:
     parse: ParseStats = field(default_factory=ParseStats)
     entries_seen: int = 0
     diagnosis: list[str] = field(default_factory=list)
+    reply_dsts: dict[str, int] = field(default_factory=dict)  # NAT modes: reply destination -> entries
+    reply_samples: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -146,6 +148,8 @@ class Judge:
         self.duplicates = 0
         self.other_states: dict[str, int] = {}
         self.entries_seen = 0
+        self.reply_dsts: dict[str, int] = {}
+        self.reply_samples: list[str] = []
         self._tail = b""
         self._seen = bytearray(sp.total)  # entries found per connection (for duplicates)
 
@@ -251,6 +255,12 @@ class Judge:
         else:
             code = OTHER_STATE
             self.other_states[st] = self.other_states.get(st, 0) + 1
+        if self.nat_mode != "none":
+            dst = rdst.decode()
+            self.reply_dsts[dst] = self.reply_dsts.get(dst, 0) + 1
+            if len(self.reply_samples) < 3:
+                self.reply_samples.append(f"{st} src={osrc.decode()} sport={osport_i} -> reply src={rsrc.decode()} "
+                                          f"dst={dst} sport={rsport.decode()} dport={rdport.decode()}")
         if code == PASS or code == EST_NOT_ASSURED or code == SYN_RECV:
             # A reply was seen: its tuple must be the expected one.
             if not self._reply_ok(n, osrc, osport_i, rsrc, rdst, int(rsport), int(rdport)):
@@ -283,7 +293,8 @@ class Judge:
         return Verdict(expected=self.exp.space.total, codes=self.codes, states=dict(sorted(self.states.items())),
                        unexpected=self.unexpected, unexpected_samples=self.unexpected_samples,
                        duplicates=self.duplicates, mismatch_samples=self.mismatch_samples,
-                       other_states=self.other_states, parse=self.stats, entries_seen=self.entries_seen)
+                       other_states=self.other_states, parse=self.stats, entries_seen=self.entries_seen,
+                       reply_dsts=self.reply_dsts, reply_samples=self.reply_samples)
 
 
 def judge_text(expected: Expected, text: str | bytes) -> Verdict:
@@ -317,11 +328,19 @@ def diagnose(v: Verdict, exp: Expected, *, counter_deltas: dict[str, int] | None
                  "or timed out before the dump")
         out.append(f"{c['missing']} connection(s) have no conntrack entry{example('missing')}: {cause}")
     if c["syn_sent_unreplied"]:
-        hint = (" With NAT, the SYN-ACK must go to the translated address and port." if exp.nat_mode != "none"
-                else "")
-        out.append(f"{c['syn_sent_unreplied']} in SYN_SENT [UNREPLIED]{example('syn_sent_unreplied')}: the SYN-ACK "
-                   "never reached the DUT (port B's stream, its ARP for the DUT's B-side gateway, or the route "
-                   f"back).{hint}")
+        hint = ""
+        if exp.nat_mode != "none":
+            seen = {ip: n for ip, n in v.reply_dsts.items() if ip != exp.nat_address}
+            if exp.nat_mode == "preserve-ports" and seen:
+                ip, n = max(seen.items(), key=lambda kv: kv[1])
+                hint += (f" The DUT translates the clients to {ip} ({n} entries), not to nat.address "
+                         f"{exp.nat_address}: set nat.address: {ip}")
+        cause = ("no SYN-ACK matched them: it never reached the DUT, or went to another address or port than the "
+                 "one the NAT chose" if exp.nat_mode != "none" else
+                 "the SYN-ACK never reached the DUT (port B's stream, its ARP for the DUT's B-side gateway, or the "
+                 "route back)")
+        out.append(f"{c['syn_sent_unreplied']} in SYN_SENT [UNREPLIED]{example('syn_sent_unreplied')}: {cause}."
+                   f"{hint}")
     if c["syn_recv"]:
         inv = d.get("invalid", 0)
         if inv >= c["syn_recv"] * 0.5:

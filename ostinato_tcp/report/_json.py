@@ -26,6 +26,8 @@ def result_to_dict(r) -> dict:
         "states": v.states if v else {},
         "unexpected_entries": v.unexpected if v else 0,
         "unknown_dump_lines": v.parse.unknown if v else 0,
+        "nat_reply_destinations": v.reply_dsts if v else {},
+        "nat_reply_samples": v.reply_samples if v else [],
         "timings": {k: round(x, 4) for k, x in r.timings.items()},
         "diagnosis": list(r.diagnosis),
         "warnings": list(r.warnings),

@@ -23,6 +23,9 @@ def summary_lines(r) -> list[str]:
         lines.append(f"  no entry: {missing}")
     if v.unexpected:
         lines.append(f"  unexpected entries in the test's address space: {v.unexpected}")
+    if v.reply_dsts:
+        dsts = ", ".join(f"{ip} ({n})" for ip, n in sorted(v.reply_dsts.items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"  NAT: reply tuples go to {dsts}; e.g. {v.reply_samples[0]}")
     t = r.timings
     parts = [f"{k} {_fmt_s(t[k])}" for k in ("configure", "build", "send", "verify", "total") if k in t]
     lines.append("  timings: " + ", ".join(parts))

@@ -39,8 +39,8 @@ def ot(tmp_path, lab):
 def scenario_file(tmp_path):
     """A copy of a shipped scenario with changes: scenario_file("lab-1000.yaml", **{"traffic.rate": 200})."""
 
-    def make(name: str, **changes) -> Path:
-        data = yaml.safe_load((SCENARIOS / name).read_text())
+    def make(base: str, **changes) -> Path:
+        data = yaml.safe_load((SCENARIOS / base).read_text())
         for path, value in changes.items():
             cur = data
             keys = path.split(".")
