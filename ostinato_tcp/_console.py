@@ -54,8 +54,6 @@ class RichEvents(RunEvents):
         self._tasks: dict[str, int] = {}
         self._started = False
         self._t0 = {}
-        self._offset = {"a": 0, "b": 0}
-        self._base = {"a": 0, "b": 0}
 
     def _ensure(self) -> None:
         if not self._started:
@@ -73,29 +71,44 @@ class RichEvents(RunEvents):
         else:
             self.console.log(f"{name}: {detail}")
 
+    def planned(self, plan) -> None:
+        self._total = plan.total
+
     def batch_started(self, batch, total_batches: int) -> None:
+        self._label = f" (batch {batch.index + 1}/{total_batches})" if total_batches > 1 else ""
+        self._fresh = True  # bars start with the first packet, not with Drone's build
+
+    def _bars(self, sent_a: int, sent_b: int) -> None:
         self._ensure()
-        label = f" (batch {batch.index + 1}/{total_batches})" if total_batches > 1 else ""
-        for key, text in (("a", f"port A SYN+ACK{label}"), ("b", f"port B SYN-ACK{label}"),
-                          ("ct", "DUT conntrack entries")):
+        for key, text in (("a", f"port A SYN+ACK{self._label}"), ("b", f"port B SYN-ACK{self._label}")):
             if key in self._tasks:
                 self.progress_ui.remove_task(self._tasks.pop(key))
             self._tasks[key] = self.progress_ui.add_task(text, total=None, rate="")
-        self._t0 = {}
+        if "ct" not in self._tasks:
+            self._tasks["ct"] = self.progress_ui.add_task("DUT conntrack entries", total=getattr(self, "_total", None),
+                                                          rate="")
+        self._t0 = {"a": (time.monotonic(), sent_a), "b": (time.monotonic(), sent_b)}
+        self._fresh = False
 
     def progress(self, sent_a, sent_b, expected_a, expected_b, ct_count) -> None:
-        if not self._tasks:
-            return
+        if getattr(self, "_fresh", True) or not self._tasks:
+            self._bars(sent_a, sent_b)
         now = time.monotonic()
         for key, sent, exp in (("a", sent_a, expected_a), ("b", sent_b, expected_b)):
-            if key not in self._t0:
-                self._t0[key] = (now, sent)
             t0, s0 = self._t0[key]
-            rate = (sent - s0) / (now - t0) if now > t0 and sent > s0 else 0
-            self.progress_ui.update(self._tasks[key], completed=max(0, sent - s0), total=exp or None,
+            done = max(0, sent - s0) if exp else 0
+            rate = done / (now - t0) if now > t0 and done else 0
+            self.progress_ui.update(self._tasks[key], completed=min(done, exp) if exp else done, total=exp or None,
                                     rate=f"{rate:,.0f}/s" if rate else "")
         if ct_count is not None:
-            self.progress_ui.update(self._tasks["ct"], completed=ct_count, total=None, rate="")
+            self.progress_ui.update(self._tasks["ct"], completed=ct_count)
+
+    def finished(self, sent_a, sent_b, expected_a, expected_b) -> None:
+        if not self._tasks:
+            return
+        for key, sent, exp, text in (("a", sent_a, expected_a, "port A, whole run"),
+                                     ("b", sent_b, expected_b, "port B, whole run")):
+            self.progress_ui.update(self._tasks[key], description=text, completed=min(sent, exp), total=exp, rate="")
 
     def message(self, text: str) -> None:
         self.console.log(text)

@@ -52,34 +52,34 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
 
 @lab.command("up")
 @_prefix_option
-@click.option("--mgmt-net", default=None, help="IPv4 /24 (or larger) for the management links "
-              "[default: 198.18.0.0/24, or the running lab's].")
-@click.option("--two-drones", is_flag=True, default=None, help="Put port B on a second Drone in its own namespace.")
-@click.option("--tcp-loose", type=click.IntRange(0, 1), default=None, help="DUT nf_conntrack_tcp_loose [lab default: 0].")
-@click.option("--syn-sent-timeout", type=click.IntRange(1), default=None, help="DUT SYN_SENT timeout, seconds.")
-@click.option("--syn-recv-timeout", type=click.IntRange(1), default=None, help="DUT SYN_RECV timeout, seconds.")
+@click.option("--mgmt-net", default="198.18.0.0/24", show_default=True,
+              help="IPv4 /28 or larger for the management links (a /30 per namespace).")
+@click.option("--two-drones", is_flag=True, help="Put port B on a second Drone in its own namespace.")
+@click.option("--tcp-loose", type=click.IntRange(0, 1), default=0, show_default=True,
+              help="DUT nf_conntrack_tcp_loose (0: a lone ACK cannot create an entry).")
+@click.option("--syn-sent-timeout", type=click.IntRange(1), default=None,
+              help="DUT SYN_SENT timeout, seconds [kernel default 120].")
+@click.option("--syn-recv-timeout", type=click.IntRange(1), default=None,
+              help="DUT SYN_RECV timeout, seconds [kernel default 60].")
 @click.option("--conntrack-max", type=click.IntRange(1), default=None,
               help="nf_conntrack_max (global to the host; restored on 'lab down').")
 @click.option("--conntrack-buckets", type=click.IntRange(1), default=None,
               help="nf_conntrack_buckets (global to the host; restored on 'lab down').")
-@click.option("--nat", default=None, help="Source-NAT on the DUT's B side: 'masquerade' or 'snat:A.B.C.D'; 'none' to remove.")
-@click.option("--sudo-user", is_flag=True, default=None, help="Also create a non-root SSH user that uses 'sudo -n'.")
+@click.option("--nat", default=None, help="Source-NAT on the DUT's B side: 'masquerade' or 'snat:A.B.C.D'.")
+@click.option("--sudo-user", is_flag=True, help="Also create a non-root SSH user that uses 'sudo -n'.")
 @click.option("--json", "as_json", is_flag=True, help="Print the endpoints as JSON.")
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, syn_sent_timeout, syn_recv_timeout, conntrack_max,
            conntrack_buckets, nat, sudo_user, as_json) -> None:
-    """Build the lab (or bring a running one to these settings) and print its endpoints."""
-    from dataclasses import replace
+    """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
-    from .lab import Lab
+    The options describe the whole lab: settings not given return to their defaults.
+    """
+    from .lab import Lab, LabConfig
 
-    current = Lab.from_state(prefix).config
-    changes = {k: v for k, v in dict(mgmt_net=mgmt_net, two_drones=two_drones, tcp_loose=tcp_loose,
-                                     syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
-                                     conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets,
-                                     sudo_user=sudo_user).items() if v is not None}
-    if nat is not None:
-        changes["nat"] = None if nat == "none" else nat
-    eps = Lab(replace(current, **changes)).up()
+    eps = Lab(LabConfig(prefix=prefix, mgmt_net=mgmt_net, two_drones=two_drones, tcp_loose=tcp_loose,
+                        syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
+                        conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
+                        sudo_user=sudo_user)).up()
     if as_json:
         _echo_json(eps.to_dict())
         return

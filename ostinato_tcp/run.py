@@ -46,11 +46,17 @@ class RunEvents:
     def phase(self, name: str, detail: str = "") -> None:
         pass
 
+    def planned(self, plan: Plan) -> None:
+        pass
+
     def batch_started(self, batch: Batch, total_batches: int) -> None:
         pass
 
     def progress(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int, ct_count: int | None) -> None:
         pass
+
+    def finished(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int) -> None:
+        """All batches sent; Drone's counters have settled."""
 
     def message(self, text: str) -> None:
         pass
@@ -195,6 +201,7 @@ class Runner:
             r.plan, r.health_before = plan_with_dut(self.sc, self.dut, force=self.opts.force)
             r.warnings.extend(r.plan.warnings)
             r.expected = expected_for(r.plan)
+            self.ev.planned(r.plan)
             t0 = time.monotonic()
             self.ev.phase("configure", "connecting to Drone and configuring ports")
             self._connect_drones()
@@ -537,6 +544,8 @@ class Runner:
             st = p.drone.settled_stats([p.id], expected_tx={p.id: p.baseline_tx + rep.expected_packets},
                                        timeout=3.0)
             rep.sent_packets = st[p.id].tx_pkts - p.baseline_tx
+        a, b = self.result.ports["a"], self.result.ports["b"]
+        self.ev.finished(a.sent_packets, b.sent_packets, a.expected_packets, b.expected_packets)
 
     def _run_notes(self) -> list[str]:
         notes = []

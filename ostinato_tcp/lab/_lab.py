@@ -28,7 +28,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import LabError
@@ -318,8 +318,9 @@ class Lab:
         c = self.config
         state = self._load_state()
         old = state.get("config")
-        if old and old.get("two_drones") != c.two_drones:
-            # The traffic-generator side changes shape: rebuild from scratch.
+        if old and (old.get("two_drones") != c.two_drones or old.get("mgmt_net") != c.mgmt_net
+                    or old.get("drone_port") != c.drone_port):
+            # The shape or the addresses change: rebuild from scratch.
             Lab(LabConfig(**old)).down()
             state = {}
         state["config"] = asdict(c)
@@ -447,6 +448,7 @@ delete table ip {NFT_NAT_TABLE}
     def _ensure_sudo_user(self, state: dict) -> None:
         c = self.config
         if not c.sudo_user:
+            self._remove_sudo_user(state)
             return
         user = c.sudo_user_name
         if shutil.which("sudo") is None or not Path("/etc/sudoers.d").is_dir():
@@ -462,6 +464,21 @@ delete table ip {NFT_NAT_TABLE}
         sudoers.write_text(f"{user} ALL=(root) NOPASSWD: ALL\n")
         os.chmod(sudoers, 0o440)
         state["created"]["sudoers"] = str(sudoers)
+
+    def _remove_sudo_user(self, state: dict) -> list[str]:
+        removed = []
+        sudoers = Path(f"/etc/sudoers.d/{self.config.prefix}-op")
+        created = state.get("created", {})
+        user = created.pop("user", None)
+        if sudoers.exists():  # the lab's own user, also when the state file was lost
+            sudoers.unlink()
+            removed.append(f"file {sudoers}")
+            user = user or self.config.sudo_user_name
+        if user and _run(["id", "-u", user], check=False).returncode == 0:
+            _run(["userdel", user], check=False)
+            removed.append(f"user {user}")
+        created.pop("sudoers", None)
+        return removed
 
     def _sshd_config(self) -> str:
         c = self.config
@@ -542,15 +559,9 @@ delete table ip {NFT_NAT_TABLE}
         for key, value in state.get("global_sysctls", {}).items():
             _run(["sysctl", "-qw", f"{key}={value}"], check=False)
             removed.append(f"restored {key}={value}")
-        created = state.get("created", {})
-        sudoers = Path(f"/etc/sudoers.d/{c.prefix}-op")
-        if sudoers.exists():
-            sudoers.unlink()
-            removed.append(f"file {sudoers}")
-        user = created.get("user") or (c.sudo_user_name if sudoers.exists() else None)
-        if user and _run(["id", "-u", user], check=False).returncode == 0:
-            _run(["userdel", user], check=False)
-            removed.append(f"user {user}")
+        state.setdefault("created", {})
+        removed += self._remove_sudo_user(state)
+        created = state["created"]
         if created.get("run_sshd"):
             try:
                 Path("/run/sshd").rmdir()
@@ -622,7 +633,3 @@ def _tcp_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def with_overrides(config: LabConfig, **kw) -> LabConfig:
-    return replace(config, **{k: v for k, v in kw.items() if v is not None})

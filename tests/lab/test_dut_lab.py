@@ -91,8 +91,9 @@ def test_clear_removes_only_the_test_entries(lab):
            "-I -p tcp -s 10.1.1.101 -d 10.2.2.100 --sport 40001 --dport 8080 --state SYN_SENT -t 60\n"
            "-I -p tcp -s 10.1.1.100 -d 10.2.2.200 --sport 40002 --dport 8080 --state ESTABLISHED -t 600\n"
            "-I -p tcp -s 10.1.1.100 -d 10.2.2.100 --sport 40003 --dport 9090 --state ESTABLISHED -t 600\n")
-    dut_ns(lab, "conntrack", "-R", "-", input=ins)
     with DutShell(target(lab)) as sh:
+        Dut(sh).clear("10.2.2.100", 8080, "test")  # whatever earlier tests left
+        dut_ns(lab, "conntrack", "-R", "-", input=ins)
         deleted = Dut(sh).clear("10.2.2.100", 8080, "test")
         assert deleted == 2
         assert Dut(sh).clear("10.2.2.100", 8080, "test") == 0  # nothing left: still fine
