@@ -121,9 +121,9 @@ def make_events(quiet: bool):
 
 
 class _SweepEvents:
-    def __init__(self, quiet: bool):
-        from .sweep import SweepEvents  # noqa: F401  (interface)
+    """Progress over a sweep's points (the hooks of ostinato_tcp.sweep.SweepEvents)."""
 
+    def __init__(self, quiet: bool):
         self.quiet = quiet
         self.interactive = not quiet and sys.stderr.isatty()
         self._bar = None

@@ -25,9 +25,10 @@ import ipaddress
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .drone import DroneApi, open_drone
+from .drone import DroneApi, check_backend, open_drone
 from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
 from .errors import DroneRpcError, OstinatoTcpError, RunFault, UsageError
@@ -133,6 +134,26 @@ class _Port:
     baseline_tx: int = 0
 
 
+class _Background(threading.Thread):
+    """Runs one function beside the main thread; ``join()`` re-raises its error."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:  # handed to join()
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 class _DutPoller(threading.Thread):
     """Polls the DUT's conntrack count over its own SSH channel, off the timing path."""
 
@@ -193,36 +214,44 @@ class Runner:
     def run(self) -> RunResult:
         r = self.result
         t_start = time.monotonic()
+        r.timings.update(build=0.0, send=0.0)
         try:
+            check_backend(self.opts.drone_backend)
             if not self.opts.force:
                 precheck(self.sc)
             self.ev.phase("plan", "reading the DUT and planning")
-            self.dut = connect_dut(self.sc, self.opts)
-            r.plan, r.health_before = plan_with_dut(self.sc, self.dut, force=self.opts.force)
+            with self._timed("plan"):
+                self.dut = connect_dut(self.sc, self.opts)
+                r.plan, r.health_before = plan_with_dut(self.sc, self.dut, force=self.opts.force)
             r.warnings.extend(r.plan.warnings)
             r.expected = expected_for(r.plan)
             self.ev.planned(r.plan)
-            t0 = time.monotonic()
             self.ev.phase("configure", "connecting to Drone and configuring ports")
-            self._connect_drones()
-            self._check_ports()
-            self.ev.phase("clear", f"clearing the test's entries on the DUT ({self.sc.dut.clear})")
-            self.dut.clear(self.sc.connections.server_ip, self.sc.connections.server_port, self.sc.dut.clear)
-            self._configure_devices()
-            self._baseline()
-            r.timings["configure"] = time.monotonic() - t0
-            r.timings["build"] = r.timings["send"] = 0.0
+            with self._timed("configure"):
+                self._connect_drones()
+                self._check_ports()
+                # The DUT deletes old entries one by one: do it while Drone configures and resolves.
+                self.ev.phase("clear", f"clearing the test's entries on the DUT ({self.sc.dut.clear})")
+                clear = _Background(lambda: self.dut.clear(self.sc.connections.server_ip,
+                                                           self.sc.connections.server_port, self.sc.dut.clear))
+                try:
+                    self._configure_devices()
+                finally:
+                    clear.join()
+                self._baseline()
             self._start_poller()
             for batch in r.plan.batches:
                 self.ev.batch_started(batch, len(r.plan.batches))
                 self._run_batch(batch)
             self._stop_poller()
-            self._settle_counters()
             self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
-            t0 = time.monotonic()
-            r.health_after = self.dut.health()
-            r.verdict, r.dump = self.dut.verify(r.expected)
-            r.timings["verify"] = time.monotonic() - t0
+            # Drone's counters lag the end of transmit by up to a second: let them settle
+            # while the DUT is read.
+            settle = _Background(self._settle_counters)
+            with self._timed("verify"):
+                r.health_after = self.dut.health()
+                r.verdict, r.dump = self.dut.verify(r.expected)
+                settle.join()
             r.timings["dump"] = r.dump.get("seconds", 0.0)
             r.diagnosis = diagnose(r.verdict, r.expected, counter_deltas=r.counter_deltas,
                                    tcp_loose=r.health_after.tcp_loose, notes=self._run_notes())
@@ -232,10 +261,21 @@ class Runner:
             raise
         finally:
             self._stop_poller()
-            self._cleanup()
+            with self._timed("cleanup"):
+                self._cleanup()
             r.timings["total"] = time.monotonic() - t_start
+            r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
+                                                          + r.timings.get("dump", 0.0))
             if self.dut is not None:
                 self.dut.shell.close()
+
+    @contextmanager
+    def _timed(self, key: str):
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.result.timings[key] = self.result.timings.get(key, 0.0) + time.monotonic() - t0
 
     # ------------------------------------------------------------------ Drone setup
     def _connect_drones(self) -> None:
@@ -296,10 +336,7 @@ class Runner:
             dev = getattr(sc.ports, side).device
             pb, emul = p.drone.pb, p.drone.emul
             (gid,) = self._free_ids(p, "group", 1)
-            ids = pb.DeviceGroupIdList()
-            ids.port_id.id = p.id
-            ids.device_group_id.add().id = gid
-            p.drone.addDeviceGroup(ids)
+            p.drone.addDeviceGroup(p.drone.device_group_id_list(p.id, [gid]))
             p.groups.append(gid)
             p.drone.modifyDeviceGroup(device_group(
                 pb, emul, port_id=p.id, group_id=gid, name=f"{NAME_PREFIX}{sc.name}:{side}", ip_base=ip_base,
@@ -368,14 +405,10 @@ class Runner:
     def _apply_streams(self, batch: Batch, *, syn: bool, ack: bool, runs: list[ServerRun] | None = None) -> None:
         sc, sp = self.sc, self.result.plan.space
         fields = sp.stream_fields(batch)
-        a, b = self.ports["a"], self.ports["b"]
+        a = self.ports["a"]
         if not a.streams:
             a.streams = self._free_ids(a, "stream", 2)
-            ids = a.drone.pb.StreamIdList()
-            ids.port_id.id = a.id
-            for sid in a.streams:
-                ids.stream_id.add().id = sid
-            a.drone.addStream(ids)
+            a.drone.addStream(a.drone.stream_id_list(a.id, a.streams))
         if self.opts.disable_stream == "ack":
             ack = False
         a.drone.modifyStream(client_streams(a.drone.pb, sc, port_id=a.id, syn_id=a.streams[0], ack_id=a.streams[1],
@@ -390,18 +423,10 @@ class Runner:
         pb = b.drone.pb
         if len(b.streams) != len(runs):
             if b.streams:
-                ids = pb.StreamIdList()
-                ids.port_id.id = b.id
-                for sid in b.streams:
-                    ids.stream_id.add().id = sid
-                b.drone.deleteStream(ids)
+                b.drone.deleteStream(b.drone.stream_id_list(b.id, b.streams))
                 b.streams = []
             b.streams = self._free_ids(b, "stream", len(runs))
-            ids = pb.StreamIdList()
-            ids.port_id.id = b.id
-            for sid in b.streams:
-                ids.stream_id.add().id = sid
-            b.drone.addStream(ids)
+            b.drone.addStream(b.drone.stream_id_list(b.id, b.streams))
         cfg = server_streams(pb, self.sc, port_id=b.id, stream_ids=b.streams, runs=runs)
         if self.opts.disable_stream == "synack":
             for s in cfg.stream:
@@ -440,7 +465,6 @@ class Runner:
         """Poll until every port in ``active`` (side -> start time) stops; start B at
         ``start_b_at`` if given. Returns side -> measured send seconds."""
         done: dict[str, float] = {}
-        plan = self.result.plan
         limit = max(planned.values(), default=0) * 3 + 30
         t_begin = time.monotonic()
         while True:
@@ -596,20 +620,11 @@ class Runner:
             try:
                 if not p.drone.connected:
                     p.drone.connect()
-                pb = p.drone.pb
                 if p.streams:
-                    ids = pb.StreamIdList()
-                    ids.port_id.id = p.id
-                    for sid in p.streams:
-                        ids.stream_id.add().id = sid
-                    p.drone.deleteStream(ids)
+                    p.drone.deleteStream(p.drone.stream_id_list(p.id, p.streams))
                     p.streams = []
                 if p.groups:
-                    ids = pb.DeviceGroupIdList()
-                    ids.port_id.id = p.id
-                    for gid in p.groups:
-                        ids.device_group_id.add().id = gid
-                    p.drone.deleteDeviceGroup(ids)
+                    p.drone.deleteDeviceGroup(p.drone.device_group_id_list(p.id, p.groups))
                     p.groups = []
             except (OstinatoTcpError, OSError) as exc:
                 leftovers.append(f"{p.name}: {exc}")
@@ -641,22 +656,14 @@ def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin") -> list[str]:
             if sids.stream_id:
                 mine = [s.stream_id.id for s in drone.getStreamConfig(sids).stream if s.core.name.startswith(prefix)]
                 if mine:
-                    ids = pb.StreamIdList()
-                    ids.port_id.id = port
-                    for sid in mine:
-                        ids.stream_id.add().id = sid
-                    drone.deleteStream(ids)
+                    drone.deleteStream(drone.stream_id_list(port, mine))
                     removed.append(f"{len(mine)} stream(s) on {spec.interface}")
             gids = drone.getDeviceGroupIdList(pb.PortId(id=port))
             if gids.device_group_id:
                 cfgs = drone.getDeviceGroupConfig(gids).device_group
                 mine = [g.device_group_id.id for g in cfgs if g.core.name.startswith(prefix)]
                 if mine:
-                    ids = pb.DeviceGroupIdList()
-                    ids.port_id.id = port
-                    for gid in mine:
-                        ids.device_group_id.add().id = gid
-                    drone.deleteDeviceGroup(ids)
+                    drone.deleteDeviceGroup(drone.device_group_id_list(port, mine))
                     removed.append(f"{len(mine)} device group(s) on {spec.interface}")
     return removed
 

@@ -31,9 +31,20 @@ def open_drone(host: str, port: int = 7878, *, backend: str = "builtin", **kwarg
     raise UsageError(f"drone backend {backend!r}: choose one of {', '.join(BACKENDS)}")
 
 
-def python_ostinato_available() -> bool:
-    from ._python_ostinato import available
-    return available()
+def check_backend(backend: str) -> None:
+    """Raise UsageError unless ``backend`` can be used here (imports nothing of it)."""
+    import importlib.util
+
+    if backend not in BACKENDS:
+        raise UsageError(f"drone backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "python-ostinato":
+        try:
+            found = importlib.util.find_spec("ostinato.core") is not None
+        except ImportError:
+            found = False
+        if not found:
+            raise UsageError("--drone-backend python-ostinato: python-ostinato is not installed (it is Ostinato's "
+                             "own, proprietary client); use the built-in client (--drone-backend builtin)")
 
 
-__all__ = ["BACKENDS", "DroneApi", "open_drone", "python_ostinato_available"]
+__all__ = ["BACKENDS", "DroneApi", "check_backend", "open_drone"]

@@ -42,6 +42,20 @@ class DroneApi:
             ids.port_id.add().id = pid
         return ids
 
+    def stream_id_list(self, port_id: int, stream_ids=()):
+        ids = self.pb.StreamIdList()
+        ids.port_id.id = port_id
+        for sid in stream_ids:
+            ids.stream_id.add().id = sid
+        return ids
+
+    def device_group_id_list(self, port_id: int, group_ids=()):
+        ids = self.pb.DeviceGroupIdList()
+        ids.port_id.id = port_id
+        for gid in group_ids:
+            ids.device_group_id.add().id = gid
+        return ids
+
     def stats(self, port_ids) -> dict[int, object]:
         """Port id -> PortStats."""
         reply = self.getStats(self.port_id_list(port_ids))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ..errors import DroneConnectError, DroneError, DroneRpcError
+from ..errors import DroneConnectError, DroneError, DroneRpcError, UsageError
 from ._api import DroneApi
 
 RPC_NAMES = ("getPortIdList", "getPortConfig", "modifyPort", "getStreamIdList", "getStreamConfig", "addStream",
@@ -18,14 +18,6 @@ RPC_NAMES = ("getPortIdList", "getPortConfig", "modifyPort", "getStreamIdList", 
              "getCaptureBuffer", "getStats", "clearStats", "getDeviceGroupIdList", "getDeviceGroupConfig",
              "addDeviceGroup", "deleteDeviceGroup", "modifyDeviceGroup", "getDeviceList",
              "resolveDeviceNeighbors", "clearDeviceNeighbors", "getDeviceNeighbors", "build")
-
-
-def available() -> bool:
-    try:
-        import ostinato.core  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _namespace(*modules) -> SimpleNamespace:
@@ -43,8 +35,8 @@ class PythonOstinatoDrone(DroneApi):
             from ostinato.core import DroneProxy, emul, ost_pb
             from ostinato.protocols import eth2_pb2, ip4_pb2, mac_pb2, tcp_pb2
         except ImportError as exc:
-            raise DroneError(f"python-ostinato is not importable ({exc}); install it or use the built-in backend "
-                             "(--drone-backend builtin)") from None
+            raise UsageError(f"--drone-backend python-ostinato: python-ostinato is not importable ({exc}); install "
+                             "it, or use the built-in client (--drone-backend builtin)") from None
         self.host, self.port, self.timeout = host, int(port), timeout
         self.pb = _namespace(ost_pb, mac_pb2, eth2_pb2, ip4_pb2, tcp_pb2)
         self.emul = emul

@@ -27,7 +27,7 @@ def summary_lines(r) -> list[str]:
         dsts = ", ".join(f"{ip} ({n})" for ip, n in sorted(v.reply_dsts.items(), key=lambda kv: -kv[1])[:3])
         lines.append(f"  NAT: reply tuples go to {dsts}; e.g. {v.reply_samples[0]}")
     t = r.timings
-    parts = [f"{k} {_fmt_s(t[k])}" for k in ("configure", "build", "send", "verify", "total") if k in t]
+    parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "verify", "total") if k in t]
     lines.append("  timings: " + ", ".join(parts))
     plan = r.plan
     if plan is not None:
