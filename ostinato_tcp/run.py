@@ -507,12 +507,16 @@ class Runner:
             self._account(batch, done, {"a": 2 * m, "b": m}, {"a": 2 * m / rate, "b": m / rate})
         else:
             self._apply_streams(batch, syn=True, ack=False)
-            self._build(a)
+            learn = self.sc.nat.mode == "learn"
+            if learn:
+                self._build(a)  # B's SYN-ACKs wait for the learned translations
+            else:
+                self._build(a, b)
             self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, SYNs on {a.name}")
             done1 = self._follow({"a": self._start(a)}, {"a": m}, {"a": m / rate})
-            if self.sc.nat.mode == "learn":
+            if learn:
                 self._learn(batch)
-            self._build(b)
+                self._build(b)
             self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, SYN-ACKs on {b.name}")
             done2 = self._follow({"b": self._start(b)}, {"b": m}, {"b": m / rate})
             fields = plan.space.stream_fields(batch)

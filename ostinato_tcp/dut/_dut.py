@@ -175,8 +175,9 @@ class Dut:
         destination (the translated address and port) in ``expected``."""
         sp = expected.space
         index_of = sp.indexer()
-        expected.learned_ip = array("I", bytes(4 * sp.total))
-        expected.learned_port = array("H", bytes(2 * sp.total))
+        if expected.learned_ip is None:  # kept across batches: each batch adds its own
+            expected.learned_ip = array("I", bytes(4 * sp.total))
+            expected.learned_port = array("H", bytes(2 * sp.total))
         client_ip = {ip: sp.first_ip + i for i, ip in enumerate(expected.client_ips)}
         learned = [0]
         odd: list[str] = []

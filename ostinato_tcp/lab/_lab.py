@@ -161,6 +161,7 @@ class Endpoints:
 
 def _run(args: list[str], *, check: bool = True, input: str | None = None,
          timeout: float = 30) -> subprocess.CompletedProcess:
+    args = [_which(args[0]), *args[1:]]  # /usr/sbin may be missing from a non-login PATH
     try:
         proc = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
     except FileNotFoundError:
@@ -174,7 +175,7 @@ def _run(args: list[str], *, check: bool = True, input: str | None = None,
 
 
 def _ns(ns: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    return _run(["ip", "netns", "exec", ns, *args], check=check, input=input)
+    return _run(["ip", "netns", "exec", ns, _which(args[0]), *args[1:]], check=check, input=input)
 
 
 def _wait_tcp(host: str, port: int, timeout: float, what: str, proc: subprocess.Popen | None = None,
@@ -226,13 +227,21 @@ def check_prerequisites() -> None:
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, Drone, sshd): run as root or with sudo")
     missing = [f"{prog} (Debian package {pkg})" for prog, pkg in REQUIRED_PROGRAMS.items()
-               if shutil.which(prog) is None and not Path(f"/usr/sbin/{prog}").exists()]
+               if "/" not in _which(prog)]
     if missing:
         raise LabError("missing program(s): " + ", ".join(missing) + "; run 'make deps' to install them")
 
 
 def _which(prog: str) -> str:
-    return shutil.which(prog) or f"/usr/sbin/{prog}"
+    if "/" in prog:
+        return prog
+    found = shutil.which(prog)
+    if found:
+        return found
+    for d in ("/usr/sbin", "/sbin", "/usr/bin"):
+        if os.path.exists(f"{d}/{prog}"):
+            return f"{d}/{prog}"
+    return prog
 
 
 class Lab:
@@ -528,7 +537,7 @@ delete table ip {NFT_NAT_TABLE}
                 continue
             log = c.state_dir / f"{name}.log"
             with open(log, "wb") as out:
-                proc = subprocess.Popen(["ip", "netns", "exec", ns, _which("drone"), "-p", str(c.drone_port)],
+                proc = subprocess.Popen([_which("ip"), "netns", "exec", ns, _which("drone"), "-p", str(c.drone_port)],
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
             pidfile.write_text(str(proc.pid))
