@@ -196,7 +196,8 @@ def plan_with_dut(sc: Scenario, dut: Dut | None, *, force: bool = False) -> tupl
 def expected_for(plan: Plan) -> Expected:
     sc = plan.scenario
     return Expected(space=plan.space, nat_mode=sc.nat.mode,
-                    nat_address=str(sc.nat.address) if sc.nat.address else None)
+                    nat_address=str(sc.nat.address) if sc.nat.address else None,
+                    require_assured=sc.expect.assured)
 
 
 class Runner:

@@ -192,21 +192,17 @@ class Scenario(_Model):
         if pb.device.ip is not None and pb.device.ip != c.server_ip:
             raise _CrossError(("ports", "b", "device", "ip"),
                               f"{pb.device.ip} differs from connections.server_ip {c.server_ip}; leave 'ip' out")
-        if self.nat.mode == "none":
-            for side, ip in (("a", c.client_ip), ("b", c.server_ip)):
-                dev = getattr(self.ports, side).device
-                net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
-                if ip not in net:
-                    raise _CrossError(("ports", side, "device", "gateway"),
-                                      f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
+        for side, ip in (("a", c.client_ip), ("b", c.server_ip)):
+            dev = getattr(self.ports, side).device
+            net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
+            if ip not in net:
+                raise _CrossError(("ports", side, "device", "gateway"),
+                                  f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
         if c.client_ip == c.server_ip:
             raise _CrossError(("connections", "server_ip"), "must differ from client_ip")
         return self
 
     # Derived -------------------------------------------------------------
-    def drone_of(self, side: str) -> DroneEndpoint:
-        return self.drones[getattr(self.ports, side).drone]
-
     def resolved(self) -> dict:
         """Every value, defaults filled in (for reports and history)."""
         return json.loads(self.model_dump_json(exclude={"source", "content_hash"}))

@@ -24,7 +24,8 @@ class VerifyOutcome:
 
     def lines(self) -> list[str]:
         v, n = self.verdict, self.scenario.connections.count
-        out = [f"{'PASS' if v.passed else 'FAIL'}  {v.established_assured}/{n} ESTABLISHED+ASSURED  "
+        label = "ESTABLISHED+ASSURED" if self.scenario.expect.assured else "ESTABLISHED"
+        out = [f"{'PASS' if v.passed else 'FAIL'}  {v.established_assured}/{n} {label}  "
                f"({self.scenario.name}, {self.source})"]
         out.append("  states: " + (", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"))
         out.append(f"  entries read: {v.entries_seen}" + (f", lines not understood: {v.parse.unknown}"

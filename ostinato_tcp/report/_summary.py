@@ -14,7 +14,7 @@ def summary_lines(r) -> list[str]:
     if v is None:
         lines.append(f"{sc.name}: no verdict")
         return lines
-    head = f"{v.established_assured}/{n} ESTABLISHED+ASSURED"
+    head = f"{v.established_assured}/{n} {'ESTABLISHED+ASSURED' if sc.expect.assured else 'ESTABLISHED'}"
     lines.append(f"{'PASS' if r.passed else 'FAIL'}  {head}  ({sc.name})")
     states = ", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"
     lines.append(f"  states of the expected connections' entries: {states}")

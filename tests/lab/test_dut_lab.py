@@ -116,3 +116,46 @@ def test_health_and_compressed_dump(lab):
         assert info["compressed"] and "dport=22" in text and info["entries_shown"] >= 1
         with pytest.raises(DutCommandError, match="exited"):
             d.dump(["conntrack", "-L", "--no-such-option"], chunks.append, expected_entries=10**6)
+
+
+RELAY = """
+import socket, sys, threading
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+def up():
+    while True:
+        data = sys.stdin.buffer.read1(65536)
+        if not data:
+            break
+        s.sendall(data)
+threading.Thread(target=up, daemon=True).start()
+while True:
+    data = s.recv(65536)
+    if not data:
+        break
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+"""
+
+
+def test_ssh_config_alias_identity_and_proxycommand(lab, tmp_path, monkeypatch):
+    import sys
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    relay = tmp_path / "relay.py"
+    relay.write_text(RELAY)
+    (home / ".ssh" / "config").write_text(
+        f"Host labdut\n  HostName {lab.ssh['host']}\n  User {lab.ssh['sudo_user']}\n"
+        f"  IdentityFile {lab.ssh['key_file']}\n"
+        f"Host labdut-proxied\n  HostName {lab.ssh['host']}\n  User root\n  IdentityFile {lab.ssh['key_file']}\n"
+        f"  ProxyCommand {sys.executable} {relay} %h %p\n")
+    monkeypatch.setenv("HOME", str(home))
+    t = SshTarget(host="labdut", known_hosts=lab.ssh["known_hosts"], connect_timeout=5, command_timeout=30)
+    with DutShell(t) as sh:  # HostName, User and IdentityFile come from the config
+        assert sh.run(["id", "-un"]).stdout.strip() == lab.ssh["sudo_user"]
+        assert sh.where == f"{lab.ssh['sudo_user']}@{lab.ssh['host']}:22"
+    t = SshTarget(host="labdut-proxied", known_hosts=lab.ssh["known_hosts"], connect_timeout=5)
+    with DutShell(t) as sh:  # through the ProxyCommand
+        assert sh.run(["id", "-un"]).stdout.strip() == "root"
+    with pytest.raises(Exception, match="password_env names NO_SUCH_VAR"):
+        DutShell(SshTarget(host="labdut", known_hosts=lab.ssh["known_hosts"], password_env="NO_SUCH_VAR")).connect()

@@ -161,3 +161,12 @@ def test_million_entries_memory_is_small():
                                 server_ip="10.2.2.100", server_port=8080, total=1_000_000, batch_size=1_000_000)
     j = Judge(Expected(sp))
     assert len(j.codes) == 1_000_000  # one byte per expected connection, not one object
+
+
+def test_expect_assured_false_accepts_established_alone():
+    sp = space(2)
+    text = line("10.1.1.100", 23420, "ESTABLISHED", "") + line("10.1.1.100", 23421, "SYN_RECV", "")
+    strict = judge_text(Expected(sp), text)
+    assert strict.counts["established_not_assured"] == 1 and strict.established_assured == 0
+    loose = judge_text(Expected(sp, require_assured=False), text)
+    assert loose.established_assured == 1 and loose.counts["syn_recv"] == 1
