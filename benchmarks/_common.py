@@ -74,13 +74,7 @@ def scenario(lab_prefix: str, **changes):
     """lab-1000.yaml against the benchmark lab, with changes as dotted paths."""
     import yaml
 
-    from ostinato_tcp.scenario import scenario_from_data
+    from ostinato_tcp.scenario import scenario_from_data, with_changes
 
-    data = yaml.safe_load((ROOT / "scenarios" / "lab-1000.yaml").read_text())
-    for path, value in changes.items():
-        cur = data
-        keys = path.split(".")
-        for k in keys[:-1]:
-            cur = cur.setdefault(k, {})
-        cur[keys[-1]] = value
+    data = with_changes(yaml.safe_load((ROOT / "scenarios" / "lab-1000.yaml").read_text()), changes)
     return scenario_from_data(data, overrides={"lab": lab_prefix})

@@ -9,7 +9,7 @@ from _common import bench_lab, report, scenario
 
 from ostinato_tcp.drone import open_drone
 from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import ServerRun, client_streams, server_streams
+from ostinato_tcp.streams import client_streams, server_runs, server_streams
 
 
 def request_sizes(prefix: str, pb) -> dict:
@@ -21,7 +21,7 @@ def request_sizes(prefix: str, pb) -> dict:
         plan = make_plan(sc)
         f = plan.space.stream_fields(plan.batches[0])
         a = client_streams(pb, sc, port_id=0, syn_id=1, ack_id=2, fields=f)
-        b = server_streams(pb, sc, port_id=1, stream_ids=[3], runs=[ServerRun.from_fields(f)])
+        b = server_streams(pb, sc, port_id=1, stream_ids=[3], runs=server_runs(f))
         out[n] = (len(a.SerializeToString()), len(b.SerializeToString()))
     return out
 

@@ -22,7 +22,7 @@ from _common import bench_lab, report, scenario
 from ostinato_tcp.drone import open_drone
 from ostinato_tcp.plan import make_plan
 from ostinato_tcp.run import RunOptions, run_scenario
-from ostinato_tcp.streams import ServerRun, client_streams, server_streams
+from ostinato_tcp.streams import client_streams, server_runs, server_streams
 
 N = 60_000
 
@@ -37,7 +37,7 @@ def raw_rate(eps, prefix: str) -> dict:
         pb = d.pb
         a, b = d.find_port("porta"), d.find_port("portb")
         ca = client_streams(pb, sc, port_id=a, syn_id=901, ack_id=902, fields=f)
-        cb = server_streams(pb, sc, port_id=b, stream_ids=[903], runs=[ServerRun.from_fields(f)])
+        cb = server_streams(pb, sc, port_id=b, stream_ids=[903], runs=server_runs(f))
         for cfg in (ca, cb):  # fixed MACs: no emulated devices needed to measure sending
             for s in cfg.stream:
                 mac = s.protocol[0].Extensions[pb.mac]

@@ -34,8 +34,8 @@ from .dut.verdict import Verdict
 from .errors import DroneRpcError, OstinatoTcpError, RunFault, UsageError
 from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
-from .streams import NAME_PREFIX, ServerRun, client_streams, device_group, runs_from_learned, server_streams
-from .tuples import Batch
+from .streams import NAME_PREFIX, client_streams, device_group, runs_from_learned, server_runs, server_streams
+from .tuples import Batch, StreamFields
 
 log = logging.getLogger(__name__)
 ARP_TIMEOUT = 6.0
@@ -403,7 +403,7 @@ class Runner:
             p.baseline_tx = p.drone.stats([p.id])[p.id].tx_pkts
 
     # ------------------------------------------------------------------ streams
-    def _apply_streams(self, batch: Batch, *, syn: bool, ack: bool, runs: list[ServerRun] | None = None) -> None:
+    def _apply_streams(self, batch: Batch, *, syn: bool, ack: bool) -> None:
         sc, sp = self.sc, self.result.plan.space
         fields = sp.stream_fields(batch)
         a = self.ports["a"]
@@ -414,12 +414,10 @@ class Runner:
             ack = False
         a.drone.modifyStream(client_streams(a.drone.pb, sc, port_id=a.id, syn_id=a.streams[0], ack_id=a.streams[1],
                                             fields=fields, syn_enabled=syn, ack_enabled=ack))
-        if runs is None:
-            nat_ip = int(sc.nat.address) if sc.nat.mode == "preserve-ports" else None
-            runs = [ServerRun.from_fields(fields, nat_ip)]
-        self._set_server_runs(runs)
+        nat_ip = int(sc.nat.address) if sc.nat.mode == "preserve-ports" else None
+        self._set_server_runs(server_runs(fields, nat_ip))
 
-    def _set_server_runs(self, runs: list[ServerRun]) -> None:
+    def _set_server_runs(self, runs: list[StreamFields]) -> None:
         b = self.ports["b"]
         pb = b.drone.pb
         if len(b.streams) != len(runs):
@@ -546,7 +544,7 @@ class Runner:
                                         "SYN_SENT entry to learn from; no SYN-ACK is sent for them")
         if odd:
             self.result.warnings.append("NAT learn: the DUT changed some client ports, e.g. " + "; ".join(odd[:3]))
-        runs = runs_from_learned(pairs) or [ServerRun(0, 0, 1, 1, 1, 1)]
+        runs = runs_from_learned(pairs) or [StreamFields(0, 0, 1, 1, 1, 1)]  # nothing to answer
         if len(runs) > 4096:
             raise RunFault(f"NAT learn: the translations form {len(runs)} port runs; more than 4096 SYN-ACK streams "
                            "would be needed. The NAT randomises ports (--random-fully?); this mode needs "

@@ -8,6 +8,7 @@ as IPv4, ports and counts are integers, names are restricted to safe characters.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import json
@@ -350,6 +351,22 @@ def _fill_from_lab(data: dict, source: str, lines: dict) -> dict:
                known_hosts=eps.ssh["known_hosts"])
     dut.setdefault("user", eps.ssh["user"])
     out["dut"] = dut
+    return out
+
+
+def with_changes(data: dict, changes: dict[str, Any]) -> dict:
+    """A deep copy of scenario data with values set at dotted paths, e.g.
+    ``{"traffic.rate": 500}``; the value None removes the key."""
+    out = copy.deepcopy(data)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        cur = out
+        for key in parents:
+            cur = cur.setdefault(key, {})
+        if value is None:
+            cur.pop(last, None)
+        else:
+            cur[last] = value
     return out
 
 

@@ -15,7 +15,7 @@ so they work the same with the built-in client and python-ostinato.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import replace
 
 from .scenario import Scenario
 from .tuples import StreamFields
@@ -26,25 +26,6 @@ IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no dat
 OFF_IP_SRC, OFF_IP_DST = 12, 16
 OFF_TCP_SPORT, OFF_TCP_DPORT = 0, 2
 NAME_PREFIX = "ostinato-tcp:"
-
-
-@dataclass(frozen=True)
-class ServerRun:
-    """One SYN-ACK stream's destinations: packet k goes to
-    (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
-
-    packets: int
-    ip_base: int
-    ip_count: int
-    port_base: int
-    port_count: int
-    port_step: int
-
-    @classmethod
-    def from_fields(cls, f: StreamFields, ip_override: int | None = None) -> "ServerRun":
-        if ip_override is not None:
-            return cls(f.packets, ip_override, 1, f.port_base, f.port_count, f.port_step)
-        return cls(f.packets, f.ip_base, f.ip_count, f.port_base, f.port_count, f.port_step)
 
 
 def stream_name(sc: Scenario, role: str) -> str:
@@ -153,8 +134,17 @@ def client_streams(pb, sc: Scenario, *, port_id: int, syn_id: int, ack_id: int, 
     return cfg
 
 
-def server_streams(pb, sc: Scenario, *, port_id: int, stream_ids: list[int], runs: list[ServerRun]):
-    """Port B: SYN-ACK stream(s) to the clients (or to their translated addresses)."""
+def server_runs(fields: StreamFields, nat_address: int | None = None) -> list[StreamFields]:
+    """The SYN-ACK destinations of a batch: the clients themselves, or with port-preserving
+    NAT their one translated address (same ports)."""
+    if nat_address is None:
+        return [fields]
+    return [replace(fields, ip_base=nat_address, ip_count=1)]
+
+
+def server_streams(pb, sc: Scenario, *, port_id: int, stream_ids: list[int], runs: list[StreamFields]):
+    """Port B: SYN-ACK stream(s), one per run of destinations; packet k of a run goes to
+    (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
     t, c = sc.traffic, sc.connections
     if len(stream_ids) != len(runs):
         raise ValueError("one stream id per run")
@@ -177,14 +167,14 @@ def server_streams(pb, sc: Scenario, *, port_id: int, stream_ids: list[int], run
     return cfg
 
 
-def runs_from_learned(pairs: list[tuple[int, int]]) -> list[ServerRun]:
+def runs_from_learned(pairs: list[tuple[int, int]]) -> list[StreamFields]:
     """Group learned (translated IP, translated port) destinations into as few SYN-ACK
     streams as possible: per IP, maximal arithmetic runs of sorted ports. In the phased
     procedure the SYN-ACK order does not matter, so sorting is free."""
     by_ip: dict[int, list[int]] = {}
     for ip, port in pairs:
         by_ip.setdefault(ip, []).append(port)
-    runs: list[ServerRun] = []
+    runs: list[StreamFields] = []
     for ip in sorted(by_ip):
         ports = sorted(by_ip[ip])
         i = 0
@@ -196,8 +186,8 @@ def runs_from_learned(pairs: list[tuple[int, int]]) -> list[ServerRun]:
             while j < len(ports) and ports[j] - ports[j - 1] == step:
                 j += 1
             n = j - i
-            runs.append(ServerRun(packets=n, ip_base=ip, ip_count=1, port_base=ports[i], port_count=n,
-                                  port_step=step if n > 1 else 1))
+            runs.append(StreamFields(packets=n, ip_base=ip, ip_count=1, port_base=ports[i], port_count=n,
+                                     port_step=step if n > 1 else 1))
             i = j
     return runs
 

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import OstinatoTcpError, ScenarioError
 from .report import result_to_dict, write_json
 from .run import RunEvents, RunOptions, connect_dut, run_scenario
-from .scenario import line_for, read_yaml_file, scenario_from_data
+from .scenario import line_for, read_yaml_file, scenario_from_data, with_changes
 
 
 class SearchSpec(BaseModel):
@@ -109,12 +109,8 @@ def load_sweep(path: str | Path, *, lab: str | None = None) -> Sweep:
 
 
 def scenario_for(sweep: Sweep, p: Point):
-    data = json.loads(json.dumps(sweep.base_data))
-    data["name"] = f"{sweep.spec.name}-{p.name}"
-    data.setdefault("connections", {})["count"] = p.count
-    traffic = data.setdefault("traffic", {})
-    traffic["rate"] = p.rate
-    traffic["delay"] = p.delay
+    data = with_changes(sweep.base_data, {"name": f"{sweep.spec.name}-{p.name}", "connections.count": p.count,
+                                          "traffic.rate": p.rate, "traffic.delay": p.delay})
     return scenario_from_data(data, source=f"{sweep.base_source} ({p.name})",
                               overrides={"lab": sweep.lab} if sweep.lab else None)
 

@@ -28,7 +28,7 @@ class VerifyOutcome:
         out = [f"{'PASS' if v.passed else 'FAIL'}  {v.established_assured}/{n} {label}  "
                f"({self.scenario.name}, {self.source})"]
         out.append("  states: " + (", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"))
-        out.append(f"  entries read: {v.entries_seen}" + (f", lines not understood: {v.parse.unknown}"
+        out.append(f"  entries read: {v.parse.entries}" + (f", lines not understood: {v.parse.unknown}"
                                                           if v.parse.unknown else ""))
         if self.health is not None:
             h = self.health

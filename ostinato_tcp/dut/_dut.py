@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import DutCommandError
 from ..plan import DutFacts
 from . import commands as C
-from .conntrack import ParseError, parse_line, parse_stats_output
+from .conntrack import LineSplitter, ParseStats, parse_counted, parse_stats_output
 from .ssh import DutShell
 from .verdict import Expected, Judge, Verdict
 
@@ -181,19 +181,12 @@ class Dut:
         client_ip = {ip: sp.first_ip + i for i, ip in enumerate(expected.client_ips)}
         learned = [0]
         odd: list[str] = []
-        buf = [b""]
+        lines, stats = LineSplitter(), ParseStats()
 
         def take(chunk: bytes) -> None:
-            data = buf[0] + chunk
-            cut = data.rfind(b"\n")
-            buf[0] = data[cut + 1:]
-            for raw in data[:cut + 1].splitlines():
-                line = raw.decode("utf-8", "replace")
-                if not line.strip() or line.startswith("conntrack v"):
-                    continue
-                try:
-                    e = parse_line(line)
-                except ParseError:
+            for raw in lines.feed(chunk).splitlines():
+                e = parse_counted(raw, stats)
+                if e is None:
                     continue
                 ip = client_ip.get(e.orig.get("src"))
                 if ip is None or e.proto != "tcp" or "dport" not in e.reply:

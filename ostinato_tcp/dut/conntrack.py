@@ -170,24 +170,46 @@ class ParseStats:
             self.samples.append(line.rstrip("\n")[:300])
 
 
-def _is_trailer(line: str) -> bool:
-    # conntrack's closing line (normally on stderr) and blank lines are not entries
-    return not line.strip() or line.startswith("conntrack v")
+def parse_counted(line: str | bytes, stats: ParseStats) -> Entry | None:
+    """The entry of one line, or None: blank lines and conntrack's closing line are
+    skipped, anything else that is not an entry is counted in ``stats``."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    if not line.strip() or line.startswith("conntrack v"):
+        return None
+    try:
+        entry = parse_line(line)
+    except ParseError:
+        stats.add_unknown(line)
+        return None
+    stats.entries += 1
+    return entry
 
 
 def parse_lines(lines: Iterable[str], stats: ParseStats | None = None) -> Iterator[Entry]:
     """Entries of ``lines``; lines that are not entries go to ``stats``."""
     stats = stats if stats is not None else ParseStats()
     for line in lines:
-        if _is_trailer(line):
-            continue
-        try:
-            entry = parse_line(line)
-        except ParseError:
-            stats.add_unknown(line)
-            continue
-        stats.entries += 1
-        yield entry
+        entry = parse_counted(line, stats)
+        if entry is not None:
+            yield entry
+
+
+class LineSplitter:
+    """Bytes arriving in any chunks -> blocks of complete lines."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._tail + chunk
+        cut = data.rfind(b"\n") + 1
+        self._tail = data[cut:]
+        return data[:cut]
+
+    def flush(self) -> bytes:
+        rest, self._tail = self._tail, b""
+        return rest + b"\n" if rest else b""
 
 
 def parse_text(text: str) -> tuple[list[Entry], ParseStats]:

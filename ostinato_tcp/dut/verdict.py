@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..tuples import ConnectionSpace
-from .conntrack import ParseError, ParseStats, parse_line
+from .conntrack import LineSplitter, ParseStats, parse_counted
 
 # Category codes, one byte per expected connection.
 MISSING, PASS, SYN_SENT, SYN_RECV, EST_NOT_ASSURED, OTHER_STATE, REPLY_MISMATCH = range(7)
@@ -89,7 +89,6 @@ class Verdict:
     mismatch_samples: list[str] = field(default_factory=list)
     other_states: dict[str, int] = field(default_factory=dict)
     parse: ParseStats = field(default_factory=ParseStats)
-    entries_seen: int = 0
     diagnosis: list[str] = field(default_factory=list)
     reply_dsts: dict[str, int] = field(default_factory=dict)  # NAT modes: reply destination -> entries
     reply_samples: list[str] = field(default_factory=list)
@@ -148,21 +147,16 @@ class Judge:
         self.mismatch_samples: list[str] = []
         self.duplicates = 0
         self.other_states: dict[str, int] = {}
-        self.entries_seen = 0
         self.reply_dsts: dict[str, int] = {}
         self.reply_samples: list[str] = []
-        self._tail = b""
+        self._lines = LineSplitter()
         self._seen = bytearray(sp.total)  # entries found per connection (for duplicates)
 
     # Input -------------------------------------------------------------------------
     def feed(self, chunk: bytes) -> None:
-        data = self._tail + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._tail = data
-            return
-        self._tail = data[cut + 1:]
-        self._block(data[:cut + 1])
+        block = self._lines.feed(chunk)
+        if block:
+            self._block(block)
 
     def feed_lines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -175,10 +169,12 @@ class Judge:
             for raw in block.splitlines():
                 m = _FAST.match(raw)
                 if m:
+                    self.stats.entries += 1
                     self._judge(*m.groups())
                 else:
                     self._slow(raw)
             return
+        self.stats.entries += len(matches)
         # The common case, kept tight: a passing entry of the expected shape costs a
         # dict lookup, an index computation and a few byte comparisons.
         judge, index_of, codes, seen = self._judge, self.index_of, self.codes, self._seen
@@ -201,21 +197,12 @@ class Judge:
             judge(*g)
         if passed:
             self.states["ESTABLISHED"] = self.states.get("ESTABLISHED", 0) + passed
-            self.stats.entries += passed
-            self.entries_seen += passed
 
     def _slow(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace")
-        if not line.strip() or line.startswith("conntrack v"):
-            return
-        try:
-            e = parse_line(line)
-        except ParseError:
-            self.stats.add_unknown(line)
+        e = parse_counted(raw, self.stats)
+        if e is None:
             return
         if e.proto != "tcp" or e.family != "ipv4" or "sport" not in e.orig or "sport" not in e.reply:
-            self.stats.entries += 1
-            self.entries_seen += 1
             return
         o, r = e.orig, e.reply
         self._judge((e.state or "NONE").encode(), o["src"].encode(), o["dst"].encode(), str(o["sport"]).encode(),
@@ -225,8 +212,6 @@ class Judge:
 
     # Judging ------------------------------------------------------------------------
     def _judge(self, state, osrc, odst, osport, odport, unreplied, rsrc, rdst, rsport, rdport, assured) -> None:
-        self.stats.entries += 1
-        self.entries_seen += 1
         osport_i, odport_i = int(osport), int(odport)
         if (osrc, osport_i, odst, odport_i) in self.exclude:
             return
@@ -289,13 +274,13 @@ class Judge:
                 and rdport == self.exp.learned_port[n])
 
     def finish(self) -> Verdict:
-        if self._tail:
-            self._block(self._tail + b"\n")
-            self._tail = b""
+        rest = self._lines.flush()
+        if rest:
+            self._block(rest)
         return Verdict(expected=self.exp.space.total, codes=self.codes, states=dict(sorted(self.states.items())),
                        unexpected=self.unexpected, unexpected_samples=self.unexpected_samples,
                        duplicates=self.duplicates, mismatch_samples=self.mismatch_samples,
-                       other_states=self.other_states, parse=self.stats, entries_seen=self.entries_seen,
+                       other_states=self.other_states, parse=self.stats,
                        reply_dsts=self.reply_dsts, reply_samples=self.reply_samples)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ostinato_tcp.scenario import with_changes
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 
@@ -40,13 +42,7 @@ def scenario_file(tmp_path):
     """A copy of a shipped scenario with changes: scenario_file("lab-1000.yaml", **{"traffic.rate": 200})."""
 
     def make(base: str, **changes) -> Path:
-        data = yaml.safe_load((SCENARIOS / base).read_text())
-        for path, value in changes.items():
-            cur = data
-            keys = path.split(".")
-            for k in keys[:-1]:
-                cur = cur.setdefault(k, {})
-            cur[keys[-1]] = value
+        data = with_changes(yaml.safe_load((SCENARIOS / base).read_text()), changes)
         out = tmp_path / f"{data['name']}-{len(list(tmp_path.glob('*.yaml')))}.yaml"
         out.write_text(yaml.safe_dump(data, sort_keys=False))
         return out

@@ -98,15 +98,20 @@ def _tcp_stream(pb, sid: int, dst_mac: int, packets: int = 10):
     return s
 
 
+def add_stream(drone, port: int, stream):
+    """addStream + modifyStream of one stream; returns (its id list, its config list)."""
+    ids = drone.stream_id_list(port, [stream.stream_id.id])
+    drone.addStream(ids)
+    cfg = drone.pb.StreamConfigList(port_id=drone.pb.PortId(id=port))
+    cfg.stream.append(stream)
+    drone.modifyStream(cfg)
+    return ids, cfg
+
+
 def test_stream_add_modify_read_back_delete(drone, lab):
     pb = drone.pb
     port = drone.find_port("porta")
-    ids = pb.StreamIdList(port_id=pb.PortId(id=port))
-    ids.stream_id.add().id = 77
-    drone.addStream(ids)
-    cfg = pb.StreamConfigList(port_id=pb.PortId(id=port))
-    cfg.stream.append(_tcp_stream(pb, 77, dut_mac(lab, "dut-a"), packets=1234))
-    drone.modifyStream(cfg)
+    ids, cfg = add_stream(drone, port, _tcp_stream(pb, 77, dut_mac(lab, "dut-a"), packets=1234))
 
     got = drone.getStreamConfig(ids).stream[0]
     assert [p.protocol_id.id for p in got.protocol] == [100, 200, 301, 400]
@@ -158,12 +163,7 @@ def test_device_groups_resolve_the_dut_gateways(drone, lab):
 def test_build_and_transmit_ten_packets(drone, lab):
     pb = drone.pb
     port = drone.find_port("porta")
-    ids = pb.StreamIdList(port_id=pb.PortId(id=port))
-    ids.stream_id.add().id = 1
-    drone.addStream(ids)
-    cfg = pb.StreamConfigList(port_id=pb.PortId(id=port))
-    cfg.stream.append(_tcp_stream(pb, 1, dut_mac(lab, "dut-a"), packets=10))
-    drone.modifyStream(cfg)
+    add_stream(drone, port, _tcp_stream(pb, 1, dut_mac(lab, "dut-a"), packets=10))
     drone.clearStats(drone.port_id_list([port]))
     tx0 = drone.settled_stats([port])[port].tx_pkts
     rx0 = dut_rx_packets(lab, "dut-a")
@@ -214,12 +214,7 @@ def test_drone_killed_in_the_middle_of_an_rpc(lab):
         assert client is not None, "second Drone did not start"
         pb = client.pb
         port = client.find_port("porta")
-        ids = pb.StreamIdList(port_id=pb.PortId(id=port))
-        ids.stream_id.add().id = 1
-        client.addStream(ids)
-        cfg = pb.StreamConfigList(port_id=pb.PortId(id=port))
-        cfg.stream.append(_tcp_stream(pb, 1, 0x02AABBCC0002, packets=300000))
-        client.modifyStream(cfg)
+        add_stream(client, port, _tcp_stream(pb, 1, 0x02AABBCC0002, packets=300000))
         threading.Timer(1.0, lambda: os.killpg(proc.pid, signal.SIGKILL)).start()
         t0 = time.monotonic()
         with pytest.raises(DroneProtocolError, match=r"build: connection lost"):

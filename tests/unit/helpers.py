@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 BASE = {
     "name": "unit",
     "drones": {"main": {"host": "192.0.2.10", "port": 7878}},
@@ -20,17 +18,9 @@ BASE = {
 
 def data(**changes) -> dict:
     """BASE with changes given as dotted paths: data(**{"traffic.rate": 5})."""
-    d = copy.deepcopy(BASE)
-    for path, value in changes.items():
-        keys = path.split(".")
-        cur = d
-        for k in keys[:-1]:
-            cur = cur.setdefault(k, {})
-        if value is None:
-            cur.pop(keys[-1], None)
-        else:
-            cur[keys[-1]] = value
-    return d
+    from ostinato_tcp.scenario import with_changes
+
+    return with_changes(BASE, changes)
 
 
 def scenario(**changes):

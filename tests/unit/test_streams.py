@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from ostinato_tcp.drone._pb import ostemul_pb2 as emul
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import (ServerRun, client_streams, default_mac, device_group, runs_from_learned,
+from ostinato_tcp.streams import (client_streams, default_mac, device_group, runs_from_learned, server_runs,
                                   server_streams)
 
 from .helpers import scenario
@@ -23,7 +23,7 @@ def build(sc):
     plan = make_plan(sc)
     fields = plan.space.stream_fields(plan.batches[0])
     a = client_streams(pb, sc, port_id=0, syn_id=1, ack_id=2, fields=fields)
-    b = server_streams(pb, sc, port_id=1, stream_ids=[1], runs=[ServerRun.from_fields(fields)])
+    b = server_streams(pb, sc, port_id=1, stream_ids=[1], runs=server_runs(fields))
     return a, b
 
 
@@ -107,3 +107,15 @@ def test_learned_translations_become_few_streams():
     assert [(r.ip_base, r.port_base, r.port_count, r.port_step) for r in runs] == [
         (7, 1000, 100, 1), (7, 5000, 3, 2), (8, 42, 1, 1)]
     assert sum(r.packets for r in runs) == len(pairs)
+
+
+def test_nat_preserve_ports_sends_synacks_to_the_translated_address():
+    sc = scenario(**{"nat.mode": "preserve-ports", "nat.address": "10.2.2.1", "connections.first_client_port": 20000})
+    plan = make_plan(sc)
+    f = plan.space.stream_fields(plan.batches[0])
+    (run,) = server_runs(f, int(sc.nat.address))
+    b = server_streams(pb, sc, port_id=1, stream_ids=[1], runs=[run])
+    ip4 = b.stream[0].protocol[2].Extensions[pb.ip4]
+    assert ip4.dst_ip == 0x0A020201 and not b.stream[0].protocol[2].variable_field
+    (vf,) = b.stream[0].protocol[3].variable_field
+    assert (vf.offset, vf.value, vf.count) == (2, 20000, 1000)  # the original client ports
