@@ -224,3 +224,21 @@ def test_drone_killed_in_the_middle_of_an_rpc(lab):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_capture_on_a_port(drone, lab):
+    """startCapture / stopCapture / getCaptureBuffer: the DUT's ARP for the absent server,
+    triggered by ten forwarded SYNs, is captured on port B as pcap bytes."""
+    pb = drone.pb
+    a, b = drone.find_port("porta"), drone.find_port("portb")
+    add_stream(drone, a, _tcp_stream(pb, 1, dut_mac(lab, "dut-a"), packets=10))
+    drone.startCapture(drone.port_id_list([b]))
+    drone.build(pb.BuildConfig(port_id=pb.PortId(id=a)))
+    drone.startTransmit(drone.port_id_list([a]))
+    drone.wait_transmit_done([a], timeout=10)
+    time.sleep(1.5)
+    drone.stopCapture(drone.port_id_list([b]))
+    pcap = drone.getCaptureBuffer(pb.PortId(id=b))
+    assert pcap[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    assert len(pcap) > 24 + 16  # the pcap header and at least one frame
+    assert b"\x08\x06" in pcap  # an ARP frame (EtherType 0x0806)
