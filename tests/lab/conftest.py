@@ -59,13 +59,12 @@ def drone_streams(lab, port: str) -> list[str]:
         return [s.core.name for s in d.getStreamConfig(ids).stream] if ids.stream_id else []
 
 
-def dut_count(lab) -> int:
-    out = subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "cat",
-                          "/proc/sys/net/netfilter/nf_conntrack_count"], capture_output=True, text=True)
-    return int(out.stdout)
-
-
 def entries_in_test_space(lab, server: str = "10.2.2.100", port: int = 8080) -> int:
     out = subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "conntrack", "-L", "-p", "tcp", "--orig-dst",
                           server, "--orig-port-dst", str(port)], capture_output=True, text=True)
     return len([line for line in out.stdout.splitlines() if line.strip()])
+
+
+def clear_test_space(lab, server: str = "10.2.2.100", port: int = 8080) -> None:
+    subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "conntrack", "-D", "-p", "tcp", "--orig-dst", server,
+                    "--orig-port-dst", str(port)], capture_output=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SCENARIOS, drone_streams, dut_count, entries_in_test_space
+from .conftest import SCENARIOS, clear_test_space, drone_streams, entries_in_test_space
 
 
 def test_lab_1_phased_passes(ot):
@@ -64,13 +64,13 @@ def test_delay_beyond_window_refused_then_forced(ot, scenario_file, lab):
     sc = scenario_file("lab-1000.yaml", **{"connections.count": 300, "traffic.rate": 150, "traffic.delay": 3})
     rc, out, err, _ = ot("plan", str(sc))
     assert rc == 2 and "REFUSED: traffic.delay 3 s is not below batch size/rate = 2 s" in out
-    before = dut_count(lab)
+    clear_test_space(lab)
     rc, out, err, rep = ot("run", str(sc))
     assert rc == 2 and rep is None
     errors = [line for line in err.splitlines() if line.startswith("ostinato-tcp: error:")]
     assert len(errors) == 1 and "traffic.delay 3 s is not below batch size/rate = 2 s" in errors[0]
     assert drone_streams(lab, "porta") == []  # nothing was configured on Drone
-    assert dut_count(lab) == before
+    assert entries_in_test_space(lab) == 0  # and nothing reached the DUT
     rc, out, err, rep = ot("run", "--force", str(sc))
     assert rc == 1, out + err
     assert rep["established_assured"] == 0 and rep["categories"]["syn_recv"] == 300
@@ -86,12 +86,12 @@ def test_capacity_refusal_sends_nothing(ot, lab, scenario_file):
                                "/proc/sys/net/netfilter/nf_conntrack_max"], capture_output=True, text=True).stdout)
     sc = scenario_file("lab-1000.yaml", **{"connections.count": max_ + 1000, "connections.client_ips": "auto",
                                            "connections.first_client_port": 1024, "traffic.rate": 100000})
-    before = entries_in_test_space(lab)
+    clear_test_space(lab)
     rc, out, err, rep = ot("run", str(sc))
     assert rc == 2, out + err
     assert f"{max_ + 1000} connections needed, nf_conntrack_max {max_}" in err
     # the DUT was only read: no stream on Drone, no entry in the test's address space
-    assert drone_streams(lab, "porta") == [] and entries_in_test_space(lab) == before
+    assert drone_streams(lab, "porta") == [] and entries_in_test_space(lab) == 0
 
 
 def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_path):
