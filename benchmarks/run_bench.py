@@ -44,11 +44,7 @@ def raw_rate(eps, prefix: str) -> dict:
                 mac.dst_mac_mode = mac.src_mac_mode = pb.Mac.e_mm_fixed
                 mac.dst_mac, mac.src_mac = 0x02AA00000001, 0x02AA00000002
         for port, cfg in ((a, ca), (b, cb)):
-            ids = pb.StreamIdList()
-            ids.port_id.id = port
-            for s in cfg.stream:
-                ids.stream_id.add().id = s.stream_id.id
-            d.addStream(ids)
+            d.addStream(d.stream_id_list(port, [s.stream_id.id for s in cfg.stream]))
             d.modifyStream(cfg)
         try:
             t0 = time.perf_counter()
@@ -69,11 +65,7 @@ def raw_rate(eps, prefix: str) -> dict:
                 out[f"raw packets/s into a closed MAC filter, {label}"] = sent / dt
         finally:
             for port, cfg in ((a, ca), (b, cb)):
-                ids = pb.StreamIdList()
-                ids.port_id.id = port
-                for s in cfg.stream:
-                    ids.stream_id.add().id = s.stream_id.id
-                d.deleteStream(ids)
+                d.deleteStream(d.stream_id_list(port, [s.stream_id.id for s in cfg.stream]))
     return out
 
 

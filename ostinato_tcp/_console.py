@@ -36,8 +36,6 @@ class PlainEvents(RunEvents):
             ct = f", DUT conntrack count {ct_count}" if ct_count is not None else ""
             self._say(f"  sent A {sent_a}/{expected_a}, B {sent_b}/{expected_b}{ct}")
 
-    def message(self, text: str) -> None:
-        self._say(text)
 
 
 class RichEvents(RunEvents):
@@ -109,9 +107,6 @@ class RichEvents(RunEvents):
         for key, sent, exp, text in (("a", sent_a, expected_a, "port A, whole run"),
                                      ("b", sent_b, expected_b, "port B, whole run")):
             self.progress_ui.update(self._tasks[key], description=text, completed=min(sent, exp), total=exp, rate="")
-
-    def message(self, text: str) -> None:
-        self.console.log(text)
 
 
 def make_events(quiet: bool):

@@ -59,9 +59,6 @@ class RunEvents:
     def finished(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int) -> None:
         """All batches sent; Drone's counters have settled."""
 
-    def message(self, text: str) -> None:
-        pass
-
 
 @dataclass
 class RunOptions:

@@ -89,7 +89,6 @@ class Verdict:
     mismatch_samples: list[str] = field(default_factory=list)
     other_states: dict[str, int] = field(default_factory=dict)
     parse: ParseStats = field(default_factory=ParseStats)
-    diagnosis: list[str] = field(default_factory=list)
     reply_dsts: dict[str, int] = field(default_factory=dict)  # NAT modes: reply destination -> entries
     reply_samples: list[str] = field(default_factory=list)
 

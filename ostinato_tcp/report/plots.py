@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def write_plots(rows: list[dict], out: Path) -> list[Path]:
     """``rows``: CSV-shaped dicts of the points. Returns the files written."""
     import matplotlib
@@ -31,11 +38,7 @@ def write_plots(rows: list[dict], out: Path) -> list[Path]:
     ax.grid(True, which="both", alpha=0.3)
     if counts:
         ax.legend(title="count")
-    path = out / "success_vs_rate.png"
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(plt, fig, out / "success_vs_rate.png"))
 
     # 2. Established entries against count, one line per rate.
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
@@ -52,11 +55,7 @@ def write_plots(rows: list[dict], out: Path) -> list[Path]:
     ax.set_ylabel("entries ESTABLISHED+ASSURED on the DUT")
     ax.set_title("Established entries against connection count")
     ax.grid(True, which="both", alpha=0.3)
-    path = out / "established_vs_count.png"
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(plt, fig, out / "established_vs_count.png"))
 
     # 3. Time per phase for every point (stacked bars).
     fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(rows) + 2), 5), dpi=110)
@@ -74,9 +73,5 @@ def write_plots(rows: list[dict], out: Path) -> list[Path]:
     ax.set_title("Time per phase")
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
-    path = out / "phase_times.png"
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    written.append(path)
+    written.append(_save(plt, fig, out / "phase_times.png"))
     return written
