@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from .errors import EXIT_USAGE, OstinatoTcpError, UsageError
+from . import _signals
+from .errors import EXIT_INFRA, EXIT_USAGE, Interrupted, OstinatoTcpError, UsageError
 
 log = logging.getLogger("ostinato_tcp")
 
@@ -17,27 +18,51 @@ def _echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
+_DEBUG = "--debug" in sys.argv
+
+
 class _Group(click.Group):
-    """Turns the project's errors into one line on stderr and their exit code."""
+    """Turns errors into one line on stderr and an exit code; ``--debug`` adds the traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except OstinatoTcpError as exc:
+            self._traceback()
             click.echo(f"ostinato-tcp: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("ostinato-tcp: interrupted", err=True)
-            ctx.exit(130)
+        except Interrupted as exc:
+            self._traceback()
+            click.echo(f"ostinato-tcp: stopped by {exc}: transmit stopped on every port of the run, what it created "
+                       "on Drone removed, port settings restored", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, unless --debug
+            self._traceback()
+            click.echo(f"ostinato-tcp: internal error (a bug; --debug shows the traceback): "
+                       f"{type(exc).__name__}: {exc}", err=True)
+            ctx.exit(EXIT_INFRA)
+
+    @staticmethod
+    def _traceback() -> None:
+        if _DEBUG:
+            import traceback
+
+            traceback.print_exc()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Debug log output and a traceback with every error.")
 @click.version_option(package_name="ostinato-tcp")
-def cli(verbose: int) -> None:
+def cli(verbose: int, debug: bool) -> None:
     """Establish N fake TCP connections through a DUT with Ostinato's Drone and prove them in conntrack."""
-    level = logging.WARNING - 10 * min(verbose, 2)
+    global _DEBUG
+    _DEBUG = _DEBUG or debug
+    level = logging.DEBUG if debug else logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _signals.install()
 
 
 # --------------------------------------------------------------------------- lab
@@ -141,6 +166,13 @@ _lab_option = click.option("--lab", "lab_prefix", default=None, metavar="PREFIX"
                                 "scenario's 'lab:').")
 
 
+_take_over_option = click.option(
+    "--take-over-ports", is_flag=True,
+    help="Use ports that carry streams or device groups ostinato-tcp did not create, or another run's tag: their "
+         "streams are disabled for the run and re-enabled after it; interleaved mode is switched to sequential and "
+         "back. Nothing of theirs is deleted.")
+
+
 def _load(path: str, lab_prefix: str | None):
     from .scenario import load_scenario
 
@@ -219,8 +251,9 @@ def plan_cmd(scenario, lab_prefix, offline, force, as_json, accept_new_host_key,
 @click.option("--history-db", type=click.Path(dir_okay=False), default=None,
               help="SQLite file that records every run [default: in the user's data directory].")
 @click.option("--no-history", is_flag=True, help="Do not record this run in the history database.")
+@_take_over_option
 def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backend, accept_new_host_key,
-            ask_dut_password, poll_interval, disable_stream, history_db, no_history) -> None:
+            ask_dut_password, poll_interval, disable_stream, history_db, no_history, take_over_ports) -> None:
     """Establish the scenario's connections through the DUT and prove them in its conntrack table.
 
     Exit codes: 0 every expected connection ESTABLISHED+ASSURED, 1 the verdict failed,
@@ -233,7 +266,7 @@ def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backen
     sc = _load(scenario, lab_prefix)
     opts = RunOptions(force=force, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
                       dut_password=_password(ask_dut_password), poll_interval=poll_interval,
-                      disable_stream=disable_stream)
+                      disable_stream=disable_stream, take_over_ports=take_over_ports)
     events = make_events(quiet)
     try:
         result = run_scenario(sc, opts, events)
@@ -244,6 +277,8 @@ def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backen
     data = result_to_dict(result)
     for line in summary_lines(result):
         click.echo(line)
+    if result.error:
+        click.echo(f"ostinato-tcp: error: {result.error}", err=True)
     if report_json:
         write_json(data, report_json)
     if junit:
@@ -372,8 +407,9 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
 @click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")
 @click.option("--history-db", type=click.Path(dir_okay=False), default=None, help="History database.")
 @click.option("--no-history", is_flag=True, help="Do not record the points in the history database.")
+@_take_over_option
 def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, accept_new_host_key,
-              ask_dut_password, history_db, no_history) -> None:
+              ask_dut_password, history_db, no_history, take_over_ports) -> None:
     """Run a base scenario over counts x rates (x delays); write CSV, JSON, JUnit XML and plots.
 
     Exit codes: 0 every grid point passed, 1 a grid point failed its verdict, 2 bad sweep file,
@@ -385,7 +421,8 @@ def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, ac
 
     sweep = load_sweep(sweep_file, lab=lab_prefix)
     opts = RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
-                      dut_password=_password(ask_dut_password), poll_interval=0 if quiet else None)
+                      dut_password=_password(ask_dut_password), poll_interval=0 if quiet else None,
+                      take_over_ports=take_over_ports)
     events = sweep_events(quiet)
     hist = None
     if not no_history:

@@ -18,10 +18,13 @@ translated into these types where they are caught, with ``raise ... from``.
     │   │   └── DroneRpcError                error reply, or an Ack with kRpcError
     │   ├── DutError                     3
     │   │   ├── SshError                     connect, auth, host key
-    │   │   │   └── HostKeyError             unknown or changed host key
+    │   │   │   ├── HostKeyError             unknown or changed host key
+    │   │   │   └── SshDroppedError          the connection died under a command
     │   │   └── DutCommandError              a command failed or timed out
     │   └── LabError                     3   building or tearing down the built-in lab
     └── RunFault                         3   traffic stopped because of a fault
+
+    Interrupted (a BaseException)      130 SIGINT, 143 SIGTERM: transmit stopped, cleaned up
 
 A failed verdict is not an exception: it is data in the run result.
 """
@@ -112,6 +115,10 @@ class HostKeyError(SshError):
     pass
 
 
+class SshDroppedError(SshError):
+    """The SSH connection died while a command ran (the command may be retried)."""
+
+
 class DutCommandError(DutError):
     pass
 
@@ -122,3 +129,16 @@ class LabError(InfrastructureError):
 
 class RunFault(InfrastructureError):
     pass
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException like KeyboardInterrupt, so that no
+    ``except Exception`` swallows it; the run stops transmit and cleans up, then the
+    command line exits 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(signal.Signals(signum).name)

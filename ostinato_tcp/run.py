@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from .drone import DroneApi, check_backend, open_drone
 from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
-from .errors import DroneRpcError, OstinatoTcpError, RunFault, UsageError
+from ._signals import shielded
+from .errors import DroneRpcError, DutError, OstinatoTcpError, RunFault, SshDroppedError
+from .ownership import PortClaim, owner_is_gone, owner_tag
 from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
 from .streams import NAME_PREFIX, client_streams, device_group, runs_from_learned, server_runs, server_streams
@@ -69,6 +71,7 @@ class RunOptions:
     poll_interval: float | None = None  # overrides dut.poll_interval
     disable_stream: str | None = None  # "synack" or "ack": a deliberately lost leg (for diagnosis tests)
     rpc_timeout: float = 15.0
+    take_over_ports: bool = False  # use ports holding foreign streams; they are disabled, then restored
 
 
 @dataclass
@@ -102,13 +105,16 @@ class RunResult:
     drone_versions: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     delays: list[float] = field(default_factory=list)  # measured A->B start offsets
+    error: str | None = None  # the traffic was sent but the DUT could not be read
 
     @property
     def passed(self) -> bool:
-        return self.verdict is not None and self.verdict.passed
+        return self.error is None and self.verdict is not None and self.verdict.passed
 
     @property
     def exit_code(self) -> int:
+        if self.error:
+            return 3
         return 0 if self.passed else 1
 
     @property
@@ -129,6 +135,7 @@ class _Port:
     groups: list[int] = field(default_factory=list)
     started: bool = False
     baseline_tx: int = 0
+    claim: PortClaim | None = None
 
 
 class _Background(threading.Thread):
@@ -181,7 +188,7 @@ def precheck(sc: Scenario) -> None:
 def connect_dut(sc: Scenario, opts: RunOptions) -> Dut:
     shell = DutShell(SshTarget.from_scenario(sc.dut, accept_new_host_key=opts.accept_new_host_key,
                                              password=opts.dut_password)).connect()
-    return Dut(shell, compress=sc.dut.compress)
+    return Dut(shell, compress=sc.dut.compress, conntrack=sc.dut.conntrack)
 
 
 def plan_with_dut(sc: Scenario, dut: Dut | None, *, force: bool = False) -> tuple[Plan, Health | None]:
@@ -207,6 +214,7 @@ class Runner:
         self.ports: dict[str, _Port] = {}
         self.dut: Dut | None = None
         self._poller: _DutPoller | None = None
+        self.owner = owner_tag(sc.name)
 
     # ------------------------------------------------------------------ top level
     def run(self) -> RunResult:
@@ -227,7 +235,7 @@ class Runner:
             self.ev.phase("configure", "connecting to Drone and configuring ports")
             with self._timed("configure"):
                 self._connect_drones()
-                self._check_ports()
+                self._claim_ports()
                 # The DUT deletes old entries one by one: do it while Drone configures and resolves.
                 self.ev.phase("clear", f"clearing the test's entries on the DUT ({self.sc.dut.clear})")
                 clear = _Background(lambda: self.dut.clear(self.sc.connections.server_ip,
@@ -247,25 +255,49 @@ class Runner:
             # while the DUT is read.
             settle = _Background(self._settle_counters)
             with self._timed("verify"):
-                r.health_after = self.dut.health()
-                r.verdict, r.dump = self.dut.verify(r.expected)
-                settle.join()
+                try:
+                    self._read_dut()
+                finally:
+                    settle.join()
+            if r.error:
+                return r
             r.timings["dump"] = r.dump.get("seconds", 0.0)
             r.diagnosis = diagnose(r.verdict, r.expected, counter_deltas=r.counter_deltas,
                                    tcp_loose=r.health_after.tcp_loose, notes=self._run_notes())
             return r
         except BaseException:
-            self._stop_everything()
+            with shielded():
+                self._stop_everything()
             raise
         finally:
             self._stop_poller()
-            with self._timed("cleanup"):
+            with shielded(), self._timed("cleanup"):
                 self._cleanup()
             r.timings["total"] = time.monotonic() - t_start
             r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
                                                           + r.timings.get("dump", 0.0))
             if self.dut is not None:
                 self.dut.shell.close()
+
+    def _read_dut(self) -> None:
+        """Counters and the dump after the traffic. A dropped SSH connection is retried once;
+        after that the run ends with ``error`` set and the traffic figures still reported."""
+        r = self.result
+        for attempt in (1, 2):
+            try:
+                r.health_after = self.dut.health()
+                r.verdict, r.dump = self.dut.verify(r.expected)
+                return
+            except SshDroppedError as exc:
+                if attempt == 2:
+                    r.error = f"the DUT could not be read after the traffic was sent (SSH dropped twice): {exc}"
+                    return
+                r.warnings.append(f"SSH to the DUT dropped while reading it ({exc}); reconnected and read it again")
+                try:
+                    self.dut.shell.reconnect()
+                except DutError as again:
+                    r.error = f"the DUT could not be read after the traffic was sent: {exc}; reconnecting: {again}"
+                    return
 
     @contextmanager
     def _timed(self, key: str):
@@ -290,28 +322,12 @@ class Runner:
             self.ports[side] = _Port(side=side, name=spec.interface, drone=drone, drone_key=key, id=port_id)
             self.result.ports[side] = PortReport(name=spec.interface, drone=drone.endpoint)
 
-    def _check_ports(self) -> None:
+    def _claim_ports(self) -> None:
+        """Check every port is free for the run, then tag it (see :mod:`ownership`)."""
         for p in self.ports.values():
-            pb = p.drone.pb
-            cfg = p.drone.port_config(p.id)
-            if cfg.transmit_mode != pb.kSequentialTransmit:
-                raise UsageError(f"port {p.name} on Drone {p.drone.endpoint} is in interleaved transmit mode; the "
-                                 "SYN stream must hand over to the ACK stream, which needs sequential mode. Set "
-                                 "the port to sequential transmit (ostinato-tcp does not change port settings)")
-            ids = p.drone.getStreamIdList(pb.PortId(id=p.id))
-            if ids.stream_id:
-                streams = p.drone.getStreamConfig(ids).stream
-                foreign = [s for s in streams if s.core.is_enabled]
-                if foreign:
-                    ours = [s.core.name for s in foreign if s.core.name.startswith(NAME_PREFIX)]
-                    hint = (f"; {len(ours)} of them are leftovers of an interrupted ostinato-tcp run: "
-                            "'ostinato-tcp cleanup SCENARIO' removes those" if ours else
-                            "; disable or remove them, or use another port")
-                    raise UsageError(f"port {p.name} on Drone {p.drone.endpoint} has {len(foreign)} enabled "
-                                     f"stream(s) that this run did not create; they would be sent too{hint}")
-            state = p.drone.stats([p.id])[p.id].state
-            if state.is_transmit_on:
-                raise UsageError(f"port {p.name} on Drone {p.drone.endpoint} is transmitting; wait for it or stop it")
+            p.claim = PortClaim(drone=p.drone, port_id=p.id, name=p.name, tag=self.owner)
+            p.claim.claim(take_over=self.opts.take_over_ports)
+            self.result.warnings.extend(p.claim.warnings)
 
     def _free_ids(self, p: _Port, kind: str, count: int) -> list[int]:
         pb = p.drone.pb
@@ -628,6 +644,13 @@ class Runner:
                     p.groups = []
             except (OstinatoTcpError, OSError) as exc:
                 leftovers.append(f"{p.name}: {exc}")
+            if p.claim is not None:
+                try:
+                    if not p.drone.connected:
+                        p.drone.connect()
+                except (OstinatoTcpError, OSError):
+                    pass
+                self.result.warnings.extend(p.claim.release())
         for d in self.drones.values():
             try:
                 d.disconnect()
@@ -665,6 +688,10 @@ def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin") -> list[str]:
                 if mine:
                     drone.deleteDeviceGroup(drone.device_group_id_list(port, mine))
                     removed.append(f"{len(mine)} device group(s) on {spec.interface}")
+            owner = drone.port_config(port).user_name
+            if owner_is_gone(owner):
+                PortClaim(drone=drone, port_id=port, name=spec.interface, tag="")._modify_port(user_name="")
+                removed.append(f"the tag of a run that is gone on {spec.interface} ({owner!r})")
     return removed
 
 

@@ -9,6 +9,7 @@ as IPv4, ports and counts are integers, names are restricted to safe characters.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import ipaddress
 import json
@@ -25,6 +26,7 @@ _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$"
 _IFNAME_RE = r"^[A-Za-z0-9_.:@+-]{1,64}$"
 _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
 _HOST_RE = r"^[A-Za-z0-9_.:-]{1,253}$"
+_CMD_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]{1,64}$"
 _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
@@ -131,6 +133,7 @@ class Dut(_Model):
     connect_timeout: float = Field(10, gt=0)
     command_timeout: float = Field(300, gt=0)
     compress: Literal["auto", "on", "off"] = "auto"
+    conntrack: str = Field("conntrack", pattern=_CMD_RE, description="conntrack's name or absolute path on the DUT")
 
 
 class Nat(_Model):
@@ -261,10 +264,36 @@ def line_for(loc: tuple, lines: dict) -> int | None:
     return lines.get(())
 
 
+def _fields_at(loc: tuple) -> list[str]:
+    """The field names the model accepts beside the last element of ``loc``."""
+    if loc and loc[0] == "drones" and len(loc) == 3:
+        return list(DroneEndpoint.model_fields)
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return []
+            model = info.annotation
+        else:
+            return []
+        args = [a for a in getattr(model, "__args__", ()) if a is not type(None)]
+        if args and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [k for k, f in model.model_fields.items() if not f.exclude and k != "lab_two_drones"]
+    return []
+
+
 def _describe(err: dict) -> str:
     typ, msg, value = err["type"], err["msg"], err.get("input")
     if typ == "extra_forbidden":
-        return "unknown field (check the spelling; see scenarios/template-real-lab.yaml)"
+        loc = tuple(err["loc"])
+        known = _fields_at(loc)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else (
+            f"known here: {', '.join(known)}" if known else "see scenarios/template-real-lab.yaml")
+        return f"unknown field {str(loc[-1])!r}; {hint}"
     if typ == "missing":
         return "required field is missing"
     if msg.startswith("Value error, "):
@@ -282,6 +311,7 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
     if not isinstance(data, dict):
         raise ScenarioError("the file must hold a mapping (key: value lines) at the top", file=source, line=1)
     data = dict(data)
+    _refuse_passwords(data, source, lines)
     lab_name = overrides.pop("lab", None) if overrides else None
     if lab_name:
         data["lab"] = lab_name
@@ -300,6 +330,18 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
         field = ".".join(str(p) for p in clean) or "(top)"
         raise ScenarioError(f"{field}: {_describe(err)}", file=source, line=line_for(clean, lines),
                             field=field) from None
+
+
+def _refuse_passwords(data: dict, source: str, lines: dict) -> None:
+    """A password in a scenario file would end up in version control and in reports."""
+    dut = data.get("dut")
+    if not isinstance(dut, dict):
+        return
+    for key in dut:
+        if "pass" in str(key).lower() and key != "password_env":
+            raise ScenarioError(f"dut.{key}: passwords are never read from scenario files; put the password in "
+                                "an environment variable named by dut.password_env, or use --ask-dut-password",
+                                file=source, line=lines.get(("dut", key)), field=f"dut.{key}")
 
 
 def _fill_from_lab(data: dict, source: str, lines: dict) -> dict:

@@ -68,6 +68,7 @@ _INDEX_NAMES = {idx: name for name, (idx, _, _) in METHODS.items()}
 # MAJOR.MINOR it needs if this one does not match, and the client tries again.
 DEFAULT_VERSION_GUESS = "1.2.0"
 _NEEDS_RE = re.compile(r"(\d+)\.(\d+)")
+SUPPORTED_MAJORS = (1,)  # the .proto files are Drone 1.x's
 
 
 class DroneClient(DroneApi):
@@ -113,6 +114,11 @@ class DroneClient(DroneApi):
             if self.version or not needed:
                 raise DroneVersionError(f"Drone refused controller version {announce}: {result.notes or 'no reason given'}",
                                         endpoint=self.endpoint, rpc="checkVersion")
+            if int(needed.group(1)) not in SUPPORTED_MAJORS:
+                raise DroneVersionError(
+                    f"Drone needs controller version {needed.group(1)}.{needed.group(2)}.x, an incompatible major "
+                    f"version: ostinato-tcp speaks Drone's {'/'.join(map(str, SUPPORTED_MAJORS))}.x interface",
+                    endpoint=self.endpoint, rpc="checkVersion")
             corrected = f"{needed.group(1)}.{needed.group(2)}.0"
             log.debug("Drone %s refused version %s (%s); reconnecting as %s",
                       self.endpoint, announce, result.notes, corrected)
@@ -208,6 +214,11 @@ class DroneClient(DroneApi):
             self._close()
             raise DroneProtocolError(f"connection lost: {exc.strerror or exc}", endpoint=self.endpoint,
                                      rpc=name) from None
+        except BaseException:
+            # Interrupted (a signal) between request and reply: the reply would be read as the
+            # answer to the next request. Drop the connection; the next user reconnects.
+            self._close()
+            raise
         if msg_type == MSG_ERROR:  # the connection stays usable
             raise DroneRpcError(payload.decode("utf-8", "replace").strip() or "error reply",
                                 endpoint=self.endpoint, rpc=name)

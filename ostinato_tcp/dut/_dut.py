@@ -34,6 +34,8 @@ class Health:
     syn_recv_timeout: int | None = None
     established_timeout: int | None = None
     kernel: str | None = None
+    uid: int | None = None
+    has_conntrack: bool | None = None
     counters: dict[str, int] = field(default_factory=dict)  # conntrack -S, summed over CPUs
     taken_at: float = 0.0
 
@@ -73,6 +75,10 @@ def parse_health(text: str) -> Health:
                 setattr(h, _HEALTH_KEYS[key], int(value))
         elif sep and key == "kernel":
             h.kernel = value.strip() or None
+        elif sep and key == "uid" and value.strip().isdigit():
+            h.uid = int(value)
+        elif sep and key == "conntrack":
+            h.has_conntrack = value.strip() == "yes"
         elif line.startswith("cpu="):
             stats_lines.append(line)
     h.counters = parse_stats_output("\n".join(stats_lines))
@@ -82,9 +88,10 @@ def parse_health(text: str) -> Health:
 class Dut:
     """Operations on the DUT's conntrack over one SSH connection."""
 
-    def __init__(self, shell: DutShell, *, compress: str = "auto"):
+    def __init__(self, shell: DutShell, *, compress: str = "auto", conntrack: str = C.CONNTRACK):
         self.shell = shell
         self.compress = compress
+        self.conntrack = conntrack
         self._has_gzip: bool | None = None
 
     @property
@@ -92,15 +99,30 @@ class Dut:
         return self.shell.target.sudo
 
     def health(self) -> Health:
-        res = self.shell.run([], raw=C.sh_c(C.health_script(), sudo=self.sudo), check=False, timeout=60)
+        """Capacity, timeouts and counters; refuses a DUT where the tool cannot work, naming
+        the scenario field to change (dut.sudo, dut.user, dut.conntrack)."""
+        res = self.shell.run([], raw=C.sh_c(C.health_script(self.conntrack), sudo=self.sudo), check=False,
+                             timeout=60)
+        err = res.stderr.strip()
+        user = self.shell.user
+        if self.sudo and "sudo:" in err and res.stdout.strip() == "":
+            raise DutCommandError(f"dut.sudo: 'sudo -n' is refused for dut.user {user} on {self.shell.where} "
+                                  f"({err.splitlines()[-1]}); allow it without a password in sudoers, or log in "
+                                  "as root")
         h = parse_health(res.stdout)
         if h.count is None:
             raise DutCommandError(f"cannot read conntrack sysctls on {self.shell.where} (is nf_conntrack loaded? "
-                                  f"exit {res.rc}: {res.stderr.strip()[-200:]})")
+                                  f"exit {res.rc}: {err[-200:]})")
+        if h.uid not in (None, 0):
+            raise DutCommandError(f"dut.user: {user} is not root on {self.shell.where} and dut.sudo is false; "
+                                  "conntrack needs root: log in as root or set dut.sudo: true")
+        if h.has_conntrack is False:
+            raise DutCommandError(f"dut.conntrack: {self.conntrack!r} is not found on {self.shell.where}: install "
+                                  "conntrack-tools there (Debian: apt install conntrack) or set dut.conntrack to "
+                                  "its path")
         if not h.counters:
-            raise DutCommandError(f"'conntrack -S' gave nothing on {self.shell.where}: is conntrack-tools installed"
-                                  + (" and may the user run it with 'sudo -n'" if self.sudo else " and is the "
-                                     "user root (or set dut.sudo)") + f"? {res.stderr.strip()[-200:]}")
+            raise DutCommandError(f"'{self.conntrack} -S' gave nothing on {self.shell.where}: "
+                                  f"{err.splitlines()[-1] if err else 'no message'}")
         return h
 
     def count(self) -> int:
@@ -111,9 +133,9 @@ class Dut:
         if mode == "none":
             return 0
         if mode == "all":
-            self.shell.run(C.flush_argv(), timeout=600)
+            self.shell.run(C.flush_argv(self.conntrack), timeout=600)
             return -1
-        res = self.shell.run(C.clear_test_argv(server_ip, server_port), ok_codes=(0, 1), timeout=3600)
+        res = self.shell.run(C.clear_test_argv(server_ip, server_port, self.conntrack), ok_codes=(0, 1), timeout=3600)
         m = _DELETED_RE.search(res.stderr)
         if res.rc == 1 and not m:
             raise DutCommandError(f"'conntrack -D' failed on {self.shell.where}: {res.stderr.strip()[-200:]}")
@@ -165,7 +187,7 @@ class Dut:
         session = self.shell.session_tuple()
         if session:
             expected.exclude.add(session)
-        info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port), judge.feed,
+        info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack), judge.feed,
                          expected_entries=expected.space.total, timeout=timeout)
         verdict = judge.finish()
         return verdict, info
@@ -200,6 +222,6 @@ class Dut:
                 if e.reply["dport"] != e.orig["sport"] and len(odd) < 5:
                     odd.append(f"{e.orig['src']}:{e.orig['sport']} -> {e.reply['dst']}:{e.reply['dport']}")
 
-        self.dump(C.unreplied_argv(expected.server_ip, sp.server_port), take, expected_entries=sp.total,
+        self.dump(C.unreplied_argv(expected.server_ip, sp.server_port, self.conntrack), take, expected_entries=sp.total,
                   timeout=timeout)
         return learned[0], odd

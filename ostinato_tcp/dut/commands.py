@@ -15,6 +15,7 @@ SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf
            "nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
            "nf_conntrack_tcp_timeout_established")
 EXIT_MARK = "ostinato-tcp-exit="
+CONNTRACK = "conntrack"  # dut.conntrack: a command name or an absolute path, validated by the scenario
 
 
 def _ip(value) -> str:
@@ -33,20 +34,20 @@ def test_space_filter(server_ip, server_port) -> list[str]:
     return ["-p", "tcp", "--orig-dst", _ip(server_ip), "--orig-port-dst", _port(server_port)]
 
 
-def dump_argv(server_ip, server_port) -> list[str]:
-    return ["conntrack", "-L"] + test_space_filter(server_ip, server_port)
+def dump_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
+    return [ct, "-L"] + test_space_filter(server_ip, server_port)
 
 
-def unreplied_argv(server_ip, server_port) -> list[str]:
-    return ["conntrack", "-L"] + test_space_filter(server_ip, server_port) + ["--state", "SYN_SENT"]
+def unreplied_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
+    return [ct, "-L"] + test_space_filter(server_ip, server_port) + ["--state", "SYN_SENT"]
 
 
-def clear_test_argv(server_ip, server_port) -> list[str]:
-    return ["conntrack", "-D"] + test_space_filter(server_ip, server_port)
+def clear_test_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
+    return [ct, "-D"] + test_space_filter(server_ip, server_port)
 
 
-def flush_argv() -> list[str]:
-    return ["conntrack", "-F"]
+def flush_argv(ct: str = CONNTRACK) -> list[str]:
+    return [ct, "-F"]
 
 
 def count_argv() -> list[str]:
@@ -61,10 +62,13 @@ def sh_c(script: str, *, sudo: bool) -> str:
     return shlex.join(words)
 
 
-def health_script() -> str:
-    """Prints ``name=value`` for each sysctl, the kernel release, then ``conntrack -S``."""
+def health_script(ct: str = CONNTRACK) -> str:
+    """Prints ``name=value`` for each sysctl, the kernel release, the user id, whether
+    conntrack is there, then ``conntrack -S``."""
     reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
-    return f"{reads}; echo kernel=$(uname -r); conntrack -S"
+    q = shlex.quote(ct)
+    return (f"{reads}; echo kernel=$(uname -r); echo uid=$(id -u); "
+            f"if command -v {q} >/dev/null 2>&1; then echo conntrack=yes; {q} -S; else echo conntrack=no; fi")
 
 
 def compressed_dump_script(argv: list[str]) -> str:

@@ -27,7 +27,7 @@ from typing import Callable
 
 import paramiko
 
-from ..errors import DutCommandError, HostKeyError, SshError
+from ..errors import DutCommandError, HostKeyError, SshDroppedError, SshError
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,11 @@ class DutShell:
         self.hostname, self.port, self.user = hostname, port, user
         return self
 
+    def reconnect(self) -> "DutShell":
+        """A new connection after the old one dropped."""
+        self.close()
+        return self.connect()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -235,7 +240,7 @@ class DutShell:
         try:
             transport = self._client.get_transport()
             if transport is None or not transport.is_active():
-                raise SshError(f"the SSH connection to {self.where} is closed")
+                raise SshDroppedError(f"the SSH connection to {self.where} is closed")
             chan = transport.open_session(window_size=16 << 20, max_packet_size=32768, timeout=limit)
             chan.settimeout(0.5)
             chan.exec_command(cmd)
@@ -264,6 +269,8 @@ class DutShell:
                 err.extend(chan.recv_stderr(65536))
             rc = chan.recv_exit_status()
             chan.close()
+            if rc == -1:  # the channel closed without an exit status: the connection died
+                raise SshDroppedError(f"the SSH connection to {self.where} dropped while running '{cmd}'")
             return rc, err[-65536:].decode("utf-8", "replace")
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise SshError(f"SSH to {self.where} failed while running '{cmd}': {exc}") from None
+            raise SshDroppedError(f"SSH to {self.where} failed while running '{cmd}': {exc}") from None

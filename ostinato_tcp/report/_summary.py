@@ -12,7 +12,9 @@ def summary_lines(r) -> list[str]:
     n = sc.connections.count
     lines = []
     if v is None:
-        lines.append(f"{sc.name}: no verdict")
+        lines.append(f"ERROR  no verdict  ({sc.name})" + (f": {r.error}" if r.error else ""))
+        lines.extend(_traffic_lines(r))
+        lines.extend(f"  warning: {w}" for w in r.warnings)
         return lines
     head = f"{v.established_assured}/{n} {'ESTABLISHED+ASSURED' if sc.expect.assured else 'ESTABLISHED'}"
     lines.append(f"{'PASS' if r.passed else 'FAIL'}  {head}  ({sc.name})")
@@ -26,17 +28,7 @@ def summary_lines(r) -> list[str]:
     if v.reply_dsts:
         dsts = ", ".join(f"{ip} ({n})" for ip, n in sorted(v.reply_dsts.items(), key=lambda kv: -kv[1])[:3])
         lines.append(f"  NAT: reply tuples go to {dsts}; e.g. {v.reply_samples[0]}")
-    t = r.timings
-    parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "verify", "total") if k in t]
-    lines.append("  timings: " + ", ".join(parts))
-    plan = r.plan
-    if plan is not None:
-        lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate {plan.rate:g}/s"
-                     + (f", delay {plan.delay:.3f} s" if plan.delay is not None else ""))
-    for side, p in r.ports.items():
-        rate = f" ({p.achieved_rate:,.0f}/s)" if p.send_seconds >= 0.5 else ""
-        lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets in "
-                     f"{_fmt_s(p.send_seconds)}{rate}{'  LAGGED' if p.lagged else ''}")
+    lines.extend(_traffic_lines(r))
     d = r.counter_deltas
     interesting = {k: x for k, x in d.items() if x and k in ("invalid", "drop", "early_drop", "insert_failed", "error")}
     if interesting:
@@ -47,4 +39,20 @@ def summary_lines(r) -> list[str]:
         lines.append(f"  warning: {w}")
     for dline in r.diagnosis:
         lines.append(f"  diagnosis: {dline}")
+    return lines
+
+
+def _traffic_lines(r) -> list[str]:
+    """Timings, plan and what each port sent: reported even when the DUT could not be read."""
+    t = r.timings
+    parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "verify", "total") if k in t]
+    lines = ["  timings: " + ", ".join(parts)]
+    plan = r.plan
+    if plan is not None:
+        lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate {plan.rate:g}/s"
+                     + (f", delay {plan.delay:.3f} s" if plan.delay is not None else ""))
+    for side, p in r.ports.items():
+        rate = f" ({p.achieved_rate:,.0f}/s)" if p.send_seconds >= 0.5 else ""
+        lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets in "
+                     f"{_fmt_s(p.send_seconds)}{rate}{'  LAGGED' if p.lagged else ''}")
     return lines
