@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -132,6 +133,11 @@ class LabConfig:
     @property
     def sudo_user_name(self) -> str:
         return f"{self.prefix}-op"
+
+    @property
+    def plain_user_name(self) -> str:
+        """A second test user: no sudo, for the 'not root and no sudo' refusals."""
+        return f"{self.prefix}-ro"
 
     def mgmt_pair(self, index: int) -> tuple[str, str]:
         """Root-side and namespace-side address of management link ``index``."""
@@ -295,7 +301,9 @@ class Lab:
                      "namespace": c.ns_tg2 if c.two_drones else c.ns_tg},
             ssh={"host": ssh_host, "port": 22, "user": "root", "key_file": str(sd / "id_ed25519"),
                  "known_hosts": str(sd / "known_hosts"),
-                 "sudo_user": c.sudo_user_name if c.sudo_user else None},
+                 "sudo_user": c.sudo_user_name if c.sudo_user else None,
+                 "plain_user": c.plain_user_name if c.sudo_user else None,
+                 "sudo_user_password_file": str(sd / "sudo-user-password") if c.sudo_user else None},
             dut={"namespace": c.ns_dut, "client_gateway": c.client_gateway,
                  "server_gateway": c.server_gateway, "client_interface": DUT_A,
                  "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose,
@@ -466,9 +474,21 @@ delete table ip {NFT_NAT_TABLE}
             _run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
                   "--shell", "/bin/sh", user])
             state["created"]["user"] = user
+        # The sudo user also logs in with a password (sshd allows it for this user only), so
+        # that password authentication is tested; the password is in a root-only file.
+        pw_file = c.state_dir / "sudo-user-password"
+        if not pw_file.exists():
+            pw_file.touch(mode=0o600)
+            pw_file.write_text(secrets.token_urlsafe(18) + "\n")
+        _run(["chpasswd"], input=f"{user}:{pw_file.read_text().strip()}\n")
+        plain = c.plain_user_name
+        if _run(["id", "-u", plain], check=False).returncode != 0:
+            _run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                  "--shell", "/bin/sh", plain])
+            state["created"]["plain_user"] = plain
         # '*' (no password) instead of useradd's '!' (locked): sshd refuses locked accounts
         # even for key logins when PAM is off.
-        _run(["usermod", "-p", "*", user])
+        _run(["usermod", "-p", "*", plain])
         sudoers = Path(f"/etc/sudoers.d/{c.prefix}-op")
         sudoers.write_text(f"{user} ALL=(root) NOPASSWD: ALL\n")
         os.chmod(sudoers, 0o440)
@@ -486,6 +506,10 @@ delete table ip {NFT_NAT_TABLE}
         if user and _run(["id", "-u", user], check=False).returncode == 0:
             _run(["userdel", user], check=False)
             removed.append(f"user {user}")
+        plain = created.pop("plain_user", None) or (self.config.plain_user_name if user else None)
+        if plain and _run(["id", "-u", plain], check=False).returncode == 0:
+            _run(["userdel", plain], check=False)
+            removed.append(f"user {plain}")
         created.pop("sudoers", None)
         return removed
 
@@ -508,19 +532,26 @@ delete table ip {NFT_NAT_TABLE}
             "PrintMotd no",
             "MaxSessions 50",
             "MaxStartups 50:30:100",
-            "",
-        ])
+        ] + ([f"Match User {c.sudo_user_name}", "    PasswordAuthentication yes"] if c.sudo_user else []) + [""])
 
     def _ensure_sshd(self, state: dict) -> None:
         c = self.config
         sd = c.state_dir
         host = self.endpoints().ssh["host"]
-        if _pid_alive(_read_pid(sd / "sshd.pid")) and _tcp_open(host, 22):
+        cfg_file, cfg = sd / "sshd_config", self._sshd_config()
+        changed = not cfg_file.exists() or cfg_file.read_text() != cfg
+        pid = _read_pid(sd / "sshd.pid")
+        if _pid_alive(pid) and _tcp_open(host, 22):
+            if changed:  # sshd re-reads its configuration on SIGHUP
+                cfg_file.write_text(cfg)
+                os.kill(pid, signal.SIGHUP)
+                time.sleep(0.3)
+                _wait_tcp(host, 22, 10, f"sshd in {c.ns_dut}", log=sd / "sshd.log")
             return
         if not Path("/run/sshd").exists():  # sshd's privilege-separation directory
             Path("/run/sshd").mkdir(mode=0o755)
             state["created"]["run_sshd"] = True
-        (sd / "sshd_config").write_text(self._sshd_config())
+        cfg_file.write_text(cfg)
         _ns(c.ns_dut, _which("sshd"), "-f", str(sd / "sshd_config"), "-E", str(sd / "sshd.log"))
         _wait_tcp(host, 22, 10, f"sshd in {c.ns_dut}", log=sd / "sshd.log")
 
