@@ -261,7 +261,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False)
 
     free = dut.free_entries
     if free is not None and n > free:
-        msg = (f"the DUT's conntrack table cannot hold the test: {n} connections needed, "
+        msg = (f"connections.count {n} is more than the DUT's conntrack table can take: "
                f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count} = {free} free. "
                "Fix: raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or lower connections.count")
         if not force:

@@ -32,7 +32,7 @@ from .drone import DroneApi, check_backend, open_drone
 from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
 from ._signals import shielded
-from .errors import DroneRpcError, DutError, OstinatoTcpError, RunFault, SshDroppedError
+from .errors import DroneError, DroneRpcError, DutError, OstinatoTcpError, RunFault, SshDroppedError, UsageError
 from .ownership import PortClaim, owner_is_gone, owner_tag
 from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
@@ -314,11 +314,18 @@ class Runner:
             key = spec.drone
             if key not in self.drones:
                 ep = self.sc.drones[key]
-                self.drones[key] = open_drone(ep.host, ep.port, backend=self.opts.drone_backend,
-                                              timeout=self.opts.rpc_timeout)
+                try:
+                    self.drones[key] = open_drone(ep.host, ep.port, backend=self.opts.drone_backend,
+                                                  timeout=self.opts.rpc_timeout)
+                except DroneError as exc:
+                    raise type(exc)(f"drones.{key}: {exc}") from None
                 self.result.drone_versions[key] = getattr(self.drones[key], "announced_version", None) or "?"
             drone = self.drones[key]
-            port_id = drone.find_port(spec.interface)
+            names = drone.port_names()
+            if spec.interface not in names:
+                raise UsageError(f"ports.{side}.interface: Drone {drone.endpoint} has no port named "
+                                 f"{spec.interface!r}; it has: {', '.join(sorted(names)) or 'none'}")
+            port_id = names[spec.interface]
             self.ports[side] = _Port(side=side, name=spec.interface, drone=drone, drone_key=key, id=port_id)
             self.result.ports[side] = PortReport(name=spec.interface, drone=drone.endpoint)
 

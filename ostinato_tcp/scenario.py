@@ -31,6 +31,15 @@ _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
 IPv4 = ipaddress.IPv4Address
+_PATTERN_WORDS = {
+    _NAME_RE: "must be 1-64 of letters, digits and _.:@+- (starting with a letter or digit)",
+    _IFNAME_RE: "must be 1-64 of letters, digits and _.:@+-",
+    _USER_RE: "must be a user name: lower-case letters, digits and _.- (starting with a letter or _)",
+    _HOST_RE: "must be a host name or IP address: letters, digits and _.:- only",
+    _ENV_RE: "must be an environment variable name: letters, digits and _",
+    _CMD_RE: "must be a command name or an absolute path: letters, digits and _.+-/ only",
+    r"^[a-z][a-z0-9]{0,7}$": "must be a lab prefix: 1-8 lower-case letters and digits",
+}
 
 
 class _Model(BaseModel):
@@ -296,6 +305,9 @@ def _describe(err: dict) -> str:
         return f"unknown field {str(loc[-1])!r}; {hint}"
     if typ == "missing":
         return "required field is missing"
+    if typ == "string_pattern_mismatch":
+        allowed = _PATTERN_WORDS.get((err.get("ctx") or {}).get("pattern"), "characters that are not allowed")
+        return f"{allowed} (got {value!r})"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if typ.startswith(("greater", "less", "string_pattern", "int_", "float_", "literal", "ip_", "bool",

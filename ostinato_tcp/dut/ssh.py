@@ -27,7 +27,7 @@ from typing import Callable
 
 import paramiko
 
-from ..errors import DutCommandError, HostKeyError, SshDroppedError, SshError
+from ..errors import DutCommandError, HostKeyError, SshDroppedError, SshError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
         name = hostname  # paramiko passes "[host]:port" for other ports
         host = name.strip("[").split("]")[0]
         raise HostKeyError(
-            f"unknown SSH host key for {name} ({key.get_name()} {_fingerprint(key)}), not in {self.known_hosts}. "
+            f"dut.known_hosts: unknown SSH host key for {name} ({key.get_name()} {_fingerprint(key)}), not in {self.known_hosts}. "
             f"Check the fingerprint on the DUT, then add it: ssh-keyscan -p {self.port} {host} >> {self.known_hosts} "
             "(or set dut.accept_new_host_key / --accept-new-host-key)")
 
@@ -117,12 +117,12 @@ class DutShell:
             key_files = [os.path.expanduser(t.key_file)]
         for k in key_files:
             if not Path(k).exists() and t.key_file:
-                raise SshError(f"DUT key file {k} does not exist")
+                raise UsageError(f"dut.key_file: {k} does not exist")
         password = t.password
         if password is None and t.password_env:
             password = os.environ.get(t.password_env)
             if password is None:
-                raise SshError(f"dut.password_env names {t.password_env}, which is not set in the environment")
+                raise UsageError(f"dut.password_env: {t.password_env} is not set in the environment")
 
         known = os.path.expanduser(t.known_hosts) if t.known_hosts else os.path.expanduser("~/.ssh/known_hosts")
         client = paramiko.SSHClient()
@@ -130,9 +130,9 @@ class DutShell:
             try:
                 client.load_host_keys(known)
             except (OSError, paramiko.SSHException) as exc:
-                raise HostKeyError(f"cannot read known_hosts file {known}: {exc}") from None
+                raise HostKeyError(f"dut.known_hosts: cannot read {known}: {exc}") from None
         elif not t.accept_new_host_key:
-            raise HostKeyError(f"known_hosts file {known} does not exist: the DUT's host key cannot be verified. "
+            raise HostKeyError(f"dut.known_hosts: {known} does not exist: the DUT's host key cannot be verified. "
                                f"Create it (ssh-keyscan -p {port} {hostname} >> {known}) or set "
                                "dut.accept_new_host_key / --accept-new-host-key")
         if t.accept_new_host_key:
@@ -151,16 +151,23 @@ class DutShell:
             raise
         except paramiko.BadHostKeyException as exc:
             raise HostKeyError(
-                f"the SSH host key of {_known_hosts_name(hostname, port)} CHANGED (got {exc.key.get_name()} "
+                f"dut.known_hosts: the SSH host key of {_known_hosts_name(hostname, port)} CHANGED (got {exc.key.get_name()} "
                 f"{_fingerprint(exc.key)}, {known} has {_fingerprint(exc.expected_key)}); refusing to connect. If "
                 f"the DUT was reinstalled, remove the old key: ssh-keygen -R '{_known_hosts_name(hostname, port)}' "
                 f"-f {known}") from None
         except paramiko.AuthenticationException as exc:
-            raise SshError(f"authentication failed for {where}: {exc}") from None
+            how = ("the password from dut.password_env " + str(t.password_env) if password and t.password_env else
+                   "the password given" if password else
+                   "dut.key_file " + ", ".join(key_files) if key_files else "the SSH agent and ~/.ssh keys")
+            raise SshError(f"dut.user: authentication failed for {where} with {how}: {exc}") from None
         except socket.timeout:
-            raise SshError(f"no SSH answer from {where} within {t.connect_timeout:g} s") from None
+            raise SshError(f"dut.host: no SSH answer from {where} within {t.connect_timeout:g} s") from None
+        except paramiko.ssh_exception.NoValidConnectionsError as exc:
+            why = "; ".join(sorted({e.strerror or str(e) for e in exc.errors.values()})).lower()
+            raise SshError(f"dut.host: cannot connect to {where}: {why} (is sshd listening on dut.port {port}?)"
+                           ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise SshError(f"cannot connect to {where}: {exc}") from None
+            raise SshError(f"dut.host: cannot connect to {where}: {exc}") from None
         if t.accept_new_host_key:
             try:
                 client.save_host_keys(known)

@@ -89,7 +89,7 @@ def test_capacity_refusal_sends_nothing(ot, lab, scenario_file):
     clear_test_space(lab)
     rc, out, err, rep = ot("run", str(sc))
     assert rc == 2, out + err
-    assert f"{max_ + 1000} connections needed, nf_conntrack_max {max_}" in err
+    assert f"connections.count {max_ + 1000} is more than the DUT's conntrack table can take: nf_conntrack_max {max_}" in err
     # the DUT was only read: no stream on Drone, no entry in the test's address space
     assert drone_streams(lab, "porta") == [] and entries_in_test_space(lab) == 0
 

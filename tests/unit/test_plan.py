@@ -77,8 +77,8 @@ def test_batches_for_long_builds():
 
 def test_capacity_refusal_has_the_numbers():
     facts = DutFacts(conntrack_max=5000, conntrack_count=4500, source="test")
-    with pytest.raises(CapacityError, match=r"1000 connections needed, nf_conntrack_max 5000 - nf_conntrack_count "
-                                            r"4500 = 500 free"):
+    with pytest.raises(CapacityError, match=r"connections.count 1000 is more than the DUT's conntrack table can take: "
+                                            r"nf_conntrack_max 5000 - nf_conntrack_count 4500 = 500 free"):
         make_plan(scenario(), facts)
 
 

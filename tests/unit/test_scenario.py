@@ -69,7 +69,7 @@ def test_template_is_valid():
     ("  server_ip: 10.2.2.100", "  server_ip: 10.2.2.300", 15, "connections.server_ip", "IPv4"),
     ("  rate: 100", "  rate: 100\n  speed: 3", 21, "traffic.speed", "unknown field"),
     ("    interface: eth2", "    interface: eth2\n    drone: other", 12, "ports.b.drone", "duplicate key"),
-    ("  host: 192.0.2.1", "  host: 192.0.2.1; rm -rf /", 22, "dut.host", "pattern"),
+    ("  host: 192.0.2.1", "  host: 192.0.2.1; rm -rf /", 22, "dut.host", "host name or IP address"),
     ("    drone: main\n    interface: eth1", "    drone: nope\n    interface: eth1", 6, "ports.a.drone", "not under"),
     ("  client_ip: 10.1.1.100", "  client_ip: 10.9.9.100", 8, "ports.a.device.gateway", "not on the subnet"),
 ])
