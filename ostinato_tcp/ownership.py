@@ -6,7 +6,8 @@ Drones and their ports are shared in a lab. A run:
   ``ostinato-tcp:<scenario>:``) and removes only what carries its tag;
 * writes an owner tag into the port's ``user_name`` while it runs (the field
   Ostinato's GUI shows as the port's user) and puts the old value back after;
-* refuses a port that another live ostinato-tcp run owns, naming that owner;
+* refuses a port that another live ostinato-tcp run owns, naming that owner, and
+  a port that someone reserved (its user name is set, as Ostinato's GUI does);
 * refuses a port that carries streams or device groups it did not create, or is
   in interleaved mode, unless the user passes ``--take-over-ports``: then the
   foreign enabled streams are disabled and the transmit mode set to sequential
@@ -81,6 +82,9 @@ class PortClaim:
             elif not take_over:
                 raise UsageError(f"{self.where} is in use by {owner}; wait for that run to end, or pass "
                                  "--take-over-ports if it is gone")
+        elif owner and not take_over:
+            raise UsageError(f"{self.where} is reserved by user {owner!r} (its user name is set); use another port, "
+                             "or pass --take-over-ports (the user name is put back after the run)")
         state = d.stats([self.port_id])[self.port_id].state
         if state.is_transmit_on:
             raise UsageError(f"{self.where} is transmitting ({'user ' + repr(owner) if owner else 'no user set'}); "

@@ -112,6 +112,11 @@ def other_run_owns_portb(ctx):
     return lambda: _set_port(ctx, "portb", user_name="")
 
 
+def reserved_porta(ctx):
+    _set_port(ctx, "porta", user_name="alice")
+    return lambda: _set_port(ctx, "porta", user_name="")
+
+
 def interleaved_porta(ctx):
     _set_port(ctx, "porta", transmit_mode=1)
     return lambda: _set_port(ctx, "porta", transmit_mode=0)
@@ -225,6 +230,8 @@ CASES = [
          "someone-elses-stream", setup=foreign_stream),
     Case("port-owned", "a port another ostinato-tcp run is using", 2, "portb", "scenario nightly",
          setup=other_run_owns_portb, volatile=(r"(?<=pid )\d+ on \S+(?= by)",)),
+    Case("port-reserved", "a port someone reserved (its user name is set)", 2, "porta", "'alice'",
+         setup=reserved_porta),
     Case("interleaved", "a port in interleaved transmit mode", 2, "porta", "interleaved",
          setup=interleaved_porta),
     # --- DUT and SSH

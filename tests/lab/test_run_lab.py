@@ -126,3 +126,8 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
         assert not a.stats([port_a])[port_a].state.is_transmit_on  # the fault stopped port A
         ids = a.getStreamIdList(a.pb.PortId(id=port_a))
         assert not ids.stream_id  # and its streams were removed
+        assert a.port_config(port_a).user_name == ""  # and its tag
+    # Drone B back (the lab restarts it): the next run passes
+    relab(two_drones=True)
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-two-drones.yaml"))
+    assert rc == 0 and rep["established_assured"] == 5000, out + err
