@@ -260,6 +260,9 @@ def _to_python(node, path: tuple, lines: dict, source: str) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:  # e.g. an unknown tag like '!x', or a bad timestamp
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"YAML: {problem}", file=source, line=node.start_mark.line + 1) from None
     finally:
         loader.dispose()
 
@@ -424,25 +427,39 @@ def with_changes(data: dict, changes: dict[str, Any]) -> dict:
     return out
 
 
-def read_yaml_file(path: str | Path) -> tuple[Any, dict, str]:
-    """(data, line of every key path, text) of a YAML file; errors name file and line."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", file=source) from None
+def _parse_text(text: str, source: str) -> tuple[Any, dict]:
+    """(data, line of every key path) of YAML text."""
     node = _compose(text, source)
     if node is None:
         raise ScenarioError("the file is empty", file=source, line=1)
     lines: dict = {}
-    return _to_python(node, (), lines, source), lines, text
+    return _to_python(node, (), lines, source), lines
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, dict, str]:
+    """(data, line of every key path, text) of a YAML file; errors name file and line."""
+    text = _read_text(Path(path))
+    data, lines = _parse_text(text, str(path))
+    return data, lines, text
 
 
 def load_scenario(path: str | Path, *, lab: str | None = None) -> Scenario:
     """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab."""
-    source = str(path)
-    data, lines, text = read_yaml_file(path)
+    return scenario_from_text(_read_text(Path(path)), source=str(path), lab=lab)
+
+
+def scenario_from_text(text: str, *, source: str = "<scenario>", lab: str | None = None) -> Scenario:
+    """Validate scenario YAML text; every error is a :class:`ScenarioError` naming the line."""
+    data, lines = _parse_text(text, source)
     sc = scenario_from_data(data, source=source, lines=lines, overrides={"lab": lab} if lab else None)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return sc.model_copy(update={"source": source, "content_hash": digest})

@@ -143,7 +143,12 @@ def parse_line(line: str) -> Entry:
                 phase = 2
                 meta[k] = _int(v)
                 continue
-            cur[k] = v if k in ("src", "dst") else _int(v)
+            if k in ("src", "dst"):
+                cur[k] = v
+            elif v.isascii() and v.isdigit():
+                cur[k] = int(v)
+            else:
+                raise ParseError(f"{k}={v!r} is not a number")
             continue
         phase = 2
         if k == "labels":

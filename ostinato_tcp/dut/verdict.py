@@ -201,9 +201,12 @@ class Judge:
         e = parse_counted(raw, self.stats)
         if e is None:
             return
-        if e.proto != "tcp" or e.family != "ipv4" or "sport" not in e.orig or "sport" not in e.reply:
+        if e.proto != "tcp" or e.family != "ipv4":
             return
         o, r = e.orig, e.reply
+        if any(k not in t for t in (o, r) for k in ("src", "dst", "sport", "dport")):
+            self.stats.unknown += 1  # a TCP line without both whole tuples is not an entry we can judge
+            return
         self._judge((e.state or "NONE").encode(), o["src"].encode(), o["dst"].encode(), str(o["sport"]).encode(),
                     str(o["dport"]).encode(), b"[UNREPLIED]" if e.unreplied else None, r["src"].encode(),
                     r["dst"].encode(), str(r["sport"]).encode(), str(r["dport"]).encode(),
