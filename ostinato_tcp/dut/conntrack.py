@@ -145,10 +145,12 @@ def parse_line(line: str) -> Entry:
                 continue
             if k in ("src", "dst"):
                 cur[k] = v
-            elif v.isascii() and v.isdigit():
+            elif k in ("sport", "dport", "type", "code", "id"):
+                if not (v.isascii() and v.isdigit()):
+                    raise ParseError(f"{k}={v!r} is not a number")
                 cur[k] = int(v)
             else:
-                raise ParseError(f"{k}={v!r} is not a number")
+                cur[k] = _int(v)  # e.g. GRE keys, 0x...
             continue
         phase = 2
         if k == "labels":
