@@ -475,8 +475,8 @@ class Runner:
 
     # ------------------------------------------------------------------ sending
     def _start(self, p: _Port) -> float:
+        p.started = True  # before the RPC: a start whose reply is lost must still be stopped
         p.drone.startTransmit(p.drone.port_id_list([p.id]))
-        p.started = True
         return time.monotonic()
 
     def _follow(self, active: dict[str, float], expected: dict[str, int], planned: dict[str, float],
@@ -628,8 +628,11 @@ class Runner:
 
     # ------------------------------------------------------------------ faults and cleanup
     def _stop_everything(self) -> None:
-        """Stop transmit on every port of the run (a fault must not leave traffic running)."""
+        """Stop transmit on every port this run started (a fault must not leave traffic
+        running). A port it never started is left alone: it may be another run's."""
         for p in self.ports.values():
+            if not p.started:
+                continue
             try:
                 if not p.drone.connected:
                     p.drone.connect()

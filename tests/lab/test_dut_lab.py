@@ -157,5 +157,5 @@ def test_ssh_config_alias_identity_and_proxycommand(lab, tmp_path, monkeypatch):
     t = SshTarget(host="labdut-proxied", known_hosts=lab.ssh["known_hosts"], connect_timeout=5)
     with DutShell(t) as sh:  # through the ProxyCommand
         assert sh.run(["id", "-un"]).stdout.strip() == "root"
-    with pytest.raises(Exception, match="password_env names NO_SUCH_VAR"):
+    with pytest.raises(Exception, match="dut.password_env: NO_SUCH_VAR is not set"):
         DutShell(SshTarget(host="labdut", known_hosts=lab.ssh["known_hosts"], password_env="NO_SUCH_VAR")).connect()
