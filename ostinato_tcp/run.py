@@ -270,14 +270,15 @@ class Runner:
                 self._stop_everything()
             raise
         finally:
-            self._stop_poller()
-            with shielded(), self._timed("cleanup"):
-                self._cleanup()
-            r.timings["total"] = time.monotonic() - t_start
-            r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
-                                                          + r.timings.get("dump", 0.0))
-            if self.dut is not None:
-                self.dut.shell.close()
+            with shielded():  # a signal now waits until the clean-up is done
+                self._stop_poller()
+                with self._timed("cleanup"):
+                    self._cleanup()
+                r.timings["total"] = time.monotonic() - t_start
+                r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
+                                                              + r.timings.get("dump", 0.0))
+                if self.dut is not None:
+                    self.dut.shell.close()
 
     def _read_dut(self) -> None:
         """Counters and the dump after the traffic. A dropped SSH connection is retried once;
