@@ -333,12 +333,15 @@ def verify_cmd(scenario, lab_prefix, dump_file, batch_size, report_json, accept_
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @_lab_option
 @click.option("--drone-backend", type=click.Choice(["builtin", "python-ostinato"]), default="builtin")
-def cleanup_cmd(scenario, lab_prefix, drone_backend) -> None:
-    """Remove streams and device groups an interrupted run of SCENARIO left on its Drone ports."""
+@click.option("--force", is_flag=True, help="Also when a port is tagged by a run that may still be going (another "
+                                            "host's, say).")
+def cleanup_cmd(scenario, lab_prefix, drone_backend, force) -> None:
+    """Remove streams and device groups an interrupted run of SCENARIO left on its Drone ports,
+    and the port tag of a run that is gone."""
     from .run import cleanup_leftovers
 
     sc = _load(scenario, lab_prefix)
-    removed = cleanup_leftovers(sc, backend=drone_backend)
+    removed = cleanup_leftovers(sc, backend=drone_backend, force=force)
     click.echo("removed " + ", ".join(removed) if removed else "nothing of ostinato-tcp was left on the ports")
 
 

@@ -33,7 +33,7 @@ from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
 from ._signals import shielded
 from .errors import DroneError, DroneRpcError, DutError, OstinatoTcpError, RunFault, SshDroppedError, UsageError
-from .ownership import PortClaim, owner_is_gone, owner_tag
+from .ownership import OWNER_RE, PortClaim, owner_is_gone, owner_tag
 from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
 from .streams import NAME_PREFIX, client_streams, device_group, runs_from_learned, server_runs, server_streams
@@ -676,8 +676,9 @@ def run_scenario(sc: Scenario, opts: RunOptions | None = None, events: RunEvents
     return Runner(sc, opts, events).run()
 
 
-def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin") -> list[str]:
-    """Remove streams and device groups named by ostinato-tcp for this scenario from its ports."""
+def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin", force: bool = False) -> list[str]:
+    """Remove streams and device groups named by ostinato-tcp for this scenario from its ports.
+    A port tagged by a run that may still be going is refused unless ``force``."""
     removed = []
     prefix = f"{NAME_PREFIX}{sc.name}:"
     for side in ("a", "b"):
@@ -686,6 +687,10 @@ def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin") -> list[str]:
         with open_drone(ep.host, ep.port, backend=backend) as drone:
             pb = drone.pb
             port = drone.find_port(spec.interface)
+            owner = drone.port_config(port).user_name
+            if OWNER_RE.match(owner or "") and not owner_is_gone(owner) and not force:
+                raise UsageError(f"port {spec.interface} on Drone {drone.endpoint} is in use by {owner}; cleanup "
+                                 "would delete that run's streams. Wait for it, or pass --force if it is gone")
             sids = drone.getStreamIdList(pb.PortId(id=port))
             if sids.stream_id:
                 mine = [s.stream_id.id for s in drone.getStreamConfig(sids).stream if s.core.name.startswith(prefix)]
@@ -699,8 +704,7 @@ def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin") -> list[str]:
                 if mine:
                     drone.deleteDeviceGroup(drone.device_group_id_list(port, mine))
                     removed.append(f"{len(mine)} device group(s) on {spec.interface}")
-            owner = drone.port_config(port).user_name
-            if owner_is_gone(owner):
+            if owner_is_gone(owner) or (force and OWNER_RE.match(owner or "")):
                 PortClaim(drone=drone, port_id=port, name=spec.interface, tag="")._modify_port(user_name="")
                 removed.append(f"the tag of a run that is gone on {spec.interface} ({owner!r})")
     return removed

@@ -195,6 +195,8 @@ def test_second_run_on_the_same_ports_is_refused_naming_the_owner(lab, ot, scena
     assert rc == 2, out + err
     assert f"is in use by ostinato-tcp run pid {first.pid} on " in err and "(scenario lab-1000)" in err
     assert rep is None
+    rc, out, err, _ = ot("cleanup", str(sc))  # nor may cleanup delete the live run's streams
+    assert rc == 2 and f"in use by ostinato-tcp run pid {first.pid}" in err, out + err
     out1, err1 = first.communicate(timeout=120)
     assert first.returncode == 0, out1 + err1  # the refused run did not disturb the first one
     assert "PASS  1000/1000" in out1

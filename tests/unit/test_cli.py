@@ -88,3 +88,16 @@ def test_public_api_is_exactly_this():
         "Verdict", "load_scenario", "make_plan", "run_scenario", "verify_dump_file", "verify_live"}
     for name in ostinato_tcp.__all__:
         assert getattr(ostinato_tcp, name) is not None
+
+
+def test_debug_adds_the_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    plain = subprocess.run([sys.executable, "-m", "ostinato_tcp", "plan", "--offline", str(bad)],
+                           capture_output=True, text=True)
+    debug = subprocess.run([sys.executable, "-m", "ostinato_tcp", "--debug", "plan", "--offline", str(bad)],
+                           capture_output=True, text=True)
+    assert plain.returncode == debug.returncode == 2
+    assert "Traceback" not in plain.stderr and len(plain.stderr.strip().splitlines()) == 1
+    assert "Traceback" in debug.stderr and "ScenarioError" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
