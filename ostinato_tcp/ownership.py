@@ -122,10 +122,11 @@ class PortClaim:
                                  "the ACK stream, which needs sequential mode. Set the port to sequential, or pass "
                                  "--take-over-ports (the mode is restored after the run)")
         # Tag first, then check nobody else tagged it at the same moment (Drone keeps the last write).
-        self._modify_port(user_name=self.tag, transmit_mode=pb.kSequentialTransmit if interleaved else None)
+        # What to put back is noted first: a signal right after the change must not lose it.
         self.old_user_name = "" if OWNER_RE.match(owner or "") else owner  # a gone run's tag is not restored
         if interleaved:
             self.old_transmit_mode = cfg.transmit_mode
+        self._modify_port(user_name=self.tag, transmit_mode=pb.kSequentialTransmit if interleaved else None)
         now = d.port_config(self.port_id).user_name
         if now != self.tag:
             raise UsageError(f"{self.where} was claimed at the same moment by {now!r}; try again later")
