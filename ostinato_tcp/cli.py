@@ -260,16 +260,25 @@ def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backen
     2 bad scenario or usage (or the plan cannot work), 3 Drone or DUT unreachable or another fault.
     """
     from ._console import make_events
-    from .report import result_to_dict, summary_lines, write_json
-    from .run import RunOptions, run_scenario
+    from .report import result_to_dict, summary_lines
+    from .run import Runner, RunOptions
 
     sc = _load(scenario, lab_prefix)
     opts = RunOptions(force=force, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
                       dut_password=_password(ask_dut_password), poll_interval=poll_interval,
                       disable_stream=disable_stream, take_over_ports=take_over_ports)
     events = make_events(quiet)
+    runner = Runner(sc, opts, events)
     try:
-        result = run_scenario(sc, opts, events)
+        result = runner.run()
+    except (OstinatoTcpError, Interrupted) as exc:
+        # A fault or a signal after the input was accepted: CI still gets a report saying so.
+        # (Bad input, exit 2, writes nothing: nothing happened.)
+        if exc.exit_code != EXIT_USAGE:
+            runner.result.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
+            _write_run_outputs(result_to_dict(runner.result), sc.name, report_json, junit, history_db,
+                               history=not no_history)
+        raise
     finally:
         close = getattr(events, "close", None)
         if close:
@@ -279,13 +288,21 @@ def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backen
         click.echo(line)
     if result.error:
         click.echo(f"ostinato-tcp: error: {result.error}", err=True)
+    _write_run_outputs(data, sc.name, report_json, junit, history_db, history=not no_history)
+    sys.exit(result.exit_code)
+
+
+def _write_run_outputs(data: dict, name: str, report_json, junit, history_db, *, history: bool) -> None:
+    """--report-json, --junit and the history record of one run."""
+    from .report import write_json
+
     if report_json:
         write_json(data, report_json)
     if junit:
         from .report.junit import write_junit
 
-        write_junit([data], junit, suite_name=f"ostinato-tcp {sc.name}")
-    if not no_history:
+        write_junit([data], junit, suite_name=f"ostinato-tcp {name}")
+    if history:
         from .history import History
 
         try:
@@ -293,7 +310,6 @@ def run_cmd(scenario, lab_prefix, force, report_json, junit, quiet, drone_backen
                 hist.record(data)
         except OstinatoTcpError as exc:
             click.echo(f"ostinato-tcp: warning: run not recorded in history: {exc}", err=True)
-    sys.exit(result.exit_code)
 
 
 @cli.command("verify")

@@ -104,7 +104,8 @@ def wait_until(cond, proc: subprocess.Popen, timeout: float, what: str) -> None:
 def test_signal_stops_every_port_and_restores_what_it_changed(signum, lab, ot, scenario_file, tmp_path,
                                                                someone_elses_setup):
     sc = scenario_file("lab-1000.yaml", **{"connections.count": 3000, "traffic.rate": 300})
-    proc = start_run(lab, tmp_path, sc, "--take-over-ports")
+    report, junit = tmp_path / "stopped.json", tmp_path / "stopped.xml"
+    proc = start_run(lab, tmp_path, sc, "--take-over-ports", "--report-json", str(report), "--junit", str(junit))
 
     def both_sending():
         v = port_view(lab)
@@ -118,6 +119,10 @@ def test_signal_stops_every_port_and_restores_what_it_changed(signum, lab, ot, s
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, out + err
     assert f"stopped by {signal.Signals(signum).name}" in err and "Traceback" not in err
+    # a scheduled job still gets its report: an error, with what was sent until then
+    rep = json.loads(report.read_text())
+    assert rep["verdict"] == "error" and rep["error"] == f"stopped by {signal.Signals(signum).name}"
+    assert rep["plan"]["mode"] == "pipelined" and "<error" in junit.read_text()
     first = port_view(lab)
     time.sleep(1.5)  # Drone refreshes counters about once a second
     second = port_view(lab)

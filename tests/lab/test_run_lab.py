@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -105,7 +106,9 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
     # Drone B dies in the middle of a run: exit 3, port A stopped and cleaned up.
     sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 1000})
     env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "h.sqlite"))
-    proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "-q", "--lab", eps.prefix, str(sc)],
+    report = tmp_path / "fault.json"
+    proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "-q", "--lab", eps.prefix,
+                             "--report-json", str(report), str(sc)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     pid = int(Path(f"/run/ostinato-tcp/{eps.prefix}/drone2.pid").read_text())
     from ostinato_tcp.drone import open_drone
@@ -122,6 +125,8 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 3, out + err
         assert f"Drone {eps.drone_b['host']}:7878" in err
+        rep = json.loads(report.read_text())  # the fault is in the report too
+        assert rep["verdict"] == "error" and f"Drone {eps.drone_b['host']}:7878" in rep["error"]
         time.sleep(0.5)
         assert not a.stats([port_a])[port_a].state.is_transmit_on  # the fault stopped port A
         ids = a.getStreamIdList(a.pb.PortId(id=port_a))
