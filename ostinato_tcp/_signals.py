@@ -54,7 +54,3 @@ def shielded():
             _pending.clear()
             raise Interrupted(signum)
 
-
-def pending() -> int | None:
-    """The signal waiting behind a shield, if any (for loops that want to stop early)."""
-    return _pending[0] if _pending else None

@@ -18,7 +18,7 @@ def _echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-_DEBUG = "--debug" in sys.argv
+_DEBUG = False  # set by --debug
 
 
 class _Group(click.Group):
@@ -59,7 +59,7 @@ class _Group(click.Group):
 def cli(verbose: int, debug: bool) -> None:
     """Establish N fake TCP connections through a DUT with Ostinato's Drone and prove them in conntrack."""
     global _DEBUG
-    _DEBUG = _DEBUG or debug
+    _DEBUG = debug
     level = logging.DEBUG if debug else logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     _signals.install()

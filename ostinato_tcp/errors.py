@@ -15,7 +15,8 @@ translated into these types where they are caught, with ``raise ... from``.
     │   │   ├── DroneTimeoutError            no reply within the timeout
     │   │   ├── DroneProtocolError           garbage, oversize frame, closed connection
     │   │   ├── DroneVersionError            Drone refused our version
-    │   │   └── DroneRpcError                error reply, or an Ack with kRpcError
+    │   │   ├── DroneRpcError                error reply, or an Ack with kRpcError
+    │   │   └── UnknownPortError         2   no port of that name (the scenario's choice)
     │   ├── DutError                     3
     │   │   ├── SshError                     connect, auth, host key
     │   │   │   ├── HostKeyError             unknown or changed host key
@@ -101,6 +102,12 @@ class DroneVersionError(DroneError):
 
 class DroneRpcError(DroneError):
     pass
+
+
+class UnknownPortError(DroneError):
+    """Drone has no port of that name: the scenario's choice, so exit 2."""
+
+    exit_code = EXIT_USAGE
 
 
 class DutError(InfrastructureError):

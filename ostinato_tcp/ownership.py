@@ -126,7 +126,8 @@ class PortClaim:
         self.old_user_name = "" if OWNER_RE.match(owner or "") else owner  # a gone run's tag is not restored
         if interleaved:
             self.old_transmit_mode = cfg.transmit_mode
-        self._modify_port(user_name=self.tag, transmit_mode=pb.kSequentialTransmit if interleaved else None)
+        d.modify_port(self.port_id, user_name=self.tag,
+                      **({"transmit_mode": pb.kSequentialTransmit} if interleaved else {}))
         now = d.port_config(self.port_id).user_name
         if now != self.tag:
             raise UsageError(f"{self.where} was claimed at the same moment by {now!r}; try again later")
@@ -155,16 +156,6 @@ class PortClaim:
                                     "interleaved mode switched to sequential for the run" if interleaved else "")
                         if x) + "; restored afterwards")
 
-    def _modify_port(self, *, user_name: str | None = None, transmit_mode: int | None = None) -> None:
-        cl = self.drone.pb.PortConfigList()
-        p = cl.port.add()
-        p.port_id.id = self.port_id
-        if user_name is not None:
-            p.user_name = user_name
-        if transmit_mode is not None:
-            p.transmit_mode = transmit_mode
-        self.drone.modifyPort(cl)
-
     # ------------------------------------------------------------------ release
     def release(self) -> list[str]:
         """Put back what :meth:`claim` changed; returns what could not be restored."""
@@ -182,9 +173,12 @@ class PortClaim:
                 problems.append(f"{self.where}: could not re-enable {len(self.disabled)} foreign stream(s): {exc}")
         if self.old_user_name is not None or self.old_transmit_mode is not None:
             try:
-                still_ours = d.port_config(self.port_id).user_name == self.tag
-                self._modify_port(user_name=self.old_user_name if still_ours else None,
-                                  transmit_mode=self.old_transmit_mode)
+                back = {}
+                if d.port_config(self.port_id).user_name == self.tag:  # nobody took it over meanwhile
+                    back["user_name"] = self.old_user_name
+                if self.old_transmit_mode is not None:
+                    back["transmit_mode"] = self.old_transmit_mode
+                d.modify_port(self.port_id, **back)
                 self.old_user_name = self.old_transmit_mode = None
             except (OstinatoTcpError, OSError) as exc:
                 problems.append(f"{self.where}: could not restore the port's user name / transmit mode: {exc}")

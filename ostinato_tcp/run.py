@@ -32,7 +32,8 @@ from .drone import DroneApi, check_backend, open_drone
 from .dut import Dut, DutShell, Expected, Health, SshTarget, diagnose
 from .dut.verdict import Verdict
 from ._signals import shielded
-from .errors import DroneError, DroneRpcError, DutError, OstinatoTcpError, RunFault, SshDroppedError, UsageError
+from .errors import (DroneError, DroneRpcError, DutError, OstinatoTcpError, RunFault, SshDroppedError,
+                     UnknownPortError, UsageError)
 from .ownership import OWNER_RE, PortClaim, owner_is_gone, owner_tag
 from .plan import DutFacts, Plan, make_plan
 from .scenario import Scenario
@@ -322,11 +323,10 @@ class Runner:
                     raise type(exc)(f"drones.{key}: {exc}") from None
                 self.result.drone_versions[key] = getattr(self.drones[key], "announced_version", None) or "?"
             drone = self.drones[key]
-            names = drone.port_names()
-            if spec.interface not in names:
-                raise UsageError(f"ports.{side}.interface: Drone {drone.endpoint} has no port named "
-                                 f"{spec.interface!r}; it has: {', '.join(sorted(names)) or 'none'}")
-            port_id = names[spec.interface]
+            try:
+                port_id = drone.find_port(spec.interface)
+            except UnknownPortError as exc:
+                raise UnknownPortError(f"ports.{side}.interface: {exc}") from None
             self.ports[side] = _Port(side=side, name=spec.interface, drone=drone, drone_key=key, id=port_id)
             self.result.ports[side] = PortReport(name=spec.interface, drone=drone.endpoint)
 
@@ -705,7 +705,7 @@ def cleanup_leftovers(sc: Scenario, *, backend: str = "builtin", force: bool = F
                     drone.deleteDeviceGroup(drone.device_group_id_list(port, mine))
                     removed.append(f"{len(mine)} device group(s) on {spec.interface}")
             if owner_is_gone(owner) or (force and OWNER_RE.match(owner or "")):
-                PortClaim(drone=drone, port_id=port, name=spec.interface, tag="")._modify_port(user_name="")
+                drone.modify_port(port, user_name="")
                 removed.append(f"the tag of a run that is gone on {spec.interface} ({owner!r})")
     return removed
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import DroneError, DroneTimeoutError
+from ..errors import DroneTimeoutError, UnknownPortError
 
 
 class DroneApi:
@@ -32,9 +32,18 @@ class DroneApi:
         """The port id of the interface called ``name``; the error lists what exists."""
         names = self.port_names()
         if name not in names:
-            raise DroneError(f"no port named {name!r}; Drone has: {', '.join(sorted(names)) or 'none'}",
-                             endpoint=self.endpoint, rpc="getPortConfig")
+            raise UnknownPortError(f"no port named {name!r}; Drone has: {', '.join(sorted(names)) or 'none'}",
+                                   endpoint=self.endpoint, rpc="getPortConfig")
         return names[name]
+
+    def modify_port(self, port_id: int, **fields) -> None:
+        """modifyPort with only ``fields`` set (Drone leaves unset fields as they are)."""
+        cl = self.pb.PortConfigList()
+        p = cl.port.add()
+        p.port_id.id = port_id
+        for key, value in fields.items():
+            setattr(p, key, value)
+        self.modifyPort(cl)
 
     def port_id_list(self, port_ids):
         ids = self.pb.PortIdList()

@@ -50,6 +50,36 @@ def scenario_file(tmp_path):
     return make
 
 
+def lab_drone(lab):
+    """A client of the lab's (first) Drone."""
+    from ostinato_tcp.drone import open_drone
+
+    return open_drone(lab.drone_a["host"], lab.drone_a["port"])
+
+
+def set_port(lab, name: str, **values) -> None:
+    """Set port settings (user_name, transmit_mode) as another user of the Drone would."""
+    with lab_drone(lab) as d:
+        d.modify_port(d.find_port(name), **values)
+
+
+def port_view(lab) -> dict:
+    """What a user of the ports sees: streams, device groups, user name, mode, transmitting."""
+    out = {}
+    with lab_drone(lab) as d:
+        for name in ("porta", "portb"):
+            pid = d.find_port(name)
+            cfg = d.port_config(pid)
+            sids = d.getStreamIdList(d.pb.PortId(id=pid))
+            streams = {s.stream_id.id: s for s in d.getStreamConfig(sids).stream} if sids.stream_id else {}
+            gids = d.getDeviceGroupIdList(d.pb.PortId(id=pid))
+            st = d.stats([pid])[pid]
+            out[name] = {"streams": streams, "groups": sorted(g.id for g in gids.device_group_id),
+                         "user_name": cfg.user_name, "mode": cfg.transmit_mode,
+                         "transmitting": st.state.is_transmit_on, "tx": st.tx_pkts}
+    return out
+
+
 def drone_streams(lab, port: str) -> list[str]:
     from ostinato_tcp.drone import open_drone
 

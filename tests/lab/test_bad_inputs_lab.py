@@ -32,6 +32,7 @@ import yaml
 from ostinato_tcp.scenario import with_changes
 
 from ..unit.fake_drone import FakePeer
+from .conftest import lab_drone, port_view, set_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -71,14 +72,8 @@ def base_scenario(lab) -> dict:
 
 
 # ----------------------------------------------------------------------------- setups
-def _drone(ctx):
-    from ostinato_tcp.drone import open_drone
-
-    return open_drone(ctx.lab.drone_a["host"], ctx.lab.drone_a["port"])
-
-
 def foreign_stream(ctx):
-    with _drone(ctx) as d:
+    with lab_drone(ctx.lab) as d:
         pid = d.find_port("porta")
         d.addStream(d.stream_id_list(pid, [900]))
         cfg = d.pb.StreamConfigList()
@@ -90,36 +85,26 @@ def foreign_stream(ctx):
         d.modifyStream(cfg)
 
     def undo():
-        with _drone(ctx) as d:
+        with lab_drone(ctx.lab) as d:
             d.deleteStream(d.stream_id_list(d.find_port("porta"), [900]))
     return undo
 
 
-def _set_port(ctx, port: str, **values):
-    with _drone(ctx) as d:
-        cl = d.pb.PortConfigList()
-        p = cl.port.add()
-        p.port_id.id = d.find_port(port)
-        for k, v in values.items():
-            setattr(p, k, v)
-        d.modifyPort(cl)
-
-
 def other_run_owns_portb(ctx):
     # a live process of this host (the test itself) holds the port
-    _set_port(ctx, "portb", user_name=f"ostinato-tcp run pid {os.getpid()} on {socket.gethostname()} by root "
+    set_port(ctx.lab, "portb", user_name=f"ostinato-tcp run pid {os.getpid()} on {socket.gethostname()} by root "
                                       "(scenario nightly)")
-    return lambda: _set_port(ctx, "portb", user_name="")
+    return lambda: set_port(ctx.lab, "portb", user_name="")
 
 
 def reserved_porta(ctx):
-    _set_port(ctx, "porta", user_name="alice")
-    return lambda: _set_port(ctx, "porta", user_name="")
+    set_port(ctx.lab, "porta", user_name="alice")
+    return lambda: set_port(ctx.lab, "porta", user_name="")
 
 
 def interleaved_porta(ctx):
-    _set_port(ctx, "porta", transmit_mode=1)
-    return lambda: _set_port(ctx, "porta", transmit_mode=0)
+    set_port(ctx.lab, "porta", transmit_mode=1)
+    return lambda: set_port(ctx.lab, "porta", transmit_mode=0)
 
 
 def incompatible_drone(ctx):
@@ -299,20 +284,10 @@ def dut_state(lab) -> dict:
 
 
 def drone_state(lab) -> dict:
-    from ostinato_tcp.drone import open_drone
-
-    out = {}
-    with open_drone(lab.drone_a["host"], lab.drone_a["port"]) as d:
-        for name in ("porta", "portb"):
-            pid = d.find_port(name)
-            cfg = d.port_config(pid)
-            sids = d.getStreamIdList(d.pb.PortId(id=pid))
-            streams = [(s.stream_id.id, s.core.name, s.core.is_enabled)
-                       for s in d.getStreamConfig(sids).stream] if sids.stream_id else []
-            gids = d.getDeviceGroupIdList(d.pb.PortId(id=pid))
-            out[name] = {"streams": sorted(streams), "groups": sorted(g.id for g in gids.device_group_id),
-                         "user_name": cfg.user_name, "mode": cfg.transmit_mode}
-    return out
+    """Every port's streams (id, name, enabled), device groups, user name and mode."""
+    return {name: {"streams": sorted((i, x.core.name, x.core.is_enabled) for i, x in v["streams"].items()),
+                   "groups": v["groups"], "user_name": v["user_name"], "mode": v["mode"]}
+            for name, v in port_view(lab).items()}
 
 
 def normalise(message: str, case: Case, tmp: Path) -> str:

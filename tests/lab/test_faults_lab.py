@@ -13,48 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SCENARIOS
+from .conftest import lab_drone, port_view, set_port
 
 FOREIGN_ID = 900
-
-
-def drone(lab):
-    from ostinato_tcp.drone import open_drone
-
-    return open_drone(lab.drone_a["host"], lab.drone_a["port"])
-
-
-def port_view(lab) -> dict:
-    """What a user of the ports sees: streams, device groups, user name, mode, transmitting."""
-    out = {}
-    with drone(lab) as d:
-        for name in ("porta", "portb"):
-            pid = d.find_port(name)
-            cfg = d.port_config(pid)
-            sids = d.getStreamIdList(d.pb.PortId(id=pid))
-            streams = {s.stream_id.id: s for s in d.getStreamConfig(sids).stream} if sids.stream_id else {}
-            gids = d.getDeviceGroupIdList(d.pb.PortId(id=pid))
-            st = d.stats([pid])[pid]
-            out[name] = {"streams": streams, "groups": [g.id for g in gids.device_group_id],
-                         "user_name": cfg.user_name, "mode": cfg.transmit_mode,
-                         "transmitting": st.state.is_transmit_on, "tx": st.tx_pkts}
-    return out
-
-
-def set_port(lab, name: str, **values) -> None:
-    with drone(lab) as d:
-        cl = d.pb.PortConfigList()
-        p = cl.port.add()
-        p.port_id.id = d.find_port(name)
-        for k, v in values.items():
-            setattr(p, k, v)
-        d.modifyPort(cl)
 
 
 @pytest.fixture
 def someone_elses_setup(lab):
     """Port A: an enabled stream of someone else and interleaved mode; port B: reserved by 'alice'."""
-    with drone(lab) as d:
+    with lab_drone(lab) as d:
         pid = d.find_port("porta")
         d.addStream(d.stream_id_list(pid, [FOREIGN_ID]))
         cfg = d.pb.StreamConfigList()
@@ -67,7 +34,7 @@ def someone_elses_setup(lab):
     set_port(lab, "porta", transmit_mode=1)
     set_port(lab, "portb", user_name="alice")
     yield
-    with drone(lab) as d:
+    with lab_drone(lab) as d:
         d.deleteStream(d.stream_id_list(d.find_port("porta"), [FOREIGN_ID]))
     set_port(lab, "porta", transmit_mode=0)
     set_port(lab, "portb", user_name="")
@@ -215,7 +182,7 @@ def test_run_killed_hard_leaves_a_tag_the_next_run_takes_over(lab, ot, scenario_
     wait_until(lambda: port_view(lab)["porta"]["transmitting"], proc, 30, "port A transmitted")
     proc.kill()  # SIGKILL: no cleanup at all
     proc.communicate()
-    with drone(lab) as d:  # stop what the dead run left sending (an operator would do this)
+    with lab_drone(lab) as d:  # stop what the dead run left sending (an operator would do this)
         d.stopTransmit(d.port_id_list([d.find_port("porta"), d.find_port("portb")]))
     rc, out, err, _ = ot("run", str(sc))
     assert rc == 2 and "left by an interrupted ostinato-tcp run (scenario lab-1000)" in err, out + err
