@@ -183,10 +183,10 @@ class Dut:
 
     def verify(self, expected: Expected, *, timeout: float | None = None) -> tuple[Verdict, dict]:
         """Dump the test's address space and judge every expected connection."""
-        judge = Judge(expected)
         session = self.shell.session_tuple()
         if session:
             expected.exclude.add(session)
+        judge = Judge(expected)  # after the exclusions: the Judge copies them
         info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack), judge.feed,
                          expected_entries=expected.space.total, timeout=timeout)
         verdict = judge.finish()

@@ -1,0 +1,48 @@
+"""The DUT object over a scripted shell: what it asks the DUT and how it reads the answers."""
+
+from __future__ import annotations
+
+from ostinato_tcp.dut import Dut
+from ostinato_tcp.dut.verdict import Expected
+
+from .test_verdict import line, space
+
+
+class ScriptedShell:
+    """Answers every streamed command with ``dump``; reports ``session`` as its own tuple."""
+
+    where = "root@192.0.2.1:22"
+    user = "root"
+
+    def __init__(self, dump: str, session=None):
+        self.dump, self.session = dump.encode(), session
+        self.commands: list = []
+
+        class _T:
+            sudo = False
+        self.target = _T()
+
+    def session_tuple(self):
+        return self.session
+
+    def stream(self, argv, on_chunk, *, timeout=None, sudo=None, raw=None, chunk_size=1 << 20):
+        self.commands.append(raw or argv)
+        for i in range(0, len(self.dump), 50):  # in pieces, as SSH delivers it
+            on_chunk(self.dump[i:i + 50])
+        return 0, "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.\n"
+
+
+def test_verify_excludes_the_ssh_session_it_reads_through():
+    # The DUT's own SSH session falls inside the test's address space here (the controller
+    # talks from the test server's address and port): it must not count as unexpected.
+    session = ("10.2.2.100", 8080, "10.1.1.1", 22)
+    ssh_entry = ("tcp      6 431999 ESTABLISHED src=10.2.2.100 dst=10.1.1.1 sport=8080 dport=22 src=10.1.1.1 "
+                 "dst=10.2.2.100 sport=22 dport=8080 [ASSURED] mark=0 use=1\n")
+    shell = ScriptedShell(line("10.1.1.100", 23420) + ssh_entry, session=session)
+    verdict, info = Dut(shell, compress="off").verify(Expected(space(1)))
+    assert verdict.passed and verdict.unexpected == 0
+    assert info["entries_shown"] == 2
+    # the same dump read through a session with another tuple: the entry is someone else's
+    shell = ScriptedShell(line("10.1.1.100", 23420) + ssh_entry, session=("192.0.2.9", 40000, "192.0.2.1", 22))
+    verdict, _ = Dut(shell, compress="off").verify(Expected(space(1)))
+    assert verdict.unexpected == 1
