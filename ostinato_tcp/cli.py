@@ -377,6 +377,9 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
     with History.open(db_path) as hist:
         rows = hist.runs(scenario_name, limit)
         comparison = None
+        if compare_id not in ("latest", "none") and not compare_id.isdigit():
+            raise UsageError(f"--compare: {compare_id!r} is not a run id; give a number from the list, 'latest' or "
+                             "'none'")
         if compare_id != "none" and rows:
             run = hist.latest(scenario_name) if compare_id == "latest" else hist.get(int(compare_id))
             if run is None:
@@ -390,6 +393,7 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
                     "comparison": None if comparison is None else {
                         "run": comparison.run["id"],
                         "baseline": comparison.baseline["id"] if comparison.baseline else None,
+                        "basis": comparison.basis, "run_verdict": comparison.run["verdict"],
                         "regressions": comparison.regressions}})
     else:
         if not rows:
@@ -404,13 +408,17 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
         if comparison is not None:
             run = comparison.run
             if comparison.baseline is None:
-                click.echo(f"run {run['id']}: no earlier passing run of '{run['scenario_name']}' to compare with")
+                click.echo(f"run {run['id']}: no earlier passing run of '{run['scenario_name']}' to compare with "
+                           f"({comparison.basis})")
             elif comparison.regressed:
                 click.echo(f"REGRESSION: run {run['id']} against run {comparison.baseline['id']}: "
-                           + "; ".join(comparison.regressions))
+                           + "; ".join(comparison.regressions) + f" (compared by {comparison.basis})")
             else:
-                click.echo(f"run {run['id']} is no worse than run {comparison.baseline['id']} (last passing run)")
-    if fail_on_regression and comparison is not None and comparison.regressed:
+                click.echo(f"run {run['id']} is no worse than run {comparison.baseline['id']} (last passing run; "
+                           f"compared by {comparison.basis})")
+            if comparison.failed and comparison.baseline is None:
+                click.echo(f"FAILED: run {run['id']} did not pass its verdict ({run['verdict']})")
+    if fail_on_regression and comparison is not None and (comparison.regressed or comparison.failed):
         sys.exit(1)
 
 

@@ -61,10 +61,34 @@ class Comparison:
     run: dict
     baseline: dict | None
     regressions: list[str]
+    basis: str = ""  # how the baseline was chosen (said in the output)
 
     @property
     def regressed(self) -> bool:
         return bool(self.regressions)
+
+    @property
+    def failed(self) -> bool:
+        """The compared run did not pass its verdict (with or without a baseline)."""
+        return self.run.get("verdict") != "pass"
+
+
+LIKE_FIELDS = (("connections", "count"), ("connections", "client_ip"), ("connections", "client_ips"),
+               ("connections", "first_client_port"), ("connections", "server_ip"), ("connections", "server_port"),
+               ("traffic", "rate"))
+
+
+def like_key(row: dict) -> tuple | None:
+    """What makes two runs comparable when their scenario files differ: the count, the
+    addresses and ports, and the asked rate. None when the run recorded no parameters."""
+    try:
+        params = json.loads(row.get("params_json") or "null")
+    except ValueError:
+        return None
+    if not isinstance(params, dict):
+        return None
+    values = tuple((params.get(section) or {}).get(key) for section, key in LIKE_FIELDS)
+    return None if all(v is None for v in values) else values
 
 
 class History:
@@ -143,11 +167,23 @@ class History:
         return rows[0] if rows else None
 
     def compare(self, run: dict) -> Comparison:
-        """The run against the last passing run of the same scenario before it."""
-        base = self.conn.execute(
-            "SELECT * FROM runs WHERE scenario_name = ? AND verdict = 'pass' AND id < ? ORDER BY id DESC LIMIT 1",
-            (run["scenario_name"], run["id"])).fetchone()
-        base = dict(base) if base else None
+        """The run against the last passing run of the same scenario before it that ran the
+        same test: the same scenario file (content hash), else the same count, addresses and
+        rate. Runs of another shape are never compared."""
+        earlier = [dict(r) for r in self.conn.execute(
+            "SELECT * FROM runs WHERE scenario_name = ? AND verdict = 'pass' AND id < ? ORDER BY id DESC",
+            (run["scenario_name"], run["id"]))]
+        base, basis = None, ""
+        if run.get("scenario_hash"):
+            base = next((r for r in earlier if r["scenario_hash"] == run["scenario_hash"]), None)
+            basis = f"the same scenario file (hash {run['scenario_hash']})"
+        if base is None:
+            key = like_key(run)
+            base = next((r for r in earlier if key is not None and like_key(r) == key), None)
+            basis = "the same count, addresses and rate (the scenario file differs)"
+        if base is None:
+            basis = ("no earlier passing run of the same test (same scenario file, or same count, addresses and "
+                     "rate)")
         regressions = []
         if base is not None:
             if run["established_assured"] < base["established_assured"]:
@@ -155,9 +191,9 @@ class History:
                                    f"(run {base['id']})")
             if run["verdict"] != "pass":
                 regressions.append(f"verdict {run['verdict']} (run {base['id']} passed)")
-            for side in ("a", "b") if run["rate"] == base["rate"] else ():
+            for side in ("a", "b"):
                 now, then = run[f"achieved_rate_{side}"], base[f"achieved_rate_{side}"]
                 if now and then and now < then * (1 - RATE_DROP):
                     regressions.append(f"port {side.upper()} achieved {now:,.0f}/s < {then:,.0f}/s "
                                        f"(run {base['id']}, more than {RATE_DROP:.0%} slower)")
-        return Comparison(run, base, regressions)
+        return Comparison(run, base, regressions, basis)

@@ -6,8 +6,10 @@ Drones and their ports are shared in a lab. A run:
   ``ostinato-tcp:<scenario>:``) and removes only what carries its tag;
 * writes an owner tag into the port's ``user_name`` while it runs (the field
   Ostinato's GUI shows as the port's user) and puts the old value back after;
-* refuses a port that another live ostinato-tcp run owns, naming that owner, and
-  a port that someone reserved (its user name is set, as Ostinato's GUI does);
+* refuses a port that another ostinato-tcp run owns, naming that owner, unless that
+  run's process is known to be gone (a run of this host that ended): a live run, or a
+  run of another host, is never taken over, not even with ``--take-over-ports``;
+* refuses a port that someone reserved (its user name is set, as Ostinato's GUI does);
 * refuses a port that carries streams or device groups it did not create, or is
   in interleaved mode, unless the user passes ``--take-over-ports``: then the
   foreign enabled streams are disabled and the transmit mode set to sequential
@@ -79,9 +81,12 @@ class PortClaim:
         if OWNER_RE.match(owner or ""):
             if owner_is_gone(owner):
                 self.warnings.append(f"{self.where} was tagged by a run that is gone ('{owner}'); taken over")
-            elif not take_over:
-                raise UsageError(f"{self.where} is in use by {owner}; wait for that run to end, or pass "
-                                 "--take-over-ports if it is gone")
+            else:
+                # Live, or of another host (its process cannot be checked from here): its streams
+                # are that run's, and --take-over-ports never touches them.
+                raise UsageError(f"{self.where} is in use by {owner}; wait for that run to end (--take-over-ports "
+                                 "never takes a port from a run that may be live). If that run is gone, "
+                                 "'ostinato-tcp cleanup --force SCENARIO' removes its tag and streams")
         elif owner and not take_over:
             raise UsageError(f"{self.where} is reserved by user {owner!r} (its user name is set); use another port, "
                              "or pass --take-over-ports (the user name is put back after the run)")

@@ -321,7 +321,7 @@ class Runner:
                                                   timeout=self.opts.rpc_timeout)
                 except DroneError as exc:
                     raise type(exc)(f"drones.{key}: {exc}") from None
-                self.result.drone_versions[key] = getattr(self.drones[key], "announced_version", None) or "?"
+                self.result.drone_versions[key] = self.drones[key].drone_version or "unknown"
             drone = self.drones[key]
             try:
                 port_id = drone.find_port(spec.interface)

@@ -96,6 +96,7 @@ class DroneClient(DroneApi):
         self.on_notification = on_notification
         self.max_frame = max_frame
         self.announced_version: str | None = None
+        self.drone_version: str | None = None  # MAJOR.MINOR.x, as learnt from checkVersion
         self.notifications_seen = 0
         self._sock: socket.socket | None = None
 
@@ -129,6 +130,8 @@ class DroneClient(DroneApi):
                                         endpoint=self.endpoint, rpc="checkVersion")
             announce = corrected
         self.announced_version = announce
+        # Drone accepts a controller of its own MAJOR.MINOR and reports nothing more of itself.
+        self.drone_version = ".".join(announce.split(".")[:2]) + ".x"
         log.debug("connected to Drone %s as version %s", self.endpoint, announce)
         return self
 

@@ -42,6 +42,7 @@ class PythonOstinatoDrone(DroneApi):
         self.emul = emul
         self._proxy = DroneProxy(host, int(port))
         self.announced_version = None
+        self.drone_version = None  # python-ostinato does not say which version Drone accepted
         self._connected = False
 
     @property

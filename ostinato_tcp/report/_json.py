@@ -45,6 +45,7 @@ def result_to_dict(r) -> dict:
                          "lagged": p.lagged} for side, p in r.ports.items()},
         "delays": [round(d, 4) for d in r.delays],
         "drone_versions": dict(r.drone_versions),
+        "drone_versions_source": "MAJOR.MINOR that Drone accepted in checkVersion (Drone reports no patch level)",
         "dut": {"kernel": (ha or hb).kernel if (ha or hb) else None,
                 "before": hb.to_dict() if hb else None, "after": ha.to_dict() if ha else None,
                 "counter_deltas": r.counter_deltas},

@@ -167,6 +167,11 @@ def test_second_run_on_the_same_ports_is_refused_naming_the_owner(lab, ot, scena
     assert rc == 2, out + err
     assert f"is in use by ostinato-tcp run pid {first.pid} on " in err and "(scenario lab-1000)" in err
     assert rep is None
+    # --take-over-ports does not take a port from a live run: its streams are left alone
+    rc, out, err, rep = ot("run", "--take-over-ports", str(sc))
+    assert rc == 2, out + err
+    assert f"is in use by ostinato-tcp run pid {first.pid} on " in err and "never takes a port" in err
+    assert rep is None
     rc, out, err, _ = ot("cleanup", str(sc))  # nor may cleanup delete the live run's streams
     assert rc == 2 and f"in use by ostinato-tcp run pid {first.pid}" in err, out + err
     out1, err1 = first.communicate(timeout=120)

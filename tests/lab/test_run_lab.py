@@ -113,8 +113,9 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
     pid = int(Path(f"/run/ostinato-tcp/{eps.prefix}/drone2.pid").read_text())
     from ostinato_tcp.drone import open_drone
 
-    with open_drone(eps.drone_a["host"], eps.drone_a["port"]) as a, \
-            open_drone(eps.drone_b["host"], eps.drone_b["port"]) as b:
+    # Drone answers one RPC at a time: while it builds the run's 40,000 packets our getStats waits.
+    with open_drone(eps.drone_a["host"], eps.drone_a["port"], timeout=120) as a, \
+            open_drone(eps.drone_b["host"], eps.drone_b["port"], timeout=120) as b:
         port_a, port_b = a.find_port("porta"), b.find_port("portb")
         deadline = time.monotonic() + 90
         # both ports transmitting: A since the start, B after the 10 s delay

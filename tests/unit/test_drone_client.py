@@ -101,6 +101,7 @@ def test_version_corrected_after_incompatible_reply(peer_factory):
     peer = peer_factory(handler)
     with DroneClient("127.0.0.1", peer.port, timeout=2, version_guess="1.2.0") as drone:
         assert drone.announced_version == "1.4.0"
+        assert drone.drone_version == "1.4.x"  # Drone's own MAJOR.MINOR, learnt from its refusal
         assert drone.getPortIdList().port_id[0].id == 1
     assert announced == ["1.2.0", "1.4.0"]
     assert peer.connections == 2

@@ -69,3 +69,68 @@ def test_record_and_compare(tmp_path):
         fourth = h.record(result(rate=200.0, ra=150, rb=150))  # another rate: rates not compared
         assert not h.compare(h.get(fourth)).regressed
         assert h.compare(h.get(first)).baseline is None
+
+
+def params(count=1000, rate=100.0, server_port=8080):
+    return {"connections": {"count": count, "client_ip": "10.1.1.100", "client_ips": 1, "first_client_port": 20000,
+                            "server_ip": "10.2.2.100", "server_port": server_port}, "traffic": {"rate": rate}}
+
+
+def shaped(verdict="pass", est=None, count=1000, rate=100.0, hash_="abc", **kw):
+    r = result(verdict=verdict, est=count if est is None else est, exp=count, rate=rate, **kw)
+    r["scenario_hash"] = hash_
+    r["scenario"].update(params(count, rate))
+    return r
+
+
+def test_runs_of_another_count_are_not_compared(tmp_path):
+    # The case: the scenario went from 10,000 to 5,000 connections; 5000 < 10000 is no regression.
+    with History.open(tmp_path / "h.sqlite") as h:
+        h.record(shaped(count=10000, hash_="h10k"))
+        later = h.record(shaped(count=5000, hash_="h5k"))
+        cmp = h.compare(h.get(later))
+        assert cmp.baseline is None and not cmp.regressed and "no earlier passing run of the same test" in cmp.basis
+
+
+def test_same_file_is_compared_by_hash_else_by_count_addresses_and_rate(tmp_path):
+    with History.open(tmp_path / "h.sqlite") as h:
+        first = h.record(shaped(hash_="one"))
+        second = h.record(shaped(hash_="two"))  # the file changed (a comment, say), the test did not
+        cmp = h.compare(h.get(second))
+        assert cmp.baseline["id"] == first and "the same count, addresses and rate" in cmp.basis
+        third = h.record(shaped(hash_="one", verdict="fail", est=10))
+        cmp = h.compare(h.get(third))
+        assert cmp.baseline["id"] == first and "the same scenario file (hash one)" in cmp.basis and cmp.regressed
+        other_rate = h.record(shaped(hash_="three", rate=500.0, verdict="fail", est=0))
+        assert h.compare(h.get(other_rate)).baseline is None
+
+
+def test_a_failed_run_without_baseline_is_failed_not_silent(tmp_path):
+    with History.open(tmp_path / "h.sqlite") as h:
+        only = h.record(shaped(verdict="fail", est=3))
+        cmp = h.compare(h.get(only))
+        assert cmp.baseline is None and not cmp.regressed and cmp.failed
+
+
+def _cli(*args, env):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ostinato_tcp", "history", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_history_cli_compare_argument_and_fail_on_regression(tmp_path):
+    import os
+
+    db = tmp_path / "h.sqlite"
+    env = dict(os.environ, OSTINATO_TCP_HISTORY=str(db))
+    with History.open(db) as h:
+        h.record(shaped(verdict="fail", est=3))
+    p = _cli("--compare", "abc", env=env)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0
+    assert "--compare: 'abc' is not a run id" in p.stderr and "Traceback" not in p.stderr
+    p = _cli("--fail-on-regression", env=env)  # the latest run failed and nothing passed before it
+    assert p.returncode == 1 and "FAILED: run 1 did not pass its verdict (fail)" in p.stdout
+    p = _cli(env=env)  # without the option the listing itself succeeds
+    assert p.returncode == 0
