@@ -74,7 +74,8 @@ def scenario(lab_prefix: str, **changes):
     """lab-1000.yaml against the benchmark lab, with changes as dotted paths."""
     import yaml
 
+    from ostinato_tcp.lab import read_endpoints
     from ostinato_tcp.scenario import scenario_from_data, with_changes
 
     data = with_changes(yaml.safe_load((ROOT / "scenarios" / "lab-1000.yaml").read_text()), changes)
-    return scenario_from_data(data, overrides={"lab": lab_prefix})
+    return scenario_from_data(data, lab=lab_prefix, lab_reader=read_endpoints)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .run import RunEvents
+from .result import RunEvents
 
 
 class PlainEvents(RunEvents):

@@ -32,10 +32,10 @@ A failed verdict is not an exception: it is data in the run result.
 
 from __future__ import annotations
 
-EXIT_PASS = 0
-EXIT_VERDICT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INFRA = 3
+EXIT_OK = 0  # every expected connection ESTABLISHED+ASSURED (and every port sent its plan)
+EXIT_FAILED = 1  # the verdict failed (sweep: a point failed; history: a regression)
+EXIT_USAGE = 2  # bad input, a plan that cannot work, a DUT that cannot hold the test: nothing sent
+EXIT_INFRA = 3  # Drone or DUT unreachable or faulty; traffic stopped on every port
 
 
 class OstinatoTcpError(Exception):

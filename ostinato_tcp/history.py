@@ -42,9 +42,20 @@ MIGRATIONS: list[list[str]] = [
     # 2: where a run came from (a plain run or a sweep point) and an index for comparisons
     ["ALTER TABLE runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'run'",
      "CREATE INDEX runs_by_scenario ON runs (scenario_name, started_at)"],
+    # 3: rates as the tool defines them (docs/figures.md): each port's packet rate, the offered and
+    # end-to-end connection rates with the offered rate's bound
+    ["ALTER TABLE runs RENAME COLUMN achieved_rate_a TO packet_rate_a",
+     "ALTER TABLE runs RENAME COLUMN achieved_rate_b TO packet_rate_b",
+     "ALTER TABLE runs ADD COLUMN offered_connection_rate REAL",
+     "ALTER TABLE runs ADD COLUMN offered_rate_bound_pct REAL",
+     "ALTER TABLE runs ADD COLUMN end_to_end_rate REAL"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RATE_DROP = 0.10  # a run more than 10 % slower than the baseline is flagged
+
+
+def _per_second(rate: dict | None) -> float | None:
+    return rate.get("per_second") if isinstance(rate, dict) else None
 
 
 def default_path() -> Path:
@@ -132,6 +143,7 @@ class History:
 
     def record(self, d: dict, origin: str = "run") -> int:
         ports = d.get("ports") or {}
+        rates = d.get("rates") or {}
         sc = d.get("scenario") or {}
         drones = sc.get("drones") or {}
         first_drone = next(iter(drones.values()), {})
@@ -139,8 +151,11 @@ class History:
             started_at=d.get("started_at"), scenario_name=d.get("scenario_name"), scenario_hash=d.get("scenario_hash"),
             verdict=d.get("verdict"), expected=d.get("expected", 0), established_assured=d.get("established_assured", 0),
             rate=(d.get("plan") or {}).get("rate"),
-            achieved_rate_a=(ports.get("a") or {}).get("achieved_rate"),
-            achieved_rate_b=(ports.get("b") or {}).get("achieved_rate"),
+            packet_rate_a=_per_second((ports.get("a") or {}).get("packet_rate")),
+            packet_rate_b=_per_second((ports.get("b") or {}).get("packet_rate")),
+            offered_connection_rate=_per_second(rates.get("offered_connection_rate")),
+            offered_rate_bound_pct=(rates.get("offered_connection_rate") or {}).get("bound_pct"),
+            end_to_end_rate=_per_second(rates.get("end_to_end_connection_rate")),
             drone_host=f"{first_drone.get('host')}:{first_drone.get('port')}" if first_drone else None,
             drone_version=",".join(sorted(set((d.get("drone_versions") or {}).values()))) or None,
             dut_host=(sc.get("dut") or {}).get("host"), dut_kernel=(d.get("dut") or {}).get("kernel"),
@@ -192,8 +207,8 @@ class History:
             if run["verdict"] != "pass":
                 regressions.append(f"verdict {run['verdict']} (run {base['id']} passed)")
             for side in ("a", "b"):
-                now, then = run[f"achieved_rate_{side}"], base[f"achieved_rate_{side}"]
+                now, then = run[f"packet_rate_{side}"], base[f"packet_rate_{side}"]
                 if now and then and now < then * (1 - RATE_DROP):
-                    regressions.append(f"port {side.upper()} achieved {now:,.0f}/s < {then:,.0f}/s "
+                    regressions.append(f"port {side.upper()} packet rate {now:,.0f}/s < {then:,.0f}/s "
                                        f"(run {base['id']}, more than {RATE_DROP:.0%} slower)")
         return Comparison(run, base, regressions, basis)

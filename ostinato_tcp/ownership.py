@@ -25,12 +25,32 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from .drone._api import TRANSMIT_SEQUENTIAL
 from .errors import OstinatoTcpError, UsageError
-from .streams import NAME_PREFIX
+
+if TYPE_CHECKING:
+    from .drone import DroneApi
 
 log = logging.getLogger(__name__)
 OWNER_RE = re.compile(r"^ostinato-tcp run pid (\d+) on (\S+)")
+NAME_PREFIX = "ostinato-tcp:"
+
+
+def object_name(scenario_name: str, role: str) -> str:
+    """The name of a stream or device group a run creates: ``ostinato-tcp:<scenario>:<role>``."""
+    return f"{NAME_PREFIX}{scenario_name}:{role}"
+
+
+def is_ours(name: str, scenario_name: str | None = None) -> bool:
+    """True for names ostinato-tcp gives (of that scenario, when one is named)."""
+    return name.startswith(object_name(scenario_name, "") if scenario_name else NAME_PREFIX)
+
+
+def scenario_in_name(name: str) -> str | None:
+    parts = name.split(":")
+    return parts[1] if is_ours(name) and len(parts) >= 3 else None
 
 
 def owner_tag(scenario_name: str) -> str:
@@ -59,7 +79,7 @@ def owner_is_gone(tag: str) -> bool:
 class PortClaim:
     """What a run changed on one port, to put back when it ends."""
 
-    drone: object
+    drone: "DroneApi"
     port_id: int
     name: str
     tag: str
@@ -75,7 +95,7 @@ class PortClaim:
     # ------------------------------------------------------------------ inspect and claim
     def claim(self, *, take_over: bool) -> None:
         """Check the port, then tag it and make the changes the run needs (take-over only)."""
-        d, pb = self.drone, self.drone.pb
+        d = self.drone
         cfg = d.port_config(self.port_id)
         owner = cfg.user_name
         if OWNER_RE.match(owner or ""):
@@ -94,17 +114,13 @@ class PortClaim:
         if state.is_transmit_on:
             raise UsageError(f"{self.where} is transmitting ({'user ' + repr(owner) if owner else 'no user set'}); "
                              "wait for it or stop it")
-        streams = []
-        ids = d.getStreamIdList(pb.PortId(id=self.port_id))
-        if ids.stream_id:
-            streams = list(d.getStreamConfig(ids).stream)
-        foreign = [s for s in streams if not s.core.name.startswith(NAME_PREFIX)]
-        leftovers = [s for s in streams if s.core.name.startswith(NAME_PREFIX)]
-        gids = d.getDeviceGroupIdList(pb.PortId(id=self.port_id))
-        groups = list(d.getDeviceGroupConfig(gids).device_group) if gids.device_group_id else []
-        foreign_groups = [g for g in groups if not g.core.name.startswith(NAME_PREFIX)]
-        leftover_groups = [g for g in groups if g.core.name.startswith(NAME_PREFIX)]
-        interleaved = cfg.transmit_mode != pb.kSequentialTransmit
+        streams = d.streams(self.port_id)
+        foreign = [s for s in streams if not is_ours(s.core.name)]
+        leftovers = [s for s in streams if is_ours(s.core.name)]
+        groups = d.device_groups(self.port_id)
+        foreign_groups = [g for g in groups if not is_ours(g.core.name)]
+        leftover_groups = [g for g in groups if is_ours(g.core.name)]
+        interleaved = cfg.transmit_mode != TRANSMIT_SEQUENTIAL
         if not take_over:
             if foreign or foreign_groups:
                 what = []
@@ -117,8 +133,7 @@ class PortClaim:
                                  "another port, remove them, or pass --take-over-ports (their streams are disabled "
                                  "for the run and re-enabled after it; nothing of theirs is deleted)")
             if leftovers or leftover_groups:
-                names = sorted({s.core.name.split(":")[1] for s in leftovers + leftover_groups
-                                if s.core.name.count(":") >= 2})
+                names = sorted({scenario_in_name(x.core.name) or "?" for x in leftovers + leftover_groups})
                 raise UsageError(f"{self.where} holds {len(leftovers)} stream(s) and {len(leftover_groups)} device "
                                  f"group(s) left by an interrupted ostinato-tcp run (scenario "
                                  f"{', '.join(names) or '?'}); 'ostinato-tcp cleanup SCENARIO' removes them")
@@ -132,26 +147,23 @@ class PortClaim:
         if interleaved:
             self.old_transmit_mode = cfg.transmit_mode
         d.modify_port(self.port_id, user_name=self.tag,
-                      **({"transmit_mode": pb.kSequentialTransmit} if interleaved else {}))
+                      **({"transmit_mode": TRANSMIT_SEQUENTIAL} if interleaved else {}))
         now = d.port_config(self.port_id).user_name
         if now != self.tag:
             raise UsageError(f"{self.where} was claimed at the same moment by {now!r}; try again later")
         if take_over:
-            if leftovers:
-                d.deleteStream(d.stream_id_list(self.port_id, [s.stream_id.id for s in leftovers]))
-            if leftover_groups:
-                d.deleteDeviceGroup(d.device_group_id_list(self.port_id,
-                                                           [g.device_group_id.id for g in leftover_groups]))
+            d.delete_streams(self.port_id, [s.stream_id.id for s in leftovers])
+            d.delete_device_groups(self.port_id, [g.device_group_id.id for g in leftover_groups])
             enabled = [s for s in foreign if s.core.is_enabled]
             if enabled:
-                off = pb.StreamConfigList()
-                off.port_id.id = self.port_id
+                off = []
                 for s in enabled:
-                    copy = off.stream.add()
+                    copy = type(s)()
                     copy.CopyFrom(s)
                     copy.core.is_enabled = False
-                d.modifyStream(off)
-                self.disabled = enabled
+                    off.append(copy)
+                self.disabled = enabled  # noted first: a signal during the RPC must not lose them
+                d.put_streams(self.port_id, off)
             if foreign or foreign_groups or interleaved:
                 self.warnings.append(
                     f"--take-over-ports: {self.where}: " + ", ".join(
@@ -168,11 +180,7 @@ class PortClaim:
         d = self.drone
         if self.disabled:
             try:
-                on = d.pb.StreamConfigList()
-                on.port_id.id = self.port_id
-                for s in self.disabled:
-                    on.stream.add().CopyFrom(s)  # as read before the run: enabled
-                d.modifyStream(on)
+                d.put_streams(self.port_id, self.disabled)  # as read before the run: enabled
                 self.disabled = []
             except (OstinatoTcpError, OSError) as exc:
                 problems.append(f"{self.where}: could not re-enable {len(self.disabled)} foreign stream(s): {exc}")

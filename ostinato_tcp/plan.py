@@ -24,32 +24,14 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 
+from .dut.facts import DutFacts
+from .dut.verdict import Expected
 from .errors import CapacityError, PlanError
 from .scenario import Scenario
 from .tuples import Batch, ConnectionSpace
 
-DEFAULT_SYN_SENT_TIMEOUT = 120
-DEFAULT_SYN_RECV_TIMEOUT = 60
 TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
 RPC_OVERHEAD = 0.05  # seconds between phases for the RPCs that start them
-
-
-@dataclass(frozen=True)
-class DutFacts:
-    """What the plan needs to know about the DUT; ``source`` says where it came from."""
-
-    syn_sent_timeout: int = DEFAULT_SYN_SENT_TIMEOUT
-    syn_recv_timeout: int = DEFAULT_SYN_RECV_TIMEOUT
-    conntrack_max: int | None = None
-    conntrack_count: int | None = None
-    tcp_loose: int | None = None
-    source: str = "kernel defaults (DUT not read)"
-
-    @property
-    def free_entries(self) -> int | None:
-        if self.conntrack_max is None or self.conntrack_count is None:
-            return None
-        return self.conntrack_max - self.conntrack_count
 
 
 @dataclass
@@ -86,6 +68,13 @@ class Plan:
     def expected_seconds(self) -> float:
         return sum(t.build_seconds + t.send_seconds for t in self.timings)
 
+    def expected(self) -> Expected:
+        """The exact set of connections this plan makes and the reply tuples they must have."""
+        sc = self.scenario
+        return Expected(space=self.space, nat_mode=sc.nat.mode,
+                        nat_address=str(sc.nat.address) if sc.nat.address else None,
+                        require_assured=sc.expect.assured)
+
     def connection_times(self, n: int) -> tuple[float, float, float]:
         """SYN, SYN-ACK and ACK send times of connection ``n``, from its batch's start."""
         k = n % self.space.batch_size
@@ -95,6 +84,22 @@ class Plan:
             return k / r, self.delay + k / r, m / r + k / r
         rebuild = self.scenario.traffic.build_seconds_per_packet * m
         return k / r, m / r + RPC_OVERHEAD + k / r, 2 * m / r + 2 * RPC_OVERHEAD + rebuild + k / r
+
+    def to_dict(self) -> dict:
+        """The plan as plain data (``plan --json``)."""
+        sp = self.space
+        return {"mode": self.mode, "rate": self.rate, "delay": self.delay, "total": self.total,
+                "batch_size": sp.batch_size, "batches": len(self.timings), "client_ips": sp.ip_count,
+                "ports_per_batch": sp.ports_per_batch, "last_client_port": sp.last_port(),
+                "expected_seconds": self.expected_seconds,
+                "dut": {"syn_sent_timeout": self.dut.syn_sent_timeout, "syn_recv_timeout": self.dut.syn_recv_timeout,
+                        "conntrack_max": self.dut.conntrack_max, "conntrack_count": self.dut.conntrack_count,
+                        "source": self.dut.source},
+                "timings": [{"batch": t.batch.index, "first": t.batch.first, "count": t.batch.count,
+                             "build_seconds": t.build_seconds, "send_seconds": t.send_seconds,
+                             "syn_to_synack": t.syn_to_synack, "synack_to_ack": t.synack_to_ack}
+                            for t in self.timings],
+                "warnings": self.warnings, "problems": self.problems}
 
     def describe(self) -> list[str]:
         """The dry run, as lines."""

@@ -1,35 +1,91 @@
-"""Drone stream and device-group configurations built from the plan.
+"""Streams and emulated devices as plain specs: what each port sends, in connection terms.
+
+A :class:`StreamSpec` says what one Drone stream sends, named by the connection's
+sides (client, server) rather than by header fields; a program is the list of
+streams a port holds for one phase, sent in order. The port
+(:class:`ostinato_tcp.ports.DronePort`) encodes them into the backend's messages
+(:mod:`ostinato_tcp.drone._encode`), so this module holds no protobuf.
 
 Port A (client) holds two streams sent in sequence: SYN (goto next) then ACK
 (stop). Port B (server) holds the SYN-ACK stream(s). Every value that changes per
-connection comes from Drone's variable fields, so a request has the same size
-for 10 connections or 10 million.
+connection comes from Drone's variable fields, so a program has the same size for
+10 connections or 10 million.
 
 Sequence numbers follow the handshake: SYN seq=c; SYN-ACK seq=s ack=c+1;
 ACK seq=c+1 ack=s+1 (c, s: the client's and the server's initial numbers).
-
-Functions here take the backend's message namespace (``drone.pb``/``drone.emul``)
-so they work the same with the built-in client and python-ostinato.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Literal
 
+from .ownership import object_name
 from .scenario import Scenario
 from .tuples import StreamFields
 
-PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_TCP = 100, 200, 301, 400
 TCP_SYN, TCP_ACK = 0x02, 0x10
-IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data
-OFF_IP_SRC, OFF_IP_DST = 12, 16
-OFF_TCP_SPORT, OFF_TCP_DPORT = 0, 2
-NAME_PREFIX = "ostinato-tcp:"
 
 
-def stream_name(sc: Scenario, role: str) -> str:
-    return f"{NAME_PREFIX}{sc.name}:{role}"
+@dataclass(frozen=True)
+class StreamSpec:
+    """One Drone stream of a handshake leg.
+
+    Packet ``k`` of the stream carries client IP ``client_ip + k mod client_ip_count``
+    and client port ``client_port + (k mod client_port_count) * client_port_step``
+    (Drone's variable fields count on their own); server address and port are fixed.
+    ``to_server``: the client sends it (SYN, ACK), else the server (SYN-ACK).
+    """
+
+    name: str
+    to_server: bool
+    flags: int
+    client_ip: int
+    client_port: int
+    server_ip: int
+    server_port: int
+    seq: int
+    ack: int
+    count: int  # packets (0: the stream sends nothing)
+    rate: float  # packets per second
+    next: Literal["next", "stop"] = "stop"
+    client_ip_count: int = 1
+    client_port_count: int = 1
+    client_port_step: int = 1
+    enabled: bool = True
+    window: int = 1024
+    frame_length: int = 64
+
+    def __post_init__(self) -> None:
+        if self.count < 0 or self.rate <= 0 or self.client_ip_count < 1 or self.client_port_count < 1:
+            raise ValueError(f"stream {self.name}: count, rate and field counts must be positive")
+        if self.next not in ("next", "stop"):
+            raise ValueError(f"stream {self.name}: next is 'next' or 'stop', not {self.next!r}")
+
+    @property
+    def varies_ip(self) -> bool:
+        return self.client_ip_count > 1
+
+    @property
+    def varies_port(self) -> bool:
+        return self.count > 1 and self.client_port_count > 1
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """An emulated device group: ``count`` IPv4 hosts from ``ip_base`` (step 1) that answer
+    ARP and resolve ``gateway``; MACs from ``mac_base`` (default: 02:00 + the IPv4 address)."""
+
+    name: str
+    ip_base: int
+    count: int
+    prefix: int
+    gateway: int
+    mac_base: int | None = None
+
+    @property
+    def mac(self) -> int:
+        return self.mac_base if self.mac_base is not None else default_mac(self.ip_base)
 
 
 def default_mac(ip: int) -> int:
@@ -37,101 +93,47 @@ def default_mac(ip: int) -> int:
     return (0x0200 << 32) | ip
 
 
-def device_group(pb, emul, *, port_id: int, group_id: int, name: str, ip_base: int, count: int, prefix: int,
-                 gateway: int, mac_base: int | None):
-    cfg = pb.DeviceGroupConfigList()
-    cfg.port_id.id = port_id
-    g = cfg.device_group.add()
-    g.device_group_id.id = group_id
-    g.core.name = name
-    g.device_count = count
-    mac = g.Extensions[emul.mac]
-    mac.address = mac_base if mac_base is not None else default_mac(ip_base)
-    mac.step = 1
-    ip4 = g.Extensions[emul.ip4]
-    ip4.address = ip_base
-    ip4.prefix_length = prefix
-    ip4.default_gateway = gateway
-    ip4.step = 1
-    return cfg
+def client_devices(sc: Scenario, first_ip: int, count: int) -> DeviceSpec:
+    dev = sc.ports.a.device
+    return DeviceSpec(name=object_name(sc.name, "a"), ip_base=first_ip, count=count, prefix=dev.prefix,
+                      gateway=int(dev.gateway), mac_base=dev.mac_int())
 
 
-def _vf(proto, pb, *, bits: int, offset: int, value: int, count: int, step: int) -> None:
-    vf = proto.variable_field.add()
-    vf.type = vf.kCounter32 if bits == 32 else vf.kCounter16
-    vf.offset = offset
-    vf.mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
-    vf.value = value
-    vf.mode = vf.kIncrement
-    vf.count = count
-    vf.step = step
+def server_devices(sc: Scenario) -> DeviceSpec:
+    dev = sc.ports.b.device
+    return DeviceSpec(name=object_name(sc.name, "b"), ip_base=int(sc.connections.server_ip), count=1,
+                      prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int())
 
 
-def _stream(pb, stream, *, name: str, ordinal: int, enabled: bool, packets: int, rate: float, last: bool,
-            frame_len: int, src_ip: int, dst_ip: int, sport: int, dport: int, flags: int, seq: int, ack: int,
-            window: int):
-    stream.core.name = name
-    stream.core.is_enabled = enabled
-    stream.core.ordinal = ordinal
-    stream.core.len_mode = pb.StreamCore.e_fl_fixed
-    stream.core.frame_len = frame_len
-    ctl = stream.control
-    ctl.unit = pb.StreamControl.e_su_packets
-    ctl.mode = pb.StreamControl.e_sm_fixed
-    ctl.num_packets = packets
-    ctl.packets_per_sec = rate
-    ctl.next = pb.StreamControl.e_nw_stop if last else pb.StreamControl.e_nw_goto_next
-
-    p = stream.protocol.add()
-    p.protocol_id.id = PROTO_MAC
-    mac = p.Extensions[pb.mac]
-    mac.dst_mac_mode = pb.Mac.e_mm_resolve
-    mac.src_mac_mode = pb.Mac.e_mm_resolve
-    stream.protocol.add().protocol_id.id = PROTO_ETH2
-    p = stream.protocol.add()
-    p.protocol_id.id = PROTO_IP4
-    ip4 = p.Extensions[pb.ip4]
-    ip4.src_ip = src_ip
-    ip4.dst_ip = dst_ip
-    ip4.is_override_totlen = True  # frame padding is not TCP payload
-    ip4.totlen = IP_TCP_HEADERS
-    p = stream.protocol.add()
-    p.protocol_id.id = PROTO_TCP
-    tcp = p.Extensions[pb.tcp]
-    tcp.is_override_src_port = True
-    tcp.is_override_dst_port = True
-    tcp.src_port = sport
-    tcp.dst_port = dport
-    tcp.flags = flags
-    tcp.seq_num = seq & 0xFFFFFFFF
-    tcp.ack_num = ack & 0xFFFFFFFF
-    tcp.window = window
-    return stream
-
-
-def client_streams(pb, sc: Scenario, *, port_id: int, syn_id: int, ack_id: int, fields: StreamFields,
-                   syn_enabled: bool = True, ack_enabled: bool = True):
-    """Port A: the SYN stream, then the ACK stream (sequential transmit, goto next)."""
+def client_program(sc: Scenario, fields: StreamFields, *, syn: bool = True, ack: bool = True) -> list[StreamSpec]:
+    """Port A: the SYN stream, then the ACK stream (sequential transmit, goto next).
+    A leg left out stays in the program, disabled, so stream ids stay put across phases."""
     t, c = sc.traffic, sc.connections
-    cfg = pb.StreamConfigList()
-    cfg.port_id.id = port_id
-    server = int(c.server_ip)
-    for sid, role, ordinal, enabled, flags, seq, ack in (
-            (syn_id, "syn", 0, syn_enabled, TCP_SYN, t.client_isn, 0),
-            (ack_id, "ack", 1, ack_enabled, TCP_ACK, t.client_isn + 1, t.server_isn + 1)):
-        s = cfg.stream.add()
-        s.stream_id.id = sid
-        _stream(pb, s, name=stream_name(sc, role), ordinal=ordinal, enabled=enabled, packets=fields.packets,
-                rate=t.rate, last=(role == "ack"), frame_len=t.frame_length, src_ip=fields.ip_base,
-                dst_ip=server, sport=fields.port_base, dport=c.server_port, flags=flags, seq=seq, ack=ack,
-                window=t.window)
-        ip_proto, tcp_proto = s.protocol[2], s.protocol[3]
-        if fields.ip_count > 1:
-            _vf(ip_proto, pb, bits=32, offset=OFF_IP_SRC, value=fields.ip_base, count=fields.ip_count, step=1)
-        if fields.packets > 1:
-            _vf(tcp_proto, pb, bits=16, offset=OFF_TCP_SPORT, value=fields.port_base, count=fields.port_count,
-                step=fields.port_step)
-    return cfg
+    common = dict(to_server=True, client_ip=fields.ip_base, client_ip_count=fields.ip_count,
+                  client_port=fields.port_base, client_port_count=fields.port_count,
+                  client_port_step=fields.port_step, server_ip=int(c.server_ip), server_port=c.server_port,
+                  count=fields.packets, rate=t.rate, window=t.window, frame_length=t.frame_length)
+    return [StreamSpec(name=object_name(sc.name, "syn"), flags=TCP_SYN, seq=t.client_isn, ack=0, next="next",
+                       enabled=syn, **common),
+            StreamSpec(name=object_name(sc.name, "ack"), flags=TCP_ACK, seq=t.client_isn + 1,
+                       ack=t.server_isn + 1, next="stop", enabled=ack, **common)]
+
+
+def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = True) -> list[StreamSpec]:
+    """Port B: SYN-ACK stream(s), one per run of destinations; packet k of a run goes to
+    (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
+    t, c = sc.traffic, sc.connections
+    out = []
+    for i, run in enumerate(runs):
+        role = "synack" if len(runs) == 1 else f"synack-{i}"
+        out.append(StreamSpec(
+            name=object_name(sc.name, role), to_server=False, flags=TCP_SYN | TCP_ACK, client_ip=run.ip_base,
+            client_ip_count=run.ip_count, client_port=run.port_base, client_port_count=run.port_count,
+            client_port_step=run.port_step, server_ip=int(c.server_ip), server_port=c.server_port,
+            seq=t.server_isn, ack=t.client_isn + 1, count=run.packets, rate=t.rate,
+            next="stop" if i == len(runs) - 1 else "next", enabled=enabled, window=t.window,
+            frame_length=t.frame_length))
+    return out
 
 
 def server_runs(fields: StreamFields, nat_address: int | None = None) -> list[StreamFields]:
@@ -140,31 +142,6 @@ def server_runs(fields: StreamFields, nat_address: int | None = None) -> list[St
     if nat_address is None:
         return [fields]
     return [replace(fields, ip_base=nat_address, ip_count=1)]
-
-
-def server_streams(pb, sc: Scenario, *, port_id: int, stream_ids: list[int], runs: list[StreamFields]):
-    """Port B: SYN-ACK stream(s), one per run of destinations; packet k of a run goes to
-    (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
-    t, c = sc.traffic, sc.connections
-    if len(stream_ids) != len(runs):
-        raise ValueError("one stream id per run")
-    cfg = pb.StreamConfigList()
-    cfg.port_id.id = port_id
-    for i, (sid, run) in enumerate(zip(stream_ids, runs)):
-        s = cfg.stream.add()
-        s.stream_id.id = sid
-        role = "synack" if len(runs) == 1 else f"synack-{i}"
-        _stream(pb, s, name=stream_name(sc, role), ordinal=i, enabled=True, packets=run.packets, rate=t.rate,
-                last=(i == len(runs) - 1), frame_len=t.frame_length, src_ip=int(c.server_ip), dst_ip=run.ip_base,
-                sport=c.server_port, dport=run.port_base, flags=TCP_SYN | TCP_ACK, seq=t.server_isn,
-                ack=t.client_isn + 1, window=t.window)
-        ip_proto, tcp_proto = s.protocol[2], s.protocol[3]
-        if run.ip_count > 1:
-            _vf(ip_proto, pb, bits=32, offset=OFF_IP_DST, value=run.ip_base, count=run.ip_count, step=1)
-        if run.packets > 1 and run.port_count > 1:
-            _vf(tcp_proto, pb, bits=16, offset=OFF_TCP_DPORT, value=run.port_base, count=run.port_count,
-                step=run.port_step)
-    return cfg
 
 
 def runs_from_learned(pairs: list[tuple[int, int]]) -> list[StreamFields]:
@@ -190,7 +167,3 @@ def runs_from_learned(pairs: list[tuple[int, int]]) -> list[StreamFields]:
                                      port_step=step if n > 1 else 1))
             i = j
     return runs
-
-
-def ip_str(value: int) -> str:
-    return str(ipaddress.IPv4Address(value))

@@ -15,11 +15,13 @@ next. Points are saved one file each under ``OUT/points/``, so an interrupted
 sweep resumes where it stopped. Results: ``results.csv``, ``results.json``,
 ``junit.xml`` and PNG plots.
 
-Terms of RFC 9693 (benchmarking stateful NAT gateways) in the results:
-"maximum connection establishment rate" is the highest rate (connections per
-second: each stream sends one packet per connection) at which every connection
-of a count was ESTABLISHED+ASSURED; "connection tracking table capacity" is the
-largest count fully established, shown beside the DUT's nf_conntrack_max.
+Terms of RFC 9693 (benchmarking stateful NAT gateways) in the results, from
+measured rates only (docs/figures.md): "maximum connection establishment rate" is
+the highest measured offered connection rate among the points of a count where
+every connection was ESTABLISHED+ASSURED and no port lagged (a lagging point did
+not test its asked rate: it is reported as lagged, never as a pass); "connection
+tracking table capacity" is the largest count fully established, shown beside the
+DUT's nf_conntrack_max.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import OstinatoTcpError, ScenarioError
+from .options import RunOptions, open_dut
 from .report import result_to_dict, write_json
-from .run import RunEvents, RunOptions, connect_dut, run_scenario
-from .scenario import line_for, read_yaml_file, scenario_from_data, with_changes
+from .result import RunEvents
+from .run import run_scenario
+from .scenario import LabReader, line_for, read_yaml_file, scenario_from_data, with_changes
 
 
 class SearchSpec(BaseModel):
@@ -74,10 +78,11 @@ class Sweep:
     base_data: dict
     base_source: str
     lab: str | None = None
+    lab_reader: LabReader | None = None
     points: list[Point] = field(default_factory=list)
 
 
-def load_sweep(path: str | Path, *, lab: str | None = None) -> Sweep:
+def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None) -> Sweep:
     path = Path(path)
     source = str(path)
     data, lines, _ = read_yaml_file(path)
@@ -97,7 +102,7 @@ def load_sweep(path: str | Path, *, lab: str | None = None) -> Sweep:
         raise ScenarioError(f"base: no scenario file {base_path}", file=source, line=lines.get(("base",)),
                             field="base")
     base_data, _, _ = read_yaml_file(base_path)
-    sweep = Sweep(spec, base_data, str(base_path), lab=lab)
+    sweep = Sweep(spec, base_data, str(base_path), lab=lab, lab_reader=lab_reader)
     for delay in spec.delays:
         for count in spec.counts:
             for rate in spec.rates:
@@ -111,8 +116,8 @@ def load_sweep(path: str | Path, *, lab: str | None = None) -> Sweep:
 def scenario_for(sweep: Sweep, p: Point):
     data = with_changes(sweep.base_data, {"name": f"{sweep.spec.name}-{p.name}", "connections.count": p.count,
                                           "traffic.rate": p.rate, "traffic.delay": p.delay})
-    return scenario_from_data(data, source=f"{sweep.base_source} ({p.name})",
-                              overrides={"lab": sweep.lab} if sweep.lab else None)
+    return scenario_from_data(data, source=f"{sweep.base_source} ({p.name})", lab=sweep.lab,
+                              lab_reader=sweep.lab_reader)
 
 
 class SweepEvents:
@@ -128,11 +133,9 @@ class SweepEvents:
         return RunEvents()
 
 
-def _row(point: Point, d: dict | None, error: str | None = None, error_type: str | None = None) -> dict:
-    d = dict(d or {})
+def _row(point: Point, d: dict) -> dict:
+    d = dict(d)
     d.update(point_name=point.name, count=point.count, rate=point.rate, delay=point.delay, search=point.search)
-    if error:
-        d.update(error=error, error_type=error_type, verdict="error")
     d.setdefault("expected", point.count)
     d.setdefault("established_assured", 0)
     return d
@@ -157,14 +160,11 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = No
             return row
         events.point_started(i, total, p, False)
         sc = scenario_for(sweep, p)
-        try:
-            result = run_scenario(sc, opts, events.run_events())
-            data = result_to_dict(result)
-            row = _row(p, data)
-            if history is not None:
-                history.record(data, origin=f"sweep:{sweep.spec.name}")
-        except OstinatoTcpError as exc:
-            row = _row(p, {"scenario_name": sc.name}, str(exc), type(exc).__name__)
+        result = run_scenario(sc, opts, events.run_events())
+        data = result_to_dict(result)
+        row = _row(p, data)
+        if history is not None:
+            history.record(data, origin=f"sweep:{sweep.spec.name}")
         _clear_point(sc, opts)
         write_json(row, path)
         events.point_done(i, total, p, row)
@@ -183,24 +183,22 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = No
 def _clear_point(sc, opts: RunOptions) -> None:
     """Remove the point's entries before the next point (a shared DUT keeps everything else)."""
     try:
-        dut = connect_dut(sc, opts)
-        try:
+        with open_dut(sc, opts) as dut:
             dut.clear(sc.connections.server_ip, sc.connections.server_port, "test")
-        finally:
-            dut.shell.close()
     except OstinatoTcpError:
         pass  # the next point clears again before it sends; its own errors will say why
 
 
 def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
-    """Bisect (geometrically) between the highest passing and lowest failing grid rate per count."""
+    """Bisect (geometrically) between the highest passing and lowest failing (or lagging) asked
+    rate per count."""
     spec = sweep.spec.search
     added = []
     for count in sweep.spec.counts:
         grid = sorted((r for r in rows.values() if r["count"] == count and r.get("delay", "auto") == "auto"),
                       key=lambda r: r["rate"])
-        passing = [r["rate"] for r in grid if r.get("verdict") == "pass"]
-        failing = [r["rate"] for r in grid if r.get("verdict") == "fail"]
+        passing = [r["rate"] for r in grid if point_status(r) == "pass"]
+        failing = [r["rate"] for r in grid if point_status(r) in ("fail", "lagged")]  # lagged: Drone's ceiling
         if not passing or not failing:
             continue
         lo = max(passing)
@@ -216,30 +214,58 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
             row = run_point(len(rows), len(rows) + 1, p)
             rows[p.name] = row
             added.append(p)
-            if row.get("verdict") == "pass":
+            if point_status(row) == "pass":
                 lo = mid
-            elif row.get("verdict") == "fail":
+            elif point_status(row) in ("fail", "lagged"):
                 hi = mid
             else:
                 break
     return added
 
 
+MAX_BOUND_PCT = 5.0  # a measured rate counts for the maximum only when known within 5%
+
+
+def _offered(r: dict) -> dict:
+    return ((r.get("rates") or {}).get("offered_connection_rate") or {})
+
+
+def point_status(r: dict) -> str:
+    """pass, fail, lagged (a port sent slower than asked: the asked rate was not tested) or error."""
+    if r.get("verdict") == "error":
+        return "error"
+    if any((p or {}).get("lagged") for p in (r.get("ports") or {}).values()):
+        return "lagged"
+    return "pass" if r.get("verdict") == "pass" else "fail"
+
+
 def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
-    by_count: dict[int, dict] = {}
+    """RFC 9693's figures over the points, from measured rates only: the maximum connection
+    establishment rate of a count is the highest measured offered connection rate among its
+    points that passed with no port lagging, measured within 5%."""
+    by_count: dict[int, list[dict]] = {}
     for r in results:
-        c = by_count.setdefault(int(r["count"]), {"passing_rates": [], "failing_rates": []})
-        if r.get("verdict") == "pass":
-            c["passing_rates"].append(r["rate"])
-        elif r.get("verdict") == "fail":
-            c["failing_rates"].append(r["rate"])
+        by_count.setdefault(int(r["count"]), []).append(r)
     max_rate = {}
-    for count, c in sorted(by_count.items()):
-        best = max(c["passing_rates"], default=None)
-        above = [f for f in c["failing_rates"] if best is None or f > best]
-        max_rate[str(count)] = {"connections_per_second": best,
-                                "first_failing_above": min(above) if above else None}
-    full = [int(r["count"]) for r in results if r.get("verdict") == "pass"]
+    for count, rows in sorted(by_count.items()):
+        ok = [r for r in rows if point_status(r) == "pass" and (_offered(r).get("bound_pct") is not None)
+              and _offered(r)["bound_pct"] <= MAX_BOUND_PCT]
+        best = max(ok, key=lambda r: _offered(r)["per_second"], default=None)
+        failing = [r for r in rows if point_status(r) == "fail"]
+        above = [r for r in failing if best is None or _offered(r).get("per_second", 0) > _offered(best)["per_second"]]
+        first_fail = min(above, key=lambda r: _offered(r).get("per_second") or r["rate"], default=None)
+        max_rate[str(count)] = {
+            "connections_per_second": _offered(best).get("per_second") if best else None,
+            "bound_pct": _offered(best).get("bound_pct") if best else None,
+            "point": best.get("point_name") if best else None,
+            "asked_rate": best["rate"] if best else None,
+            "first_failing_above": (_offered(first_fail).get("per_second") or first_fail["rate"]) if first_fail else None,
+            "lagged_points": [{"point": r.get("point_name"), "asked_rate": r["rate"],
+                               "measured_offered_rate": _offered(r).get("per_second")}
+                              for r in rows if point_status(r) == "lagged"],
+            "not_counted_bound_over_5pct": [r.get("point_name") for r in rows if point_status(r) == "pass"
+                                            and r not in ok]}
+    full = [int(r["count"]) for r in results if point_status(r) == "pass"]
     ct_max = None
     for r in results:
         after = ((r.get("dut") or {}).get("after") or {})
@@ -250,18 +276,23 @@ def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
         "sweep": sweep.spec.name if sweep else None,
         "points": len(results),
         "grid_points": len(grid),
-        "grid_passed": sum(1 for r in grid if r.get("verdict") == "pass"),
-        "grid_failed": sum(1 for r in grid if r.get("verdict") == "fail"),
-        "errors": sum(1 for r in results if r.get("verdict") == "error"),
+        "grid_passed": sum(1 for r in grid if point_status(r) == "pass"),
+        "grid_failed": sum(1 for r in grid if point_status(r) == "fail"),
+        "grid_lagged": sum(1 for r in grid if point_status(r) == "lagged"),
+        "errors": sum(1 for r in results if point_status(r) == "error"),
         "maximum_connection_establishment_rate": max_rate,
+        "maximum_rate_rule": ("the highest measured offered connection rate (SYNs sent / SYN phase time) among "
+                              "points where every connection was ESTABLISHED+ASSURED, no port lagged, and the rate "
+                              f"is known within {MAX_BOUND_PCT:g}%"),
         "connection_tracking_table_capacity": {"largest_count_fully_established": max(full, default=None),
                                                "dut_nf_conntrack_max": ct_max},
     }
 
 
-CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "verdict", "expected", "established_assured",
-              "success_ratio", "mode", "batches", "achieved_rate_a", "achieved_rate_b", "configure_s", "build_s",
-              "send_s", "verify_s", "total_s", "error"]
+CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "status", "verdict", "expected",
+              "established_assured", "success_ratio", "mode", "batches", "offered_connection_rate",
+              "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a", "packet_rate_b", "lagged_a", "lagged_b",
+              "configure_s", "build_s", "send_s", "verify_s", "total_s", "error"]
 
 
 def _csv_row(r: dict) -> dict:
@@ -269,16 +300,20 @@ def _csv_row(r: dict) -> dict:
     ports = r.get("ports") or {}
     plan = r.get("plan") or {}
     exp = r.get("expected") or 0
+    e2e = ((r.get("rates") or {}).get("end_to_end_connection_rate") or {})
     return {
         "point_name": r.get("point_name"), "count": r.get("count"), "rate": r.get("rate"), "delay": r.get("delay"),
-        "search": r.get("search", False), "verdict": r.get("verdict"), "expected": exp,
+        "search": r.get("search", False), "status": point_status(r), "verdict": r.get("verdict"), "expected": exp,
         "established_assured": r.get("established_assured", 0),
         "success_ratio": round((r.get("established_assured", 0) / exp), 6) if exp else 0,
         "mode": plan.get("mode"), "batches": plan.get("batches"),
-        "achieved_rate_a": (ports.get("a") or {}).get("achieved_rate"),
-        "achieved_rate_b": (ports.get("b") or {}).get("achieved_rate"),
+        "offered_connection_rate": _offered(r).get("per_second"), "offered_rate_bound_pct": _offered(r).get("bound_pct"),
+        "end_to_end_rate": e2e.get("per_second"),
+        "packet_rate_a": ((ports.get("a") or {}).get("packet_rate") or {}).get("per_second"),
+        "packet_rate_b": ((ports.get("b") or {}).get("packet_rate") or {}).get("per_second"),
+        "lagged_a": (ports.get("a") or {}).get("lagged"), "lagged_b": (ports.get("b") or {}).get("lagged"),
         "configure_s": t.get("configure"), "build_s": t.get("build"), "send_s": t.get("send"),
-        "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", ""),
+        "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", "") or "",
     }
 
 
@@ -298,8 +333,4 @@ def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> N
     write_plots([_csv_row(r) for r in results], out)
 
 
-def load_results(out: str | Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((Path(out) / "points").glob("*.json"))]
-
-
-__all__ = ["Point", "Sweep", "SweepEvents", "load_results", "load_sweep", "run_sweep", "summarize"]
+__all__ = ["Point", "Sweep", "SweepEvents", "load_sweep", "run_sweep", "summarize"]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .dut import Expected, Health, Judge, diagnose
-from .dut.verdict import Verdict
-from .plan import DutFacts, Plan, make_plan
-from .run import RunOptions, connect_dut, expected_for
+from .dut import DutFacts, Expected, Health, Judge, Verdict, diagnose
+from .options import RunOptions, open_dut
+from .plan import Plan, make_plan
 from .scenario import Scenario
 from .tuples import ConnectionSpace
 
@@ -59,21 +58,19 @@ def _plan(sc: Scenario, facts: DutFacts | None, batch_size: int | None) -> Plan:
 
 
 def verify_live(sc: Scenario, opts: RunOptions | None = None, *, batch_size: int | None = None) -> VerifyOutcome:
-    dut = connect_dut(sc, opts or RunOptions())
-    try:
+    with open_dut(sc, opts or RunOptions()) as dut:
         health = dut.health()
-        plan = _plan(sc, health.facts(f"read from {dut.shell.where}"), batch_size)
-        exp = expected_for(plan)
+        plan = _plan(sc, health.facts(f"read from {dut.where}"), batch_size)
+        exp = plan.expected()
         verdict, info = dut.verify(exp)
-    finally:
-        dut.shell.close()
+        where = dut.where
     diag = diagnose(verdict, exp, tcp_loose=health.tcp_loose)
-    return VerifyOutcome(sc, verdict, exp, diag, f"DUT {dut.shell.where}", health=health, dump=info)
+    return VerifyOutcome(sc, verdict, exp, diag, f"DUT {where}", health=health, dump=info)
 
 
 def verify_dump_file(sc: Scenario, path: str, *, batch_size: int | None = None) -> VerifyOutcome:
     plan = _plan(sc, None, batch_size)
-    exp = expected_for(plan)
+    exp = plan.expected()
     judge = Judge(exp)
     with open(path, "rb") as f:
         while True:

@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 
 from ..errors import (DroneConnectError, DroneError, DroneProtocolError, DroneRpcError, DroneTimeoutError,
                       DroneVersionError)
-from ._api import DroneApi
+from ._api import RPC_INDEX, DroneApi
 from ._pb import ostemul_pb2, ostproto_pb2
 
 log = logging.getLogger(__name__)
@@ -34,35 +34,35 @@ MSG_REQUEST, MSG_RESPONSE, MSG_BLOB, MSG_ERROR, MSG_NOTIFY = 1, 2, 3, 4, 5
 
 # name: (method index, request type, reply type); reply None = binary blob.
 _P = ostproto_pb2
-METHODS: dict[str, tuple[int, type, type | None]] = {
-    "getPortIdList": (0, _P.Void, _P.PortIdList),
-    "getPortConfig": (1, _P.PortIdList, _P.PortConfigList),
-    "modifyPort": (2, _P.PortConfigList, _P.Ack),
-    "getStreamIdList": (3, _P.PortId, _P.StreamIdList),
-    "getStreamConfig": (4, _P.StreamIdList, _P.StreamConfigList),
-    "addStream": (5, _P.StreamIdList, _P.Ack),
-    "deleteStream": (6, _P.StreamIdList, _P.Ack),
-    "modifyStream": (7, _P.StreamConfigList, _P.Ack),
-    "startTransmit": (8, _P.PortIdList, _P.Ack),
-    "stopTransmit": (9, _P.PortIdList, _P.Ack),
-    "startCapture": (10, _P.PortIdList, _P.Ack),
-    "stopCapture": (11, _P.PortIdList, _P.Ack),
-    "getCaptureBuffer": (12, _P.PortId, None),
-    "getStats": (13, _P.PortIdList, _P.PortStatsList),
-    "clearStats": (14, _P.PortIdList, _P.Ack),
-    "checkVersion": (15, _P.VersionInfo, _P.VersionCompatibility),
-    "getDeviceGroupIdList": (16, _P.PortId, _P.DeviceGroupIdList),
-    "getDeviceGroupConfig": (17, _P.DeviceGroupIdList, _P.DeviceGroupConfigList),
-    "addDeviceGroup": (18, _P.DeviceGroupIdList, _P.Ack),
-    "deleteDeviceGroup": (19, _P.DeviceGroupIdList, _P.Ack),
-    "modifyDeviceGroup": (20, _P.DeviceGroupConfigList, _P.Ack),
-    "getDeviceList": (21, _P.PortId, _P.PortDeviceList),
-    "resolveDeviceNeighbors": (22, _P.PortIdList, _P.Ack),
-    "clearDeviceNeighbors": (23, _P.PortIdList, _P.Ack),
-    "getDeviceNeighbors": (24, _P.PortId, _P.PortNeighborList),
-    "build": (27, _P.BuildConfig, _P.Ack),
+_TYPES: dict[str, tuple[type, type | None]] = {
+    "getPortIdList": (_P.Void, _P.PortIdList),
+    "getPortConfig": (_P.PortIdList, _P.PortConfigList),
+    "modifyPort": (_P.PortConfigList, _P.Ack),
+    "getStreamIdList": (_P.PortId, _P.StreamIdList),
+    "getStreamConfig": (_P.StreamIdList, _P.StreamConfigList),
+    "addStream": (_P.StreamIdList, _P.Ack),
+    "deleteStream": (_P.StreamIdList, _P.Ack),
+    "modifyStream": (_P.StreamConfigList, _P.Ack),
+    "startTransmit": (_P.PortIdList, _P.Ack),
+    "stopTransmit": (_P.PortIdList, _P.Ack),
+    "startCapture": (_P.PortIdList, _P.Ack),
+    "stopCapture": (_P.PortIdList, _P.Ack),
+    "getCaptureBuffer": (_P.PortId, None),
+    "getStats": (_P.PortIdList, _P.PortStatsList),
+    "clearStats": (_P.PortIdList, _P.Ack),
+    "checkVersion": (_P.VersionInfo, _P.VersionCompatibility),
+    "getDeviceGroupIdList": (_P.PortId, _P.DeviceGroupIdList),
+    "getDeviceGroupConfig": (_P.DeviceGroupIdList, _P.DeviceGroupConfigList),
+    "addDeviceGroup": (_P.DeviceGroupIdList, _P.Ack),
+    "deleteDeviceGroup": (_P.DeviceGroupIdList, _P.Ack),
+    "modifyDeviceGroup": (_P.DeviceGroupConfigList, _P.Ack),
+    "getDeviceList": (_P.PortId, _P.PortDeviceList),
+    "resolveDeviceNeighbors": (_P.PortIdList, _P.Ack),
+    "clearDeviceNeighbors": (_P.PortIdList, _P.Ack),
+    "getDeviceNeighbors": (_P.PortId, _P.PortNeighborList),
+    "build": (_P.BuildConfig, _P.Ack),
 }
-_INDEX_NAMES = {idx: name for name, (idx, _, _) in METHODS.items()}
+METHODS: dict[str, tuple[int, type, type | None]] = {name: (RPC_INDEX[name], *types) for name, types in _TYPES.items()}
 
 # The version announced first when none is configured; Drone answers with the
 # MAJOR.MINOR it needs if this one does not match, and the client tries again.
@@ -78,7 +78,6 @@ class DroneClient(DroneApi):
     the reply message; an ``Ack`` with ``kRpcError`` raises :class:`DroneRpcError`.
     """
 
-    backend_name = "builtin"
     pb = ostproto_pb2
     emul = ostemul_pb2
 
@@ -105,7 +104,7 @@ class DroneClient(DroneApi):
         return f"{self.host}:{self.port}"
 
     # Connection --------------------------------------------------------------
-    def connect(self) -> "DroneClient":
+    def _open(self) -> None:
         """Connect and agree on a version; reconnects once if Drone names another one."""
         announce = self.version or self.version_guess
         result = self._connect_once(announce)
@@ -133,7 +132,6 @@ class DroneClient(DroneApi):
         # Drone accepts a controller of its own MAJOR.MINOR and reports nothing more of itself.
         self.drone_version = ".".join(announce.split(".")[:2]) + ".x"
         log.debug("connected to Drone %s as version %s", self.endpoint, announce)
-        return self
 
     def _connect_once(self, version: str) -> ostproto_pb2.VersionCompatibility:
         self._close()
@@ -152,9 +150,6 @@ class DroneClient(DroneApi):
         self._sock = sock
         return self.checkVersion(_P.VersionInfo(version=version, client_name=self.client_name))
 
-    def disconnect(self) -> None:
-        self._close()
-
     def _close(self) -> None:
         if self._sock is not None:
             try:
@@ -165,14 +160,6 @@ class DroneClient(DroneApi):
     @property
     def connected(self) -> bool:
         return self._sock is not None
-
-    def __enter__(self) -> "DroneClient":
-        if not self.connected:
-            self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.disconnect()
 
     # RPC ---------------------------------------------------------------------
     def call(self, name: str, request=None, *, timeout: float | None = None):
@@ -269,17 +256,3 @@ class DroneClient(DroneApi):
         if self.on_notification is not None:
             self.on_notification(note)
 
-
-def _make_rpc(name: str):
-    index, req_type, _ = METHODS[name]
-
-    def rpc(self, request=None, *, timeout: float | None = None):
-        return self.call(name, request, timeout=timeout)
-
-    rpc.__name__ = name
-    rpc.__doc__ = f"Drone RPC {index}: {name}({req_type.__name__})."
-    return rpc
-
-
-for _name in METHODS:
-    setattr(DroneClient, _name, _make_rpc(_name))

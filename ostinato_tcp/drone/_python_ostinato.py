@@ -11,13 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ..errors import DroneConnectError, DroneError, DroneRpcError, UsageError
-from ._api import DroneApi
-
-RPC_NAMES = ("getPortIdList", "getPortConfig", "modifyPort", "getStreamIdList", "getStreamConfig", "addStream",
-             "deleteStream", "modifyStream", "startTransmit", "stopTransmit", "startCapture", "stopCapture",
-             "getCaptureBuffer", "getStats", "clearStats", "getDeviceGroupIdList", "getDeviceGroupConfig",
-             "addDeviceGroup", "deleteDeviceGroup", "modifyDeviceGroup", "getDeviceList",
-             "resolveDeviceNeighbors", "clearDeviceNeighbors", "getDeviceNeighbors", "build")
+from ._api import RPC_INDEX, DroneApi
 
 
 def _namespace(*modules) -> SimpleNamespace:
@@ -28,7 +22,6 @@ def _namespace(*modules) -> SimpleNamespace:
 
 
 class PythonOstinatoDrone(DroneApi):
-    backend_name = "python-ostinato"
 
     def __init__(self, host: str, port: int = 7878, *, timeout: float = 10.0, **_ignored):
         try:
@@ -49,36 +42,28 @@ class PythonOstinatoDrone(DroneApi):
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def connect(self) -> "PythonOstinatoDrone":
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def _open(self) -> None:
         try:
             self._proxy.connect()
         except Exception as exc:  # python-ostinato raises bare exceptions of several kinds
             raise DroneConnectError(f"python-ostinato could not connect: {exc}", endpoint=self.endpoint,
                                     rpc="connect") from None
         self._connected = True
-        return self
 
-    def disconnect(self) -> None:
+    def _close(self) -> None:
         if self._connected:
             try:
                 self._proxy.disconnect()
             finally:
                 self._connected = False
 
-    @property
-    def connected(self) -> bool:
-        return self._connected
-
-    def __enter__(self):
-        if not self._connected:
-            self.connect()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.disconnect()
-
     def call(self, name: str, request=None, *, timeout: float | None = None):
-        method = getattr(self._proxy, name, None)
+        # python-ostinato has no per-call timeout; its own socket settings apply.
+        method = getattr(self._proxy, name, None) if name in RPC_INDEX else None
         if method is None:
             raise DroneError(f"python-ostinato has no RPC {name!r}", endpoint=self.endpoint, rpc=name)
         try:
@@ -91,15 +76,3 @@ class PythonOstinatoDrone(DroneApi):
         if status is not None and type(reply).__name__ == "Ack" and status != 0:
             raise DroneRpcError(reply.notes or "Drone reported an error", endpoint=self.endpoint, rpc=name)
         return reply
-
-
-def _make(name: str):
-    def rpc(self, request=None, *, timeout: float | None = None):
-        return self.call(name, request, timeout=timeout)
-
-    rpc.__name__ = name
-    return rpc
-
-
-for _name in RPC_NAMES:
-    setattr(PythonOstinatoDrone, _name, _make(_name))

@@ -1,9 +1,11 @@
 """The DUT side: SSH, conntrack commands, dump parsing, verdict and diagnosis, capacity."""
 
-from ._dut import Dut, Health, parse_health
+from ._dut import CountPoller, DutSession
 from .conntrack import Entry, ParseStats, parse_line, parse_lines, parse_text
+from .facts import DutFacts, Health, parse_health
 from .ssh import DutShell, SshTarget
 from .verdict import CATEGORY_NAMES, Expected, Judge, Verdict, diagnose, judge_text
 
-__all__ = ["CATEGORY_NAMES", "Dut", "DutShell", "Entry", "Expected", "Health", "Judge", "ParseStats", "SshTarget",
-           "Verdict", "diagnose", "judge_text", "parse_health", "parse_line", "parse_lines", "parse_text"]
+__all__ = ["CATEGORY_NAMES", "CountPoller", "DutFacts", "DutSession", "DutShell", "Entry", "Expected", "Health",
+           "Judge", "ParseStats", "SshTarget", "Verdict", "diagnose", "judge_text", "parse_health", "parse_line",
+           "parse_lines", "parse_text"]

@@ -4,88 +4,26 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import re
 import time
 import zlib
 from array import array
-from dataclasses import asdict, dataclass, field
+import threading
 
-from ..errors import DutCommandError
-from ..plan import DutFacts
+from ..errors import DutCommandError, OstinatoTcpError, UsageError
 from . import commands as C
-from .conntrack import LineSplitter, ParseStats, parse_counted, parse_stats_output
-from .ssh import DutShell
-from .verdict import Expected, Judge, Verdict
+from .conntrack import LineSplitter, ParseStats, parse_counted
+from .facts import Health, parse_health
+from .ssh import DutShell, SshTarget
+from .verdict import MISSING, Expected, Judge, Verdict
 
 log = logging.getLogger(__name__)
 _SHOWN_RE = re.compile(r"(\d+) flow entries have been shown")
 _DELETED_RE = re.compile(r"(\d+) flow entries have been deleted")
 
 
-@dataclass
-class Health:
-    """The DUT's conntrack capacity, settings and counters at one moment."""
-
-    count: int | None = None
-    max: int | None = None
-    buckets: int | None = None
-    tcp_loose: int | None = None
-    syn_sent_timeout: int | None = None
-    syn_recv_timeout: int | None = None
-    established_timeout: int | None = None
-    kernel: str | None = None
-    uid: int | None = None
-    has_conntrack: bool | None = None
-    counters: dict[str, int] = field(default_factory=dict)  # conntrack -S, summed over CPUs
-    taken_at: float = 0.0
-
-    @property
-    def free(self) -> int | None:
-        return None if self.max is None or self.count is None else self.max - self.count
-
-    def deltas(self, later: "Health") -> dict[str, int]:
-        keys = sorted(set(self.counters) | set(later.counters))
-        return {k: later.counters.get(k, 0) - self.counters.get(k, 0) for k in keys}
-
-    def facts(self, source: str) -> DutFacts:
-        return DutFacts(syn_sent_timeout=self.syn_sent_timeout or 120, syn_recv_timeout=self.syn_recv_timeout or 60,
-                        conntrack_max=self.max, conntrack_count=self.count, tcp_loose=self.tcp_loose, source=source)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["free"] = self.free
-        return d
-
-
-_HEALTH_KEYS = {
-    "nf_conntrack_count": "count", "nf_conntrack_max": "max", "nf_conntrack_buckets": "buckets",
-    "nf_conntrack_tcp_loose": "tcp_loose", "nf_conntrack_tcp_timeout_syn_sent": "syn_sent_timeout",
-    "nf_conntrack_tcp_timeout_syn_recv": "syn_recv_timeout",
-    "nf_conntrack_tcp_timeout_established": "established_timeout",
-}
-
-
-def parse_health(text: str) -> Health:
-    h = Health(taken_at=time.time())
-    stats_lines = []
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key in _HEALTH_KEYS:
-            if value.strip().isdigit():
-                setattr(h, _HEALTH_KEYS[key], int(value))
-        elif sep and key == "kernel":
-            h.kernel = value.strip() or None
-        elif sep and key == "uid" and value.strip().isdigit():
-            h.uid = int(value)
-        elif sep and key == "conntrack":
-            h.has_conntrack = value.strip() == "yes"
-        elif line.startswith("cpu="):
-            stats_lines.append(line)
-    h.counters = parse_stats_output("\n".join(stats_lines))
-    return h
-
-
-class Dut:
+class DutSession:
     """Operations on the DUT's conntrack over one SSH connection."""
 
     def __init__(self, shell: DutShell, *, compress: str = "auto", conntrack: str = C.CONNTRACK):
@@ -93,6 +31,30 @@ class Dut:
         self.compress = compress
         self.conntrack = conntrack
         self._has_gzip: bool | None = None
+
+    @classmethod
+    def open(cls, config, *, accept_new_host_key: bool = False, password: str | None = None) -> "DutSession":
+        """Log in to the DUT of a scenario's ``dut`` section (host keys checked)."""
+        shell = DutShell(SshTarget.from_scenario(config, accept_new_host_key=accept_new_host_key,
+                                                 password=password)).connect()
+        return cls(shell, compress=config.compress, conntrack=config.conntrack)
+
+    @property
+    def where(self) -> str:
+        """``user@host:port`` of the SSH login, for messages."""
+        return self.shell.where
+
+    def reconnect(self) -> None:
+        self.shell.reconnect()
+
+    def close(self) -> None:
+        self.shell.close()
+
+    def __enter__(self) -> "DutSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def sudo(self) -> bool:
@@ -181,14 +143,52 @@ class Dut:
         return {"seconds": time.monotonic() - t0, "bytes_transferred": sent[0], "compressed": gz,
                 "entries_shown": int(m.group(1)) if m else None}
 
-    def verify(self, expected: Expected, *, timeout: float | None = None) -> tuple[Verdict, dict]:
-        """Dump the test's address space and judge every expected connection."""
+    def prove_fresh_start(self, expected: Expected, clear: str, *, timestamps: bool) -> dict:
+        """Before the first packet: read the test's address space back; none of the run's
+        tuples may have an entry yet (with ``dut.clear test|all`` the clear is checked, not
+        assumed; with ``none`` an earlier run's entries are refused, exit 2). Returns how
+        freshness will be proven: this read-back, plus each entry's age when the DUT keeps
+        start timestamps (``nf_conntrack_timestamp=1``)."""
+        judge = Judge(expected)
+        self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack), judge.feed,
+                  expected_entries=expected.space.total)
+        before = judge.finish()
+        present = before.expected - before.codes.count(MISSING)
+        if present:
+            first = next(i for i, c in enumerate(before.codes) if c != MISSING)
+            o = expected.original_of(first)
+            what = (f"{present} of the test's {before.expected} connections already have conntrack entries on "
+                    f"{self.where} (e.g. src={o[0]} sport={o[2]})")
+            if clear == "none":
+                raise UsageError(f"dut.clear none: {what}; this run could not prove them its own. Fix: dut.clear "
+                                 "test (deletes only the test's entries), wait until they expire, or move the test "
+                                 "to other client ports (connections.first_client_port)")
+            raise DutCommandError(f"{what} after dut.clear {clear}: the clear did not take (another process "
+                                  "keeps making them?); nothing was sent")
+        return {"proof": "entry ages (nf_conntrack_timestamp=1) and the test's space read back empty before the "
+                         "first packet" if timestamps else
+                         "the test's space read back empty before the first packet",
+                "entries_before": 0, "unexpected_before": before.unexpected, "clear": clear,
+                "timestamps": timestamps, "started_at": time.monotonic()}
+
+    def verify(self, expected: Expected, *, fresh: dict | None = None,
+               timeout: float | None = None) -> tuple[Verdict, dict]:
+        """Dump the test's address space and judge every expected connection. With ``fresh``
+        (from :meth:`prove_fresh_start`) on a DUT that keeps timestamps, every entry's age is
+        checked against the time since the run began."""
         session = self.shell.session_tuple()
         if session:
             expected.exclude.add(session)
-        judge = Judge(expected)  # after the exclusions: the Judge copies them
-        info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack), judge.feed,
-                         expected_entries=expected.space.total, timeout=timeout)
+        aged = bool(fresh and fresh.get("timestamps"))
+        max_age = None
+        if aged:
+            # an entry made by this run is at most this old when printed (whole seconds, rounded down)
+            max_age = math.ceil(time.monotonic() - fresh["started_at"]) + 1
+        judge = Judge(expected, max_age=max_age)  # after the exclusions: the Judge copies them
+        info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack, timestamps=aged),
+                         judge.feed, expected_entries=expected.space.total, timeout=timeout)
+        if aged:
+            info["max_age_seconds"] = max_age
         verdict = judge.finish()
         return verdict, info
 
@@ -225,3 +225,25 @@ class Dut:
         self.dump(C.unreplied_argv(expected.server_ip, sp.server_port, self.conntrack), take, expected_entries=sp.total,
                   timeout=timeout)
         return learned[0], odd
+
+
+class CountPoller(threading.Thread):
+    """Polls the DUT's conntrack count over its own SSH channel, off the timing path."""
+
+    def __init__(self, dut: DutSession, interval: float):
+        super().__init__(daemon=True, name="dut-poller")
+        self.dut, self.interval = dut, interval
+        self.count: int | None = None
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.count = self.dut.count()
+            except OstinatoTcpError as exc:
+                log.debug("conntrack count poll failed: %s", exc)
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)

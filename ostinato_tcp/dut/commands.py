@@ -13,7 +13,7 @@ import shlex
 SYSCTL_DIR = "/proc/sys/net/netfilter"
 SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_loose",
            "nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
-           "nf_conntrack_tcp_timeout_established")
+           "nf_conntrack_tcp_timeout_established", "nf_conntrack_timestamp")
 EXIT_MARK = "ostinato-tcp-exit="
 CONNTRACK = "conntrack"  # dut.conntrack: a command name or an absolute path, validated by the scenario
 
@@ -34,8 +34,9 @@ def test_space_filter(server_ip, server_port) -> list[str]:
     return ["-p", "tcp", "--orig-dst", _ip(server_ip), "--orig-port-dst", _port(server_port)]
 
 
-def dump_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
-    return [ct, "-L"] + test_space_filter(server_ip, server_port)
+def dump_argv(server_ip, server_port, ct: str = CONNTRACK, *, timestamps: bool = False) -> list[str]:
+    """The test's entries; with ``timestamps`` each line carries ``delta-time=`` (its age in seconds)."""
+    return [ct, "-L"] + test_space_filter(server_ip, server_port) + (["-o", "ktimestamp"] if timestamps else [])
 
 
 def unreplied_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:

@@ -59,10 +59,6 @@ class Entry:
         return self.meta.get("mark")
 
     @property
-    def zone(self) -> int | None:
-        return self.meta.get("zone")
-
-    @property
     def id(self) -> int | None:
         return self.meta.get("id")
 

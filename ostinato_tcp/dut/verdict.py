@@ -18,13 +18,12 @@ import ipaddress
 import re
 from array import array
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..tuples import ConnectionSpace
 from .conntrack import LineSplitter, ParseStats, parse_counted
 
 # Category codes, one byte per expected connection.
-MISSING, PASS, SYN_SENT, SYN_RECV, EST_NOT_ASSURED, OTHER_STATE, REPLY_MISMATCH = range(7)
+MISSING, PASS, SYN_SENT, SYN_RECV, EST_NOT_ASSURED, OTHER_STATE, REPLY_MISMATCH, STALE = range(8)
 CATEGORY_NAMES = {
     MISSING: "missing",
     PASS: "established_assured",
@@ -33,12 +32,14 @@ CATEGORY_NAMES = {
     EST_NOT_ASSURED: "established_not_assured",
     OTHER_STATE: "other_state",
     REPLY_MISMATCH: "reply_mismatch",
+    STALE: "older_than_the_run",
 }
 
-_FAST = re.compile(
-    rb"^(?:ipv4 +2 +)?tcp +6 +\d+ +([A-Z_0-9]+) +src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
-    rb" +(\[UNREPLIED\] +)?src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
-    rb" *(\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\])?[^\n]*$", re.M)
+_HEAD = (rb"^(?:ipv4 +2 +)?tcp +6 +\d+ +([A-Z_0-9]+) +src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
+         rb" +(\[UNREPLIED\] +)?src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
+         rb" *(\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\])?")
+_FAST = re.compile(_HEAD + rb"[^\n]*$", re.M)
+_FAST_AGED = re.compile(_HEAD + rb"[^\n]*? delta-time=(\d+)[^\n]*$", re.M)  # -o ktimestamp: the entry's age
 _ASSURED_FLAGS = {"ASSURED", "OFFLOAD", "HW_OFFLOAD"}
 
 
@@ -91,6 +92,8 @@ class Verdict:
     parse: ParseStats = field(default_factory=ParseStats)
     reply_dsts: dict[str, int] = field(default_factory=dict)  # NAT modes: reply destination -> entries
     reply_samples: list[str] = field(default_factory=list)
+    max_age: int | None = None  # entries older than this (seconds) were not made by the run
+    untimed: int = 0  # entries judged without an age although ages were asked for
 
     @property
     def counts(self) -> dict[str, int]:
@@ -125,10 +128,14 @@ def _count_codes(codes: bytearray) -> list[int]:
 
 
 class Judge:
-    """Feeds dump bytes in chunks; ``finish()`` returns the Verdict."""
+    """Feeds dump bytes in chunks; ``finish()`` returns the Verdict. With ``max_age`` (the
+    dump carries ``delta-time=``, the entry's age in seconds), an entry older than that
+    was not made by this run: it is ``older_than_the_run``, never a pass."""
 
-    def __init__(self, expected: Expected, *, sample_limit: int = 10):
+    def __init__(self, expected: Expected, *, sample_limit: int = 10, max_age: int | None = None):
         self.exp = expected
+        self.max_age = max_age
+        self.untimed = 0  # entries of expected connections without an age (made before timestamps were on)
         sp = expected.space
         self.codes = bytearray(sp.total)
         self.states: dict[str, int] = {}
@@ -157,16 +164,13 @@ class Judge:
         if block:
             self._block(block)
 
-    def feed_lines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.feed((line if line.endswith("\n") else line + "\n").encode())
-
     def _block(self, block: bytes) -> None:
-        matches = _FAST.findall(block)
+        fast = _FAST if self.max_age is None else _FAST_AGED
+        matches = fast.findall(block)
         if len(matches) != block.count(b"\n"):
             # Some lines have another shape: take them one by one.
             for raw in block.splitlines():
-                m = _FAST.match(raw)
+                m = fast.match(raw)
                 if m:
                     self.stats.entries += 1
                     self._judge(*m.groups())
@@ -181,10 +185,12 @@ class Judge:
         server_port_b = str(self.server_port).encode()
         plain = self.nat_mode == "none" and not self.exclude
         loose_ok = not self.exp.require_assured
+        max_age = self.max_age if self.max_age is not None else -1
         passed = 0
         for g in matches:
             if (plain and g[0] == b"ESTABLISHED" and (g[10] or loose_ok) and g[2] == server_ip and g[4] == server_port_b
-                    and g[6] == server_ip and g[8] == server_port_b and g[7] == g[1] and g[9] == g[3]):
+                    and g[6] == server_ip and g[8] == server_port_b and g[7] == g[1] and g[9] == g[3]
+                    and (max_age < 0 or int(g[11]) <= max_age)):
                 ip = client_ip_int.get(g[1])
                 if ip is not None:
                     n = index_of(ip, int(g[3]))
@@ -207,13 +213,15 @@ class Judge:
         if any(k not in t for t in (o, r) for k in ("src", "dst", "sport", "dport")):
             self.stats.unknown += 1  # a TCP line without both whole tuples is not an entry we can judge
             return
+        age = e.meta.get("delta-time")
         self._judge((e.state or "NONE").encode(), o["src"].encode(), o["dst"].encode(), str(o["sport"]).encode(),
                     str(o["dport"]).encode(), b"[UNREPLIED]" if e.unreplied else None, r["src"].encode(),
                     r["dst"].encode(), str(r["sport"]).encode(), str(r["dport"]).encode(),
-                    b"[x]" if e.flags & _ASSURED_FLAGS else None)
+                    b"[x]" if e.flags & _ASSURED_FLAGS else None, *((str(age).encode(),) if isinstance(age, int) else ()))
 
     # Judging ------------------------------------------------------------------------
-    def _judge(self, state, osrc, odst, osport, odport, unreplied, rsrc, rdst, rsport, rdport, assured) -> None:
+    def _judge(self, state, osrc, odst, osport, odport, unreplied, rsrc, rdst, rsport, rdport, assured,
+               age=None) -> None:
         osport_i, odport_i = int(osport), int(odport)
         if (osrc, osport_i, odst, odport_i) in self.exclude:
             return
@@ -259,6 +267,11 @@ class Judge:
                     self.mismatch_samples.append(
                         f"src={osrc.decode()} sport={osport_i}: reply src={rsrc.decode()} dst={rdst.decode()} "
                         f"sport={rsport.decode()} dport={rdport.decode()}, expected dst={exp[1]} dport={exp[3]}")
+        if self.max_age is not None:
+            if age is None:
+                self.untimed += 1
+            elif int(age) > self.max_age:
+                code = STALE
         if self.codes[n] != PASS:  # a duplicate never hides a passing entry
             self.codes[n] = code
 
@@ -283,7 +296,8 @@ class Judge:
                        unexpected=self.unexpected, unexpected_samples=self.unexpected_samples,
                        duplicates=self.duplicates, mismatch_samples=self.mismatch_samples,
                        other_states=self.other_states, parse=self.stats,
-                       reply_dsts=self.reply_dsts, reply_samples=self.reply_samples)
+                       reply_dsts=self.reply_dsts, reply_samples=self.reply_samples,
+                       max_age=self.max_age, untimed=self.untimed)
 
 
 def judge_text(expected: Expected, text: str | bytes) -> Verdict:
@@ -357,6 +371,10 @@ def diagnose(v: Verdict, exp: Expected, *, counter_deltas: dict[str, int] | None
         out.append(f"{v.unexpected} unexpected entr{'y' if v.unexpected == 1 else 'ies'} inside the test's address "
                    f"space (e.g. {v.unexpected_samples[0]}): leftovers of an earlier run, or traffic from "
                    "someone else to the test server")
+    if c.get("older_than_the_run"):
+        out.append(f"{c['older_than_the_run']} entr{'y is' if c['older_than_the_run'] == 1 else 'ies are'} older "
+                   f"than this run (conntrack's delta-time above {v.max_age} s){example('older_than_the_run')}: "
+                   "left by an earlier run, so they prove nothing about this one")
     if v.duplicates:
         out.append(f"{v.duplicates} expected connection(s) appear more than once (conntrack zones?)")
     if v.parse.unknown:

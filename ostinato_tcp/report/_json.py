@@ -10,6 +10,24 @@ from pathlib import Path
 from .. import __version__
 
 
+RATE_DEFINITIONS = {
+    "offered_connection_rate": "SYNs sent / time the SYN phase took (pipelined: the SYN share of port A's "
+                               "transmit, whose SYNs and ACKs go at one pace)",
+    "end_to_end_connection_rate": "connections / time from the first SYN to the last ACK (summed over batches; "
+                                  "builds between batches excluded)",
+    "packet_rate": "TCP packets a port sent / the time it transmitted (ARP of the emulated devices excluded)",
+    "bound_pct": "the rate lies within +-bound_pct of per_second (from the measured start and end windows)",
+}
+
+
+def _port(p) -> dict:
+    return {"name": p.name, "drone": p.drone, "expected_packets": p.expected_packets,
+            "sent_packets": p.sent_packets, "other_frames": p.other_frames, "frames_exact": p.frames_exact,
+            "send_seconds": round(p.send_seconds, 6), "send_seconds_bound": round(p.transmit.bound, 6),
+            "planned_seconds": round(p.planned_seconds, 4), "packet_rate": p.packet_rate.to_dict(),
+            "lagged": p.lagged}
+
+
 def result_to_dict(r) -> dict:
     v, plan = r.verdict, r.plan
     hb, ha = r.health_before, r.health_after
@@ -19,8 +37,9 @@ def result_to_dict(r) -> dict:
         "scenario_file": r.scenario.source,
         "scenario_hash": r.scenario.content_hash,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.started_at)),
-        "verdict": "error" if r.error else ("pass" if r.passed else "fail"),
+        "verdict": r.verdict_word,
         "error": r.error,
+        "error_type": type(r.exception).__name__ if r.exception is not None else None,
         "expected": r.scenario.connections.count,
         "established_assured": v.established_assured if v else 0,
         "categories": v.counts if v else {},
@@ -29,6 +48,11 @@ def result_to_dict(r) -> dict:
         "unknown_dump_lines": v.parse.unknown if v else 0,
         "nat_reply_destinations": v.reply_dsts if v else {},
         "nat_reply_samples": v.reply_samples if v else [],
+        "freshness": dict(r.freshness, started_at=None) if r.freshness else {},
+        "ports_short": r.ports_short,
+        "rates": {"offered_connection_rate": r.offered_connection_rate.to_dict(),
+                  "end_to_end_connection_rate": r.end_to_end_rate.to_dict(),
+                  "definitions": RATE_DEFINITIONS},
         "timings": {k: round(x, 4) for k, x in r.timings.items()},
         "diagnosis": list(r.diagnosis),
         "warnings": list(r.warnings),
@@ -39,10 +63,7 @@ def result_to_dict(r) -> dict:
             "problems": list(plan.problems),
             "dut_timeouts": {"syn_sent": plan.dut.syn_sent_timeout, "syn_recv": plan.dut.syn_recv_timeout,
                              "source": plan.dut.source}},
-        "ports": {side: {"name": p.name, "drone": p.drone, "expected_packets": p.expected_packets,
-                         "sent_packets": p.sent_packets, "send_seconds": round(p.send_seconds, 4),
-                         "planned_seconds": round(p.planned_seconds, 4), "achieved_rate": round(p.achieved_rate, 1),
-                         "lagged": p.lagged} for side, p in r.ports.items()},
+        "ports": {side: _port(p) for side, p in r.ports.items()},
         "delays": [round(d, 4) for d in r.delays],
         "drone_versions": dict(r.drone_versions),
         "drone_versions_source": "MAJOR.MINOR that Drone accepted in checkVersion (Drone reports no patch level)",
@@ -52,6 +73,7 @@ def result_to_dict(r) -> dict:
         "dump": dict(r.dump),
         "scenario": r.scenario.resolved(),
     }
+    out["freshness"].pop("started_at", None)
     return out
 
 

@@ -43,7 +43,8 @@ def summary_lines(r) -> list[str]:
 
 
 def _traffic_lines(r) -> list[str]:
-    """Timings, plan and what each port sent: reported even when the DUT could not be read."""
+    """Timings, plan, what each port sent and the measured rates: reported even when the DUT
+    could not be read."""
     t = r.timings
     parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "verify", "total") if k in t]
     lines = ["  timings: " + ", ".join(parts)]
@@ -52,7 +53,16 @@ def _traffic_lines(r) -> list[str]:
         lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate {plan.rate:g}/s"
                      + (f", delay {plan.delay:.3f} s" if plan.delay is not None else ""))
     for side, p in r.ports.items():
-        rate = f" ({p.achieved_rate:,.0f}/s)" if p.send_seconds >= 0.5 else ""
-        lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets in "
-                     f"{_fmt_s(p.send_seconds)}{rate}{'  LAGGED' if p.lagged else ''}")
+        extra = [f"{p.other_frames} ARP frame(s) apart"] if p.other_frames else []
+        if not p.frames_exact:
+            extra.append("estimate: frames of other sizes were sent too")
+        lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets"
+                     + (f", {p.packet_rate.text()}" if p.send_seconds > 0 else "")
+                     + (f" ({'; '.join(extra)})" if extra else "") + ("  LAGGED" if p.lagged else "")
+                     + ("  SHORT" if p.shortfall else ""))
+    if r.syn_phase.seconds > 0:
+        lines.append(f"  offered connection rate {r.offered_connection_rate.text()} (SYN phase); end-to-end "
+                     f"{r.end_to_end_rate.text()} (first SYN to last ACK)")
+    if r.freshness:
+        lines.append(f"  fresh: {r.freshness['proof']}")
     return lines

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ostinato_tcp.dut import Dut, DutShell, SshTarget
+from ostinato_tcp.dut import DutSession, DutShell, SshTarget
 from ostinato_tcp.dut import commands as C
 from ostinato_tcp.errors import DutCommandError, HostKeyError
 
@@ -62,12 +62,12 @@ def test_sudo_path(lab):
     assert user, "the test lab has a sudo user"
     with DutShell(target(lab, user=user, sudo=True)) as sh:
         assert sh.run(["id", "-u"]).stdout.strip() == "0"  # through sudo -n
-        health = Dut(sh).health()
+        health = DutSession(sh).health()
     assert health.max > 0 and "invalid" in health.counters
     with DutShell(target(lab, user=user, sudo=False)) as sh:
         assert sh.run(["id", "-u"]).stdout.strip() != "0"
         with pytest.raises(DutCommandError, match="dut.user: otcpt-op is not root .* set dut.sudo: true"):
-            Dut(sh).health()
+            DutSession(sh).health()
 
 
 def test_arguments_are_quoted_never_executed(lab):
@@ -92,11 +92,11 @@ def test_clear_removes_only_the_test_entries(lab):
            "-I -p tcp -s 10.1.1.100 -d 10.2.2.200 --sport 40002 --dport 8080 --state ESTABLISHED -t 600\n"
            "-I -p tcp -s 10.1.1.100 -d 10.2.2.100 --sport 40003 --dport 9090 --state ESTABLISHED -t 600\n")
     with DutShell(target(lab)) as sh:
-        Dut(sh).clear("10.2.2.100", 8080, "test")  # whatever earlier tests left
+        DutSession(sh).clear("10.2.2.100", 8080, "test")  # whatever earlier tests left
         dut_ns(lab, "conntrack", "-R", "-", input=ins)
-        deleted = Dut(sh).clear("10.2.2.100", 8080, "test")
+        deleted = DutSession(sh).clear("10.2.2.100", 8080, "test")
         assert deleted == 2
-        assert Dut(sh).clear("10.2.2.100", 8080, "test") == 0  # nothing left: still fine
+        assert DutSession(sh).clear("10.2.2.100", 8080, "test") == 0  # nothing left: still fine
     left = dut_ns(lab, "conntrack", "-L", "-p", "tcp")
     assert "sport=40002" in left and "sport=40003" in left  # other people's entries stay
     assert "sport=40000" not in left and "sport=40001" not in left
@@ -106,7 +106,7 @@ def test_clear_removes_only_the_test_entries(lab):
 
 def test_health_and_compressed_dump(lab):
     with DutShell(target(lab)) as sh:
-        d = Dut(sh, compress="on")
+        d = DutSession(sh, compress="on")
         h = d.health()
         assert (h.syn_sent_timeout, h.syn_recv_timeout, h.tcp_loose) == (120, 60, 0)
         assert h.kernel and h.count >= 1  # the SSH session itself

@@ -109,11 +109,15 @@ def test_signal_stops_every_port_and_restores_what_it_changed(signum, lab, ot, s
 
 def _dropping_conntrack(path: Path, flag: Path) -> Path:
     """A stand-in for the DUT's conntrack that kills its own SSH session when a dump (-L)
-    starts while ``flag`` exists ('once': the flag is removed; 'always': kept), then runs the
-    real conntrack. The connection really dies: the session's sshd process is killed."""
+    after the traffic starts while ``flag`` exists ('once': the flag is removed; 'always':
+    kept), then runs the real conntrack. The first -L after the flag is written is the run's
+    read-back of the test's space before the first packet: it is let through. The
+    connection really dies: the session's sshd process is killed."""
+    count = path.with_suffix(".count")
     path.write_text(f"""#!/bin/sh
 for a in "$@"; do
-  if [ "$a" = "-L" ] && [ -e {flag} ]; then
+  if [ "$a" = "-L" ]; then n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}; fi
+  if [ "$a" = "-L" ] && [ -e {flag} ] && [ "$n" -ge 2 ]; then
     [ "$(cat {flag})" = once ] && rm -f {flag}
     p=$$
     while [ "$p" -gt 1 ]; do
@@ -134,6 +138,7 @@ def test_ssh_dropped_while_dumping_is_retried_once(ot, scenario_file, tmp_path):
     wrapper = _dropping_conntrack(tmp_path / "conntrack-drop", flag)
     sc = scenario_file("lab-1000.yaml", **{"connections.count": 500, "traffic.rate": 500,
                                            "dut.conntrack": str(wrapper)})
+    wrapper.with_suffix(".count").unlink(missing_ok=True)
     flag.write_text("once")
     rc, out, err, rep = ot("run", str(sc))
     assert rc == 0, out + err
@@ -141,6 +146,7 @@ def test_ssh_dropped_while_dumping_is_retried_once(ot, scenario_file, tmp_path):
     assert rep["established_assured"] == 500
     assert any("SSH to the DUT dropped while reading it" in w for w in rep["warnings"])
 
+    wrapper.with_suffix(".count").unlink(missing_ok=True)
     flag.write_text("always")
     junit = tmp_path / "j.xml"
     rc, out, err, rep = ot("run", "-q", "--junit", str(junit), str(sc))

@@ -32,7 +32,14 @@ def test_lab_1000_the_article(ot, lab):
     assert rep["expected"] == 1000 and rep["states"] == {"ESTABLISHED": 1000} and rep["diagnosis"] == []
     assert rep["plan"]["mode"] == "pipelined" and rep["plan"]["delay"] == 5.0
     assert abs(rep["delays"][0] - 5.0) < 0.1  # B really started 5 s after A
-    assert rep["ports"]["a"]["sent_packets"] >= 2000 and rep["ports"]["b"]["sent_packets"] >= 1000
+    # the run's TCP packets exactly: the emulated devices' ARP frames are counted apart
+    assert rep["ports"]["a"]["sent_packets"] == 2000 and rep["ports"]["b"]["sent_packets"] == 1000
+    assert rep["ports"]["a"]["frames_exact"] and rep["ports"]["b"]["frames_exact"]
+    assert "port A porta: sent 2000/2000 packets" in out and "port B portb: sent 1000/1000 packets" in out
+    # the three rates, measured: the SYN phase at 100/s, end to end half of it (SYNs and ACKs share port A)
+    offered, e2e = rep["rates"]["offered_connection_rate"], rep["rates"]["end_to_end_connection_rate"]
+    assert abs(offered["per_second"] - 100) < 1 and offered["bound_pct"] < 1
+    assert abs(e2e["per_second"] - 50) < 0.5 and rep["freshness"]["timestamps"] is True
     assert not rep["ports"]["a"]["lagged"] and not rep["ports"]["b"]["lagged"]
     assert set(rep["timings"]) >= {"configure", "build", "send", "verify", "total"}
     assert rep["scenario"]["traffic"]["client_isn"] == 100

@@ -45,7 +45,7 @@ def test_tcp_states_and_flags(case):
     assert by_port(entries, 40005).state == "SYN_RECV" and not by_port(entries, 40005).unreplied
     assert by_port(entries, 40000).state == "TIME_WAIT"
     assert by_port(entries, 40001).mark == 6
-    assert by_port(entries, 40002).zone == 7
+    assert by_port(entries, 40002).meta.get("zone") == 7
     assert by_port(entries, 40002).state == "CLOSE_WAIT"
 
 
@@ -57,7 +57,7 @@ def test_extended_and_id_and_proc_specifics():
     proc, _ = load("proc")
     v6 = by_port(proc, 40003)
     assert v6.orig["src"] == "2001:0db8:0000:0000:0000:0000:0000:0001"  # /proc prints IPv6 uncompressed
-    assert v6.zone == 0 and v6.meta["use"] == 2
+    assert v6.meta.get("zone") == 0 and v6.meta["use"] == 2
     default, _ = load("default")
     assert by_port(default, 40003).orig["src"] == "2001:db8::1"
 
@@ -99,7 +99,7 @@ def test_synthetic_shapes_and_unknown_lines():
     assert by_port(entries, 23422).meta["secctx"] == "system_u:object_r:unlabeled_t:s0"
     assert by_port(entries, 23423).labels == ("eth-in", "bulk")
     zoned = by_port(entries, 23424)
-    assert zoned.orig["zone-orig"] == 3 and zoned.reply["zone-reply"] == 3 and zoned.zone == 3
+    assert zoned.orig["zone-orig"] == 3 and zoned.reply["zone-reply"] == 3 and zoned.meta.get("zone") == 3
     (gre,) = [e for e in entries if e.proto == "gre"]
     assert gre.orig["srckey"] == "0x0" and gre.protonum == 47
     (unk,) = [e for e in entries if e.proto == "unknown"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ostinato_tcp.dut import Dut
+from ostinato_tcp.dut import DutSession
 from ostinato_tcp.dut.verdict import Expected
 
 from .test_verdict import line, space
@@ -39,10 +39,10 @@ def test_verify_excludes_the_ssh_session_it_reads_through():
     ssh_entry = ("tcp      6 431999 ESTABLISHED src=10.2.2.100 dst=10.1.1.1 sport=8080 dport=22 src=10.1.1.1 "
                  "dst=10.2.2.100 sport=22 dport=8080 [ASSURED] mark=0 use=1\n")
     shell = ScriptedShell(line("10.1.1.100", 23420) + ssh_entry, session=session)
-    verdict, info = Dut(shell, compress="off").verify(Expected(space(1)))
+    verdict, info = DutSession(shell, compress="off").verify(Expected(space(1)))
     assert verdict.passed and verdict.unexpected == 0
     assert info["entries_shown"] == 2
     # the same dump read through a session with another tuple: the entry is someone else's
     shell = ScriptedShell(line("10.1.1.100", 23420) + ssh_entry, session=("192.0.2.9", 40000, "192.0.2.1", 22))
-    verdict, _ = Dut(shell, compress="off").verify(Expected(space(1)))
+    verdict, _ = DutSession(shell, compress="off").verify(Expected(space(1)))
     assert verdict.unexpected == 1

@@ -13,7 +13,8 @@ from ostinato_tcp.history import MIGRATIONS, SCHEMA_VERSION, History
 def result(name="s1", verdict="pass", est=1000, exp=1000, rate=100.0, ra=100.0, rb=100.0):
     return {"scenario_name": name, "scenario_hash": "abc", "started_at": "2026-11-25T10:00:00Z", "verdict": verdict,
             "expected": exp, "established_assured": est, "plan": {"rate": rate},
-            "ports": {"a": {"achieved_rate": ra}, "b": {"achieved_rate": rb}}, "states": {"ESTABLISHED": est},
+            "ports": {"a": {"packet_rate": {"per_second": ra}}, "b": {"packet_rate": {"per_second": rb}}},
+            "rates": {"offered_connection_rate": {"per_second": ra, "bound_pct": 0.5}}, "states": {"ESTABLISHED": est},
             "timings": {"total": 1.0}, "drone_versions": {"lab-a": "1.2.0"}, "dut": {"kernel": "6.1.0"},
             "scenario": {"drones": {"lab-a": {"host": "198.18.0.2", "port": 7878}}, "dut": {"host": "198.18.0.6"},
                          "connections": {"count": exp}, "traffic": {"rate": rate}}}
@@ -23,7 +24,8 @@ def test_new_database_gets_the_latest_schema(tmp_path):
     with History.open(tmp_path / "h.sqlite") as h:
         assert h.version == SCHEMA_VERSION
         cols = {r[1] for r in h.conn.execute("PRAGMA table_info(runs)")}
-        assert {"origin", "scenario_hash", "dut_kernel", "drone_version", "achieved_rate_a"} <= cols
+        assert {"origin", "scenario_hash", "dut_kernel", "drone_version", "packet_rate_a",
+                "offered_connection_rate", "end_to_end_rate"} <= cols
 
 
 def test_migration_from_version_1_keeps_rows(tmp_path):
@@ -65,7 +67,7 @@ def test_record_and_compare(tmp_path):
         third = h.record(result(ra=70.0))  # passed, but port A got much slower at the same rate
         cmp = h.compare(h.get(third))
         assert cmp.baseline["id"] == first
-        assert cmp.regressions == ["port A achieved 70/s < 100/s (run 1, more than 10% slower)"]
+        assert cmp.regressions == ["port A packet rate 70/s < 100/s (run 1, more than 10% slower)"]
         fourth = h.record(result(rate=200.0, ra=150, rb=150))  # another rate: rates not compared
         assert not h.compare(h.get(fourth)).regressed
         assert h.compare(h.get(first)).baseline is None

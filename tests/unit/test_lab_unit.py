@@ -6,12 +6,13 @@ import pytest
 from click.testing import CliRunner
 
 import ostinato_tcp.lab._lab as L
+import ostinato_tcp.lab._sys as S
 from ostinato_tcp.cli import cli
 from ostinato_tcp.errors import LabError
 
 
 def test_not_root_is_a_one_line_error(monkeypatch):
-    monkeypatch.setattr(L.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(S.os, "geteuid", lambda: 1000)
     res = CliRunner().invoke(cli, ["lab", "up", "--prefix", "otcpn"])
     assert res.exit_code == 3
     assert "ostinato-tcp: error: the lab needs root" in res.output
@@ -19,11 +20,11 @@ def test_not_root_is_a_one_line_error(monkeypatch):
 
 
 def test_missing_programs_are_named_with_their_package(monkeypatch):
-    monkeypatch.setattr(L.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(L, "_which", lambda prog: prog if prog in ("drone", "nft") else "/usr/bin/" + prog)
+    monkeypatch.setattr(S.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(S, "which", lambda prog: prog if prog in ("drone", "nft") else "/usr/bin/" + prog)
     with pytest.raises(LabError, match=r"missing program\(s\): nft \(Debian package nftables\), drone \(Debian "
                                        r"package ostinato\); run 'make deps'"):
-        L.check_prerequisites()
+        S.check_prerequisites()
 
 
 @pytest.mark.parametrize("kw,words", [({"prefix": "Bad!"}, "lab prefix"), ({"mgmt_net": "10.0.0.0/30"}, "/28"),

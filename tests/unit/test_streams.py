@@ -1,46 +1,63 @@
-"""Stream and device configs built from the plan, checked against golden text and the
-handshake arithmetic; the request size does not grow with N."""
+"""Streams as plain specs built from the plan, and their encoding into Drone's messages:
+each checked against golden text and the handshake arithmetic; the request size does not
+grow with N."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 from google.protobuf import text_format
 
+from ostinato_tcp.drone._encode import device_group_config, stream_config
 from ostinato_tcp.drone._pb import ostemul_pb2 as emul
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import (client_streams, default_mac, device_group, runs_from_learned, server_runs,
-                                  server_streams)
+from ostinato_tcp.streams import (DeviceSpec, client_program, default_mac, runs_from_learned, server_program,
+                                  server_runs)
 
 from .helpers import scenario
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "streams"
 
 
-def build(sc):
+def programs(sc):
     plan = make_plan(sc)
     fields = plan.space.stream_fields(plan.batches[0])
-    a = client_streams(pb, sc, port_id=0, syn_id=1, ack_id=2, fields=fields)
-    b = server_streams(pb, sc, port_id=1, stream_ids=[1], runs=server_runs(fields))
-    return a, b
+    return client_program(sc, fields), server_program(sc, server_runs(fields))
 
 
-def check_golden(name: str, msg) -> None:
-    text = text_format.MessageToString(msg)
-    path = GOLDEN / f"{name}.txt"
+def build(sc):
+    """The programs as the port encodes them (port ids 0 and 1, stream ids from 1)."""
+    a, b = programs(sc)
+    return stream_config(pb, 0, [1, 2], a), stream_config(pb, 1, [1], b)
+
+
+def check_golden_text(name: str, text: str) -> None:
+    path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert text == path.read_text(), f"{name} differs from {path} (UPDATE_GOLDEN=1 rewrites it after review)"
 
 
+def check_golden(name: str, msg) -> None:
+    check_golden_text(f"{name}.txt", text_format.MessageToString(msg))
+
+
+def test_article_specs_golden():
+    a, b = programs(scenario())
+    for name, program in (("article-port-a", a), ("article-port-b", b)):
+        check_golden_text(f"{name}.spec.json", json.dumps([dataclasses.asdict(s) for s in program], indent=1) + "\n")
+
+
 def tcp(stream):
     return stream.protocol[3].Extensions[pb.tcp]
 
 
-def test_article_streams_golden():
+def test_article_streams_encoding_golden():
     a, b = build(scenario())
     check_golden("article-port-a", a)
     check_golden("article-port-b", b)
@@ -92,8 +109,8 @@ def test_request_size_does_not_grow_with_n():
 
 
 def test_device_groups():
-    cfg = device_group(pb, emul, port_id=3, group_id=9, name="ostinato-tcp:x:a", ip_base=0x0A010164, count=4,
-                       prefix=24, gateway=0x0A010101, mac_base=None)
+    cfg = device_group_config(pb, emul, 3, 9, DeviceSpec(name="ostinato-tcp:x:a", ip_base=0x0A010164, count=4,
+                                                         prefix=24, gateway=0x0A010101, mac_base=None))
     g = cfg.device_group[0]
     assert g.device_count == 4
     assert g.Extensions[emul.mac].address == default_mac(0x0A010164) == 0x02000A010164
@@ -114,7 +131,7 @@ def test_nat_preserve_ports_sends_synacks_to_the_translated_address():
     plan = make_plan(sc)
     f = plan.space.stream_fields(plan.batches[0])
     (run,) = server_runs(f, int(sc.nat.address))
-    b = server_streams(pb, sc, port_id=1, stream_ids=[1], runs=[run])
+    b = stream_config(pb, 1, [1], server_program(sc, [run]))
     ip4 = b.stream[0].protocol[2].Extensions[pb.ip4]
     assert ip4.dst_ip == 0x0A020201 and not b.stream[0].protocol[2].variable_field
     (vf,) = b.stream[0].protocol[3].variable_field

@@ -28,16 +28,22 @@ class FakeResult:
     pass
 
 
-def fake_runner(calls, limit_for):
-    """A stand-in for run_scenario: passes when rate <= limit_for(count)."""
+def fake_runner(calls, limit_for, ceiling=10_000):
+    """A stand-in for run_scenario: Drone offers min(asked rate, ceiling) SYNs/s (measured);
+    a run passes when the offered rate <= limit_for(count); a port lags above the ceiling."""
 
     def run(sc, opts, events):
         calls.append((sc.connections.count, sc.traffic.rate))
-        ok = sc.traffic.rate <= limit_for(sc.connections.count)
+        offered = min(sc.traffic.rate, ceiling)
+        lagged = sc.traffic.rate > ceiling * 1.1
+        ok = offered <= limit_for(sc.connections.count)
         n = sc.connections.count
+        rate = {"per_second": offered * 0.99, "bound_pct": 0.4}
         return {"scenario_name": sc.name, "verdict": "pass" if ok else "fail", "expected": n,
                 "established_assured": n if ok else n // 2, "timings": {"total": 1.0, "send": 0.5},
-                "plan": {"mode": "pipelined", "batches": 1}, "ports": {}, "states": {},
+                "plan": {"mode": "pipelined", "batches": 1},
+                "ports": {"a": {"lagged": lagged, "packet_rate": rate}, "b": {"lagged": False, "packet_rate": rate}},
+                "rates": {"offered_connection_rate": rate, "end_to_end_connection_rate": rate}, "states": {},
                 "dut": {"after": {"max": 262144}}, "diagnosis": [] if ok else ["late"]}
 
     return run
@@ -58,8 +64,13 @@ def test_grid_resume_search_and_outputs(sweep_file, tmp_path, monkeypatch):
     search = calls[6:]
     assert search and all(4000 < r < 16000 for n, r in search if n == 1000)
     m = summary["maximum_connection_establishment_rate"]
-    assert 4000 <= m["1000"]["connections_per_second"] <= 6000
-    assert m["1000"]["first_failing_above"] > 6000
+    # the measured offered rate of the best passing point, never an asked rate
+    assert 4000 * 0.99 <= m["1000"]["connections_per_second"] <= 6000 * 0.99
+    assert m["1000"]["connections_per_second"] != m["1000"]["asked_rate"]
+    # 16,000/s asked is above what Drone offers (10,000/s): lagged, reported as such, not a pass
+    assert [x["point"] for x in m["1000"]["lagged_points"]] == ["n1000-r16000"]
+    assert m["1000"]["lagged_points"][0]["measured_offered_rate"] == 9900
+    assert summary["grid_lagged"] == 2 and summary["grid_failed"] == 1  # n2000 at 4,000/s
     assert summary["connection_tracking_table_capacity"] == {"largest_count_fully_established": 2000,
                                                              "dut_nf_conntrack_max": 262144}
     for name in ("results.csv", "results.json", "junit.xml", "success_vs_rate.png", "established_vs_count.png",
@@ -67,7 +78,8 @@ def test_grid_resume_search_and_outputs(sweep_file, tmp_path, monkeypatch):
         assert (out / name).stat().st_size > 0
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == len(calls)
-    assert {r["verdict"] for r in rows} == {"pass", "fail"}
+    assert {r["status"] for r in rows} == {"pass", "fail", "lagged"}
+    assert all(float(r["offered_connection_rate"]) > 0 and r["offered_rate_bound_pct"] == "0.4" for r in rows)
     # resume: nothing runs again
     calls.clear()
     S.run_sweep(sweep, out)
@@ -79,6 +91,15 @@ def test_grid_resume_search_and_outputs(sweep_file, tmp_path, monkeypatch):
     assert sorted(calls) == [(1000, 1000), (2000, 4000)]
     data = json.loads((out / "results.json").read_text())
     assert data["summary"]["grid_points"] == 6
+
+
+def test_maximum_rate_ignores_points_measured_too_loosely():
+    rows = [{"count": 10, "rate": 100.0, "point_name": "a", "verdict": "pass",
+             "rates": {"offered_connection_rate": {"per_second": 99.0, "bound_pct": 1.0}}},
+            {"count": 10, "rate": 1000.0, "point_name": "b", "verdict": "pass",
+             "rates": {"offered_connection_rate": {"per_second": 990.0, "bound_pct": 7.5}}}]
+    m = S.summarize(rows)["maximum_connection_establishment_rate"]["10"]
+    assert m["connections_per_second"] == 99.0 and m["not_counted_bound_over_5pct"] == ["b"]
 
 
 def test_bad_sweep_file(tmp_path):

@@ -1,0 +1,130 @@
+"""``ostinato-tcp history / sweep``: scheduled regression and scale sweeps."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, UsageError
+from ._base import drone_options, echo_json, history_options, lab_option, password, ssh_options, take_over_option
+
+
+@click.command("history")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="History database [default: $OSTINATO_TCP_HISTORY or the user's data directory].")
+@click.option("--scenario", "scenario_name", default=None, help="Only runs of this scenario name.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--compare", "compare_id", default="latest", show_default=True,
+              help="Run id to compare with the last passing run of its scenario ('latest', or 'none').")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when the compared run got worse.")
+@click.option("--json", "as_json", is_flag=True)
+def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, as_json) -> None:
+    """List recorded runs and flag a run that got worse than the last passing one."""
+    from ..history import History
+
+    with History.open(db_path) as hist:
+        rows = hist.runs(scenario_name, limit)
+        comparison = None
+        if compare_id not in ("latest", "none") and not compare_id.isdigit():
+            raise UsageError(f"--compare: {compare_id!r} is not a run id; give a number from the list, 'latest' or "
+                             "'none'")
+        if compare_id != "none" and rows:
+            run = hist.latest(scenario_name) if compare_id == "latest" else hist.get(int(compare_id))
+            if run is None:
+                raise UsageError(f"--compare {compare_id}: no such run")
+            comparison = hist.compare(run)
+    if as_json:
+        echo_json({"runs": [{k: r[k] for k in ("id", "started_at", "scenario_name", "verdict", "expected",
+                                                 "established_assured", "rate", "offered_connection_rate",
+                                                 "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a",
+                                                 "packet_rate_b", "dut_kernel", "drone_version", "origin")}
+                             for r in rows],
+                    "comparison": None if comparison is None else {
+                        "run": comparison.run["id"],
+                        "baseline": comparison.baseline["id"] if comparison.baseline else None,
+                        "basis": comparison.basis, "run_verdict": comparison.run["verdict"],
+                        "regressions": comparison.regressions}})
+    else:
+        if not rows:
+            click.echo("no runs recorded" + (f" for scenario {scenario_name}" if scenario_name else ""))
+        else:
+            click.echo(f"{'id':>5}  {'started (UTC)':<20}  {'scenario':<24} {'verdict':<7} {'established':>17}  "
+                       f"{'asked/s':>9}  {'offered c/s':>11}  {'A pkts/s':>10}  {'B pkts/s':>10}")
+        for r in rows:
+            click.echo(f"{r['id']:>5}  {r['started_at']:<20}  {r['scenario_name'][:24]:<24} {r['verdict']:<7} "
+                       f"{r['established_assured']:>8}/{r['expected']:<8}  {r['rate'] or 0:>9,.0f}  "
+                       f"{r['offered_connection_rate'] or 0:>11,.0f}  {r['packet_rate_a'] or 0:>10,.0f}  "
+                       f"{r['packet_rate_b'] or 0:>10,.0f}")
+        if comparison is not None:
+            run = comparison.run
+            if comparison.baseline is None:
+                click.echo(f"run {run['id']}: no earlier passing run of '{run['scenario_name']}' to compare with "
+                           f"({comparison.basis})")
+            elif comparison.regressed:
+                click.echo(f"REGRESSION: run {run['id']} against run {comparison.baseline['id']}: "
+                           + "; ".join(comparison.regressions) + f" (compared by {comparison.basis})")
+            else:
+                click.echo(f"run {run['id']} is no worse than run {comparison.baseline['id']} (last passing run; "
+                           f"compared by {comparison.basis})")
+            if comparison.failed and comparison.baseline is None:
+                click.echo(f"FAILED: run {run['id']} did not pass its verdict ({run['verdict']})")
+    if fail_on_regression and comparison is not None and (comparison.regressed or comparison.failed):
+        sys.exit(EXIT_FAILED)
+
+
+@click.command("sweep")
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Directory for the points, results.csv, results.json, junit.xml and the plots.")
+@lab_option
+@click.option("--restart", is_flag=True, help="Run every point again, also those already in --out.")
+@click.option("-q", "--quiet", is_flag=True, help="Plain lines, no progress bar.")
+@drone_options
+@ssh_options
+@history_options
+@take_over_option
+def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, accept_new_host_key,
+              ask_dut_password, history_db, no_history, take_over_ports) -> None:
+    """Run a base scenario over counts x rates (x delays); write CSV, JSON, JUnit XML and plots.
+
+    Exit codes: 0 every grid point passed, 1 a grid point failed its verdict or lagged, 2 bad sweep file,
+    3 a point could not run (Drone or DUT fault). Points already in --out are not run again.
+    """
+    from .._console import sweep_events
+    from contextlib import nullcontext
+
+    from ..history import History
+    from ..lab import read_endpoints
+    from ..options import RunOptions
+    from ..sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(sweep_file, lab=lab_prefix, lab_reader=read_endpoints)
+    opts = RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
+                      dut_password=password(ask_dut_password), take_over_ports=take_over_ports)
+    events = sweep_events(quiet)
+    try:
+        with (nullcontext() if no_history else History.open(history_db)) as hist:
+            summary = run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=hist)
+    finally:
+        events.close()
+    click.echo(f"sweep {summary['sweep']}: {summary['grid_passed']}/{summary['grid_points']} grid points passed"
+               + (f", {summary['grid_lagged']} lagged (a port sent slower than asked)" if summary["grid_lagged"]
+                  else "")
+               + (f", {summary['errors']} error(s)" if summary["errors"] else "") + f"; results in {out_dir}")
+    for count, m in summary["maximum_connection_establishment_rate"].items():
+        best, above = m["connections_per_second"], m["first_failing_above"]
+        click.echo(f"  {int(count):>9,} connections: maximum connection establishment rate "
+                   + (f"{best:,.0f}/s ±{m['bound_pct']:.1f}% measured (point {m['point']}, asked "
+                      f"{m['asked_rate']:,.0f}/s)" if best is not None else "none passed")
+                   + (f"; fails at {above:,.0f}/s" if above else "; no failing rate tried above it"))
+        for lag in m["lagged_points"]:
+            click.echo(f"    point {lag['point']}: LAGGED, asked {lag['asked_rate']:,.0f}/s, Drone offered "
+                       f"{lag['measured_offered_rate'] or 0:,.0f}/s: the asked rate was not tested")
+    cap = summary["connection_tracking_table_capacity"]
+    click.echo(f"  connection tracking table capacity: largest count fully established "
+               f"{cap['largest_count_fully_established'] or 0:,} (DUT nf_conntrack_max "
+               f"{cap['dut_nf_conntrack_max'] or '?'})")
+    if summary["errors"]:
+        sys.exit(EXIT_INFRA)
+    sys.exit(EXIT_FAILED if summary["grid_failed"] or summary["grid_lagged"] else EXIT_OK)

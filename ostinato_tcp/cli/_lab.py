@@ -1,0 +1,109 @@
+"""``ostinato-tcp lab``: the built-in lab."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import EXIT_FAILED, EXIT_OK
+from ._base import cli, echo_json
+
+
+# --------------------------------------------------------------------------- lab
+@cli.group()
+def lab() -> None:
+    """The built-in lab: Drone, a conntrack DUT and sshd in network namespaces (needs root)."""
+
+
+_prefix_option = click.option("--prefix", default="ostcp", show_default=True,
+                              help="Name prefix of the lab's namespaces, links and state directory.")
+
+
+@lab.command("up")
+@_prefix_option
+@click.option("--mgmt-net", default="198.18.0.0/24", show_default=True,
+              help="IPv4 /28 or larger for the management links (a /30 per namespace).")
+@click.option("--two-drones", is_flag=True, help="Put port B on a second Drone in its own namespace.")
+@click.option("--tcp-loose", type=click.IntRange(0, 1), default=0, show_default=True,
+              help="DUT nf_conntrack_tcp_loose (0: a lone ACK cannot create an entry).")
+@click.option("--timestamps/--no-timestamps", default=True, show_default=True,
+              help="DUT nf_conntrack_timestamp: entries carry their start time, so a run proves each entry is its "
+                   "own by its age.")
+@click.option("--syn-sent-timeout", type=click.IntRange(1), default=None,
+              help="DUT SYN_SENT timeout, seconds [kernel default 120].")
+@click.option("--syn-recv-timeout", type=click.IntRange(1), default=None,
+              help="DUT SYN_RECV timeout, seconds [kernel default 60].")
+@click.option("--conntrack-max", type=click.IntRange(1), default=None,
+              help="nf_conntrack_max (global to the host; restored on 'lab down').")
+@click.option("--conntrack-buckets", type=click.IntRange(1), default=None,
+              help="nf_conntrack_buckets (global to the host; restored on 'lab down').")
+@click.option("--nat", default=None, help="Source-NAT on the DUT's B side: 'masquerade' or 'snat:A.B.C.D'.")
+@click.option("--sudo-user", is_flag=True, help="Also create a non-root SSH user that uses 'sudo -n'.")
+@click.option("--json", "as_json", is_flag=True, help="Print the endpoints as JSON.")
+def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
+           conntrack_buckets, nat, sudo_user, as_json) -> None:
+    """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
+
+    The options describe the whole lab: settings not given return to their defaults.
+    """
+    from ..lab import Lab, LabConfig
+
+    eps = Lab(LabConfig(prefix=prefix, mgmt_net=mgmt_net, two_drones=two_drones, tcp_loose=tcp_loose,
+                        timestamps=timestamps,
+                        syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
+                        conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
+                        sudo_user=sudo_user)).up()
+    if as_json:
+        echo_json(eps.to_dict())
+        return
+    _print_endpoints(eps.to_dict())
+
+
+def _print_endpoints(e: dict) -> None:
+    click.echo(f"lab '{e['prefix']}' is up")
+    for key in ("drone_a", "drone_b"):
+        d = e[key]
+        click.echo(f"  {key.replace('_', ' ')}: {d['host']}:{d['port']} port {d['port_name']} (namespace {d['namespace']})")
+    s = e["ssh"]
+    click.echo(f"  DUT ssh: {s['user']}@{s['host']}:{s['port']} key {s['key_file']} known_hosts {s['known_hosts']}")
+    d = e["dut"]
+    click.echo(f"  DUT: {d['namespace']} gateways {d['client_gateway']} (A side), {d['server_gateway']} (B side)"
+               + (f", NAT {d['nat']}" if d["nat"] else ""))
+
+
+@lab.command("down")
+@_prefix_option
+def lab_down(prefix) -> None:
+    """Remove every namespace, link, process and file the lab made."""
+    from ..lab import Lab
+
+    removed = Lab.from_state(prefix).down()
+    if removed:
+        for item in removed:
+            click.echo(f"removed {item}")
+    else:
+        click.echo(f"lab '{prefix}' was not up; nothing to remove")
+
+
+@lab.command("status")
+@_prefix_option
+@click.option("--json", "as_json", is_flag=True, help="Print status and endpoints as JSON.")
+def lab_status(prefix, as_json) -> None:
+    """Say whether the lab is up; exit 1 when it is not."""
+    from ..lab import Lab, check_prerequisites
+
+    check_prerequisites()
+    st = Lab.from_state(prefix).status()
+    if as_json:
+        echo_json(st)
+    else:
+        if st["up"]:
+            _print_endpoints(st["endpoints"])
+        else:
+            missing = [ns for ns, ok in st["namespaces"].items() if not ok]
+            click.echo(f"lab '{prefix}' is not (fully) up"
+                       + (f": missing namespaces {', '.join(missing)}" if missing else "")
+                       + ("" if all(st["drone_listening"].values()) else "; Drone not listening")
+                       + ("" if st["sshd_listening"] else "; sshd not listening"))
+    sys.exit(EXIT_OK if st["up"] else EXIT_FAILED)

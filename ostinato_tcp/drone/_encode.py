@@ -1,0 +1,112 @@
+"""Stream and device specs encoded into Drone's messages.
+
+Functions take the backend's message namespaces (``drone.pb`` / ``drone.emul``), so
+the same specs encode alike for the built-in client, python-ostinato and the fake.
+Field numbers and variable-field offsets: docs/drone-wire.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..streams import DeviceSpec, StreamSpec
+
+PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_TCP = 100, 200, 301, 400
+IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data
+OFF_IP_SRC, OFF_IP_DST = 12, 16
+OFF_TCP_SPORT, OFF_TCP_DPORT = 0, 2
+
+
+def device_group_config(pb: Any, emul: Any, port_id: int, group_id: int, spec: DeviceSpec):
+    """DeviceGroupConfigList holding one group."""
+    cfg = pb.DeviceGroupConfigList()
+    cfg.port_id.id = port_id
+    g = cfg.device_group.add()
+    g.device_group_id.id = group_id
+    g.core.name = spec.name
+    g.device_count = spec.count
+    mac = g.Extensions[emul.mac]
+    mac.address = spec.mac
+    mac.step = 1
+    ip4 = g.Extensions[emul.ip4]
+    ip4.address = spec.ip_base
+    ip4.prefix_length = spec.prefix
+    ip4.default_gateway = spec.gateway
+    ip4.step = 1
+    return cfg
+
+
+def _vf(proto, *, bits: int, offset: int, value: int, count: int, step: int) -> None:
+    vf = proto.variable_field.add()
+    vf.type = vf.kCounter32 if bits == 32 else vf.kCounter16
+    vf.offset = offset
+    vf.mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
+    vf.value = value
+    vf.mode = vf.kIncrement
+    vf.count = count
+    vf.step = step
+
+
+def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
+    stream.core.name = spec.name
+    stream.core.is_enabled = spec.enabled
+    stream.core.ordinal = ordinal
+    stream.core.len_mode = pb.StreamCore.e_fl_fixed
+    stream.core.frame_len = spec.frame_length
+    ctl = stream.control
+    ctl.unit = pb.StreamControl.e_su_packets
+    ctl.mode = pb.StreamControl.e_sm_fixed
+    ctl.num_packets = spec.count
+    ctl.packets_per_sec = spec.rate
+    ctl.next = pb.StreamControl.e_nw_goto_next if spec.next == "next" else pb.StreamControl.e_nw_stop
+
+    p = stream.protocol.add()
+    p.protocol_id.id = PROTO_MAC
+    mac = p.Extensions[pb.mac]
+    mac.dst_mac_mode = pb.Mac.e_mm_resolve
+    mac.src_mac_mode = pb.Mac.e_mm_resolve
+    stream.protocol.add().protocol_id.id = PROTO_ETH2
+
+    if spec.to_server:
+        src_ip, dst_ip, sport, dport = spec.client_ip, spec.server_ip, spec.client_port, spec.server_port
+        ip_off, port_off = OFF_IP_SRC, OFF_TCP_SPORT
+    else:
+        src_ip, dst_ip, sport, dport = spec.server_ip, spec.client_ip, spec.server_port, spec.client_port
+        ip_off, port_off = OFF_IP_DST, OFF_TCP_DPORT
+    ip_proto = stream.protocol.add()
+    ip_proto.protocol_id.id = PROTO_IP4
+    ip4 = ip_proto.Extensions[pb.ip4]
+    ip4.src_ip = src_ip
+    ip4.dst_ip = dst_ip
+    ip4.is_override_totlen = True  # frame padding is not TCP payload
+    ip4.totlen = IP_TCP_HEADERS
+    tcp_proto = stream.protocol.add()
+    tcp_proto.protocol_id.id = PROTO_TCP
+    tcp = tcp_proto.Extensions[pb.tcp]
+    tcp.is_override_src_port = True
+    tcp.is_override_dst_port = True
+    tcp.src_port = sport
+    tcp.dst_port = dport
+    tcp.flags = spec.flags
+    tcp.seq_num = spec.seq & 0xFFFFFFFF
+    tcp.ack_num = spec.ack & 0xFFFFFFFF
+    tcp.window = spec.window
+    if spec.varies_ip:
+        _vf(ip_proto, bits=32, offset=ip_off, value=spec.client_ip, count=spec.client_ip_count, step=1)
+    if spec.varies_port:
+        _vf(tcp_proto, bits=16, offset=port_off, value=spec.client_port, count=spec.client_port_count,
+            step=spec.client_port_step)
+
+
+def stream_config(pb: Any, port_id: int, stream_ids: Iterable[int], program: list[StreamSpec]):
+    """StreamConfigList of a program: stream ``i`` gets ``stream_ids[i]`` and ordinal ``i``."""
+    ids = list(stream_ids)
+    if len(ids) != len(program):
+        raise ValueError(f"{len(program)} streams need as many ids (got {len(ids)})")
+    cfg = pb.StreamConfigList()
+    cfg.port_id.id = port_id
+    for ordinal, (sid, spec) in enumerate(zip(ids, program)):
+        s = cfg.stream.add()
+        s.stream_id.id = sid
+        _encode_stream(pb, s, spec, ordinal)
+    return cfg

@@ -1,0 +1,293 @@
+"""An in-memory Drone for unit tests (in the manner of httpx's ``MockTransport``).
+
+:class:`FakeDrone` answers every RPC of :class:`~ostinato_tcp.drone.DroneApi` from
+memory: ports with their configuration, streams, device groups, devices that resolve
+their gateway at once, builds, transmits that finish at once (or after a set time),
+and counters (frames and bytes, with one 42-byte ARP frame per device resolve). It
+records every call and raises an injected fault on the RPC (and call number) a test
+names, so the port and the run can be tested in every phase without root.
+
+It is a test double: a run against it proves the order of calls and the clean-up,
+never that a DUT tracked a connection.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import DroneProtocolError, DroneRpcError
+from ._api import DroneApi
+from ._pb import ostemul_pb2, ostproto_pb2
+
+ARP_FRAME_BYTES = 42
+
+
+@dataclass
+class FakePort:
+    id: int
+    name: str
+    user_name: str = ""
+    transmit_mode: int = 0
+    streams: dict = field(default_factory=dict)  # id -> Stream
+    groups: dict = field(default_factory=dict)  # id -> DeviceGroup
+    built: bool = False
+    tx_frames: int = 0
+    tx_bytes: int = 0
+    tx_until: float = 0.0  # transmitting while time.monotonic() < tx_until
+    pending: tuple = (0, 0)  # frames, bytes counted once the transmit ends
+
+    def program_size(self, stop: int) -> tuple[int, int]:
+        """Frames and bytes the enabled streams send in sequence (until a stream that stops)."""
+        frames = nbytes = 0
+        for s in sorted(self.streams.values(), key=lambda s: s.core.ordinal):
+            if s.core.is_enabled:
+                frames += s.control.num_packets
+                nbytes += s.control.num_packets * (s.core.frame_len - 4)
+                if s.control.next == stop:
+                    break
+        return frames, nbytes
+
+
+class FakeDrone(DroneApi):
+    """A Drone in memory. ``gateway_mac``: the MAC every device resolves for its gateway;
+    ``tx_seconds``: how long a transmit stays on (0: it ends at once); ``arp_per_start``: ARP
+    frames the devices send during each transmit (answering the DUT)."""
+
+    pb = ostproto_pb2
+    emul = ostemul_pb2
+
+    def __init__(self, port_names=("porta", "portb"), *, host: str = "fake-drone", port: int = 7878,
+                 gateway_mac: int = 0x02AABBCCDD01, tx_seconds: float = 0.0, arp_per_start: int = 0):
+        self.host, self.port_number = host, port
+        self.ports = {i: FakePort(i, name) for i, name in enumerate(port_names)}
+        self.gateway_mac = gateway_mac
+        self.tx_seconds = tx_seconds
+        self.arp_per_start = arp_per_start  # ARP replies the devices send during each transmit (the DUT asks)
+        self.calls: list[str] = []
+        self.faults: dict[tuple[str, int], BaseException] = {}
+        self._counts: dict[str, int] = {}
+        self._connected = False
+        self.fired_at: int | None = None
+        self.drone_version = "1.2.x"
+
+    # ------------------------------------------------------------------ test controls
+    def fail(self, rpc: str, exc: BaseException | None = None, *, on_call: int = 1) -> None:
+        """Raise ``exc`` (a DroneRpcError by default) on the ``on_call``-th call of ``rpc`` from now."""
+        self.faults[(rpc, self._counts.get(rpc, 0) + on_call)] = exc or DroneRpcError(
+            "injected fault", endpoint=self.endpoint, rpc=rpc)
+
+    def port_named(self, name: str) -> FakePort:
+        return next(p for p in self.ports.values() if p.name == name)
+
+    # ------------------------------------------------------------------ transport
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port_number}"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def _open(self) -> None:
+        self._connected = True
+
+    def _close(self) -> None:
+        self._connected = False
+
+    def call(self, name: str, request=None, *, timeout: float | None = None):
+        if not self._connected:
+            raise DroneProtocolError("not connected", endpoint=self.endpoint, rpc=name)
+        n = self._counts[name] = self._counts.get(name, 0) + 1
+        self.calls.append(name)
+        fault = self.faults.pop((name, n), None)
+        if fault is not None:
+            self.fired_at = len(self.calls) - 1  # where in ``calls`` the injected fault was raised
+            if isinstance(fault, DroneProtocolError):
+                self._connected = False  # a lost connection, as the real client drops it
+            raise fault
+        handler: Callable = getattr(self, f"_rpc_{name}", None)
+        if handler is None:
+            raise DroneRpcError(f"the fake Drone does not answer {name}", endpoint=self.endpoint, rpc=name)
+        return handler(request)
+
+    # ------------------------------------------------------------------ helpers
+    def _port(self, port_id: int, rpc: str) -> FakePort:
+        if port_id not in self.ports:
+            raise DroneRpcError(f"invalid port {port_id}", endpoint=self.endpoint, rpc=rpc)
+        return self.ports[port_id]
+
+    def _ack(self):
+        return self.pb.Ack(status=self.pb.Ack.kRpcSuccess)
+
+    def _settle(self, p: FakePort) -> None:
+        if p.tx_until and time.monotonic() >= p.tx_until:
+            p.tx_until = 0.0
+            p.tx_frames += p.pending[0]
+            p.tx_bytes += p.pending[1]
+            p.pending = (0, 0)
+
+    # ------------------------------------------------------------------ ports
+    def _rpc_getPortIdList(self, request):
+        return self.port_id_list(self.ports)
+
+    def _rpc_getPortConfig(self, request):
+        out = self.pb.PortConfigList()
+        for pid in request.port_id:
+            p = self._port(pid.id, "getPortConfig")
+            c = out.port.add()
+            c.port_id.id, c.name, c.user_name, c.transmit_mode = p.id, p.name, p.user_name, p.transmit_mode
+        return out
+
+    def _rpc_modifyPort(self, request):
+        for c in request.port:
+            p = self._port(c.port_id.id, "modifyPort")
+            if c.HasField("user_name"):
+                p.user_name = c.user_name
+            if c.HasField("transmit_mode"):
+                p.transmit_mode = c.transmit_mode
+        return self._ack()
+
+    # ------------------------------------------------------------------ streams
+    def _rpc_getStreamIdList(self, request):
+        return self.stream_id_list(request.id, sorted(self._port(request.id, "getStreamIdList").streams))
+
+    def _rpc_getStreamConfig(self, request):
+        p = self._port(request.port_id.id, "getStreamConfig")
+        out = self.pb.StreamConfigList()
+        out.port_id.id = p.id
+        for sid in request.stream_id:
+            out.stream.add().CopyFrom(p.streams[sid.id])
+        return out
+
+    def _rpc_addStream(self, request):
+        p = self._port(request.port_id.id, "addStream")
+        for sid in request.stream_id:
+            if sid.id in p.streams:
+                raise DroneRpcError(f"stream {sid.id} exists", endpoint=self.endpoint, rpc="addStream")
+            s = self.pb.Stream()
+            s.stream_id.id = sid.id
+            p.streams[sid.id] = s
+        p.built = False
+        return self._ack()
+
+    def _rpc_deleteStream(self, request):
+        p = self._port(request.port_id.id, "deleteStream")
+        for sid in request.stream_id:
+            p.streams.pop(sid.id, None)
+        p.built = False
+        return self._ack()
+
+    def _rpc_modifyStream(self, request):
+        p = self._port(request.port_id.id, "modifyStream")
+        for s in request.stream:
+            if s.stream_id.id not in p.streams:
+                raise DroneRpcError(f"no stream {s.stream_id.id}", endpoint=self.endpoint, rpc="modifyStream")
+            p.streams[s.stream_id.id].CopyFrom(s)
+        p.built = False
+        return self._ack()
+
+    def _rpc_build(self, request):
+        self._port(request.port_id.id, "build").built = True
+        return self._ack()
+
+    # ------------------------------------------------------------------ transmit and counters
+    def _rpc_startTransmit(self, request):
+        for pid in request.port_id:
+            p = self._port(pid.id, "startTransmit")
+            frames, nbytes = p.program_size(self.pb.StreamControl.e_nw_stop)
+            p.pending = (frames + self.arp_per_start, nbytes + self.arp_per_start * ARP_FRAME_BYTES)
+            p.tx_until = time.monotonic() + max(self.tx_seconds, 1e-6)
+        return self._ack()
+
+    def _rpc_stopTransmit(self, request):
+        for pid in request.port_id:
+            p = self._port(pid.id, "stopTransmit")
+            p.tx_until, p.pending = 0.0, (0, 0)
+        return self._ack()
+
+    def _rpc_getStats(self, request):
+        out = self.pb.PortStatsList()
+        for pid in request.port_id:
+            p = self._port(pid.id, "getStats")
+            self._settle(p)
+            s = out.port_stats.add()
+            s.port_id.id = p.id
+            s.state.is_transmit_on = bool(p.tx_until)
+            s.tx_pkts, s.tx_bytes = p.tx_frames, p.tx_bytes
+        return out
+
+    def _rpc_clearStats(self, request):
+        for pid in request.port_id:
+            p = self._port(pid.id, "clearStats")
+            p.tx_frames = p.tx_bytes = 0
+        return self._ack()
+
+    # ------------------------------------------------------------------ devices
+    def _rpc_getDeviceGroupIdList(self, request):
+        return self.device_group_id_list(request.id, sorted(self._port(request.id, "getDeviceGroupIdList").groups))
+
+    def _rpc_getDeviceGroupConfig(self, request):
+        p = self._port(request.port_id.id, "getDeviceGroupConfig")
+        out = self.pb.DeviceGroupConfigList()
+        out.port_id.id = p.id
+        for gid in request.device_group_id:
+            out.device_group.add().CopyFrom(p.groups[gid.id])
+        return out
+
+    def _rpc_addDeviceGroup(self, request):
+        p = self._port(request.port_id.id, "addDeviceGroup")
+        for gid in request.device_group_id:
+            g = self.pb.DeviceGroup()
+            g.device_group_id.id = gid.id
+            p.groups[gid.id] = g
+        return self._ack()
+
+    def _rpc_deleteDeviceGroup(self, request):
+        p = self._port(request.port_id.id, "deleteDeviceGroup")
+        for gid in request.device_group_id:
+            p.groups.pop(gid.id, None)
+        return self._ack()
+
+    def _rpc_modifyDeviceGroup(self, request):
+        p = self._port(request.port_id.id, "modifyDeviceGroup")
+        for g in request.device_group:
+            p.groups[g.device_group_id.id].CopyFrom(g)
+        return self._ack()
+
+    def _devices(self, p: FakePort) -> list[tuple[int, int]]:
+        """(IPv4 address, gateway) of every device of the port's groups."""
+        out = []
+        for g in p.groups.values():
+            ip4 = g.Extensions[self.emul.ip4]
+            for i in range(g.device_count):
+                out.append((ip4.address + i * (ip4.step or 1), ip4.default_gateway))
+        return out
+
+    def _rpc_getDeviceList(self, request):
+        p = self._port(request.id, "getDeviceList")
+        out = self.pb.PortDeviceList()
+        out.port_id.id = p.id
+        for ip, _ in self._devices(p):
+            out.Extensions[self.emul.device].add().ip4 = ip
+        return out
+
+    def _rpc_resolveDeviceNeighbors(self, request):
+        for pid in request.port_id:
+            p = self._port(pid.id, "resolveDeviceNeighbors")
+            n = len(self._devices(p))
+            p.tx_frames += n  # one ARP request per device
+            p.tx_bytes += n * ARP_FRAME_BYTES
+        return self._ack()
+
+    def _rpc_getDeviceNeighbors(self, request):
+        p = self._port(request.id, "getDeviceNeighbors")
+        out = self.pb.PortNeighborList()
+        out.port_id.id = p.id
+        for i, (_, gw) in enumerate(self._devices(p)):
+            dn = out.Extensions[self.emul.device_neighbor].add()
+            dn.device_index = i
+            e = dn.arp.add()
+            e.ip4, e.mac = gw, self.gateway_mac
+        return out

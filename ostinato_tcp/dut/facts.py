@@ -1,0 +1,94 @@
+"""What the tool knows of a DUT: the facts the plan needs, and its health at one moment."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from .conntrack import parse_stats_output
+
+DEFAULT_SYN_SENT_TIMEOUT = 120
+DEFAULT_SYN_RECV_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class DutFacts:
+    """What the plan needs to know about the DUT; ``source`` says where it came from."""
+
+    syn_sent_timeout: int = DEFAULT_SYN_SENT_TIMEOUT
+    syn_recv_timeout: int = DEFAULT_SYN_RECV_TIMEOUT
+    conntrack_max: int | None = None
+    conntrack_count: int | None = None
+    tcp_loose: int | None = None
+    source: str = "kernel defaults (DUT not read)"
+
+    @property
+    def free_entries(self) -> int | None:
+        if self.conntrack_max is None or self.conntrack_count is None:
+            return None
+        return self.conntrack_max - self.conntrack_count
+
+
+@dataclass
+class Health:
+    """The DUT's conntrack capacity, settings and counters at one moment."""
+
+    count: int | None = None
+    max: int | None = None
+    buckets: int | None = None
+    tcp_loose: int | None = None
+    syn_sent_timeout: int | None = None
+    syn_recv_timeout: int | None = None
+    established_timeout: int | None = None
+    timestamp: int | None = None  # nf_conntrack_timestamp: 1 when entries carry their start time
+    kernel: str | None = None
+    uid: int | None = None
+    has_conntrack: bool | None = None
+    counters: dict[str, int] = field(default_factory=dict)  # conntrack -S, summed over CPUs
+    taken_at: float = 0.0
+
+    @property
+    def free(self) -> int | None:
+        return None if self.max is None or self.count is None else self.max - self.count
+
+    def deltas(self, later: "Health") -> dict[str, int]:
+        keys = sorted(set(self.counters) | set(later.counters))
+        return {k: later.counters.get(k, 0) - self.counters.get(k, 0) for k in keys}
+
+    def facts(self, source: str) -> DutFacts:
+        return DutFacts(syn_sent_timeout=self.syn_sent_timeout or DEFAULT_SYN_SENT_TIMEOUT,
+                        syn_recv_timeout=self.syn_recv_timeout or DEFAULT_SYN_RECV_TIMEOUT,
+                        conntrack_max=self.max, conntrack_count=self.count, tcp_loose=self.tcp_loose, source=source)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["free"] = self.free
+        return d
+
+
+_HEALTH_KEYS = {
+    "nf_conntrack_count": "count", "nf_conntrack_max": "max", "nf_conntrack_buckets": "buckets",
+    "nf_conntrack_tcp_loose": "tcp_loose", "nf_conntrack_tcp_timeout_syn_sent": "syn_sent_timeout",
+    "nf_conntrack_tcp_timeout_syn_recv": "syn_recv_timeout",
+    "nf_conntrack_tcp_timeout_established": "established_timeout", "nf_conntrack_timestamp": "timestamp",
+}
+
+
+def parse_health(text: str) -> Health:
+    h = Health(taken_at=time.time())
+    stats_lines = []
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in _HEALTH_KEYS:
+            if value.strip().isdigit():
+                setattr(h, _HEALTH_KEYS[key], int(value))
+        elif sep and key == "kernel":
+            h.kernel = value.strip() or None
+        elif sep and key == "uid" and value.strip().isdigit():
+            h.uid = int(value)
+        elif sep and key == "conntrack":
+            h.has_conntrack = value.strip() == "yes"
+        elif line.startswith("cpu="):
+            stats_lines.append(line)
+    h.counters = parse_stats_output("\n".join(stats_lines))
+    return h

@@ -1,0 +1,134 @@
+"""The built-in lab's configuration, names and endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import LabError
+from ..scenario import LAB_PREFIX_RE
+
+STATE_ROOT = Path("/run/ostinato-tcp")
+DEFAULT_PREFIX = "ostcp"
+
+_PREFIX_RE = re.compile(LAB_PREFIX_RE)
+_NAT_RE = re.compile(r"^(masquerade|snat:\d{1,3}(\.\d{1,3}){3})$")
+
+PORT_A = "porta"
+PORT_B = "portb"
+DUT_A = "dut-a"
+DUT_B = "dut-b"
+MGMT = "mgmt"
+NFT_TABLE = "ostinato_tcp_lab"
+NFT_NAT_TABLE = "ostinato_tcp_lab_nat"
+
+# Sysctls of the DUT namespace the lab config may set, by config attribute.
+_NS_SYSCTLS = {
+    "tcp_loose": "net.netfilter.nf_conntrack_tcp_loose",
+    "timestamps": "net.netfilter.nf_conntrack_timestamp",
+    "syn_sent_timeout": "net.netfilter.nf_conntrack_tcp_timeout_syn_sent",
+    "syn_recv_timeout": "net.netfilter.nf_conntrack_tcp_timeout_syn_recv",
+}
+# Sysctls that only the initial namespace may write: they are global to the host,
+# so the lab records the old value and puts it back on ``down``.
+_GLOBAL_SYSCTLS = {
+    "conntrack_max": "net.netfilter.nf_conntrack_max",
+    "conntrack_buckets": "net.netfilter.nf_conntrack_buckets",
+}
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    prefix: str = DEFAULT_PREFIX
+    mgmt_net: str = "198.18.0.0/24"
+    drone_port: int = 7878
+    two_drones: bool = False
+    client_gateway: str = "10.1.1.1/24"
+    server_gateway: str = "10.2.2.1/24"
+    tcp_loose: int = 0
+    timestamps: bool = True  # nf_conntrack_timestamp: entries carry their age, the run's per-entry freshness proof
+    syn_sent_timeout: int | None = None
+    syn_recv_timeout: int | None = None
+    conntrack_max: int | None = None
+    conntrack_buckets: int | None = None
+    nat: str | None = None
+    sudo_user: bool = False
+
+    def validate(self) -> None:
+        if not _PREFIX_RE.match(self.prefix):
+            raise LabError(f"lab prefix {self.prefix!r}: use 1-8 lower-case letters or digits, "
+                           "starting with a letter")
+        try:
+            net = ipaddress.IPv4Network(self.mgmt_net)
+        except ValueError as exc:
+            raise LabError(f"lab mgmt_net {self.mgmt_net!r}: {exc}") from None
+        if net.prefixlen > 28:
+            raise LabError(f"lab mgmt_net {self.mgmt_net!r}: needs at least a /28")
+        for name in ("client_gateway", "server_gateway"):
+            try:
+                ipaddress.IPv4Interface(getattr(self, name))
+            except ValueError:
+                raise LabError(f"lab {name} {getattr(self, name)!r}: not an IPv4 address/prefix") from None
+        if self.tcp_loose not in (0, 1):
+            raise LabError(f"lab tcp_loose {self.tcp_loose!r}: must be 0 or 1")
+        for name in ("syn_sent_timeout", "syn_recv_timeout", "conntrack_max", "conntrack_buckets"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                raise LabError(f"lab {name} {v!r}: must be a positive integer")
+        if not 1 <= self.drone_port <= 65535:
+            raise LabError(f"lab drone_port {self.drone_port!r}: not a TCP port")
+        if self.nat is not None and not _NAT_RE.match(self.nat):
+            raise LabError(f"lab nat {self.nat!r}: use 'masquerade' or 'snat:A.B.C.D'")
+
+    # Derived names -------------------------------------------------------
+    @property
+    def ns_tg(self) -> str:
+        return f"{self.prefix}-tg"
+
+    @property
+    def ns_tg2(self) -> str:
+        return f"{self.prefix}-tg2"
+
+    @property
+    def ns_dut(self) -> str:
+        return f"{self.prefix}-dut"
+
+    @property
+    def state_dir(self) -> Path:
+        return STATE_ROOT / self.prefix
+
+    @property
+    def sudo_user_name(self) -> str:
+        return f"{self.prefix}-op"
+
+    @property
+    def plain_user_name(self) -> str:
+        """A second test user: no sudo, for the 'not root and no sudo' refusals."""
+        return f"{self.prefix}-ro"
+
+    def mgmt_pair(self, index: int) -> tuple[str, str]:
+        """Root-side and namespace-side address of management link ``index``."""
+        net = ipaddress.IPv4Network(self.mgmt_net)
+        sub = list(net.subnets(new_prefix=30))[index]
+        hosts = list(sub.hosts())
+        return f"{hosts[0]}/30", f"{hosts[1]}/30"
+
+    def namespaces(self) -> list[str]:
+        return [self.ns_tg, self.ns_dut] + ([self.ns_tg2] if self.two_drones else [])
+
+
+@dataclass
+class Endpoints:
+    """How to reach the lab: what ``lab up --json`` prints."""
+
+    prefix: str
+    drone_a: dict
+    drone_b: dict
+    ssh: dict
+    dut: dict
+    namespaces: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

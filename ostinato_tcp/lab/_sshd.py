@@ -1,0 +1,121 @@
+"""The lab DUT's sshd: keys, host key, known_hosts, the test users, and the daemon itself."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from ..errors import LabError
+from ._config import LabConfig
+from ._sys import in_ns, pid_alive, read_pid, run, tcp_open, wait_tcp, which
+
+
+def ensure_keys(config: LabConfig, ssh_host: str) -> None:
+    sd = config.state_dir
+    sd.mkdir(parents=True, exist_ok=True)
+    os.chmod(sd, 0o711)  # the sudo test user reads authorized_keys; private keys stay 0600
+    for name in ("id_ed25519", "ssh_host_ed25519_key"):
+        if not (sd / name).exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"ostinato-tcp-lab-{name}",
+                  "-f", str(sd / name)])
+    (sd / "authorized_keys").write_text((sd / "id_ed25519.pub").read_text())
+    host_pub = (sd / "ssh_host_ed25519_key.pub").read_text().split()
+    ssh_host = ssh_host
+    (sd / "known_hosts").write_text(f"{ssh_host} {host_pub[0]} {host_pub[1]}\n")
+
+def ensure_sudo_user(config: LabConfig, state: dict) -> None:
+    c = config
+    if not c.sudo_user:
+        remove_sudo_user(config, state)
+        return
+    user = c.sudo_user_name
+    if shutil.which("sudo") is None or not Path("/etc/sudoers.d").is_dir():
+        raise LabError("the lab's sudo user needs sudo (Debian package sudo); run 'make deps'")
+    if run(["id", "-u", user], check=False).returncode != 0:
+        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+              "--shell", "/bin/sh", user])
+        state["created"]["user"] = user
+    # The sudo user also logs in with a password (sshd allows it for this user only), so
+    # that password authentication is tested; the password is in a root-only file.
+    pw_file = c.state_dir / "sudo-user-password"
+    if not pw_file.exists():
+        pw_file.touch(mode=0o600)
+        pw_file.write_text(secrets.token_urlsafe(18) + "\n")
+    run(["chpasswd"], input=f"{user}:{pw_file.read_text().strip()}\n")
+    plain = c.plain_user_name
+    if run(["id", "-u", plain], check=False).returncode != 0:
+        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+              "--shell", "/bin/sh", plain])
+        state["created"]["plain_user"] = plain
+    # '*' (no password) instead of useradd's '!' (locked): sshd refuses locked accounts
+    # even for key logins when PAM is off.
+    run(["usermod", "-p", "*", plain])
+    sudoers = Path(f"/etc/sudoers.d/{c.prefix}-op")
+    sudoers.write_text(f"{user} ALL=(root) NOPASSWD: ALL\n")
+    os.chmod(sudoers, 0o440)
+    state["created"]["sudoers"] = str(sudoers)
+
+def remove_sudo_user(config: LabConfig, state: dict) -> list[str]:
+    removed = []
+    sudoers = Path(f"/etc/sudoers.d/{config.prefix}-op")
+    created = state.get("created", {})
+    user = created.pop("user", None)
+    if sudoers.exists():  # the lab's own user, also when the state file was lost
+        sudoers.unlink()
+        removed.append(f"file {sudoers}")
+        user = user or config.sudo_user_name
+    if user and run(["id", "-u", user], check=False).returncode == 0:
+        run(["userdel", user], check=False)
+        removed.append(f"user {user}")
+    plain = created.pop("plain_user", None) or (config.plain_user_name if user else None)
+    if plain and run(["id", "-u", plain], check=False).returncode == 0:
+        run(["userdel", plain], check=False)
+        removed.append(f"user {plain}")
+    created.pop("sudoers", None)
+    return removed
+
+def sshd_config(config: LabConfig, ssh_host: str) -> str:
+    c = config
+    sd = c.state_dir
+    host = ssh_host
+    return "\n".join([
+        f"ListenAddress {host}",
+        "Port 22",
+        f"HostKey {sd / 'ssh_host_ed25519_key'}",
+        f"PidFile {sd / 'sshd.pid'}",
+        f"AuthorizedKeysFile {sd / 'authorized_keys'}",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "X11Forwarding no",
+        "PrintMotd no",
+        "MaxSessions 50",
+        "MaxStartups 50:30:100",
+    ] + ([f"Match User {c.sudo_user_name}", "    PasswordAuthentication yes"] if c.sudo_user else []) + [""])
+
+def ensure_sshd(config: LabConfig, state: dict, ssh_host: str) -> None:
+    c = config
+    sd = c.state_dir
+    host = ssh_host
+    cfg_file, cfg = sd / "sshd_config", sshd_config(config, ssh_host)
+    changed = not cfg_file.exists() or cfg_file.read_text() != cfg
+    pid = read_pid(sd / "sshd.pid")
+    if pid_alive(pid) and tcp_open(host, 22):
+        if changed:  # sshd re-reads its configuration on SIGHUP
+            cfg_file.write_text(cfg)
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(0.3)
+            wait_tcp(host, 22, 10, f"sshd in {c.ns_dut}", log=sd / "sshd.log")
+        return
+    if not Path("/run/sshd").exists():  # sshd's privilege-separation directory
+        Path("/run/sshd").mkdir(mode=0o755)
+        state["created"]["run_sshd"] = True
+    cfg_file.write_text(cfg)
+    in_ns(c.ns_dut, which("sshd"), "-f", str(sd / "sshd_config"), "-E", str(sd / "sshd.log"))
+    wait_tcp(host, 22, 10, f"sshd in {c.ns_dut}", log=sd / "sshd.log")

@@ -1,0 +1,259 @@
+"""Scenario files: YAML in, validated :class:`Scenario` objects out.
+
+Errors are one line naming the file, the line and the field, e.g.
+``scenarios/x.yaml:14: traffic.rate: must be greater than 0 (got -5)``.
+
+A scenario may name a running built-in lab (``lab: PREFIX``): its endpoints
+(Drones, port names, DUT SSH) are then filled in from what the caller's
+``lab_reader`` returns for that prefix (:func:`ostinato_tcp.lab.read_endpoints`
+in the command line and the public API); this module never reads the lab itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ScenarioError
+from ._model import _PATTERN_WORDS, LAB_PREFIX_RE, CrossFieldError, DroneEndpoint, Scenario
+
+# prefix -> the running lab's endpoints (as ``lab up --json`` prints them), or None when it is not up
+LabReader = Callable[[str], Optional[dict]]
+
+
+def _compose(text: str, source: str):
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(f"YAML syntax: {exc.problem or exc}", file=source, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"YAML: {exc}", file=source) from None
+
+
+def _to_python(node, path: tuple, lines: dict, source: str) -> Any:
+    """Node tree -> plain data, recording the line of every path."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in out:
+                raise ScenarioError(f"{'.'.join(map(str, path + (key,)))}: duplicate key", file=source,
+                                    line=key_node.start_mark.line + 1, field=".".join(map(str, path + (key,))))
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, path + (key,), lines, source)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(v, path + (i,), lines, source) for i, v in enumerate(node.value)]
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:  # e.g. an unknown tag like '!x', or a bad timestamp
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"YAML: {problem}", file=source, line=node.start_mark.line + 1) from None
+    finally:
+        loader.dispose()
+
+
+def line_for(loc: tuple, lines: dict) -> int | None:
+    loc = tuple(loc)
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get(())
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """The field names the model accepts beside the last element of ``loc``."""
+    if loc and loc[0] == "drones" and len(loc) == 3:
+        return list(DroneEndpoint.model_fields)
+    model: Any = Scenario
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(part) if isinstance(part, str) else None
+            if info is None:
+                return []
+            model = info.annotation
+        else:
+            return []
+        args = [a for a in getattr(model, "__args__", ()) if a is not type(None)]
+        if args and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [k for k, f in model.model_fields.items() if not f.exclude]
+    return []
+
+
+def _describe(err: dict) -> str:
+    typ, msg, value = err["type"], err["msg"], err.get("input")
+    if typ == "extra_forbidden":
+        loc = tuple(err["loc"])
+        known = _fields_at(loc)
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else (
+            f"known here: {', '.join(known)}" if known else "see scenarios/template-real-lab.yaml")
+        return f"unknown field {str(loc[-1])!r}; {hint}"
+    if typ == "missing":
+        return "required field is missing"
+    if typ == "string_pattern_mismatch":
+        allowed = _PATTERN_WORDS.get((err.get("ctx") or {}).get("pattern"), "characters that are not allowed")
+        return f"{allowed} (got {value!r})"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if typ.startswith(("greater", "less", "string_pattern", "int_", "float_", "literal", "ip_", "bool",
+                       "ipv4", "string_type", "int_from_float")):
+        shown = value if not isinstance(value, (dict, list)) else type(value).__name__
+        return f"{msg[0].lower() + msg[1:]} (got {shown!r})"
+    return msg
+
+
+def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | None = None,
+                       lab: str | None = None, lab_reader: LabReader | None = None) -> Scenario:
+    """Validate scenario data (as read from YAML). ``lab`` overrides the data's ``lab:``."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise ScenarioError("the file must hold a mapping (key: value lines) at the top", file=source, line=1)
+    data = dict(data)
+    _refuse_passwords(data, source, lines)
+    if lab:
+        data["lab"] = lab
+    if data.get("lab"):
+        data = _fill_from_lab(data, source, lines, lab_reader)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        ctx_exc = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_exc, CrossFieldError):
+            loc = ctx_exc.loc
+        # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
+        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str"))))
+        field = ".".join(str(p) for p in clean) or "(top)"
+        raise ScenarioError(f"{field}: {_describe(err)}", file=source, line=line_for(clean, lines),
+                            field=field) from None
+
+
+def _refuse_passwords(data: dict, source: str, lines: dict) -> None:
+    """A password in a scenario file would end up in version control and in reports."""
+    dut = data.get("dut")
+    if not isinstance(dut, dict):
+        return
+    for key in dut:
+        if "pass" in str(key).lower() and key != "password_env":
+            raise ScenarioError(f"dut.{key}: passwords are never read from scenario files; put the password in "
+                                "an environment variable named by dut.password_env, or use --ask-dut-password",
+                                file=source, line=lines.get(("dut", key)), field=f"dut.{key}")
+
+
+def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader | None) -> dict:
+    """Endpoints (Drones, port names, DUT SSH) from the running built-in lab named by ``lab:``."""
+    prefix, two, nat = data["lab"], False, None
+    if isinstance(prefix, dict):
+        unknown = set(prefix) - {"prefix", "two_drones", "nat"}
+        if unknown:
+            raise ScenarioError(f"lab.{sorted(unknown)[0]}: unknown field (use prefix, two_drones, nat)", file=source,
+                                line=lines.get(("lab", sorted(unknown)[0])), field="lab")
+        prefix, two, nat = prefix.get("prefix", "ostcp"), bool(prefix.get("two_drones", False)), prefix.get("nat")
+    if not isinstance(prefix, str) or not re.match(LAB_PREFIX_RE, prefix):
+        raise ScenarioError(f"lab: not a lab prefix (got {prefix!r})", file=source, line=lines.get(("lab",)),
+                            field="lab")
+    hint = "" if prefix == "ostcp" else f" --prefix {prefix}"
+    eps = lab_reader(prefix) if lab_reader else None
+    if eps is None:
+        raise ScenarioError(f"lab: the built-in lab '{prefix}' is not up; run 'ostinato-tcp lab up{hint}' first",
+                            file=source, line=lines.get(("lab",)), field="lab")
+    a, b, ssh = eps["drone_a"], eps["drone_b"], eps["ssh"]
+    if two and b["host"] == a["host"]:
+        raise ScenarioError(f"lab: this scenario puts port B on a second Drone, but lab '{prefix}' has one; run "
+                            f"'ostinato-tcp lab up --two-drones{hint}'", file=source, line=lines.get(("lab",)),
+                            field="lab")
+    if nat and eps["dut"]["nat"] != nat:
+        raise ScenarioError(f"lab: this scenario needs the lab's DUT to NAT ({nat}), but lab '{prefix}' has "
+                            f"{eps['dut']['nat'] or 'no NAT'}; run 'ostinato-tcp lab up --nat {nat}{hint}'",
+                            file=source, line=lines.get(("lab",)), field="lab")
+    out = dict(data)
+    out["lab"] = prefix
+    drones = {"lab-a": {"host": a["host"], "port": a["port"]}}
+    two = b["host"] != a["host"]
+    if two:
+        drones["lab-b"] = {"host": b["host"], "port": b["port"]}
+    out["drones"] = drones
+    ports = {k: dict(v) for k, v in (data.get("ports") or {}).items()} if isinstance(data.get("ports"), dict) else {}
+    for side, ep, dname in (("a", a, "lab-a"), ("b", b, "lab-b" if two else "lab-a")):
+        p = dict(ports.get(side) or {})
+        p["drone"] = dname
+        p["interface"] = ep["port_name"]
+        ports[side] = p
+    out["ports"] = ports
+    dut = dict(data.get("dut") or {}) if isinstance(data.get("dut"), dict) else {}
+    dut.update(host=ssh["host"], port=ssh["port"], key_file=ssh["key_file"], known_hosts=ssh["known_hosts"])
+    dut.setdefault("user", ssh["user"])
+    out["dut"] = dut
+    return out
+
+
+def with_changes(data: dict, changes: dict[str, Any]) -> dict:
+    """A deep copy of scenario data with values set at dotted paths, e.g.
+    ``{"traffic.rate": 500}``; the value None removes the key."""
+    out = copy.deepcopy(data)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        cur = out
+        for key in parents:
+            cur = cur.setdefault(key, {})
+        if value is None:
+            cur.pop(last, None)
+        else:
+            cur[last] = value
+    return out
+
+
+def _parse_text(text: str, source: str) -> tuple[Any, dict]:
+    """(data, line of every key path) of YAML text."""
+    node = _compose(text, source)
+    if node is None:
+        raise ScenarioError("the file is empty", file=source, line=1)
+    lines: dict = {}
+    return _to_python(node, (), lines, source), lines
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+
+
+def read_yaml_file(path: str | Path) -> tuple[Any, dict, str]:
+    """(data, line of every key path, text) of a YAML file; errors name file and line."""
+    text = _read_text(Path(path))
+    data, lines = _parse_text(text, str(path))
+    return data, lines, text
+
+
+def load_scenario(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None) -> Scenario:
+    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab."""
+    return scenario_from_text(_read_text(Path(path)), source=str(path), lab=lab, lab_reader=lab_reader)
+
+
+def scenario_from_text(text: str, *, source: str = "<scenario>", lab: str | None = None,
+                       lab_reader: LabReader | None = None) -> Scenario:
+    """Validate scenario YAML text; every error is a :class:`ScenarioError` naming the line."""
+    data, lines = _parse_text(text, source)
+    sc = scenario_from_data(data, source=source, lines=lines, lab=lab, lab_reader=lab_reader)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sc.model_copy(update={"source": source, "content_hash": digest})

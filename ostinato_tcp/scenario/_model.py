@@ -1,0 +1,225 @@
+"""The scenario model: pydantic classes that validate a scenario into typed, frozen objects.
+
+No value from a scenario ever reaches a shell unvalidated: addresses are parsed as
+IPv4, ports and counts are integers, names are restricted to safe characters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$"
+_IFNAME_RE = r"^[A-Za-z0-9_.:@+-]{1,64}$"
+_USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
+_HOST_RE = r"^[A-Za-z0-9_.:-]{1,253}$"
+_CMD_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]{1,64}$"
+_ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+LAB_PREFIX_RE = r"^[a-z][a-z0-9]{0,7}$"  # the built-in lab's prefix (ostinato_tcp.lab uses it too)
+_MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
+
+IPv4 = ipaddress.IPv4Address
+_PATTERN_WORDS = {
+    _NAME_RE: "must be 1-64 of letters, digits and _.:@+- (starting with a letter or digit)",
+    _IFNAME_RE: "must be 1-64 of letters, digits and _.:@+-",
+    _USER_RE: "must be a user name: lower-case letters, digits and _.- (starting with a letter or _)",
+    _HOST_RE: "must be a host name or IP address: letters, digits and _.:- only",
+    _ENV_RE: "must be an environment variable name: letters, digits and _",
+    _CMD_RE: "must be a command name or an absolute path: letters, digits and _.+-/ only",
+    LAB_PREFIX_RE: "must be a lab prefix: 1-8 lower-case letters and digits",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class DroneEndpoint(_Model):
+    host: str = Field(pattern=_HOST_RE)
+    port: int = Field(7878, ge=1, le=65535)
+
+
+class Device(_Model):
+    """The emulated IPv4 device on a port: answers ARP and resolves the gateway's MAC."""
+
+    ip: Optional[IPv4] = None
+    prefix: int = Field(24, ge=1, le=30)
+    gateway: IPv4
+    mac: Optional[str] = None
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, v):
+        if v is not None and not _MAC_RE.match(v):
+            raise ValueError(f"not a MAC address like 00:11:22:33:44:55 (got {v!r})")
+        return v
+
+    def mac_int(self) -> int | None:
+        return None if self.mac is None else int(re.sub("[:-]", "", self.mac), 16)
+
+
+class PortSpec(_Model):
+    drone: str = Field(pattern=_NAME_RE)
+    interface: str = Field(pattern=_IFNAME_RE)
+    device: Device
+
+
+class Ports(_Model):
+    a: PortSpec
+    b: PortSpec
+
+
+class Connections(_Model):
+    client_ip: IPv4
+    client_ips: Union[int, Literal["auto"]] = 1
+    server_ip: IPv4
+    server_port: int = Field(ge=1, le=65535)
+    first_client_port: int = Field(ge=1, le=65535)
+    count: int = Field(ge=1, le=16_000_000)
+    step: int = Field(1, ge=1, le=65535)
+
+    @field_validator("client_ips")
+    @classmethod
+    def _ips(cls, v):
+        if v != "auto" and not 1 <= v <= 65536:
+            raise ValueError(f"must be 'auto' or 1..65536 (got {v})")
+        return v
+
+
+class Traffic(_Model):
+    rate: float = Field(gt=0, le=10_000_000, description="packets per second of each stream")
+    delay: Union[float, Literal["auto"]] = "auto"
+    mode: Literal["auto", "pipelined", "phased"] = "auto"
+    batches: Union[Literal["auto", "off"], int] = "auto"
+    client_isn: int = Field(100, ge=0, le=0xFFFFFFFF)
+    server_isn: int = Field(200, ge=0, le=0xFFFFFFFF)
+    window: int = Field(1024, ge=0, le=65535)
+    frame_length: int = Field(64, ge=60, le=9000)
+    min_margin: float = Field(0.2, ge=0, description="seconds each ordering margin must keep at least")
+    rate_tolerance: float = Field(0.10, ge=0, le=1, description="a port slower than rate by more than this lags")
+    build_seconds_per_packet: float = Field(0.0002, gt=0, description="Drone pre-build cost, for the plan")
+    max_build_seconds: float = Field(120, gt=0, description="a larger batch is split")
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, v):
+        if v != "auto" and v <= 0:
+            raise ValueError(f"must be 'auto' or a number of seconds > 0 (got {v})")
+        return v
+
+    @field_validator("batches")
+    @classmethod
+    def _batches(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be 'auto', 'off' or a batch size >= 1 (got {v})")
+        return v
+
+
+class DutConfig(_Model):
+    """How to reach and read the DUT (the ``dut`` section)."""
+
+    host: str = Field(pattern=_HOST_RE)
+    port: int = Field(22, ge=1, le=65535)
+    user: Optional[str] = Field(None, pattern=_USER_RE)
+    key_file: Optional[Path] = None
+    known_hosts: Optional[Path] = None
+    accept_new_host_key: bool = False
+    password_env: Optional[str] = Field(None, pattern=_ENV_RE)
+    ssh_config: bool = True
+    sudo: bool = False
+    clear: Literal["test", "all", "none"] = "test"
+    poll_interval: float = Field(1.0, ge=0, description="seconds between conntrack count polls; 0 = off")
+    connect_timeout: float = Field(10, gt=0)
+    command_timeout: float = Field(300, gt=0)
+    compress: Literal["auto", "on", "off"] = "auto"
+    conntrack: str = Field("conntrack", pattern=_CMD_RE, description="conntrack's name or absolute path on the DUT")
+
+
+class Nat(_Model):
+    mode: Literal["none", "preserve-ports", "learn"] = "none"
+    address: Optional[IPv4] = None
+
+    @model_validator(mode="after")
+    def _addr(self):
+        if self.mode == "preserve-ports" and self.address is None:
+            raise ValueError("mode preserve-ports needs 'address' (the DUT's translated source address)")
+        return self
+
+
+class Expect(_Model):
+    state: Literal["ESTABLISHED"] = "ESTABLISHED"
+    assured: bool = True
+
+
+class Scenario(_Model):
+    name: str = Field(pattern=_NAME_RE)
+    description: str = ""
+    lab: Optional[str] = Field(None, pattern=LAB_PREFIX_RE)
+    drones: dict[str, DroneEndpoint]
+    ports: Ports
+    connections: Connections
+    traffic: Traffic
+    dut: DutConfig
+    nat: Nat = Nat()
+    expect: Expect = Expect()
+    # Not from the file: where it came from and its content hash (for history).
+    source: Optional[str] = Field(None, exclude=True)
+    content_hash: Optional[str] = Field(None, exclude=True)
+
+    @field_validator("drones")
+    @classmethod
+    def _drone_names(cls, v):
+        if not 1 <= len(v) <= 2:
+            raise ValueError(f"list one or two Drones (got {len(v)})")
+        for key in v:
+            if not re.match(_NAME_RE, key):
+                raise ValueError(f"Drone name {key!r} has characters outside [A-Za-z0-9_.:@+-]")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self):
+        for side in ("a", "b"):
+            if getattr(self.ports, side).drone not in self.drones:
+                raise CrossFieldError(("ports", side, "drone"),
+                                  f"names Drone {getattr(self.ports, side).drone!r}, which is not under 'drones' "
+                                  f"({', '.join(self.drones)})")
+        pa, pb = self.ports.a, self.ports.b
+        if pa.drone == pb.drone and pa.interface == pb.interface:
+            raise CrossFieldError(("ports", "b", "interface"), "port B must differ from port A")
+        c = self.connections
+        if pa.device.ip is not None and pa.device.ip != c.client_ip:
+            raise CrossFieldError(("ports", "a", "device", "ip"),
+                              f"{pa.device.ip} differs from connections.client_ip {c.client_ip}: Drone takes each "
+                              "packet's MAC from the device whose IP is its source; leave 'ip' out")
+        if pb.device.ip is not None and pb.device.ip != c.server_ip:
+            raise CrossFieldError(("ports", "b", "device", "ip"),
+                              f"{pb.device.ip} differs from connections.server_ip {c.server_ip}; leave 'ip' out")
+        for side, ip in (("a", c.client_ip), ("b", c.server_ip)):
+            dev = getattr(self.ports, side).device
+            net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
+            if ip not in net:
+                raise CrossFieldError(("ports", side, "device", "gateway"),
+                                  f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
+        if c.client_ip == c.server_ip:
+            raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
+        return self
+
+    # Derived -------------------------------------------------------------
+    def resolved(self) -> dict:
+        """Every value, defaults filled in (for reports and history)."""
+        return json.loads(self.model_dump_json(exclude={"source", "content_hash"}))
+
+
+class CrossFieldError(ValueError):
+    """A check across fields; carries the path of the field to blame."""
+
+    def __init__(self, loc: tuple, message: str):
+        self.loc = loc
+        super().__init__(message)
+
+

@@ -1,0 +1,250 @@
+"""The send phase of a run: each batch's programs, builds and starts, in the plan's order.
+
+Pipelined: port A sends the batch's SYNs then its ACKs; port B starts its SYN-ACKs
+``delay`` seconds after A. Phased: SYNs, then SYN-ACKs, then ACKs, each phase
+started when the previous one has been sent (NAT learn reads the DUT's SYN_SENT
+entries between the first two).
+
+Every start and end is measured (:mod:`ostinato_tcp.measure`): a port's state is
+polled more densely the longer it has been sending (every 0.5% of the time so far),
+so the end of a send is known within about 0.25% of its length.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .errors import DroneRpcError, RunFault
+from .measure import Interval, span_of, split_frames
+from .ports import DronePort, PortState
+from .streams import client_program, runs_from_learned, server_program, server_runs
+from .tuples import Batch, StreamFields
+
+if TYPE_CHECKING:
+    from .dut import DutSession, Expected
+    from .options import RunOptions
+    from .plan import Plan
+    from .result import RunEvents, RunResult
+
+POLL_SHARE = 0.005  # poll every 0.5% of the time a port has been sending
+POLL_MIN, POLL_MAX = 0.0002, 0.1  # seconds
+PROGRESS_EVERY = 0.1  # seconds between progress events
+MAX_LEARN_STREAMS = 4096
+
+
+class Sender:
+    """Sends the plan's batches through ports ``a`` and ``b``; records what happened in ``result``."""
+
+    def __init__(self, plan: "Plan", ports: dict[str, DronePort], result: "RunResult", events: "RunEvents",
+                 opts: "RunOptions", *, dut: "DutSession | None" = None, expected: "Expected | None" = None,
+                 count_poller=None):
+        self.plan, self.sc = plan, plan.scenario
+        self.a, self.b = ports["a"], ports["b"]
+        self.result, self.ev, self.opts = result, events, opts
+        self.dut, self.expected = dut, expected
+        self.count_poller = count_poller
+        self.baseline_tx: dict[str, int] = {}
+        self._next_progress = 0.0
+
+    # ------------------------------------------------------------------ programs and builds
+    def _load(self, fields: StreamFields, *, syn: bool, ack: bool, server: bool = True) -> None:
+        ack = ack and self.opts.disable_stream != "ack"
+        self.a.load(client_program(self.sc, fields, syn=syn, ack=ack))
+        if server:
+            nat = self.sc.nat
+            runs = server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None)
+            self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack"))
+
+    def _build(self, *ports: DronePort) -> None:
+        for p in ports:
+            packets = sum(s.count for s in p.program if s.enabled)
+            timeout = max(60.0, 10 * packets * self.sc.traffic.build_seconds_per_packet)
+            try:
+                self.result.timings["build"] += p.build(timeout=timeout)
+            except DroneRpcError as exc:
+                if "resolve" not in str(exc).lower():
+                    raise
+                nat = self.sc.nat
+                hint = (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
+                        "ARP for it, so it is not the address the DUT translates to"
+                        if p is self.b and nat.mode == "preserve-ports" else
+                        " Check that the DUT answers ARP for the destination or gateway of that port's packets")
+                raise RunFault(f"port {p.name}: Drone could not resolve a destination MAC ({exc}).{hint}") from None
+
+    # ------------------------------------------------------------------ transmit and measure
+    def _transmit(self, ports: dict[str, DronePort], planned: dict[str, float],
+                  start_b_after: float | None = None) -> dict[str, Interval]:
+        """Start the ports (B ``start_b_after`` seconds after A when given) and poll until each
+        has sent everything; returns each port's measured interval."""
+        starts: dict[str, tuple[float, float]] = {}
+        last_on: dict[str, float] = {}
+        done: dict[str, Interval] = {}
+        pending_b = start_b_after is not None
+        for side, p in ports.items():
+            if side == "b" and pending_b:
+                continue
+            starts[side] = p.start()
+            last_on[side] = starts[side][1]
+        start_b_at = starts["a"][0] + start_b_after if pending_b else None
+        limit = max(planned.values(), default=0) * 3 + 30
+        t_begin = time.monotonic()
+        while True:
+            if pending_b and time.monotonic() >= start_b_at:
+                starts["b"] = self.b.start()
+                last_on["b"] = starts["b"][1]
+                self.result.delays.append(starts["b"][0] - starts["a"][0])
+                pending_b = False
+            sent = {}
+            for side in starts:
+                if side in done:
+                    continue
+                on, tx, t = ports[side].poll()
+                sent[side] = tx - self.baseline_tx.get(side, 0)
+                if on:
+                    last_on[side] = t
+                else:
+                    done[side] = Interval(starts[side][0], starts[side][1], last_on[side], t)
+            self._progress(sent)
+            if not pending_b and len(done) == len(starts):
+                return done
+            now = time.monotonic()
+            if now - t_begin > limit:
+                raise RunFault(f"ports still transmitting {limit:.0f} s after start (planned "
+                               f"{max(planned.values()):.1f} s): Drone is far slower than the plan")
+            gap = POLL_MAX
+            for side in starts:
+                if side not in done:
+                    # every 0.5% of the time sent so far, and closer together near the planned end
+                    elapsed, to_end = now - starts[side][1], abs(starts[side][0] + planned[side] - now)
+                    gap = min(gap, max(POLL_MIN, min(POLL_SHARE * elapsed, to_end / 4)))
+            if pending_b:
+                gap = max(0.0, min(gap, start_b_at - now))
+            time.sleep(gap)
+
+    def _progress(self, sent: dict[str, int]) -> None:
+        now = time.monotonic()
+        if now < self._next_progress:
+            return
+        self._next_progress = now + PROGRESS_EVERY
+        exp = {"a": self.result.ports["a"].expected_packets, "b": self.result.ports["b"].expected_packets}
+        self.ev.progress(sent.get("a", 0), sent.get("b", 0), exp["a"], exp["b"],
+                         self.count_poller.count if self.count_poller else None)
+
+    # ------------------------------------------------------------------ batches
+    def send_batch(self, batch: Batch) -> None:
+        plan, r = self.plan, self.result
+        m, rate = batch.count, plan.rate
+        fields = plan.space.stream_fields(batch)
+        a, b = self.a, self.b
+        t0, build0 = time.monotonic(), r.timings["build"]
+        self._expect(batch)
+        if plan.mode == "pipelined":
+            self._load(fields, syn=True, ack=True)
+            self._build(a, b)
+            self.ev.phase("send", f"batch {batch.index + 1}: SYNs and ACKs on {a.name}, SYN-ACKs on {b.name} "
+                                  f"after {plan.delay:.3f} s")
+            got = self._transmit({"a": a, "b": b}, {"a": 2 * m / rate, "b": m / rate}, start_b_after=plan.delay)
+            syn = got["a"].share(m, 2 * m)
+            self._account({"a": [got["a"]], "b": [got["b"]]}, {"a": 2 * m / rate, "b": m / rate})
+            r.syn_phase += syn
+            r.handshake += got["a"]
+        else:
+            learn = self.sc.nat.mode == "learn"
+            self._load(fields, syn=True, ack=False, server=not learn)
+            self._build(a) if learn else self._build(a, b)
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, SYNs on {a.name}")
+            syn = self._transmit({"a": a}, {"a": m / rate})["a"]
+            if learn:
+                self._learn(batch)
+                self._build(b)
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, SYN-ACKs on {b.name}")
+            synack = self._transmit({"b": b}, {"b": m / rate})["b"]
+            self._load(fields, syn=False, ack=True, server=False)
+            self._build(a)
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, ACKs on {a.name}")
+            ack = self._transmit({"a": a}, {"a": m / rate})["a"]
+            self._account({"a": [syn, ack], "b": [synack]}, {"a": 2 * m / rate, "b": m / rate})
+            r.syn_phase += syn
+            r.handshake += span_of(syn, ack)
+        # send time: from the first start to the last port done, Drone's builds excluded
+        r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
+
+    def _expect(self, batch: Batch) -> None:
+        """What the plan sends in this batch (a leg disabled for a test still counts: missing)."""
+        self.result.ports["a"].expected_packets += 2 * batch.count
+        self.result.ports["b"].expected_packets += batch.count
+
+    def _account(self, intervals: dict[str, list[Interval]], planned: dict[str, float]) -> None:
+        tol = self.sc.traffic.rate_tolerance
+        for side, ivs in intervals.items():
+            rep = self.result.ports[side]
+            for iv in ivs:
+                rep.transmit += iv
+            rep.planned_seconds += planned[side]
+            took = sum(iv.seconds - iv.bound for iv in ivs)
+            if took > planned[side] * (1 + tol) + 0.005:
+                rep.lagged = True
+
+    # ------------------------------------------------------------------ NAT learn
+    def _learn(self, batch: Batch) -> None:
+        """NAT learn: the SYN_SENT entries' reply tuples become the SYN-ACK destinations."""
+        exp, r = self.expected, self.result
+        self.ev.phase("learn", "reading the DUT's SYN_SENT entries to learn the NAT's translations")
+        _, odd = self.dut.learn_replies(exp)
+        pairs = [(exp.learned_ip[n], exp.learned_port[n]) for n in range(batch.first, batch.first + batch.count)
+                 if exp.learned_ip[n]]
+        if len(pairs) < batch.count:
+            r.warnings.append(f"NAT learn: {batch.count - len(pairs)} of {batch.count} connections had no "
+                              "SYN_SENT entry to learn from; no SYN-ACK is sent for them")
+        if odd:
+            r.warnings.append("NAT learn: the DUT changed some client ports, e.g. " + "; ".join(odd[:3]))
+        runs = runs_from_learned(pairs) or [StreamFields(0, 0, 1, 1, 1, 1)]  # nothing to answer
+        if len(runs) > MAX_LEARN_STREAMS:
+            raise RunFault(f"NAT learn: the translations form {len(runs)} port runs; more than {MAX_LEARN_STREAMS} "
+                           "SYN-ACK streams would be needed. The NAT randomises ports (--random-fully?); this mode "
+                           "needs translations that mostly keep or shift ports")
+        self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack"))
+        if len(runs) > 1:
+            r.warnings.append(f"NAT learn: {len(pairs)} translations learned, sent as {len(runs)} SYN-ACK streams")
+
+    # ------------------------------------------------------------------ counters
+    def take_baseline(self) -> None:
+        """Counters before the first packet (the devices' ARP may still come in: the bytes
+        tell those frames apart later)."""
+        self.baselines = {"a": self.a.counters(), "b": self.b.counters()}
+        self.baseline_tx = {side: c.tx_frames for side, c in self.baselines.items()}
+
+    def settle_counters(self) -> None:
+        """The run's frames per port, once Drone's counters caught up, split into TCP and ARP."""
+        t = self.sc.traffic
+        for side, p in (("a", self.a), ("b", self.b)):
+            rep, base = self.result.ports[side], self.baselines[side]
+            deadline, last, since = time.monotonic() + 3.0, None, time.monotonic()
+            while True:
+                c = p.counters() - base
+                frames = split_frames(c.tx_frames, c.tx_bytes, t.frame_length)
+                now = time.monotonic()
+                if (frames.tcp, frames.other) != last:
+                    last, since = (frames.tcp, frames.other), now
+                if frames.tcp >= rep.expected_packets or now - since >= 1.2 or now > deadline:
+                    break
+                time.sleep(0.1)
+            rep.sent_packets, rep.other_frames, rep.frames_exact = frames.tcp, frames.other, frames.exact
+            if not frames.exact:
+                self.result.warnings.append(
+                    f"port {side.upper()} ({p.name}) sent frames of other sizes than the run's TCP frames and ARP "
+                    f"({c.tx_frames} frames, {c.tx_bytes} bytes): its TCP frame count {frames.tcp} is an estimate")
+        a, b = self.result.ports["a"], self.result.ports["b"]
+        self.ev.finished(a.sent_packets, b.sent_packets, a.expected_packets, b.expected_packets)
+
+    def stop_all(self) -> list[str]:
+        """Stop every port this run started; returns what could not be stopped."""
+        problems = []
+        for p in (self.a, self.b):
+            if p.started and p.state != PortState.RELEASED:
+                try:
+                    p.stop()
+                except Exception as exc:  # noqa: BLE001 - a fault path: report, go on with the other port
+                    problems.append(f"could not stop transmit on {p.name}: {exc}")
+        return problems

@@ -1,0 +1,63 @@
+"""Test doubles for the run's phases: a scripted DUT session beside the library's FakeDrone.
+
+They prove the order of calls and the clean-up, never that a DUT tracked a connection
+(the lab tests do that against a real Drone and a real conntrack)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ostinato_tcp.dut import Health, judge_text
+from ostinato_tcp.errors import DutCommandError
+
+
+class ScriptedDut:
+    """Answers the DUT session's calls; ``fail`` names a method that raises a DutCommandError.
+    ``established``: the connections its table shows after the run (all of them by default)."""
+
+    where = "root@dut.example:22"
+
+    def __init__(self, fail: str | None = None, established: int | None = None):
+        self.fail = fail
+        self.established = established
+        self.calls: list[str] = []
+        self.closed = False
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail == name:
+            raise DutCommandError(f"injected DUT fault in {name}")
+
+    def health(self) -> Health:
+        self._call("health")
+        return Health(count=10, max=262144, buckets=262144, tcp_loose=0, syn_sent_timeout=120,
+                      syn_recv_timeout=60, timestamp=0, counters={"invalid": 0, "drop": 0})
+
+    def clear(self, server_ip, server_port, mode: str) -> int:
+        self._call("clear")
+        return 0
+
+    def prove_fresh_start(self, expected, clear: str, *, timestamps: bool) -> dict:
+        self._call("prove_fresh_start")
+        return {"proof": "scripted", "entries_before": 0, "timestamps": False, "started_at": 0.0}
+
+    def count(self) -> int:
+        return 10
+
+    def verify(self, expected, *, fresh=None, timeout=None):
+        self._call("verify")
+        n = expected.space.total if self.established is None else self.established
+        lines = []
+        for i in range(n):
+            ip, port = expected.space.client_of(i)
+            c = ipaddress.IPv4Address(ip)
+            lines.append(f"tcp      6 431999 ESTABLISHED src={c} dst={expected.server_ip} sport={port} "
+                         f"dport={expected.space.server_port} src={expected.server_ip} dst={c} "
+                         f"sport={expected.space.server_port} dport={port} [ASSURED] mark=0 use=1\n")
+        return judge_text(expected, "".join(lines)), {"seconds": 0.01}
+
+    def reconnect(self) -> None:
+        self._call("reconnect")
+
+    def close(self) -> None:
+        self.closed = True
