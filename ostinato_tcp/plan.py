@@ -31,6 +31,8 @@ from .scenario import Scenario
 from .tuples import Batch, ConnectionSpace
 
 TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
+# Drone's build cost per packet before it is measured on the run's Drone (drone-build-cost.md, this VM)
+TYPICAL_BUILD_COST = {"fast": 0.00003, "resolve": 0.0002}
 RPC_OVERHEAD = 0.05  # seconds between phases for the RPCs that start them
 
 
@@ -55,6 +57,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # refusals; forced runs keep them as warnings
     forced: bool = False
+    build_per_packet: float = TYPICAL_BUILD_COST["fast"]  # seconds Drone spends per packet it builds
+    build_source: str = ""  # where that figure comes from
+    fast: bool = True  # Drone's fast build (fixed MACs, given checksums), or resolve
 
     @property
     def total(self) -> int:
@@ -82,7 +87,7 @@ class Plan:
         m, r = batch.count, self.rate
         if self.mode == "pipelined":
             return k / r, self.delay + k / r, m / r + k / r
-        rebuild = self.scenario.traffic.build_seconds_per_packet * m
+        rebuild = self.build_per_packet * m
         return k / r, m / r + RPC_OVERHEAD + k / r, 2 * m / r + 2 * RPC_OVERHEAD + rebuild + k / r
 
     def to_dict(self) -> dict:
@@ -165,10 +170,26 @@ def max_batch(mode: str, r: float, dut: DutFacts, build_pp: float, max_build: fl
     return max(1, math.floor(min(m_time, m_build) + 1e-6))  # 12 / 0.0006 must give 20000, not 19999
 
 
-def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False) -> Plan:
-    """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``."""
+def build_cost(sc: Scenario, measured: float | None = None) -> tuple[float, str]:
+    """Seconds Drone spends building one packet, and where the figure comes from."""
+    t = sc.traffic
+    if t.build_seconds_per_packet != "auto":
+        return float(t.build_seconds_per_packet), "traffic.build_seconds_per_packet"
+    if measured is not None:
+        return measured, "measured on the run's Drone"
+    form = "resolve" if t.drone_build == "resolve" else "fast"
+    return TYPICAL_BUILD_COST[form], f"typical for the {form} build (measured when the run starts)"
+
+
+def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False, measured_build: float | None = None,
+              fast: bool | None = None) -> Plan:
+    """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``.
+    ``measured_build``: Drone's build cost per packet as the run measured it; ``fast``: whether
+    the fast build is used (default: unless ``traffic.drone_build`` is resolve)."""
     dut = dut or DutFacts()
     t, c = sc.traffic, sc.connections
+    build_pp, build_source = build_cost(sc, measured_build)
+    fast = t.drone_build != "resolve" if fast is None else fast
     n, r = c.count, t.rate
     warnings: list[str] = []
     problems: list[str] = []
@@ -192,7 +213,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False)
 
     # Batches -----------------------------------------------------------------
     def batch_size(mode_: str) -> int:
-        limit = max_batch(mode_, r, dut, t.build_seconds_per_packet, t.max_build_seconds,
+        limit = max_batch(mode_, r, dut, build_pp, t.max_build_seconds,
                           explicit_delay if mode_ == "pipelined" else None)
         if t.batches == "off":
             m_ = n
@@ -213,7 +234,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False)
     try:
         space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips, first_port=c.first_client_port,
                                        step=c.step, server_ip=c.server_ip, server_port=c.server_port, total=n,
-                                       batch_size=m)
+                                       batch_size=m, blocks=fast)
         space.prove_unique()
     except PlanError as exc:
         raise PlanError(f"{sc.source or sc.name}: connections: {exc}") from None
@@ -240,10 +261,10 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False)
     # Timing per batch -------------------------------------------------------------
     timings = []
     for b in space.batches():
-        g1, g2 = _gaps(mode, b.count, r, delay, t.build_seconds_per_packet)
-        build = 3 * b.count * t.build_seconds_per_packet
+        g1, g2 = _gaps(mode, b.count, r, delay, build_pp)
+        build = 3 * b.count * build_pp
         send = (2 * b.count / r) if mode == "pipelined" else (3 * b.count / r + 2 * RPC_OVERHEAD
-                                                                + b.count * t.build_seconds_per_packet)
+                                                                + b.count * build_pp)
         timings.append(BatchTiming(b, build, send, g1, g2))
     worst = max(timings, key=lambda x: x.batch.count)
     if worst.syn_to_synack >= TIMEOUT_USE * dut.syn_sent_timeout:
@@ -262,7 +283,8 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False)
                         "(never ASSURED); the verdict requires [ASSURED], so such entries fail")
 
     plan = Plan(scenario=sc, mode=mode, rate=r, delay=delay, space=space, dut=dut, timings=timings,
-                warnings=warnings, problems=problems, forced=force)
+                warnings=warnings, problems=problems, forced=force, build_per_packet=build_pp,
+                build_source=build_source, fast=fast)
 
     free = dut.free_entries
     if free is not None and n > free:

@@ -90,6 +90,7 @@ class DronePort:
         self.group_ids: list[int] = []
         self.program: list[StreamSpec] = []
         self.started = False  # a start was asked: a fault must stop this port
+        self.capturing = False  # a capture was asked: the release stops it
 
     @property
     def where(self) -> str:
@@ -143,6 +144,33 @@ class DronePort:
                     out[index_ip[dn.device_index]] = e.mac
         return out
 
+    def device_macs(self) -> dict[int, int]:
+        """IPv4 address -> MAC of every emulated device on the port."""
+        d = self.drone
+        return {dev.ip4: dev.mac for dev in d.getDeviceList(d.port_id(self.id)).Extensions[d.emul.device]}
+
+    @_in_state(*_IDLE)
+    def unload(self) -> None:
+        """Delete the run's streams (the devices stay)."""
+        self.drone.delete_streams(self.id, self.stream_ids)
+        self.stream_ids, self.program = [], []
+        self.state = PortState.CLAIMED
+
+    @_in_state(PortState.CLAIMED)
+    def relearn_gateway(self, gateway: int, timeout: float = 3.0) -> dict[int, int]:
+        """Forget what the devices resolved and resolve again: the gateway's MAC now. Only with
+        no streams loaded: Drone's resolve also sends one ARP request per frame of every stream
+        whose next hop it does not know."""
+        d = self.drone
+        d.clearDeviceNeighbors(d.port_id_list([self.id]))
+        deadline = time.monotonic() + timeout
+        while True:
+            d.resolveDeviceNeighbors(d.port_id_list([self.id]))
+            macs = self.gateway_macs(gateway)
+            if macs or time.monotonic() > deadline:
+                return macs
+            time.sleep(0.2)
+
     # ------------------------------------------------------------------ streams
     @_in_state(*_IDLE)
     def load(self, program: list[StreamSpec]) -> None:
@@ -182,6 +210,22 @@ class DronePort:
         t1 = time.monotonic()
         self.state = PortState.TRANSMITTING
         return t0, t1
+
+    def capture_sent(self, *, settle: float = 1.3) -> bytes:
+        """Send the built program with Drone capturing on the port; returns the capture (pcap
+        bytes, what the port sent and received). Drone's capture hands frames over in blocks
+        about once a second: ``settle`` waits for the last block before the capture stops."""
+        d, ids = self.drone, self.drone.port_id_list([self.id])
+        self.capturing = True  # before the RPC: a fault after it must still stop the capture
+        d.startCapture(ids)
+        time.sleep(0.3)  # the capture thread opens the interface
+        self.start()
+        while self.poll()[0]:
+            time.sleep(0.005)
+        time.sleep(settle)
+        d.stopCapture(ids)
+        self.capturing = False
+        return d.getCaptureBuffer(d.port_id(self.id))
 
     def poll(self) -> tuple[bool, int, float]:
         """(transmitting, tx frames, monotonic time of the observation: the middle of the RPC).
@@ -224,6 +268,9 @@ class DronePort:
         d = self.drone
         try:
             d.ensure_connected()
+            if self.capturing:
+                d.stopCapture(d.port_id_list([self.id]))
+                self.capturing = False
             d.delete_streams(self.id, self.stream_ids)
             self.stream_ids = []
             d.delete_device_groups(self.id, self.group_ids)

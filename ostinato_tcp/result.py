@@ -84,6 +84,8 @@ class RunResult:
     syn_phase: Span = field(default_factory=Span)  # time the SYN phases took
     handshake: Span = field(default_factory=Span)  # first SYN to last ACK, per batch, summed
     freshness: dict = field(default_factory=dict)  # how the run proved its entries are its own
+    build_checks: list[dict] = field(default_factory=list)  # Drone's build per Drone: form, cost, probe
+    gateway_changes: list[str] = field(default_factory=list)  # a gateway MAC that changed during the run
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 

@@ -39,10 +39,21 @@ from .ports import DronePort, resolve_neighbors
 from .result import PortReport, RunEvents, RunResult
 from .scenario import Scenario
 from .send import Sender
-from .streams import client_devices, server_devices
+from .build import check_build
+from .ownership import object_name
+from .streams import Wire, client_devices, server_devices
 
 log = logging.getLogger(__name__)
 ARP_TIMEOUT = 6.0
+
+
+def probe_port(sc: Scenario) -> int:
+    """The TCP port the build probe goes to: next to the test's, never the test's own."""
+    return sc.connections.server_port % 65535 + 1
+
+
+def _mac(macs: set[int]) -> str:
+    return ", ".join(":".join(f"{(m >> s) & 0xFF:02x}" for s in range(40, -8, -8)) for m in sorted(macs))
 
 DroneOpener = Callable[..., DroneApi]
 DutOpener = Callable[..., DutSession]
@@ -90,6 +101,8 @@ class Runner:
         self.dut: DutSession | None = None
         self.sender: Sender | None = None
         self._poller: CountPoller | None = None
+        self.wires: dict = {"a": None, "b": None}
+        self.gateway_macs: dict[str, dict[int, int]] = {}
         self.owner = owner_tag(sc.name)
 
     def _real_drone(self, host: str, port: int) -> DroneApi:
@@ -188,10 +201,55 @@ class Runner:
             try:
                 self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
                 self._resolve()
+                self._prepare_build()
             finally:
                 clear.join()
-            if sc.dut.clear != "none":
-                self._prove_fresh_start()
+            self._prove_fresh_start()
+
+    def _prepare_build(self) -> None:
+        """Measure Drone's build on every Drone of the run (and check the fast form), then plan
+        again with the measured cost: batches and phase gaps depend on it."""
+        r, sc = self.result, self.sc
+        form = sc.traffic.drone_build
+        gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in self.ports}
+        self.gateway_macs = {side: p.gateway_macs(gateways[side]) for side, p in self.ports.items()}
+        wires = {side: Wire(next(iter(self.gateway_macs[side].values())), p.device_macs(),
+                            checksum_bias=self.opts.fault_fast_build)
+                 for side, p in self.ports.items()} if form != "resolve" else {"a": None, "b": None}
+        self.ev.phase("build", f"measuring Drone's build ({form} form) on each Drone")
+        checks: dict[int, object] = {}
+        for side, p in self.ports.items():
+            if id(p.drone) in checks:
+                continue
+            device = r.plan.space.first_ip if side == "a" else int(sc.connections.server_ip)
+            peer = int(sc.connections.server_ip) if side == "a" else r.plan.space.first_ip
+            checks[id(p.drone)] = check_build(p, device_ip=device, peer_ip=peer, dport=probe_port(sc),
+                                              wire=wires[side], check=form == "auto",
+                                              frame_length=sc.traffic.frame_length,
+                                              name=object_name(sc.name, "probe"))
+        r.build_checks = [c.to_dict() for c in checks.values()]
+        r.warnings.extend(c.note for c in checks.values() if c.form == "resolve" and c.note)
+        fast = all(c.form == "fast" for c in checks.values())
+        self.wires = wires if fast else {"a": None, "b": None}
+        measured = max(c.per_packet for c in checks.values())
+        plan = make_plan(sc, r.health_before.facts(f"read from the DUT {self.dut.where}"), force=self.opts.force,
+                         measured_build=measured, fast=fast)
+        if plan.space != r.plan.space:
+            r.expected = plan.expected()
+        r.plan = plan
+
+    def _check_gateways(self) -> None:
+        """After the send: the gateways' MACs now, against those the frames were sent to."""
+        for side, p in self.ports.items():
+            gw = int(getattr(self.sc.ports, side).device.gateway)
+            before = set(self.gateway_macs.get(side, {}).values())
+            p.unload()  # one ARP per device, not one per frame of the streams
+            now = set(p.relearn_gateway(gw).values())
+            if now and before and now != before:
+                self.result.gateway_changes.append(
+                    f"port {side.upper()} ({p.name}): the gateway {ipaddress.IPv4Address(gw)} answers ARP with "
+                    f"{_mac(now)} after the send, but the run's frames went to {_mac(before)}, learnt before it: "
+                    "the DUT's MAC changed during the run (VRRP failover, a DUT reboot, a changed interface?)")
 
     def _prove_fresh_start(self) -> None:
         self.ev.phase("fresh", "reading the test's address space back before the first packet")
@@ -241,10 +299,12 @@ class Runner:
             self._poller = CountPoller(self.dut, interval)
             self._poller.start()
             self.sender.count_poller = self._poller
+        self.sender.wires = self.wires
         for batch in r.plan.batches:
             self.ev.batch_started(batch, len(r.plan.batches))
             self.sender.send_batch(batch)
         self._stop_poller()
+        self._check_gateways()
 
     def _verify(self) -> None:
         """Counters and the dump after the traffic. Drone's counters lag the end of transmit by
@@ -278,7 +338,7 @@ class Runner:
     def _report(self) -> None:
         r = self.result
         r.diagnosis = diagnose(r.verdict, r.expected, counter_deltas=r.counter_deltas,
-                               tcp_loose=r.health_after.tcp_loose, notes=traffic_notes(r))
+                               tcp_loose=r.health_after.tcp_loose, notes=r.gateway_changes + traffic_notes(r))
 
     # ------------------------------------------------------------------ faults and clean-up
     def _stop_poller(self) -> None:

@@ -13,12 +13,13 @@ so the end of a send is known within about 0.25% of its length.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from .errors import DroneRpcError, RunFault
 from .measure import Interval, span_of, split_frames
 from .ports import DronePort, PortState
-from .streams import client_program, runs_from_learned, server_program, server_runs
+from .streams import Wire, client_program, runs_from_learned, server_program, server_runs
 from .tuples import Batch, StreamFields
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from .result import RunEvents, RunResult
 
 POLL_SHARE = 0.005  # poll every 0.5% of the time a port has been sending
-POLL_MIN, POLL_MAX = 0.0002, 0.1  # seconds
+POLL_MIN, POLL_MAX = 0.001, 0.1  # seconds
 PROGRESS_EVERY = 0.1  # seconds between progress events
 MAX_LEARN_STREAMS = 4096
 
@@ -44,33 +45,46 @@ class Sender:
         self.result, self.ev, self.opts = result, events, opts
         self.dut, self.expected = dut, expected
         self.count_poller = count_poller
+        self.wires: dict[str, Wire | None] = {"a": None, "b": None}  # the fast build's MACs, per port
         self.baseline_tx: dict[str, int] = {}
         self._next_progress = 0.0
 
     # ------------------------------------------------------------------ programs and builds
-    def _load(self, fields: StreamFields, *, syn: bool, ack: bool, server: bool = True) -> None:
+    def _load(self, runs: list[StreamFields], *, syn: bool, ack: bool, server: bool = True) -> None:
         ack = ack and self.opts.disable_stream != "ack"
-        self.a.load(client_program(self.sc, fields, syn=syn, ack=ack))
+        self.a.load(client_program(self.sc, runs, syn=syn, ack=ack, wire=self.wires["a"]))
         if server:
             nat = self.sc.nat
-            runs = server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None)
-            self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack"))
+            dests = server_runs(runs, int(nat.address) if nat.mode == "preserve-ports" else None)
+            self.b.load(server_program(self.sc, dests, enabled=self.opts.disable_stream != "synack",
+                                       wire=self.wires["b"]))
 
     def _build(self, *ports: DronePort) -> None:
-        for p in ports:
-            packets = sum(s.count for s in p.program if s.enabled)
-            timeout = max(60.0, 10 * packets * self.sc.traffic.build_seconds_per_packet)
-            try:
-                self.result.timings["build"] += p.build(timeout=timeout)
-            except DroneRpcError as exc:
-                if "resolve" not in str(exc).lower():
-                    raise
-                nat = self.sc.nat
-                hint = (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
-                        "ARP for it, so it is not the address the DUT translates to"
-                        if p is self.b and nat.mode == "preserve-ports" else
-                        " Check that the DUT answers ARP for the destination or gateway of that port's packets")
-                raise RunFault(f"port {p.name}: Drone could not resolve a destination MAC ({exc}).{hint}") from None
+        """Build the ports' programs; ports on different Drones build at the same time."""
+        t0 = time.monotonic()
+        if len(ports) == 2 and ports[0].drone is not ports[1].drone:
+            with ThreadPoolExecutor(2) as pool:
+                for f in [pool.submit(self._build_one, p) for p in ports]:
+                    f.result()
+        else:
+            for p in ports:
+                self._build_one(p)
+        self.result.timings["build"] += time.monotonic() - t0
+
+    def _build_one(self, p: DronePort) -> None:
+        packets = sum(s.count for s in p.program if s.enabled)
+        timeout = max(60.0, 10 * packets * self.plan.build_per_packet)
+        try:
+            p.build(timeout=timeout)
+        except DroneRpcError as exc:
+            if "resolve" not in str(exc).lower():
+                raise
+            nat = self.sc.nat
+            hint = (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
+                    "ARP for it, so it is not the address the DUT translates to"
+                    if p is self.b and nat.mode == "preserve-ports" else
+                    " Check that the DUT answers ARP for the destination or gateway of that port's packets")
+            raise RunFault(f"port {p.name}: Drone could not resolve a destination MAC ({exc}).{hint}") from None
 
     # ------------------------------------------------------------------ transmit and measure
     def _transmit(self, ports: dict[str, DronePort], planned: dict[str, float],
@@ -135,7 +149,7 @@ class Sender:
     def send_batch(self, batch: Batch) -> None:
         plan, r = self.plan, self.result
         m, rate = batch.count, plan.rate
-        fields = plan.space.stream_fields(batch)
+        fields = plan.space.stream_runs(batch)
         a, b = self.a, self.b
         t0, build0 = time.monotonic(), r.timings["build"]
         self._expect(batch)
@@ -204,7 +218,8 @@ class Sender:
             raise RunFault(f"NAT learn: the translations form {len(runs)} port runs; more than {MAX_LEARN_STREAMS} "
                            "SYN-ACK streams would be needed. The NAT randomises ports (--random-fully?); this mode "
                            "needs translations that mostly keep or shift ports")
-        self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack"))
+        self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack",
+                                   wire=self.wires["b"]))
         if len(runs) > 1:
             r.warnings.append(f"NAT learn: {len(pairs)} translations learned, sent as {len(runs)} SYN-ACK streams")
 

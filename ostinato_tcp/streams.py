@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from .checksum import split_at_wraps, tcp_sum
 from .ownership import object_name
 from .scenario import Scenario
 from .tuples import StreamFields
@@ -55,6 +56,12 @@ class StreamSpec:
     enabled: bool = True
     window: int = 1024
     frame_length: int = 64
+    # Drone's fast build: fixed MACs and checksums given by the tool (None / False: Drone resolves
+    # the MACs from its devices and computes both checksums for every frame)
+    src_mac: int | None = None
+    dst_mac: int | None = None
+    checksums: bool = False
+    checksum_bias: int = 0  # added to the TCP checksum: a deliberately wrong fast build (tests only)
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.rate <= 0 or self.client_ip_count < 1 or self.client_port_count < 1:
@@ -69,6 +76,47 @@ class StreamSpec:
     @property
     def varies_port(self) -> bool:
         return self.count > 1 and self.client_port_count > 1
+
+    @property
+    def addresses(self) -> tuple[int, int, int, int]:
+        """(source IP, destination IP, source port, destination port) of the first packet."""
+        if self.to_server:
+            return self.client_ip, self.server_ip, self.client_port, self.server_port
+        return self.server_ip, self.client_ip, self.server_port, self.client_port
+
+    @property
+    def tcp_sum(self) -> int:
+        """The folded ones' complement sum of the first packet's TCP checksum (see checksum.py)."""
+        src, dst, sport, dport = self.addresses
+        return tcp_sum(src, dst, sport, dport, self.seq, self.ack, self.flags, self.window)
+
+
+@dataclass(frozen=True)
+class Wire:
+    """What Drone's fast build needs, learnt from the resolved devices: the DUT gateway's MAC
+    on the port and each emulated device's MAC by its IPv4 address."""
+
+    gateway_mac: int
+    device_macs: dict[int, int]
+    checksum_bias: int = 0  # tests only: make the fast build's TCP checksums wrong on purpose
+
+    def fast(self, spec: StreamSpec) -> list[StreamSpec]:
+        """``spec`` with fixed MACs and given checksums, split where the TCP checksum's
+        ones' complement sum wraps; the pieces send the same packets in the same order."""
+        if spec.client_ip_count != 1:
+            raise ValueError(f"stream {spec.name}: the fast build needs one client IP per stream")
+        device = spec.client_ip if spec.to_server else spec.server_ip
+        macs = dict(src_mac=self.device_macs[device], dst_mac=self.gateway_mac, checksums=True,
+                    checksum_bias=self.checksum_bias)
+        if not spec.varies_port:
+            return [replace(spec, **macs)]
+        pieces = split_at_wraps(spec.tcp_sum, spec.count, spec.client_port_step)
+        out = []
+        for i, (first, n) in enumerate(pieces):
+            out.append(replace(spec, name=spec.name if len(pieces) == 1 else f"{spec.name}.{i}", count=n,
+                               client_port=spec.client_port + first * spec.client_port_step, client_port_count=n,
+                               next=spec.next if i == len(pieces) - 1 else "next", **macs))
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,21 +153,39 @@ def server_devices(sc: Scenario) -> DeviceSpec:
                       prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int())
 
 
-def client_program(sc: Scenario, fields: StreamFields, *, syn: bool = True, ack: bool = True) -> list[StreamSpec]:
-    """Port A: the SYN stream, then the ACK stream (sequential transmit, goto next).
-    A leg left out stays in the program, disabled, so stream ids stay put across phases."""
+def _chain(specs: list[StreamSpec], wire: Wire | None) -> list[StreamSpec]:
+    """The streams in order, each handing over to the next and the last one stopping."""
+    if wire is not None:
+        specs = [piece for spec in specs for piece in wire.fast(spec)]
+    return [replace(s, next="stop" if i == len(specs) - 1 else "next") for i, s in enumerate(specs)]
+
+
+def _runs(fields: StreamFields | list[StreamFields]) -> list[StreamFields]:
+    return fields if isinstance(fields, list) else [fields]
+
+
+def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, syn: bool = True, ack: bool = True,
+                   wire: Wire | None = None) -> list[StreamSpec]:
+    """Port A: the SYN stream(s), then the ACK stream(s) (sequential transmit, goto next), one
+    pair per run of ``fields`` (per client IP in the blocks layout). A leg left out stays in the
+    program, disabled, so stream ids stay put across phases. ``wire``: the fast build's form."""
     t, c = sc.traffic, sc.connections
-    common = dict(to_server=True, client_ip=fields.ip_base, client_ip_count=fields.ip_count,
-                  client_port=fields.port_base, client_port_count=fields.port_count,
-                  client_port_step=fields.port_step, server_ip=int(c.server_ip), server_port=c.server_port,
-                  count=fields.packets, rate=t.rate, window=t.window, frame_length=t.frame_length)
-    return [StreamSpec(name=object_name(sc.name, "syn"), flags=TCP_SYN, seq=t.client_isn, ack=0, next="next",
-                       enabled=syn, **common),
-            StreamSpec(name=object_name(sc.name, "ack"), flags=TCP_ACK, seq=t.client_isn + 1,
-                       ack=t.server_isn + 1, next="stop", enabled=ack, **common)]
+    runs = _runs(fields)
+    legs = []
+    for role, flags, seq, ack_num, enabled in (("syn", TCP_SYN, t.client_isn, 0, syn),
+                                               ("ack", TCP_ACK, t.client_isn + 1, t.server_isn + 1, ack)):
+        for i, f in enumerate(runs):
+            legs.append(StreamSpec(
+                name=object_name(sc.name, role if len(runs) == 1 else f"{role}-{i}"), to_server=True, flags=flags,
+                client_ip=f.ip_base, client_ip_count=f.ip_count, client_port=f.port_base,
+                client_port_count=f.port_count, client_port_step=f.port_step, server_ip=int(c.server_ip),
+                server_port=c.server_port, seq=seq, ack=ack_num, count=f.packets, rate=t.rate, enabled=enabled,
+                window=t.window, frame_length=t.frame_length))
+    return _chain(legs, wire)
 
 
-def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = True) -> list[StreamSpec]:
+def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = True,
+                   wire: Wire | None = None) -> list[StreamSpec]:
     """Port B: SYN-ACK stream(s), one per run of destinations; packet k of a run goes to
     (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
     t, c = sc.traffic, sc.connections
@@ -130,18 +196,18 @@ def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = Tr
             name=object_name(sc.name, role), to_server=False, flags=TCP_SYN | TCP_ACK, client_ip=run.ip_base,
             client_ip_count=run.ip_count, client_port=run.port_base, client_port_count=run.port_count,
             client_port_step=run.port_step, server_ip=int(c.server_ip), server_port=c.server_port,
-            seq=t.server_isn, ack=t.client_isn + 1, count=run.packets, rate=t.rate,
-            next="stop" if i == len(runs) - 1 else "next", enabled=enabled, window=t.window,
-            frame_length=t.frame_length))
-    return out
+            seq=t.server_isn, ack=t.client_isn + 1, count=run.packets, rate=t.rate, enabled=enabled,
+            window=t.window, frame_length=t.frame_length))
+    return _chain(out, wire)
 
 
-def server_runs(fields: StreamFields, nat_address: int | None = None) -> list[StreamFields]:
+def server_runs(fields: StreamFields | list[StreamFields], nat_address: int | None = None) -> list[StreamFields]:
     """The SYN-ACK destinations of a batch: the clients themselves, or with port-preserving
     NAT their one translated address (same ports)."""
+    runs = _runs(fields)
     if nat_address is None:
-        return [fields]
-    return [replace(fields, ip_base=nat_address, ip_count=1)]
+        return runs
+    return [replace(f, ip_base=nat_address, ip_count=1) for f in runs]
 
 
 def runs_from_learned(pairs: list[tuple[int, int]]) -> list[StreamFields]:

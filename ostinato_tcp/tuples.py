@@ -16,6 +16,14 @@ disjoint blocks of ``c2`` client ports, so tuples never repeat across batches:
     connection n = b * batch_size + k        (batch b, packet k of that batch)
     client IP    = first_ip + (k mod c1)
     client port  = first_port + (b * c2 + (k mod c2)) * step
+
+That is the ``interleaved`` layout, which one stream per leg can send. The ``blocks``
+layout gives each client IP a contiguous run of ``P`` ports instead (one stream per IP
+and leg), which is what Drone's fast build needs (only the port varies inside a
+stream, so the checksums can be given):
+
+    client IP    = first_ip + k // P
+    client port  = first_port + (b * P + k mod P) * step
 """
 
 from __future__ import annotations
@@ -54,28 +62,30 @@ class ConnectionSpace:
     ip_count: int  # c1
     first_port: int
     step: int
-    ports_per_batch: int  # c2, coprime with c1
+    ports_per_batch: int  # interleaved: c2, coprime with c1; blocks: P ports per client IP
     server_ip: int
     server_port: int
     total: int
     batch_size: int
+    layout_name: str = "interleaved"  # or "blocks"
 
     # Construction ------------------------------------------------------------
     @classmethod
     def layout(cls, *, client_ip, client_ips, first_port: int, step: int, server_ip, server_port: int,
-               total: int, batch_size: int) -> "ConnectionSpace":
+               total: int, batch_size: int, blocks: bool = False) -> "ConnectionSpace":
         """Choose counts that fit the port range; ``client_ips='auto'`` picks the fewest IPs."""
         batch_size = max(1, min(batch_size, total))
         first_ip = int(ipaddress.IPv4Address(client_ip))
+        args = (first_port, step, server_ip, server_port, total, batch_size, blocks)
         if client_ips == "auto":
             c1 = 1
             while c1 <= 65536:
-                space = cls._with_ips(first_ip, c1, first_port, step, server_ip, server_port, total, batch_size)
+                space = cls._with_ips(first_ip, c1, *args)
                 if space.last_port() <= MAX_PORT:
                     return space
                 c1 += 1
             raise PlanError(f"{total} connections do not fit in the client port range even with 65536 client IPs")
-        space = cls._with_ips(first_ip, int(client_ips), first_port, step, server_ip, server_port, total, batch_size)
+        space = cls._with_ips(first_ip, int(client_ips), *args)
         if space.last_port() > MAX_PORT:
             per_ip = (MAX_PORT - first_port) // step + 1
             need = math.ceil(total / per_ip)
@@ -86,13 +96,17 @@ class ConnectionSpace:
         return space
 
     @classmethod
-    def _with_ips(cls, first_ip, c1, first_port, step, server_ip, server_port, total, batch_size):
+    def _with_ips(cls, first_ip, c1, first_port, step, server_ip, server_port, total, batch_size, blocks):
         c2 = math.ceil(batch_size / c1)
-        while math.gcd(c1, c2) != 1:
+        while not blocks and math.gcd(c1, c2) != 1:
             c2 += 1
         return cls(first_ip=first_ip, ip_count=c1, first_port=first_port, step=step, ports_per_batch=c2,
                    server_ip=int(ipaddress.IPv4Address(server_ip)), server_port=server_port, total=total,
-                   batch_size=batch_size)
+                   batch_size=batch_size, layout_name="blocks" if blocks else "interleaved")
+
+    @property
+    def blocks(self) -> bool:
+        return self.layout_name == "blocks"
 
     # Batches -------------------------------------------------------------------
     @property
@@ -104,9 +118,27 @@ class ConnectionSpace:
                 for b in range(self.batch_count)]
 
     def stream_fields(self, batch: Batch) -> StreamFields:
+        """Interleaved layout: what one stream's variable fields put in packet k of the batch."""
+        if self.blocks:
+            raise ValueError("the blocks layout sends one stream per client IP: use stream_runs")
         return StreamFields(packets=batch.count, ip_base=self.first_ip, ip_count=self.ip_count,
                             port_base=self.first_port + batch.index * self.ports_per_batch * self.step,
                             port_count=self.ports_per_batch, port_step=self.step)
+
+    def stream_runs(self, batch: Batch) -> list[StreamFields]:
+        """The batch as streams sent one after another, in connection order: one stream
+        (interleaved), or one per client IP (blocks)."""
+        if not self.blocks:
+            return [self.stream_fields(batch)]
+        p, runs = self.ports_per_batch, []
+        port_base = self.first_port + batch.index * p * self.step
+        for i in range(self.ip_count):
+            n = min(p, batch.count - i * p)
+            if n <= 0:
+                break
+            runs.append(StreamFields(packets=n, ip_base=self.first_ip + i, ip_count=1, port_base=port_base,
+                                     port_count=n, port_step=self.step))
+        return runs
 
     def last_port(self) -> int:
         last = self.batches()[-1]
@@ -121,12 +153,15 @@ class ConnectionSpace:
     def client_of(self, n: int) -> tuple[int, int]:
         """(client IP as int, client port) of connection ``n``."""
         b, k = divmod(n, self.batch_size)
+        if self.blocks:
+            i, j = divmod(k, self.ports_per_batch)
+            return self.first_ip + i, self.first_port + (b * self.ports_per_batch + j) * self.step
         return (self.first_ip + k % self.ip_count,
                 self.first_port + (b * self.ports_per_batch + k % self.ports_per_batch) * self.step)
 
     def _crt(self):
         c1, c2 = self.ip_count, self.ports_per_batch
-        if c1 == 1:
+        if c1 == 1 or self.blocks:
             return 0, 1
         return c2 * pow(c2, -1, c1), c1 * pow(c1, -1, c2)
 
@@ -138,6 +173,7 @@ class ConnectionSpace:
         last_count = self.total - (batches - 1) * m
         e1, e2 = self._crt()
         mod = c1 * c2
+        blocks = self.blocks
 
         def index_of(ip: int, port: int) -> int:
             i = ip - first_ip
@@ -152,7 +188,7 @@ class ConnectionSpace:
             b, r = divmod(j, c2)
             if b >= batches:
                 return -1
-            k = (i * e1 + r * e2) % mod
+            k = i * c2 + r if blocks else (i * e1 + r * e2) % mod
             if k >= (m if b < batches - 1 else last_count):
                 return -1
             return b * m + k
@@ -162,7 +198,7 @@ class ConnectionSpace:
     def prove_unique(self) -> None:
         """Raise PlanError unless every connection has its own tuple (checked arithmetically)."""
         c1, c2 = self.ip_count, self.ports_per_batch
-        if math.gcd(c1, c2) != 1:
+        if not self.blocks and math.gcd(c1, c2) != 1:
             raise PlanError(f"client IP count {c1} and port count {c2} are not coprime: tuples would repeat")
         if c1 * c2 < self.batch_size:
             raise PlanError(f"{c1} IPs x {c2} ports < batch size {self.batch_size}: tuples would repeat")

@@ -118,6 +118,9 @@ def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, ac
                    + (f"{best:,.0f}/s ±{m['bound_pct']:.1f}% measured (point {m['point']}, asked "
                       f"{m['asked_rate']:,.0f}/s)" if best is not None else "none passed")
                    + (f"; fails at {above:,.0f}/s" if above else "; no failing rate tried above it"))
+        if m["not_counted_bound_over_5pct"]:
+            click.echo(f"    passed but not counted (send too short to time within 5%): "
+                       f"{', '.join(m['not_counted_bound_over_5pct'])}")
         for lag in m["lagged_points"]:
             click.echo(f"    point {lag['point']}: LAGGED, asked {lag['asked_rate']:,.0f}/s, Drone offered "
                        f"{lag['measured_offered_rate'] or 0:,.0f}/s: the asked rate was not tested")

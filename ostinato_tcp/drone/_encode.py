@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..checksum import ipv4_checksum
 from ..streams import DeviceSpec, StreamSpec
 
 PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_TCP = 100, 200, 301, 400
 IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data
 OFF_IP_SRC, OFF_IP_DST = 12, 16
-OFF_TCP_SPORT, OFF_TCP_DPORT = 0, 2
+OFF_TCP_SPORT, OFF_TCP_DPORT, OFF_TCP_CKSUM = 0, 2, 16
 
 
 def device_group_config(pb: Any, emul: Any, port_id: int, group_id: int, spec: DeviceSpec):
@@ -36,13 +37,13 @@ def device_group_config(pb: Any, emul: Any, port_id: int, group_id: int, spec: D
     return cfg
 
 
-def _vf(proto, *, bits: int, offset: int, value: int, count: int, step: int) -> None:
+def _vf(proto, *, bits: int, offset: int, value: int, count: int, step: int, down: bool = False) -> None:
     vf = proto.variable_field.add()
     vf.type = vf.kCounter32 if bits == 32 else vf.kCounter16
     vf.offset = offset
     vf.mask = 0xFFFFFFFF if bits == 32 else 0xFFFF
     vf.value = value
-    vf.mode = vf.kIncrement
+    vf.mode = vf.kDecrement if down else vf.kIncrement
     vf.count = count
     vf.step = step
 
@@ -63,8 +64,14 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
     p = stream.protocol.add()
     p.protocol_id.id = PROTO_MAC
     mac = p.Extensions[pb.mac]
-    mac.dst_mac_mode = pb.Mac.e_mm_resolve
-    mac.src_mac_mode = pb.Mac.e_mm_resolve
+    if spec.dst_mac is None:
+        mac.dst_mac_mode = pb.Mac.e_mm_resolve
+    else:
+        mac.dst_mac_mode, mac.dst_mac = pb.Mac.e_mm_fixed, spec.dst_mac
+    if spec.src_mac is None:
+        mac.src_mac_mode = pb.Mac.e_mm_resolve
+    else:
+        mac.src_mac_mode, mac.src_mac = pb.Mac.e_mm_fixed, spec.src_mac
     stream.protocol.add().protocol_id.id = PROTO_ETH2
 
     if spec.to_server:
@@ -96,6 +103,14 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
     if spec.varies_port:
         _vf(tcp_proto, bits=16, offset=port_off, value=spec.client_port, count=spec.client_port_count,
             step=spec.client_port_step)
+    if spec.checksums:  # the header is constant along the stream; the TCP sum moves with the port
+        ip4.is_override_cksum = True
+        ip4.cksum = ipv4_checksum(src_ip, dst_ip)
+        tcp.is_override_cksum = True
+        tcp.cksum = (~spec.tcp_sum + spec.checksum_bias) & 0xFFFF
+        if spec.varies_port:  # Drone applies the field over the given checksum
+            _vf(tcp_proto, bits=16, offset=OFF_TCP_CKSUM, value=tcp.cksum, count=spec.client_port_count,
+                step=spec.client_port_step, down=True)
 
 
 def stream_config(pb: Any, port_id: int, stream_ids: Iterable[int], program: list[StreamSpec]):

@@ -13,15 +13,49 @@ never that a DUT tracked a connection.
 
 from __future__ import annotations
 
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..checksum import ipv4_checksum, ipv4_header, tcp_checksum, tcp_header
 from ..errors import DroneProtocolError, DroneRpcError
 from ._api import DroneApi
 from ._pb import ostemul_pb2, ostproto_pb2
 
 ARP_FRAME_BYTES = 42
+PB = ostproto_pb2
+
+
+def _vary(proto, value: int, offset: int, k: int) -> int:
+    """Apply a protocol's variable fields at ``offset`` to ``value`` for packet ``k``, as Drone does."""
+    for vf in proto.variable_field:
+        if vf.offset == offset:
+            step = (k % vf.count) * vf.step
+            value = (vf.value - step if vf.mode == vf.kDecrement else vf.value + step) & vf.mask
+    return value
+
+
+def frame(stream, k: int) -> bytes:
+    """Packet ``k`` of a Mac/Eth2/Ip4/Tcp stream: fixed MACs, given or computed checksums."""
+    mac, _, ip_p, tcp_p = stream.protocol
+    m, ip4, tcp = mac.Extensions[PB.mac], ip_p.Extensions[PB.ip4], tcp_p.Extensions[PB.tcp]
+    src, dst = _vary(ip_p, ip4.src_ip, 12, k), _vary(ip_p, ip4.dst_ip, 16, k)
+    sport, dport = _vary(tcp_p, tcp.src_port, 0, k), _vary(tcp_p, tcp.dst_port, 2, k)
+    ip_ck = ip4.cksum if ip4.is_override_cksum else ipv4_checksum(src, dst)
+    tcp_ck = (_vary(tcp_p, tcp.cksum, 16, k) if tcp.is_override_cksum else
+              tcp_checksum(src, dst, sport, dport, tcp.seq_num, tcp.ack_num, tcp.flags, tcp.window))
+    eth = m.dst_mac.to_bytes(6, "big") + m.src_mac.to_bytes(6, "big") + b"\x08\x00"
+    body = eth + ipv4_header(src, dst, cksum=ip_ck) + tcp_header(sport, dport, tcp.seq_num, tcp.ack_num, tcp.flags,
+                                                                 tcp.window, cksum=tcp_ck)
+    return body.ljust(stream.core.frame_len - 4, b"\0")
+
+
+def pcap(frames: list[bytes]) -> bytes:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i, f in enumerate(frames):
+        out.append(struct.pack("<IIII", 0, i, len(f), len(f)) + f)
+    return b"".join(out)
 
 
 @dataclass
@@ -37,6 +71,8 @@ class FakePort:
     tx_bytes: int = 0
     tx_until: float = 0.0  # transmitting while time.monotonic() < tx_until
     pending: tuple = (0, 0)  # frames, bytes counted once the transmit ends
+    capturing: bool = False
+    captured: list = field(default_factory=list)  # frames sent while capturing
 
     def program_size(self, stop: int) -> tuple[int, int]:
         """Frames and bytes the enabled streams send in sequence (until a stream that stops)."""
@@ -197,6 +233,9 @@ class FakeDrone(DroneApi):
         for pid in request.port_id:
             p = self._port(pid.id, "startTransmit")
             frames, nbytes = p.program_size(self.pb.StreamControl.e_nw_stop)
+            if p.capturing:
+                p.captured += [frame(st, k) for st in sorted(p.streams.values(), key=lambda x: x.core.ordinal)
+                               if st.core.is_enabled for k in range(st.control.num_packets)]
             p.pending = (frames + self.arp_per_start, nbytes + self.arp_per_start * ARP_FRAME_BYTES)
             p.tx_until = time.monotonic() + max(self.tx_seconds, 1e-6)
         return self._ack()
@@ -206,6 +245,20 @@ class FakeDrone(DroneApi):
             p = self._port(pid.id, "stopTransmit")
             p.tx_until, p.pending = 0.0, (0, 0)
         return self._ack()
+
+    def _rpc_startCapture(self, request):
+        for pid in request.port_id:
+            p = self._port(pid.id, "startCapture")
+            p.capturing, p.captured = True, []
+        return self._ack()
+
+    def _rpc_stopCapture(self, request):
+        for pid in request.port_id:
+            self._port(pid.id, "stopCapture").capturing = False
+        return self._ack()
+
+    def _rpc_getCaptureBuffer(self, request):
+        return pcap(self._port(request.id, "getCaptureBuffer").captured)
 
     def _rpc_getStats(self, request):
         out = self.pb.PortStatsList()
@@ -270,8 +323,12 @@ class FakeDrone(DroneApi):
         out = self.pb.PortDeviceList()
         out.port_id.id = p.id
         for ip, _ in self._devices(p):
-            out.Extensions[self.emul.device].add().ip4 = ip
+            dev = out.Extensions[self.emul.device].add()
+            dev.ip4, dev.mac = ip, (0x0200 << 32) | ip
         return out
+
+    def _rpc_clearDeviceNeighbors(self, request):
+        return self._ack()
 
     def _rpc_resolveDeviceNeighbors(self, request):
         for pid in request.port_id:

@@ -50,6 +50,8 @@ def result_to_dict(r) -> dict:
         "nat_reply_samples": v.reply_samples if v else [],
         "freshness": dict(r.freshness, started_at=None) if r.freshness else {},
         "ports_short": r.ports_short,
+        "drone_build": r.build_checks,
+        "gateway_changes": list(r.gateway_changes),
         "rates": {"offered_connection_rate": r.offered_connection_rate.to_dict(),
                   "end_to_end_connection_rate": r.end_to_end_rate.to_dict(),
                   "definitions": RATE_DEFINITIONS},

@@ -102,8 +102,21 @@ class Traffic(_Model):
     frame_length: int = Field(64, ge=60, le=9000)
     min_margin: float = Field(0.2, ge=0, description="seconds each ordering margin must keep at least")
     rate_tolerance: float = Field(0.10, ge=0, le=1, description="a port slower than rate by more than this lags")
-    build_seconds_per_packet: float = Field(0.0002, gt=0, description="Drone pre-build cost, for the plan")
+    drone_build: Literal["auto", "fast", "resolve"] = Field(
+        "auto", description="fast: fixed MACs and given checksums (5-9x faster builds); resolve: Drone resolves "
+                            "MACs and computes checksums per frame; auto: fast, checked on a captured probe first, "
+                            "resolve when the probe shows wrong frames")
+    build_seconds_per_packet: Union[float, Literal["auto"]] = Field(
+        "auto", description="Drone's build cost per packet for the plan; auto: measured on each Drone at the start "
+                            "of a run (the plan before that uses a typical figure)")
     max_build_seconds: float = Field(120, gt=0, description="a larger batch is split")
+
+    @field_validator("build_seconds_per_packet")
+    @classmethod
+    def _build_cost(cls, v):
+        if v != "auto" and v <= 0:
+            raise ValueError(f"must be 'auto' or a number of seconds > 0 (got {v})")
+        return v
 
     @field_validator("delay")
     @classmethod

@@ -98,3 +98,16 @@ def entries_in_test_space(lab, server: str = "10.2.2.100", port: int = 8080) -> 
 def clear_test_space(lab, server: str = "10.2.2.100", port: int = 8080) -> None:
     subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "conntrack", "-D", "-p", "tcp", "--orig-dst", server,
                     "--orig-port-dst", str(port)], capture_output=True)
+
+
+@pytest.fixture
+def load_lab_scenario(lab):
+    """A shipped scenario with changes, loaded against the test lab (for library-level tests)."""
+    from ostinato_tcp.lab import read_endpoints
+    from ostinato_tcp.scenario import scenario_from_data
+
+    def make(base: str, **changes):
+        data = with_changes(yaml.safe_load((SCENARIOS / base).read_text()), changes)
+        return scenario_from_data(data, source=base, lab=lab.prefix, lab_reader=read_endpoints)
+
+    return make

@@ -25,12 +25,17 @@ def test_lab_sweep_writes_every_output(ot, tmp_path):
     assert suite.get("tests") == "6" and suite.get("failures") == "0"
     for png in ("success_vs_rate.png", "established_vs_count.png", "phase_times.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the maximum is the measured offered rate of the fastest passing point, not its asked rate
+    # the maximum is the measured offered rate of the fastest passing point timed within 5%, never an
+    # asked rate: 10,000 connections at 50,000/s take 0.2 s per phase and are timed well enough
     m = data["summary"]["maximum_connection_establishment_rate"]
-    for count in ("1000", "10000"):
-        assert m[count]["asked_rate"] == 50000 and m[count]["bound_pct"] <= 5
-        assert abs(m[count]["connections_per_second"] - 50000) / 50000 < 0.10
-    assert "maximum connection establishment rate " in stdout and "measured (point n1000-r50000" in stdout
+    points = {p["point_name"]: p for p in data["points"]}
+    best = m["10000"]
+    assert best["point"] == "n10000-r50000" and best["bound_pct"] <= 5
+    assert best["connections_per_second"] == points["n10000-r50000"]["rates"]["offered_connection_rate"]["per_second"]
+    assert abs(best["connections_per_second"] - 50000) / 50000 < 0.10
+    # 1,000 connections at 50,000/s is a 0.02 s phase: Drone's start is known to ~10 ms only
+    assert "n1000-r50000" in m["1000"]["not_counted_bound_over_5pct"] and m["1000"]["bound_pct"] <= 5
+    assert "measured (point n10000-r50000" in stdout and "passed but not counted" in stdout
     # run again: every point is already there, nothing is sent
     rc, stdout, err, _ = ot("sweep", str(SCENARIOS / "sweeps" / "lab-sweep.yaml"), "--out", str(out))
     assert rc == 0 and err.count("(already done)") == 6

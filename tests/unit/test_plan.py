@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ostinato_tcp.errors import CapacityError, PlanError
-from ostinato_tcp.plan import DutFacts, make_plan
+from ostinato_tcp.plan import TYPICAL_BUILD_COST, DutFacts, make_plan
 
 from .helpers import scenario
 
@@ -20,7 +20,7 @@ def test_article_scenario_auto_delay_is_the_middle():
     # connection 0: SYN at 0, SYN-ACK at 5, ACK at 10; the last one 9.99 s later each
     assert p.connection_times(0) == pytest.approx((0.0, 5.0, 10.0))
     assert p.connection_times(999) == pytest.approx((9.99, 14.99, 19.99))
-    assert p.expected_seconds == pytest.approx(20 + 3000 * 0.0002)
+    assert p.expected_seconds == pytest.approx(20 + 3000 * TYPICAL_BUILD_COST["fast"])
 
 
 def test_every_connection_is_in_order():
@@ -68,7 +68,7 @@ def test_batches_when_run_outlasts_syn_recv_timeout():
 
 def test_batches_for_long_builds():
     sc = scenario(**{"connections.count": 60000, "connections.first_client_port": 2000, "traffic.rate": 100000,
-                     "traffic.max_build_seconds": 12})
+                     "traffic.max_build_seconds": 12, "traffic.build_seconds_per_packet": 0.0002})
     p = make_plan(sc)
     assert p.mode == "phased"  # 20,000 at 100,000/s leaves 0.1 s margins
     assert len(p.timings) == 3  # 3 x 20,000 connections = 60,000 packets of build each (~12 s)

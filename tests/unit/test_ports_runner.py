@@ -120,7 +120,9 @@ def test_runner_sequences_the_phases_and_leaves_the_ports_clean():
     r = run_on_fakes(drone, dut)
     assert r.passed, (r.error, r.diagnosis)
     assert r.ports["a"].sent_packets == 400 and r.ports["b"].sent_packets == 200
-    assert r.ports["a"].other_frames == 2 and r.ports["a"].frames_exact  # ARP replies, counted apart by size
+    # ARP frames, counted apart by their size: one reply per start (SYN and ACK phases) and the
+    # gateway's ARP after the send (is its MAC still the one the frames went to?)
+    assert r.ports["a"].other_frames == 3 and r.ports["a"].frames_exact
     order = [c for c in drone.calls if c in ("modifyPort", "addDeviceGroup", "resolveDeviceNeighbors", "addStream",
                                              "build", "startTransmit", "deleteStream", "deleteDeviceGroup")]
     first = {name: order.index(name) for name in reversed(order)}
@@ -172,3 +174,44 @@ def test_a_dut_fault_in_any_phase_leaves_nothing_on_drone(method):
     assert nothing_of_ours(drone) and all(p.user_name == "" for p in drone.ports.values())
     if method == "health":
         assert "modifyPort" not in drone.calls  # refused before any port was touched
+
+
+# ---------------------------------------------------------------------------- Drone's build form
+def stream_forms(drone: FakeDrone, port: str) -> set[tuple[bool, bool]]:
+    """(fixed MACs, checksums given) of the streams a port holds now."""
+    out = set()
+    for s in drone.port_named(port).streams.values():
+        mac, ip4 = s.protocol[0].Extensions[drone.pb.mac], s.protocol[2].Extensions[drone.pb.ip4]
+        out.add((mac.src_mac_mode == drone.pb.Mac.e_mm_fixed, ip4.is_override_cksum))
+    return out
+
+
+def test_fast_build_is_checked_on_a_capture_then_used(monkeypatch):
+    import ostinato_tcp.ports as P
+
+    seen = {}
+    real_unload = P.DronePort.unload
+
+    def look_then_unload(self):  # the streams of the last phase, before they are removed
+        seen[self.name] = stream_forms(self.drone, self.name)
+        return real_unload(self)
+
+    monkeypatch.setattr(P.DronePort, "unload", look_then_unload)
+    drone, dut = FakeDrone(), ScriptedDut()
+    r = run_on_fakes(drone, dut)
+    assert r.passed and r.plan.fast
+    (check,) = r.build_checks  # one Drone: checked once
+    assert check["form"] == "fast" and check["frames_checked"] == 3000 and check["bad_frames"] == 0
+    assert "startCapture" in drone.calls and "stopCapture" in drone.calls
+    assert seen["porta"] == {(True, True)} and seen["portb"] == {(True, True)}
+
+
+def test_wrong_fast_frames_fall_back_to_resolve(monkeypatch):
+    drone, dut = FakeDrone(), ScriptedDut()
+    r = run_on_fakes(drone, dut, RunOptions(poll_interval=0, fault_fast_build=1))
+    assert r.passed and not r.plan.fast
+    (check,) = r.build_checks
+    assert check["form"] == "resolve" and check["bad_frames"] == 3000
+    assert any("the fast build is not used" in w and "3000 of 3000 captured probe frames had a wrong checksum" in w
+               for w in r.warnings)
+    assert nothing_of_ours(drone)
