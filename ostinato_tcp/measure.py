@@ -23,6 +23,7 @@ length includes the FCS), so the bytes tell the two apart exactly:
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 ARP_FRAME_BYTES = 42  # Ethernet + ARP, as Drone's emulated devices send it (no padding on the host side)
@@ -48,11 +49,11 @@ class Interval:
         """Half-width of the uncertainty of :attr:`seconds`."""
         return (self.end_hi - self.end_lo) / 2 + (self.start_hi - self.start_lo) / 2
 
-    def share(self, part: int, whole: int) -> "Interval":
-        """The first ``part`` of ``whole`` frames sent at one pace (a phase inside one transmit)."""
+    def share(self, part: int, whole: int) -> "Span":
+        """An estimate of the time the first ``part`` of ``whole`` frames took, as if one transmit
+        kept one pace (it need not: another port sending beside it slows a phase): ``estimated``."""
         f = part / whole if whole else 0.0
-        return Interval(self.start_lo, self.start_hi, self.start_lo + f * (self.end_lo - self.start_lo),
-                        self.start_hi + f * (self.end_hi - self.start_hi))
+        return Span(self.seconds * f, self.bound * f, estimated=True)
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,11 @@ class Span:
 
     seconds: float = 0.0
     bound: float = 0.0
+    estimated: bool = False  # a share of a measured time, not a time measured apart: no bound holds
 
     def __add__(self, other: "Span | Interval") -> "Span":
-        return Span(self.seconds + other.seconds, self.bound + other.bound)
+        return Span(self.seconds + other.seconds, self.bound + other.bound,
+                    self.estimated or getattr(other, "estimated", False))
 
 
 def span_of(first: Interval, last: Interval) -> Interval:
@@ -78,6 +81,7 @@ class Rate:
     count: int
     seconds: float
     bound: float
+    estimated: bool = False  # the time was not measured apart: the value is an estimate, with no bound
 
     @property
     def value(self) -> float:
@@ -86,7 +90,7 @@ class Rate:
     @property
     def bound_pct(self) -> float:
         """The rate's relative uncertainty, in percent (the larger side)."""
-        if self.seconds <= 0:
+        if self.seconds <= 0 or self.estimated:
             return float("inf")
         if self.bound >= self.seconds:
             return float("inf")
@@ -95,11 +99,14 @@ class Rate:
     def to_dict(self) -> dict:
         pct = self.bound_pct
         return {"per_second": round(self.value, 1), "bound_pct": None if pct == float("inf") else round(pct, 3),
-                "count": self.count, "seconds": round(self.seconds, 6), "bound_seconds": round(self.bound, 6)}
+                "count": self.count, "seconds": round(self.seconds, 6), "bound_seconds": round(self.bound, 6),
+                "estimated": self.estimated}
 
     def text(self) -> str:
         """e.g. ``375,292/s ±1.2% over 1.07 s``."""
         pct = self.bound_pct
+        if self.estimated:
+            return f"~{self.value:,.0f}/s over ~{self.seconds:.3g} s (estimated: not timed apart)"
         b = "±?" if pct == float("inf") else f"±{pct:.1f}%" if pct >= 0.1 else f"±{pct:.2f}%"
         return f"{self.value:,.0f}/s {b} over {self.seconds:.3g} s"
 
@@ -128,3 +135,82 @@ def split_frames(frames: int, nbytes: int, frame_length: int) -> Frames:
         return Frames(tcp, frames - tcp, True)
     est = min(frames, max(0, round(num / (tcp_len - ARP_FRAME_BYTES))))
     return Frames(est, frames - est, False)
+
+
+# ---------------------------------------------------------------------------- timing from Drone's capture
+# Two capture timestamps of one kernel clock, each within 20 us of the frame's time on the wire
+# (the capture sees a sent frame as it is queued; measured against a capture at the DUT: < 5 us)
+CAPTURE_TIMESTAMP_BOUND = 40e-6
+
+
+def pcap_tcp(pcap: bytes):
+    """(timestamp s, source IP, destination IP, source port, destination port, TCP flags) of the
+    IPv4/TCP frames of a classic pcap (micro- or nanosecond timestamps, either byte order)."""
+    if len(pcap) < 24:
+        return
+    magic = pcap[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    scale = 1e-9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e-6
+    head = struct.Struct(endian + "IIII")
+    off, n = 24, len(pcap)
+    while off + 16 <= n:
+        sec, frac, incl, _ = head.unpack_from(pcap, off)
+        f = off + 16
+        off = f + incl
+        if incl < 54 or pcap[f + 12:f + 14] != b"\x08\x00" or pcap[f + 23] != 6:
+            continue
+        ihl = (pcap[f + 14] & 0x0F) * 4
+        src, dst = struct.unpack_from("!II", pcap, f + 26)
+        sport, dport = struct.unpack_from("!HH", pcap, f + 14 + ihl)
+        yield sec + frac * scale, src, dst, sport, dport, pcap[f + 14 + ihl + 13]
+
+
+class ProgramIndex:
+    """Which packet of a port's program a captured frame is: its place in the order Drone sends."""
+
+    def __init__(self, program):
+        self.by_key: dict[tuple, list[tuple[int, int, int, int]]] = {}
+        offset = 0
+        for s in program:
+            if s.enabled and s.count and s.client_ip_count == 1:  # (an interleaved stream is not indexed)
+                src, dst, _, _ = s.addresses
+                self.by_key.setdefault((src, dst, s.flags, s.to_server), []).append(
+                    (s.client_port, s.client_port_step, s.count, offset))
+            offset += s.count
+        self.total = offset
+
+    def index(self, src: int, dst: int, sport: int, dport: int, flags: int) -> int:
+        for to_server in (True, False):
+            runs = self.by_key.get((src, dst, flags, to_server))
+            if not runs:
+                continue
+            port = sport if to_server else dport
+            for first, step, count, offset in runs:
+                k, rem = divmod(port - first, step)
+                if not rem and 0 <= k < count:
+                    return offset + k
+        return -1
+
+
+def capture_spans(pcap: bytes, program, parts: dict[str, range]) -> dict[str, "Span"]:
+    """For each named part of a program (a range of its packet indexes), the time its packets
+    took on the wire by Drone's own capture: the pace between the first and the last captured
+    packet of the part, times the part's packets."""
+    index = ProgramIndex(program)
+    first: dict[str, tuple[float, int]] = {}
+    last: dict[str, tuple[float, int]] = {}
+    for ts, src, dst, sport, dport, flags in pcap_tcp(pcap):
+        k = index.index(src, dst, sport, dport, flags)
+        if k < 0:
+            continue
+        for name, part in parts.items():
+            if k in part:
+                first.setdefault(name, (ts, k))
+                last[name] = (ts, k)
+    out = {}
+    for name, part in parts.items():
+        if name in first and last[name][1] > first[name][1]:
+            (t0, k0), (t1, k1) = first[name], last[name]
+            per_packet = (t1 - t0) / (k1 - k0)
+            out[name] = Span(per_packet * len(part), CAPTURE_TIMESTAMP_BOUND * len(part) / (k1 - k0))
+    return out

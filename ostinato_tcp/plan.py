@@ -114,7 +114,11 @@ class Plan:
         lo, hi = sp.client_ip_range()
         lines.append(f"  clients: {lo}" + (f" .. {hi} ({sp.ip_count} IPs)" if sp.ip_count > 1 else "")
                      + f", ports {sp.first_port} .. {sp.last_port()} step {sp.step}"
-                     + (f", {sp.ports_per_batch} ports per batch (coprime with {sp.ip_count})" if sp.ip_count > 1 else ""))
+                     + ((f", {sp.ports_per_batch} ports per client IP per batch (one stream per IP)" if sp.blocks else
+                         f", {sp.ports_per_batch} ports per batch (coprime with {sp.ip_count})")
+                        if sp.ip_count > 1 else ""))
+        lines.append(f"  Drone build: {'fast (fixed MACs, checksums given)' if self.fast else 'resolve'}, "
+                     f"{self.build_per_packet * 1000:.3f} ms per packet ({self.build_source})")
         lines.append(f"  server: {sc.connections.server_ip}:{sc.connections.server_port}"
                      + (f"; NAT {sc.nat.mode}" + (f" to {sc.nat.address}" if sc.nat.address else "")
                         if sc.nat.mode != "none" else ""))

@@ -211,21 +211,29 @@ class DronePort:
         self.state = PortState.TRANSMITTING
         return t0, t1
 
-    def capture_sent(self, *, settle: float = 1.3) -> bytes:
-        """Send the built program with Drone capturing on the port; returns the capture (pcap
-        bytes, what the port sent and received). Drone's capture hands frames over in blocks
-        about once a second: ``settle`` waits for the last block before the capture stops."""
-        d, ids = self.drone, self.drone.port_id_list([self.id])
+    CAPTURE_OPEN, CAPTURE_SETTLE = 0.3, 1.3  # seconds: Drone's capture thread opens; hands frames over ~1/s
+
+    def start_capture(self) -> None:
+        """Drone captures what the port sends and receives (give it CAPTURE_OPEN to open)."""
         self.capturing = True  # before the RPC: a fault after it must still stop the capture
-        d.startCapture(ids)
-        time.sleep(0.3)  # the capture thread opens the interface
+        self.drone.startCapture(self.drone.port_id_list([self.id]))
+
+    def stop_capture(self) -> bytes:
+        """Stop the capture (after CAPTURE_SETTLE for the last block) and return it as pcap bytes."""
+        d = self.drone
+        d.stopCapture(d.port_id_list([self.id]))
+        self.capturing = False
+        return d.getCaptureBuffer(d.port_id(self.id))
+
+    def capture_sent(self) -> bytes:
+        """Send the built program with Drone capturing on the port; returns the capture."""
+        self.start_capture()
+        time.sleep(self.CAPTURE_OPEN)
         self.start()
         while self.poll()[0]:
             time.sleep(0.005)
-        time.sleep(settle)
-        d.stopCapture(ids)
-        self.capturing = False
-        return d.getCaptureBuffer(d.port_id(self.id))
+        time.sleep(self.CAPTURE_SETTLE)
+        return self.stop_capture()
 
     def poll(self) -> tuple[bool, int, float]:
         """(transmitting, tx frames, monotonic time of the observation: the middle of the RPC).

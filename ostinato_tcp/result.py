@@ -86,6 +86,7 @@ class RunResult:
     freshness: dict = field(default_factory=dict)  # how the run proved its entries are its own
     build_checks: list[dict] = field(default_factory=list)  # Drone's build per Drone: form, cost, probe
     gateway_changes: list[str] = field(default_factory=list)  # a gateway MAC that changed during the run
+    timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -97,7 +98,7 @@ class RunResult:
     @property
     def offered_connection_rate(self) -> Rate:
         """SYNs sent per second of the SYN phase (RFC 9693's offered load, in connections)."""
-        return Rate(self.syns_sent, self.syn_phase.seconds, self.syn_phase.bound)
+        return Rate(self.syns_sent, self.syn_phase.seconds, self.syn_phase.bound, self.syn_phase.estimated)
 
     @property
     def end_to_end_rate(self) -> Rate:

@@ -97,7 +97,8 @@ class DutSession:
         if mode == "all":
             self.shell.run(C.flush_argv(self.conntrack), timeout=600)
             return -1
-        res = self.shell.run(C.clear_test_argv(server_ip, server_port, self.conntrack), ok_codes=(0, 1), timeout=3600)
+        argv = C.clear_test_argv(server_ip, server_port, self.conntrack)
+        res = self.shell.run(argv, raw=C.sh_c(C.quiet_script(argv), sudo=self.sudo), ok_codes=(0, 1), timeout=3600)
         m = _DELETED_RE.search(res.stderr)
         if res.rc == 1 and not m:
             raise DutCommandError(f"'conntrack -D' failed on {self.shell.where}: {res.stderr.strip()[-200:]}")

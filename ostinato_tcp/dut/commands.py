@@ -72,6 +72,12 @@ def health_script(ct: str = CONNTRACK) -> str:
             f"if command -v {q} >/dev/null 2>&1; then echo conntrack=yes; {q} -S; else echo conntrack=no; fi")
 
 
+def quiet_script(argv: list[str]) -> str:
+    """``argv`` with its standard output dropped on the DUT (``conntrack -D`` prints every entry it
+    deletes: a million of them would cross SSH for nothing); its messages stay on stderr."""
+    return f"{shlex.join(argv)} >/dev/null"
+
+
 def compressed_dump_script(argv: list[str]) -> str:
     """``argv | gzip -1``, with argv's exit status reported on stderr (a pipe hides it)."""
     return f"{{ {shlex.join(argv)}; echo {EXIT_MARK}$? >&2; }} | gzip -1"

@@ -46,7 +46,8 @@ def _traffic_lines(r) -> list[str]:
     """Timings, plan, what each port sent and the measured rates: reported even when the DUT
     could not be read."""
     t = r.timings
-    parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "verify", "total") if k in t]
+    parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "capture", "verify", "total")
+             if k in t]
     lines = ["  timings: " + ", ".join(parts)]
     plan = r.plan
     if plan is not None:
