@@ -8,21 +8,30 @@ import time
 from _common import bench_lab, report, scenario
 
 from ostinato_tcp.drone import open_drone
+from ostinato_tcp.drone._encode import stream_config
 from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import client_streams, server_runs, server_streams
+from ostinato_tcp.streams import Wire, client_program, server_program, server_runs
 
 
 def request_sizes(prefix: str, pb) -> dict:
+    """modifyStream bytes of both ports' programs for 1,000 and 1,000,000 connections over 16
+    client IPs, in the resolve form (one stream per leg) and the fast form (one per IP and leg)."""
     out = {}
-    for n in (1_000, 1_000_000):
-        sc = scenario(prefix, **{"connections.count": n, "connections.client_ips": 16,
-                                 "connections.first_client_port": 1024, "traffic.rate": 100_000,
-                                 "traffic.batches": "off", "traffic.max_build_seconds": 1e9})
-        plan = make_plan(sc)
-        f = plan.space.stream_fields(plan.batches[0])
-        a = client_streams(pb, sc, port_id=0, syn_id=1, ack_id=2, fields=f)
-        b = server_streams(pb, sc, port_id=1, stream_ids=[3], runs=server_runs(f))
-        out[n] = (len(a.SerializeToString()), len(b.SerializeToString()))
+    for form in ("resolve", "fast"):
+        for n in (1_000, 1_000_000):
+            sc = scenario(prefix, **{"connections.count": n, "connections.client_ips": 16,
+                                     "connections.first_client_port": 1024, "traffic.rate": 100_000,
+                                     "traffic.batches": "off", "traffic.max_build_seconds": 1e9,
+                                     "traffic.drone_build": form})
+            plan = make_plan(sc)
+            runs = plan.space.stream_runs(plan.batches[0])
+            macs = {plan.space.first_ip + i: 0x020000000000 + i for i in range(16)}
+            macs[int(sc.connections.server_ip)] = 0x02FFFFFFFFFF
+            wire = Wire(0x02AAAAAAAAAA, macs) if form == "fast" else None
+            a = client_program(sc, runs, wire=wire)
+            b = server_program(sc, server_runs(runs), wire=wire)
+            out[(form, n)] = (len(stream_config(pb, 0, range(1, len(a) + 1), a).SerializeToString()),
+                              len(stream_config(pb, 1, range(1, len(b) + 1), b).SerializeToString()))
     return out
 
 
@@ -39,15 +48,13 @@ def main() -> None:
                 d.getStats(ids)
             dt = time.perf_counter() - t0
             sizes = request_sizes(lab.config.prefix, d.pb)
-    report("Drone RPC", {
-        "getStats round trips/s (2 ports)": n / dt,
-        "getStats latency ms": dt / n * 1000,
-        "modifyStream bytes, port A, N=1,000": sizes[1_000][0],
-        "modifyStream bytes, port A, N=1,000,000": sizes[1_000_000][0],
-        "modifyStream bytes, port B, N=1,000": sizes[1_000][1],
-        "modifyStream bytes, port B, N=1,000,000": sizes[1_000_000][1],
-        "ratio port A 1M/1k": sizes[1_000_000][0] / sizes[1_000][0],
-    }, out="bench-out/drone_bench.json")
+    figures = {"getStats round trips/s (2 ports)": n / dt, "getStats latency ms": dt / n * 1000}
+    for form in ("resolve", "fast"):
+        for side, i in (("A", 0), ("B", 1)):
+            small, big = sizes[(form, 1_000)][i], sizes[(form, 1_000_000)][i]
+            figures[f"modifyStream bytes, {form} form, port {side}, N=1,000 / N=1,000,000 (ratio)"] = (
+                f"{small:,} / {big:,} ({big / small:.3f})")
+    report("Drone RPC", figures, out="bench-out/drone_bench.json")
 
 
 if __name__ == "__main__":

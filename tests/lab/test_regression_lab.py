@@ -25,17 +25,17 @@ def test_lab_sweep_writes_every_output(ot, tmp_path):
     assert suite.get("tests") == "6" and suite.get("failures") == "0"
     for png in ("success_vs_rate.png", "established_vs_count.png", "phase_times.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the maximum is the measured offered rate of the fastest passing point timed within 5%, never an
-    # asked rate: 10,000 connections at 50,000/s take 0.2 s per phase and are timed well enough
+    # the maximum is the measured offered rate of the fastest passing point (timed within 5%: by
+    # Drone's capture, to microseconds), never its asked rate
     m = data["summary"]["maximum_connection_establishment_rate"]
     points = {p["point_name"]: p for p in data["points"]}
-    best = m["10000"]
-    assert best["point"] == "n10000-r50000" and best["bound_pct"] <= 5
-    assert best["connections_per_second"] == points["n10000-r50000"]["rates"]["offered_connection_rate"]["per_second"]
-    assert abs(best["connections_per_second"] - 50000) / 50000 < 0.10
-    # 1,000 connections at 50,000/s is a 0.02 s phase: Drone's start is known to ~10 ms only
-    assert "n1000-r50000" in m["1000"]["not_counted_bound_over_5pct"] and m["1000"]["bound_pct"] <= 5
-    assert "measured (point n10000-r50000" in stdout and "passed but not counted" in stdout
+    for count in ("1000", "10000"):
+        best = m[count]
+        assert best["point"] == f"n{count}-r50000" and best["bound_pct"] <= 5
+        offered = points[best["point"]]["rates"]["offered_connection_rate"]
+        assert best["connections_per_second"] == offered["per_second"] != 50000
+        assert abs(best["connections_per_second"] - 50000) / 50000 < 0.10
+    assert "measured (point n10000-r50000" in stdout
     # run again: every point is already there, nothing is sent
     rc, stdout, err, _ = ot("sweep", str(SCENARIOS / "sweeps" / "lab-sweep.yaml"), "--out", str(out))
     assert rc == 0 and err.count("(already done)") == 6
