@@ -32,7 +32,7 @@ def run(prefix: str, n: int, tmp: Path) -> dict:
     data["dut"] = {"poll_interval": 0}
     path, rep = tmp / f"c{n}.yaml", tmp / f"c{n}.json"
     path.write_text(yaml.safe_dump(data))
-    subprocess.run([sys.executable, "-m", "ostinato_tcp", "run", "-q", "--force", "--no-history", "--report-json",
+    subprocess.run([sys.executable, "-m", "ostinato_tcp", "run", "-q", "--ignore-plan-checks", "--no-history", "--report-json",
                     str(rep), str(path)], capture_output=True, text=True)
     return json.loads(rep.read_text())
 

@@ -1,37 +1,45 @@
 """ostinato-tcp: prove how many TCP connections a Linux conntrack/NAT box tracks.
 
-The library behind the ``ostinato-tcp`` command::
+The library behind the ``ostinato-tcp`` command (docs/api.md)::
 
-    from ostinato_tcp import load_scenario, make_plan, run_scenario
+    from ostinato_tcp import load_scenario, run_scenario
     sc = load_scenario("scenarios/lab-1000.yaml")
-    result = run_scenario(sc)
-    result.passed, result.verdict.counts
+    result = run_scenario(sc.with_changes({"connections.count": 500}))
+    result.outcome                # "pass", "fail" or "error"
+    result.raise_for_error()      # raise the fault that stopped the run, if any
+
+A fault never escapes ``run_scenario``: it is in ``result.error`` / ``result.exception``.
+SIGINT and SIGTERM stop a run cleanly (transmit stopped, what it created on Drone
+removed, port settings restored) and are raised as :class:`Interrupted`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+from ._signals import stop_on_signals
 from .dut.verdict import Expected, Verdict
-from .errors import (CapacityError, DroneError, DutError, InfrastructureError, LabError, OstinatoTcpError, PlanError,
-                     ScenarioError, UsageError)
-from .plan import Plan, make_plan
+from .errors import (CapacityError, DroneError, DutError, InfrastructureError, Interrupted, LabError,
+                     OstinatoTcpError, PlanError, ScenarioError, UsageError)
 from .options import RunOptions
+from .plan import Plan, make_plan
+from .report import result_to_dict
 from .result import RunEvents, RunResult
 from .run import run_scenario
-from .scenario import Scenario
-from .verify import verify_dump_file, verify_live
+from .scenario import Scenario, scenario_from_data
+from .verify import VerifyOutcome, verify_dump_file, verify_live
 
 
-
-def load_scenario(path, *, lab: str | None = None) -> Scenario:
-    """Read and validate a scenario file; ``lab`` (or the file's ``lab:``) takes Drone and DUT
-    endpoints from that running built-in lab."""
+def load_scenario(path, *, lab: str | None = None, lab_file=None, sets: list[str] | None = None) -> Scenario:
+    """Read and validate a scenario file. ``lab`` (or the file's ``lab:``) takes Drone and DUT
+    endpoints from that running built-in lab; ``lab_file`` (or ``lab_file:``) is a lab file the
+    scenario is a test profile for; ``sets`` are ``dotted.key=value`` changes."""
     from .lab import read_endpoints
     from .scenario import load_scenario as _load
 
-    return _load(path, lab=lab, lab_reader=read_endpoints)
+    return _load(path, lab=lab, lab_reader=read_endpoints, lab_file=lab_file, sets=sets)
 
 
-__all__ = ["CapacityError", "DroneError", "DutError", "Expected", "InfrastructureError", "LabError",
+__all__ = ["CapacityError", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
            "OstinatoTcpError", "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario",
-           "ScenarioError", "UsageError", "Verdict", "load_scenario", "make_plan", "run_scenario",
-           "verify_dump_file", "verify_live"]
+           "ScenarioError", "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan",
+           "result_to_dict", "run_scenario", "scenario_from_data", "stop_on_signals", "verify_dump_file",
+           "verify_live"]

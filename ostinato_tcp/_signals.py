@@ -1,10 +1,13 @@
 """SIGINT and SIGTERM as :class:`~ostinato_tcp.errors.Interrupted`, with a shield.
 
 A run must answer both signals the same way: stop transmit on every port, remove
-what it created, restore what it changed, then exit 130 or 143. The handler raises
-:class:`Interrupted` in the main thread; code that must not be cut short (stopping
-and cleaning up) runs inside :func:`shielded`, where a signal is only remembered
-and raised when the shield is left.
+what it created, restore what it changed, then exit 130 or 143 (the command line) or
+raise :class:`Interrupted` (the library). :func:`stop_on_signals` routes both signals to
+:class:`Interrupted` in the main thread for the time of a block (every run and sweep
+uses it, so a library caller gets the same clean-up as the command line; the handlers
+that were there come back afterwards). Code that must not be cut short (stopping and
+cleaning up) runs inside :func:`shielded`, where a signal is only remembered and raised
+when the shield is left.
 """
 
 from __future__ import annotations
@@ -32,13 +35,28 @@ def _handler(signum, frame) -> None:
 
 
 def install() -> None:
-    """Route SIGINT and SIGTERM to :class:`Interrupted` (main thread only; idempotent)."""
+    """Route SIGINT and SIGTERM to :class:`Interrupted` for good (main thread only; idempotent)."""
     global _installed
     if _installed or threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
     _installed = True
+
+
+@contextmanager
+def stop_on_signals():
+    """SIGINT and SIGTERM raise :class:`Interrupted` inside the block (main thread only; outside
+    it, or in another thread, the block runs as it is); the old handlers come back afterwards."""
+    if _installed or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, _handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

@@ -138,10 +138,13 @@ class RunFault(InfrastructureError):
     pass
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived. A BaseException like KeyboardInterrupt, so that no
-    ``except Exception`` swallows it; the run stops transmit and cleans up, then the
-    command line exits 128 + the signal number."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived. A KeyboardInterrupt, so that no ``except Exception``
+    swallows it and a test runner stops as on Ctrl-C; the run stops transmit and cleans up,
+    then the command line exits 128 + the signal number. ``result``: the run's partial
+    result, when a run was stopped."""
+
+    result = None
 
     def __init__(self, signum: int):
         import signal

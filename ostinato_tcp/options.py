@@ -21,6 +21,7 @@ class RunOptions:
     disable_stream: str | None = None  # "synack" or "ack": a deliberately lost leg (for diagnosis tests)
     rpc_timeout: float = 15.0
     take_over_ports: bool = False  # use ports holding foreign streams; they are disabled, then restored
+    keep_entries: bool = False  # leave the test's entries on the DUT after the verdict (for inspection)
     fault_fast_build: int = 0  # tests only: add this to every TCP checksum the fast build gives
 
 

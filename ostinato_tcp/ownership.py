@@ -106,7 +106,7 @@ class PortClaim:
                 # are that run's, and --take-over-ports never touches them.
                 raise UsageError(f"{self.where} is in use by {owner}; wait for that run to end (--take-over-ports "
                                  "never takes a port from a run that may be live). If that run is gone, "
-                                 "'ostinato-tcp cleanup --force SCENARIO' removes its tag and streams")
+                                 "'ostinato-tcp cleanup --remove-live-tag SCENARIO' removes its tag and streams")
         elif owner and not take_over:
             raise UsageError(f"{self.where} is reserved by user {owner!r} (its user name is set); use another port, "
                              "or pass --take-over-ports (the user name is put back after the run)")

@@ -300,7 +300,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
         plan.problems.append(msg)
     if problems and not force:
         raise PlanError(f"{sc.source or sc.name}: the plan cannot work: " + " | ".join(problems)
-                        + " (--force runs it anyway)")
+                        + " (--ignore-plan-checks runs it anyway)")
     return plan
 
 

@@ -316,7 +316,7 @@ def remove_leftovers(drone: DroneApi, port_name: str, scenario_name: str, *, for
     owner = drone.port_config(port).user_name
     if OWNER_RE.match(owner or "") and not owner_is_gone(owner) and not force:
         raise UsageError(f"port {port_name} on Drone {drone.endpoint} is in use by {owner}; cleanup would delete "
-                         "that run's streams. Wait for it, or pass --force if it is gone")
+                         "that run's streams. Wait for it, or pass --remove-live-tag if it is gone")
     removed = []
     mine = [s.stream_id.id for s in drone.streams(port) if is_ours(s.core.name, scenario_name)]
     if mine:

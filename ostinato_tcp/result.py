@@ -87,6 +87,7 @@ class RunResult:
     build_checks: list[dict] = field(default_factory=list)  # Drone's build per Drone: form, cost, probe
     gateway_changes: list[str] = field(default_factory=list)  # a gateway MAC that changed during the run
     timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
+    entries_after: str = ""  # what became of the test's entries on the DUT after the verdict
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -118,7 +119,8 @@ class RunResult:
                 and not self.ports_short)
 
     @property
-    def verdict_word(self) -> str:
+    def outcome(self) -> str:
+        """``pass``, ``fail`` (the verdict) or ``error`` (a fault stopped the run: see ``error``)."""
         return "error" if self.error else ("pass" if self.passed else "fail")
 
     @property

@@ -110,6 +110,11 @@ class Runner:
 
     # ------------------------------------------------------------------ the sequence
     def run(self) -> RunResult:
+        """Run every phase; SIGINT and SIGTERM stop the run cleanly (see :mod:`ostinato_tcp._signals`)."""
+        with _signals.stop_on_signals():
+            return self._run()
+
+    def _run(self) -> RunResult:
         r = self.result
         t_start = time.monotonic()
         r.timings.update(build=0.0, send=0.0)
@@ -120,6 +125,7 @@ class Runner:
             self._send()
             self._verify()
             self._report()
+            self._clear_after()
         except (OstinatoTcpError, Interrupted) as exc:
             r.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
             r.exception = exc
@@ -334,6 +340,20 @@ class Runner:
             finally:
                 settle.join()
         r.timings["dump"] = r.dump.get("seconds", 0.0)
+
+    def _clear_after(self) -> None:
+        """Leave the DUT as it was found: the test's entries go after the verdict (unless kept)."""
+        r, c = self.result, self.sc.connections
+        if self.sc.dut.clear_after == "none" or self.opts.keep_entries:
+            r.entries_after = "kept (--keep-entries)" if self.opts.keep_entries else "kept (dut.clear_after: none)"
+            return
+        try:
+            n = self.dut.clear(c.server_ip, c.server_port, "test")
+        except OstinatoTcpError as exc:
+            r.warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")
+            r.entries_after = "not removed"
+            return
+        r.entries_after = f"{n} removed (dut.clear_after: test; --keep-entries keeps them)"
 
     def _report(self) -> None:
         r = self.result

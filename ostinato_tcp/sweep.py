@@ -1,14 +1,15 @@
-"""Scale sweeps: a base scenario run over a grid of connection counts x packet rates
-(optionally delays), with an optional search for the highest passing rate per count.
+"""Scale sweeps: a base scenario run over a grid of any of its fields (connection counts x
+packet rates by default), with an optional search for the highest passing value.
 
 Sweep file::
 
     name: lab-sweep
     base: lab-1000.yaml            # relative to the sweep file
-    counts: [1000, 10000]
-    rates: [1000, 10000, 50000]
-    delays: [auto]                 # optional
-    search: {max_steps: 4, precision: 0.05}   # optional bisection between grid points
+    counts: [1000, 10000]          # shorthand for vary: {connections.count: [...]}
+    rates: [1000, 10000, 50000]    # shorthand for vary: {traffic.rate: [...]}
+    delays: [auto]                 # shorthand for vary: {traffic.delay: [...]} (optional)
+    vary: {connections.client_ips: [1, 4]}   # any field, crossed with the rest (optional)
+    search: {field: traffic.rate, max_steps: 4, precision: 0.05}   # optional bisection
 
 Every point runs, is verified, and its entries are cleared on the DUT before the
 next. Points are saved one file each under ``OUT/points/``, so an interrupted
@@ -27,24 +28,32 @@ DUT's nf_conntrack_max.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._signals import stop_on_signals
 from .errors import OstinatoTcpError, ScenarioError
 from .options import RunOptions, open_dut
 from .report import result_to_dict, write_json
 from .result import RunEvents
 from .run import run_scenario
 from .scenario import LabReader, line_for, read_yaml_file, scenario_from_data, with_changes
+from .scenario._load import _with_sets
+
+SHORTHANDS = {"counts": "connections.count", "rates": "traffic.rate", "delays": "traffic.delay"}
+SHORT_NAMES = {"connections.count": "n", "traffic.rate": "r", "traffic.delay": "d"}
 
 
 class SearchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    field: str = Field("traffic.rate", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
     max_steps: int = Field(4, ge=1, le=20)
     precision: float = Field(0.05, gt=0, le=1)
 
@@ -53,23 +62,45 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$")
     base: str
-    counts: list[int] = Field(min_length=1)
-    rates: list[float] = Field(min_length=1)
-    delays: list[Union[float, Literal["auto"]]] = ["auto"]
+    counts: list[int] = Field(default_factory=list)
+    rates: list[float] = Field(default_factory=list)
+    delays: list[Any] = Field(default_factory=list)
+    vary: dict[str, list[Any]] = Field(default_factory=dict)
     search: Optional[SearchSpec] = None
+
+    def grid(self) -> dict[str, list[Any]]:
+        """Field -> values, the shorthands first (in the order counts, rates, delays)."""
+        out = {SHORTHANDS[k]: getattr(self, k) for k in SHORTHANDS if getattr(self, k)}
+        out.update(self.vary)
+        return out
 
 
 @dataclass
 class Point:
-    count: int
-    rate: float
-    delay: Union[float, str] = "auto"
+    values: dict[str, Any]  # field -> value of this point
     search: bool = False
 
     @property
+    def count(self) -> int | None:
+        return self.values.get("connections.count")
+
+    @property
+    def rate(self) -> float | None:
+        return self.values.get("traffic.rate")
+
+    @property
+    def delay(self):
+        return self.values.get("traffic.delay", "auto")
+
+    @property
     def name(self) -> str:
-        d = "" if self.delay == "auto" else f"-d{self.delay:g}"
-        return f"n{self.count}-r{self.rate:g}{d}"
+        parts = []
+        for key, value in self.values.items():
+            if key == "traffic.delay" and value == "auto":
+                continue
+            short = SHORT_NAMES.get(key) or re.sub(r"[^A-Za-z0-9]+", "_", key.split(".")[-1])
+            parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+        return "-".join(parts) or "base"
 
 
 @dataclass
@@ -80,9 +111,13 @@ class Sweep:
     lab: str | None = None
     lab_reader: LabReader | None = None
     points: list[Point] = field(default_factory=list)
+    base_lines: dict = field(default_factory=dict)  # where each base value came from (file line, --set)
 
 
-def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None) -> Sweep:
+def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None,
+               sets: list[str] | None = None) -> Sweep:
+    """Read a sweep file; every grid point must make a valid scenario before anything runs.
+    ``sets``: ``dotted.key=value`` changes to the base scenario."""
     path = Path(path)
     source = str(path)
     data, lines, _ = read_yaml_file(path)
@@ -94,29 +129,36 @@ def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReade
         fld = ".".join(str(p) for p in loc) or "(top)"
         raise ScenarioError(f"{fld}: {err['msg']} (got {err.get('input')!r})", file=source,
                             line=line_for(loc, lines), field=fld) from None
-    for key, values in (("counts", spec.counts), ("rates", spec.rates)):
-        if any(v <= 0 for v in values):
+    for key in (*SHORTHANDS, *(("vary", k) for k in spec.vary)):
+        loc = key if isinstance(key, tuple) else (key,)
+        if loc in lines and isinstance(data, dict) and not (spec.vary.get(loc[1]) if len(loc) == 2 else data[key]):
+            fld = ".".join(loc)
+            raise ScenarioError(f"{fld}: List should have at least 1 item (got [])", file=source, line=lines[loc],
+                                field=fld)
+    if not spec.grid():
+        raise ScenarioError("nothing to sweep: give counts, rates, delays or vary", file=source, line=1)
+    for key in ("counts", "rates"):
+        if any(v <= 0 for v in getattr(spec, key)):
             raise ScenarioError(f"{key}: every value must be > 0", file=source, line=lines.get((key,)), field=key)
     base_path = (path.parent / spec.base).resolve()
     if not base_path.is_file():
         raise ScenarioError(f"base: no scenario file {base_path}", file=source, line=lines.get(("base",)),
                             field="base")
-    base_data, _, _ = read_yaml_file(base_path)
-    sweep = Sweep(spec, base_data, str(base_path), lab=lab, lab_reader=lab_reader)
-    for delay in spec.delays:
-        for count in spec.counts:
-            for rate in spec.rates:
-                sweep.points.append(Point(count, rate, delay))
-    # Every grid point must make a valid scenario before anything runs.
+    base_data, base_lines, _ = read_yaml_file(base_path)
+    if sets:
+        base_data, base_lines = _with_sets(base_data, base_lines, list(sets))
+    sweep = Sweep(spec, base_data, str(base_path), lab=lab, lab_reader=lab_reader, base_lines=base_lines)
+    grid = spec.grid()
+    for combo in itertools.product(*grid.values()):
+        sweep.points.append(Point(dict(zip(grid, combo))))
     for p in sweep.points:
         scenario_for(sweep, p)
     return sweep
 
 
 def scenario_for(sweep: Sweep, p: Point):
-    data = with_changes(sweep.base_data, {"name": f"{sweep.spec.name}-{p.name}", "connections.count": p.count,
-                                          "traffic.rate": p.rate, "traffic.delay": p.delay})
-    return scenario_from_data(data, source=f"{sweep.base_source} ({p.name})", lab=sweep.lab,
+    data = with_changes(sweep.base_data, {"name": f"{sweep.spec.name}-{p.name}", **p.values})
+    return scenario_from_data(data, source=f"{sweep.base_source} ({p.name})", lines=sweep.base_lines, lab=sweep.lab,
                               lab_reader=sweep.lab_reader)
 
 
@@ -133,16 +175,24 @@ class SweepEvents:
         return RunEvents()
 
 
-def _row(point: Point, d: dict) -> dict:
+def _row(point: Point, d: dict, sc) -> dict:
     d = dict(d)
-    d.update(point_name=point.name, count=point.count, rate=point.rate, delay=point.delay, search=point.search)
-    d.setdefault("expected", point.count)
+    d.update(point_name=point.name, count=sc.connections.count, rate=sc.traffic.rate, delay=sc.traffic.delay,
+             search=point.search, varied=dict(point.values))
+    d.setdefault("expected", sc.connections.count)
     d.setdefault("established_assured", 0)
     return d
 
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = None,
               events: SweepEvents | None = None, restart: bool = False, history=None) -> dict:
+    """Run every point (and the search); SIGINT/SIGTERM stop the sweep after cleaning up the point."""
+    with stop_on_signals():
+        return _run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=history)
+
+
+def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, events: SweepEvents | None,
+               restart: bool, history) -> dict:
     out = Path(out_dir)
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +212,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = No
         sc = scenario_for(sweep, p)
         result = run_scenario(sc, opts, events.run_events())
         data = result_to_dict(result)
-        row = _row(p, data)
+        row = _row(p, data, sc)
         if history is not None:
             history.record(data, origin=f"sweep:{sweep.spec.name}")
         _clear_point(sc, opts)
@@ -176,7 +226,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = No
         _search(sweep, rows, run_point)
     results = list(rows.values())
     summary = summarize(results, sweep)
-    write_outputs(out, results, summary, sweep.spec.name)
+    summary["notes"] = write_outputs(out, results, summary, sweep.spec.name)
     return summary
 
 
@@ -190,15 +240,19 @@ def _clear_point(sc, opts: RunOptions) -> None:
 
 
 def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
-    """Bisect (geometrically) between the highest passing and lowest failing (or lagging) asked
-    rate per count."""
+    """Bisect (geometrically) the search field between its highest passing and lowest failing
+    (or lagging) value, for each combination of the other varied fields."""
     spec = sweep.spec.search
+    key = spec.field
     added = []
-    for count in sweep.spec.counts:
-        grid = sorted((r for r in rows.values() if r["count"] == count and r.get("delay", "auto") == "auto"),
-                      key=lambda r: r["rate"])
-        passing = [r["rate"] for r in grid if point_status(r) == "pass"]
-        failing = [r["rate"] for r in grid if point_status(r) in ("fail", "lagged")]  # lagged: Drone's ceiling
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows.values():
+        if key in r.get("varied", {}) and not r.get("search"):
+            others = tuple(sorted((k, str(v)) for k, v in r["varied"].items() if k != key))
+            groups.setdefault(others, []).append(r)
+    for others, grid in groups.items():
+        passing = [r["varied"][key] for r in grid if point_status(r) == "pass"]
+        failing = [r["varied"][key] for r in grid if point_status(r) in ("fail", "lagged")]  # lagged: a ceiling
         if not passing or not failing:
             continue
         lo = max(passing)
@@ -206,11 +260,13 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
         if not above:
             continue
         hi = min(above)
+        base = next(r["varied"] for r in grid)
         for _ in range(spec.max_steps):
             if hi / lo <= 1 + spec.precision:
                 break
-            mid = round(math.sqrt(lo * hi))
-            p = Point(count, float(mid), "auto", search=True)
+            mid = math.sqrt(lo * hi)
+            mid = round(mid) if all(isinstance(v, int) for v in (lo, hi)) or key == "traffic.rate" else mid
+            p = Point({**base, key: float(mid) if key == "traffic.rate" else mid}, search=True)
             row = run_point(len(rows), len(rows) + 1, p)
             rows[p.name] = row
             added.append(p)
@@ -317,7 +373,8 @@ def _csv_row(r: dict) -> dict:
     }
 
 
-def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> None:
+def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> list[str]:
+    """results.csv, results.json, junit.xml and the plots; returns notes (plots skipped)."""
     from .report.junit import write_junit
     from .report.plots import write_plots
 
@@ -330,7 +387,12 @@ def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> N
     write_json({"summary": summary, "points": [{k: v for k, v in r.items() if k != "scenario"} for r in results]},
                out / "results.json")
     write_junit(results, out / "junit.xml", suite_name=f"ostinato-tcp sweep {name}")
+    try:
+        import matplotlib  # noqa: F401  (the plots extra)
+    except ImportError:
+        return ["plots skipped: matplotlib is not installed (pip install 'ostinato-tcp[plots]')"]
     write_plots([_csv_row(r) for r in results], out)
+    return []
 
 
 __all__ = ["Point", "Sweep", "SweepEvents", "load_sweep", "run_sweep", "summarize"]

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Install the Debian packages ostinato-tcp and its lab need (Debian 12 / Ubuntu 24.04).
+# Install the Debian packages the built-in lab and the tests need (Debian 12 / Ubuntu 24.04):
+# Drone, the DUT (conntrack, nftables, sshd), tcpdump for the capture tests, protoc for make proto.
+# A controller for a real lab needs none of them (pip install .).
 # Runs apt-get only when something is missing, so it is cheap to call every time.
 set -eu
 
-PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv"
+PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv tcpdump protobuf-compiler"
 
 missing=""
 for pkg in $PACKAGES; do

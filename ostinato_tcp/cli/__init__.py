@@ -7,13 +7,8 @@ import sys
 import click
 
 from ..errors import EXIT_USAGE, OstinatoTcpError
-from . import _lab  # noqa: F401  (registers the lab group)
+from . import _history, _lab, _run  # noqa: F401  (each registers its commands on the group)
 from ._base import cli
-from ._history import history_cmd, sweep_cmd
-from ._run import cleanup_cmd, plan_cmd, run_cmd, verify_cmd
-
-for _cmd in (plan_cmd, run_cmd, verify_cmd, cleanup_cmd, history_cmd, sweep_cmd):
-    cli.add_command(_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

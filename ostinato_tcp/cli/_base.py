@@ -1,5 +1,16 @@
 """The command group, how errors become one line and an exit code, and the options several
-commands share (declared once here)."""
+commands share (declared once here).
+
+Conventions every command follows:
+
+* ``--json`` prints the command's result as JSON on stdout (progress stays on stderr);
+  ``--report-json FILE`` writes it to a file, ``-`` meaning stdout;
+* ``-v``/``--verbose`` and ``--debug`` are accepted before or after the command;
+* every option can come from the environment: ``OSTINATO_TCP_<COMMAND>_<OPTION>`` (e.g.
+  ``OSTINATO_TCP_RUN_DRONE_BACKEND=python-ostinato``), the history database also from
+  ``OSTINATO_TCP_HISTORY``;
+* ``-q``/``--quiet`` only changes what is printed, never what is measured.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +20,26 @@ import sys
 
 import click
 
-from .. import _signals
 from ..errors import EXIT_INFRA, Interrupted, OstinatoTcpError
 
 log = logging.getLogger("ostinato_tcp")
-_DEBUG = False  # set by --debug
+ENV_PREFIX = "OSTINATO_TCP"
+_state = {"debug": False, "verbose": 0}
 
 
 def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def emit_json(data, *, as_json: bool, report_json: str | None) -> None:
+    """``--json`` (stdout) and ``--report-json FILE`` (``-``: stdout), each at most once."""
+    to_stdout = as_json or report_json == "-"
+    if to_stdout:
+        echo_json(data)
+    if report_json and report_json != "-":
+        from ..report import write_json
+
+        write_json(data, report_json)
 
 
 def error_line(exc: BaseException) -> str:
@@ -27,8 +49,45 @@ def error_line(exc: BaseException) -> str:
     return f"ostinato-tcp: error: {exc}"
 
 
+def traceback_if_debug() -> None:
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exc()
+
+
+def _set_logging(verbose: int, debug: bool) -> None:
+    _state["debug"] = _state["debug"] or debug
+    _state["verbose"] = max(_state["verbose"], verbose)
+    level = logging.DEBUG if _state["debug"] else logging.WARNING - 10 * min(_state["verbose"], 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def _verbosity_params() -> list[click.Option]:
+    return [click.Option(["-v", "--verbose"], count=True, expose_value=False, is_eager=True,
+                         help="More log output (-vv for debug); also before the command.",
+                         callback=lambda ctx, p, v: _set_logging(v, False) if v else None),
+            click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
+                         help="Debug log output and a traceback with every error; also before the command.",
+                         callback=lambda ctx, p, v: _set_logging(0, True) if v else None)]
+
+
+class Command(click.Command):
+    """A command that also takes -v/--debug after its name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.extend(_verbosity_params())
+
+
 class Group(click.Group):
     """Turns errors into one line on stderr and an exit code; ``--debug`` adds the traceback."""
+
+    command_class = Command
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.group_class = Group
 
     def invoke(self, ctx):
         try:
@@ -46,46 +105,47 @@ class Group(click.Group):
             ctx.exit(EXIT_INFRA)
 
 
-def traceback_if_debug() -> None:
-    if _DEBUG:
-        import traceback
-
-        traceback.print_exc()
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ENV_PREFIX,
+                                          "show_default": True})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("--debug", is_flag=True, help="Debug log output and a traceback with every error.")
-@click.version_option(package_name="ostinato-tcp")
+@click.version_option(package_name="ostinato-tcp", help="Show the version and exit.")
 def cli(verbose: int, debug: bool) -> None:
     """Establish N fake TCP connections through a DUT with Ostinato's Drone and prove them in conntrack."""
-    global _DEBUG
-    _DEBUG = debug
-    level = logging.DEBUG if debug else logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    _signals.install()
+    _set_logging(verbose, debug)
 
 
 # ---------------------------------------------------------------------------- shared options
-def lab_option(fn):
-    return click.option("--lab", "lab_prefix", default=None, metavar="PREFIX",
+def scenario_options(fn):
+    """Where the scenario's endpoints come from, and changes to it."""
+    fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                      help="Change a scenario value, e.g. --set traffic.rate=5000 (repeatable; validated like the "
+                           "file).")(fn)
+    fn = click.option("--lab-file", type=click.Path(dir_okay=False), default=None,
+                      help="A lab file (drones, ports, devices, DUT) the scenario is a test profile for (overrides "
+                           "the scenario's 'lab_file:').")(fn)
+    return click.option("--lab", "lab", default=None, metavar="PREFIX",
                         help="Take Drone and DUT endpoints from this running built-in lab (overrides the "
                              "scenario's 'lab:').")(fn)
 
 
+def output_options(fn):
+    fn = click.option("--report-json", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+                      help="Write the result as JSON to this file ('-': standard output).")(fn)
+    return click.option("--json", "json", is_flag=True,
+                        help="Print the result as JSON on standard output instead of text.")(fn)
+
+
 def ssh_options(fn):
-    """How to log in to the DUT (plan, run, verify, sweep)."""
+    """How to log in to the DUT."""
     fn = click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")(fn)
-    fn = click.option("--accept-new-host-key", is_flag=True,
-                      help="Add an unknown DUT host key to known_hosts (a changed key is still refused).")(fn)
-    return fn
+    return click.option("--accept-new-host-key", is_flag=True,
+                        help="Add an unknown DUT host key to known_hosts (a changed key is still refused).")(fn)
 
 
 def drone_options(fn):
-    """How to reach Drone and what a run may take over (run, sweep, cleanup)."""
-    fn = click.option("--drone-backend", type=click.Choice(["builtin", "python-ostinato"]), default="builtin",
-                      show_default=True, help="How to talk to Drone.")(fn)
-    return fn
+    return click.option("--drone-backend", type=click.Choice(["builtin", "python-ostinato"]), default="builtin",
+                        show_default=True, help="How to talk to Drone.")(fn)
 
 
 def take_over_option(fn):
@@ -98,17 +158,20 @@ def take_over_option(fn):
 
 def history_options(fn):
     fn = click.option("--no-history", is_flag=True, help="Do not record in the history database.")(fn)
-    fn = click.option("--history-db", type=click.Path(dir_okay=False), default=None,
-                      help="SQLite file that records every run [default: $OSTINATO_TCP_HISTORY, else the user's "
-                           "data directory].")(fn)
-    return fn
+    return history_db_option(fn)
 
 
-def load(path: str, lab_prefix: str | None):
+def history_db_option(fn):
+    return click.option("--history-db", type=click.Path(dir_okay=False), default=None, envvar="OSTINATO_TCP_HISTORY",
+                        help="SQLite file of the run history [env OSTINATO_TCP_HISTORY; default: the user's data "
+                             "directory].")(fn)
+
+
+def load(path: str, lab_prefix: str | None, lab_file: str | None = None, sets=()):
     from ..lab import read_endpoints
     from ..scenario import load_scenario
 
-    return load_scenario(path, lab=lab_prefix, lab_reader=read_endpoints)
+    return load_scenario(path, lab=lab_prefix, lab_reader=read_endpoints, lab_file=lab_file, sets=list(sets))
 
 
 def password(ask: bool) -> str | None:
@@ -117,3 +180,13 @@ def password(ask: bool) -> str | None:
     import getpass
 
     return getpass.getpass("DUT SSH password: ")
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion_cmd(shell: str) -> None:
+    """Print the shell completion script (bash: eval "$(ostinato-tcp completion bash)")."""
+    from click.shell_completion import get_completion_class
+
+    comp = get_completion_class(shell)(cli, {}, "ostinato-tcp", "_OSTINATO_TCP_COMPLETE")
+    click.echo(comp.source())

@@ -7,23 +7,24 @@ import sys
 import click
 
 from ..errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, UsageError
-from ._base import drone_options, echo_json, history_options, lab_option, password, ssh_options, take_over_option
+from ._base import (cli, drone_options, emit_json, history_db_option, history_options, output_options, password,
+                    ssh_options, take_over_option)
 
 
-@click.command("history")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="History database [default: $OSTINATO_TCP_HISTORY or the user's data directory].")
+@cli.command("history")
+@history_db_option
 @click.option("--scenario", "scenario_name", default=None, help="Only runs of this scenario name.")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="How many runs to list.")
 @click.option("--compare", "compare_id", default="latest", show_default=True,
-              help="Run id to compare with the last passing run of its scenario ('latest', or 'none').")
-@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when the compared run got worse.")
-@click.option("--json", "as_json", is_flag=True)
-def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, as_json) -> None:
+              help="Run id to compare with the last passing run of the same test ('latest', or 'none').")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when the compared run got worse, or failed with nothing to compare it with.")
+@output_options
+def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression, json, report_json) -> None:
     """List recorded runs and flag a run that got worse than the last passing one."""
     from ..history import History
 
-    with History.open(db_path) as hist:
+    with History.open(history_db) as hist:
         rows = hist.runs(scenario_name, limit)
         comparison = None
         if compare_id not in ("latest", "none") and not compare_id.isdigit():
@@ -34,18 +35,16 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
             if run is None:
                 raise UsageError(f"--compare {compare_id}: no such run")
             comparison = hist.compare(run)
-    if as_json:
-        echo_json({"runs": [{k: r[k] for k in ("id", "started_at", "scenario_name", "verdict", "expected",
-                                                 "established_assured", "rate", "offered_connection_rate",
-                                                 "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a",
-                                                 "packet_rate_b", "dut_kernel", "drone_version", "origin")}
-                             for r in rows],
-                    "comparison": None if comparison is None else {
-                        "run": comparison.run["id"],
-                        "baseline": comparison.baseline["id"] if comparison.baseline else None,
-                        "basis": comparison.basis, "run_verdict": comparison.run["verdict"],
-                        "regressions": comparison.regressions}})
-    else:
+    data = {"runs": [{k: r[k] for k in ("id", "started_at", "scenario_name", "verdict", "expected",
+                                        "established_assured", "rate", "offered_connection_rate",
+                                        "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a",
+                                        "packet_rate_b", "dut_kernel", "drone_version", "origin")} for r in rows],
+            "comparison": None if comparison is None else {
+                "run": comparison.run["id"], "baseline": comparison.baseline["id"] if comparison.baseline else None,
+                "basis": comparison.basis, "run_verdict": comparison.run["verdict"],
+                "regressions": comparison.regressions}}
+    emit_json(data, as_json=json, report_json=report_json)
+    if not (json or report_json == "-"):
         if not rows:
             click.echo("no runs recorded" + (f" for scenario {scenario_name}" if scenario_name else ""))
         else:
@@ -73,19 +72,24 @@ def history_cmd(db_path, scenario_name, limit, compare_id, fail_on_regression, a
         sys.exit(EXIT_FAILED)
 
 
-@click.command("sweep")
+@cli.command("sweep")
 @click.argument("sweep_file", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Directory for the points, results.csv, results.json, junit.xml and the plots.")
-@lab_option
+@click.option("--lab", "lab", default=None, metavar="PREFIX",
+              help="Take Drone and DUT endpoints from this running built-in lab (overrides the base scenario's "
+                   "'lab:').")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Change a value of the base scenario, e.g. --set traffic.window=512 (repeatable).")
 @click.option("--restart", is_flag=True, help="Run every point again, also those already in --out.")
-@click.option("-q", "--quiet", is_flag=True, help="Plain lines, no progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="Plain lines, no progress bar (measures the same).")
+@output_options
 @drone_options
 @ssh_options
 @history_options
 @take_over_option
-def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, accept_new_host_key,
-              ask_dut_password, history_db, no_history, take_over_ports) -> None:
+def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json, drone_backend,
+              accept_new_host_key, ask_dut_password, history_db, no_history, take_over_ports) -> None:
     """Run a base scenario over counts x rates (x delays); write CSV, JSON, JUnit XML and plots.
 
     Exit codes: 0 every grid point passed, 1 a grid point failed its verdict or lagged, 2 bad sweep file,
@@ -99,15 +103,24 @@ def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, ac
     from ..options import RunOptions
     from ..sweep import load_sweep, run_sweep
 
-    sweep = load_sweep(sweep_file, lab=lab_prefix, lab_reader=read_endpoints)
+    sweep = load_sweep(sweep_file, lab=lab, lab_reader=read_endpoints, sets=list(sets))
     opts = RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
                       dut_password=password(ask_dut_password), take_over_ports=take_over_ports)
-    events = sweep_events(quiet)
+    events = sweep_events(quiet or json)
     try:
         with (nullcontext() if no_history else History.open(history_db)) as hist:
             summary = run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=hist)
     finally:
         events.close()
+    emit_json(summary, as_json=json, report_json=report_json)
+    if not (json or report_json == "-"):
+        _print_sweep(summary, out_dir)
+    if summary["errors"]:
+        sys.exit(EXIT_INFRA)
+    sys.exit(EXIT_FAILED if summary["grid_failed"] or summary["grid_lagged"] else EXIT_OK)
+
+
+def _print_sweep(summary: dict, out_dir: str) -> None:
     click.echo(f"sweep {summary['sweep']}: {summary['grid_passed']}/{summary['grid_points']} grid points passed"
                + (f", {summary['grid_lagged']} lagged (a port sent slower than asked)" if summary["grid_lagged"]
                   else "")
@@ -124,10 +137,9 @@ def sweep_cmd(sweep_file, out_dir, lab_prefix, restart, quiet, drone_backend, ac
         for lag in m["lagged_points"]:
             click.echo(f"    point {lag['point']}: LAGGED, asked {lag['asked_rate']:,.0f}/s, Drone offered "
                        f"{lag['measured_offered_rate'] or 0:,.0f}/s: the asked rate was not tested")
+    for note in summary.get("notes", []):
+        click.echo(f"  {note}")
     cap = summary["connection_tracking_table_capacity"]
     click.echo(f"  connection tracking table capacity: largest count fully established "
                f"{cap['largest_count_fully_established'] or 0:,} (DUT nf_conntrack_max "
                f"{cap['dut_nf_conntrack_max'] or '?'})")
-    if summary["errors"]:
-        sys.exit(EXIT_INFRA)
-    sys.exit(EXIT_FAILED if summary["grid_failed"] or summary["grid_lagged"] else EXIT_OK)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import EXIT_FAILED, EXIT_OK
-from ._base import cli, echo_json
+from ._base import cli, emit_json, output_options
 
 
 # --------------------------------------------------------------------------- lab
@@ -40,9 +40,9 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
               help="nf_conntrack_buckets (global to the host; restored on 'lab down').")
 @click.option("--nat", default=None, help="Source-NAT on the DUT's B side: 'masquerade' or 'snat:A.B.C.D'.")
 @click.option("--sudo-user", is_flag=True, help="Also create a non-root SSH user that uses 'sudo -n'.")
-@click.option("--json", "as_json", is_flag=True, help="Print the endpoints as JSON.")
+@output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
-           conntrack_buckets, nat, sudo_user, as_json) -> None:
+           conntrack_buckets, nat, sudo_user, json, report_json) -> None:
     """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
     The options describe the whole lab: settings not given return to their defaults.
@@ -54,10 +54,9 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
                         syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
                         conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
                         sudo_user=sudo_user)).up()
-    if as_json:
-        echo_json(eps.to_dict())
-        return
-    _print_endpoints(eps.to_dict())
+    emit_json(eps.to_dict(), as_json=json, report_json=report_json)
+    if not (json or report_json == "-"):
+        _print_endpoints(eps.to_dict())
 
 
 def _print_endpoints(e: dict) -> None:
@@ -88,16 +87,15 @@ def lab_down(prefix) -> None:
 
 @lab.command("status")
 @_prefix_option
-@click.option("--json", "as_json", is_flag=True, help="Print status and endpoints as JSON.")
-def lab_status(prefix, as_json) -> None:
+@output_options
+def lab_status(prefix, json, report_json) -> None:
     """Say whether the lab is up; exit 1 when it is not."""
     from ..lab import Lab, check_prerequisites
 
     check_prerequisites()
     st = Lab.from_state(prefix).status()
-    if as_json:
-        echo_json(st)
-    else:
+    emit_json(st, as_json=json, report_json=report_json)
+    if not (json or report_json == "-"):
         if st["up"]:
             _print_endpoints(st["endpoints"])
         else:

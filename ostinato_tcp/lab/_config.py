@@ -129,6 +129,7 @@ class Endpoints:
     ssh: dict
     dut: dict
     namespaces: list[str] = field(default_factory=list)
+    lab_file: str | None = None  # the lab as a lab file (inventory) for test profiles
 
     def to_dict(self) -> dict:
         return asdict(self)

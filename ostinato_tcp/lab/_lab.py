@@ -93,6 +93,7 @@ class Lab:
                  "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
                  "syn_recv_timeout": c.syn_recv_timeout},
             namespaces=c.namespaces(),
+            lab_file=str(sd / "lab.yaml"),
         )
 
     # Status --------------------------------------------------------------
@@ -137,7 +138,33 @@ class Lab:
             self._ensure_drones()
         finally:
             self._save_state(state)
+        self.write_lab_file()
         return self.endpoints()
+
+    @property
+    def lab_file(self) -> Path:
+        return self.config.state_dir / "lab.yaml"
+
+    def write_lab_file(self) -> Path:
+        """A lab file (drones, ports, devices, DUT) for this lab: test profiles name it as
+        ``lab_file:`` or ``--lab-file``, as they would a real lab's."""
+        import yaml
+
+        e, c = self.endpoints(), self.config
+        drones = {"lab-a": {"host": e.drone_a["host"], "port": e.drone_a["port"]}}
+        if c.two_drones:
+            drones["lab-b"] = {"host": e.drone_b["host"], "port": e.drone_b["port"]}
+        gw_a, pre_a = c.client_gateway.split("/")
+        gw_b, pre_b = c.server_gateway.split("/")
+        data = {"drones": drones,
+                "ports": {"a": {"drone": "lab-a", "interface": PORT_A, "device": {"gateway": gw_a, "prefix": int(pre_a)}},
+                          "b": {"drone": "lab-b" if c.two_drones else "lab-a", "interface": PORT_B,
+                                "device": {"gateway": gw_b, "prefix": int(pre_b)}}},
+                "dut": {"host": e.ssh["host"], "port": e.ssh["port"], "user": e.ssh["user"],
+                        "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
+        self.lab_file.write_text(f"# the built-in lab '{c.prefix}' as a lab file (written by 'ostinato-tcp lab up')\n"
+                                 + yaml.safe_dump(data, sort_keys=False))
+        return self.lab_file
 
     def _ensure_namespaces(self) -> None:
         existing = set(list_namespaces())

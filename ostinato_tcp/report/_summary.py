@@ -34,7 +34,8 @@ def summary_lines(r) -> list[str]:
     if interesting:
         lines.append("  DUT counters during the run: " + ", ".join(f"{k} +{x}" for k, x in interesting.items()))
     if r.health_after and r.health_after.max:
-        lines.append(f"  DUT table: {r.health_after.count}/{r.health_after.max} entries after the run")
+        lines.append(f"  DUT table: {r.health_after.count}/{r.health_after.max} entries at the verdict; the test's "
+                     f"entries: {r.entries_after or 'as they were'}")
     for w in r.warnings:
         lines.append(f"  warning: {w}")
     for dline in r.diagnosis:

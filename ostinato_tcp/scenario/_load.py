@@ -65,13 +65,22 @@ def _to_python(node, path: tuple, lines: dict, source: str) -> Any:
         loader.dispose()
 
 
-def line_for(loc: tuple, lines: dict) -> int | None:
+def line_for(loc: tuple, lines: dict) -> int | tuple | None:
+    """The line of the nearest key path above ``loc``: an int (the scenario file's line) or, for
+    values from elsewhere (a lab file, a --set option), a (file, line) pair."""
     loc = tuple(loc)
     while loc:
         if loc in lines:
             return lines[loc]
         loc = loc[:-1]
     return lines.get(())
+
+
+def _error(message: str, loc: tuple, lines: dict, source: str, field: str | None = None) -> ScenarioError:
+    """A one-line error naming the file (or option) and line that gave the value at ``loc``."""
+    where = line_for(loc, lines)
+    file, line = where if isinstance(where, tuple) else (source, where)
+    return ScenarioError(message, file=file, line=line, field=field)
 
 
 def _fields_at(loc: tuple) -> list[str]:
@@ -102,7 +111,7 @@ def _describe(err: dict) -> str:
         known = _fields_at(loc)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else (
-            f"known here: {', '.join(known)}" if known else "see scenarios/template-real-lab.yaml")
+            f"known here: {', '.join(known)}" if known else "see the templates 'ostinato-tcp init' writes")
         return f"unknown field {str(loc[-1])!r}; {hint}"
     if typ == "missing":
         return "required field is missing"
@@ -141,8 +150,7 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
         # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
         clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str"))))
         field = ".".join(str(p) for p in clean) or "(top)"
-        raise ScenarioError(f"{field}: {_describe(err)}", file=source, line=line_for(clean, lines),
-                            field=field) from None
+        raise _error(f"{field}: {_describe(err)}", clean, lines, source, field) from None
 
 
 def _refuse_passwords(data: dict, source: str, lines: dict) -> None:
@@ -152,9 +160,9 @@ def _refuse_passwords(data: dict, source: str, lines: dict) -> None:
         return
     for key in dut:
         if "pass" in str(key).lower() and key != "password_env":
-            raise ScenarioError(f"dut.{key}: passwords are never read from scenario files; put the password in "
-                                "an environment variable named by dut.password_env, or use --ask-dut-password",
-                                file=source, line=lines.get(("dut", key)), field=f"dut.{key}")
+            raise _error(f"dut.{key}: passwords are never read from scenario files; put the password in "
+                         "an environment variable named by dut.password_env, or use --ask-dut-password",
+                         ("dut", key), lines, source, f"dut.{key}")
 
 
 def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader | None) -> dict:
@@ -163,26 +171,24 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
     if isinstance(prefix, dict):
         unknown = set(prefix) - {"prefix", "two_drones", "nat"}
         if unknown:
-            raise ScenarioError(f"lab.{sorted(unknown)[0]}: unknown field (use prefix, two_drones, nat)", file=source,
-                                line=lines.get(("lab", sorted(unknown)[0])), field="lab")
+            raise _error(f"lab.{sorted(unknown)[0]}: unknown field (use prefix, two_drones, nat)",
+                         ("lab", sorted(unknown)[0]), lines, source, "lab")
         prefix, two, nat = prefix.get("prefix", "ostcp"), bool(prefix.get("two_drones", False)), prefix.get("nat")
     if not isinstance(prefix, str) or not re.match(LAB_PREFIX_RE, prefix):
-        raise ScenarioError(f"lab: not a lab prefix (got {prefix!r})", file=source, line=lines.get(("lab",)),
-                            field="lab")
+        raise _error(f"lab: not a lab prefix (got {prefix!r})", ("lab",), lines, source, "lab")
     hint = "" if prefix == "ostcp" else f" --prefix {prefix}"
     eps = lab_reader(prefix) if lab_reader else None
     if eps is None:
-        raise ScenarioError(f"lab: the built-in lab '{prefix}' is not up; run 'ostinato-tcp lab up{hint}' first",
-                            file=source, line=lines.get(("lab",)), field="lab")
+        raise _error(f"lab: the built-in lab '{prefix}' is not up; run 'ostinato-tcp lab up{hint}' first", ("lab",),
+                     lines, source, "lab")
     a, b, ssh = eps["drone_a"], eps["drone_b"], eps["ssh"]
     if two and b["host"] == a["host"]:
-        raise ScenarioError(f"lab: this scenario puts port B on a second Drone, but lab '{prefix}' has one; run "
-                            f"'ostinato-tcp lab up --two-drones{hint}'", file=source, line=lines.get(("lab",)),
-                            field="lab")
+        raise _error(f"lab: this scenario puts port B on a second Drone, but lab '{prefix}' has one; run "
+                     f"'ostinato-tcp lab up --two-drones{hint}'", ("lab",), lines, source, "lab")
     if nat and eps["dut"]["nat"] != nat:
-        raise ScenarioError(f"lab: this scenario needs the lab's DUT to NAT ({nat}), but lab '{prefix}' has "
-                            f"{eps['dut']['nat'] or 'no NAT'}; run 'ostinato-tcp lab up --nat {nat}{hint}'",
-                            file=source, line=lines.get(("lab",)), field="lab")
+        raise _error(f"lab: this scenario needs the lab's DUT to NAT ({nat}), but lab '{prefix}' has "
+                     f"{eps['dut']['nat'] or 'no NAT'}; run 'ostinato-tcp lab up --nat {nat}{hint}'", ("lab",), lines,
+                     source, "lab")
     out = dict(data)
     out["lab"] = prefix
     drones = {"lab-a": {"host": a["host"], "port": a["port"]}}
@@ -245,9 +251,76 @@ def read_yaml_file(path: str | Path) -> tuple[Any, dict, str]:
     return data, lines, text
 
 
-def load_scenario(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None) -> Scenario:
-    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab."""
-    return scenario_from_text(_read_text(Path(path)), source=str(path), lab=lab, lab_reader=lab_reader)
+INVENTORY_KEYS = ("drones", "ports", "dut", "lab")  # what a lab file may hold
+
+
+def _merge(under: dict, over: dict) -> dict:
+    """``over`` on top of ``under``, mappings merged key by key."""
+    out = dict(under)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _with_inventory(data: dict, lines: dict, path: Path) -> tuple[dict, dict, str]:
+    """A profile on top of a lab file (drones, ports, devices, DUT): every value's line is kept,
+    the lab file's as (file, line) pairs."""
+    text = _read_text(path)
+    inv, inv_lines = _parse_text(text, str(path))
+    if not isinstance(inv, dict):
+        raise ScenarioError("a lab file must hold a mapping (drones, ports, dut) at the top", file=str(path), line=1)
+    for key in inv:
+        if key not in INVENTORY_KEYS:
+            raise ScenarioError(f"{key}: a lab file holds only {', '.join(INVENTORY_KEYS)}; '{key}' belongs in the "
+                                "test profile", file=str(path), line=inv_lines.get((key,)), field=key)
+    merged_lines = {loc: (str(path), line) for loc, line in inv_lines.items() if loc}
+    merged_lines.update({loc: line for loc, line in lines.items() if loc})
+    merged_lines[()] = lines.get((), 1)
+    return _merge(inv, data), merged_lines, text
+
+
+def parse_set(option: str) -> tuple[str, Any]:
+    """``dotted.key=value`` (the value read as YAML: 5, 0.5, true, auto, [1, 2]) -> (path, value)."""
+    path, sep, raw = option.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", path):
+        raise ScenarioError(f"not a dotted.key=value (got {option!r})", file="--set")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def _with_sets(data: dict, lines: dict, sets: list[str]) -> tuple[dict, dict]:
+    for option in sets:
+        path, value = parse_set(option)
+        data = with_changes(data, {path: value})
+        lines[tuple(path.split("."))] = (f"--set {option}", None)
+    return data, lines
+
+
+def load_scenario(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None,
+                  lab_file: str | Path | None = None, sets: list[str] | None = None) -> Scenario:
+    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab;
+    ``lab_file`` (or the file's ``lab_file:``, relative to it) is a lab file the scenario is a
+    test profile for; ``sets`` are ``dotted.key=value`` changes, validated like the file."""
+    path = Path(path)
+    text = _read_text(path)
+    data, lines = _parse_text(text, str(path))
+    texts = [text]
+    if isinstance(data, dict):
+        data = dict(data)
+        named = data.pop("lab_file", None)
+        inventory = Path(lab_file) if lab_file else (path.parent / str(named) if named else None)
+        if inventory is not None:
+            data, lines, inv_text = _with_inventory(data, lines, inventory)
+            texts.append(inv_text)
+        if sets:
+            data, lines = _with_sets(data, lines, list(sets))
+            texts.extend(sets)
+    sc = scenario_from_data(data, source=str(path), lines=lines, lab=lab, lab_reader=lab_reader)
+    digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
+    return sc.model_copy(update={"source": str(path), "content_hash": digest})
 
 
 def scenario_from_text(text: str, *, source: str = "<scenario>", lab: str | None = None,
@@ -257,3 +330,13 @@ def scenario_from_text(text: str, *, source: str = "<scenario>", lab: str | None
     sc = scenario_from_data(data, source=source, lines=lines, lab=lab, lab_reader=lab_reader)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return sc.model_copy(update={"source": source, "content_hash": digest})
+
+
+def changed(sc: Scenario, changes: dict[str, Any]) -> Scenario:
+    """``sc`` with values set at dotted paths, validated like a file (None removes a key)."""
+    data = with_changes(sc.resolved(), changes)
+    data.pop("lab", None)  # the lab's endpoints are filled in already
+    lines = {tuple(k.split(".")): ("with_changes", None) for k in changes}
+    out = scenario_from_data(data, source=f"{sc.source or sc.name} with changes", lines=lines)
+    digest = hashlib.sha256(f"{sc.content_hash}{sorted(changes.items())!r}".encode()).hexdigest()[:16]
+    return out.model_copy(update={"source": sc.source, "content_hash": digest})

@@ -146,6 +146,8 @@ class DutConfig(_Model):
     ssh_config: bool = True
     sudo: bool = False
     clear: Literal["test", "all", "none"] = "test"
+    clear_after: Literal["test", "none"] = Field(
+        "test", description="after the verdict, delete the test's entries (test) or keep them (none)")
     poll_interval: float = Field(1.0, ge=0, description="seconds between conntrack count polls; 0 = off")
     connect_timeout: float = Field(10, gt=0)
     command_timeout: float = Field(300, gt=0)
@@ -223,6 +225,13 @@ class Scenario(_Model):
         return self
 
     # Derived -------------------------------------------------------------
+    def with_changes(self, changes: dict) -> "Scenario":
+        """This scenario with values set at dotted paths (``{"traffic.rate": 500}``; None removes a
+        key), validated like a scenario file: a bad value raises ScenarioError naming the field."""
+        from ._load import changed
+
+        return changed(self, changes)
+
     def resolved(self) -> dict:
         """Every value, defaults filled in (for reports and history)."""
         return json.loads(self.model_dump_json(exclude={"source", "content_hash"}))

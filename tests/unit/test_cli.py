@@ -41,7 +41,7 @@ def test_plan_offline_and_refusal(tmp_path):
     out = ot("plan", "--offline", str(write(tmp_path, data(**{"traffic.delay": 30}))))
     assert out.returncode == 2
     assert "REFUSED: traffic.delay 30 s is not below batch size/rate = 10 s" in out.stdout
-    out = ot("plan", "--offline", "--force", str(write(tmp_path, data(**{"traffic.delay": 30}))))
+    out = ot("plan", "--offline", "--exit-zero", str(write(tmp_path, data(**{"traffic.delay": 30}))))
     assert out.returncode == 0
     out = ot("plan", "--offline", "--json", str(write(tmp_path, data())))
     assert '"mode": "pipelined"' in out.stdout
@@ -83,9 +83,10 @@ def test_public_api_is_exactly_this():
 
     assert sorted(ostinato_tcp.__all__) == ostinato_tcp.__all__
     assert set(ostinato_tcp.__all__) == {
-        "CapacityError", "DroneError", "DutError", "Expected", "InfrastructureError", "LabError", "OstinatoTcpError",
-        "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario", "ScenarioError", "UsageError",
-        "Verdict", "load_scenario", "make_plan", "run_scenario", "verify_dump_file", "verify_live"}
+        "CapacityError", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
+        "OstinatoTcpError", "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario", "ScenarioError",
+        "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan", "result_to_dict", "run_scenario",
+        "scenario_from_data", "stop_on_signals", "verify_dump_file", "verify_live"}
     for name in ostinato_tcp.__all__:
         assert getattr(ostinato_tcp, name) is not None
 
@@ -101,3 +102,9 @@ def test_debug_adds_the_traceback(tmp_path):
     assert "Traceback" not in plain.stderr and len(plain.stderr.strip().splitlines()) == 1
     assert "Traceback" in debug.stderr and "ScenarioError" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
+
+
+def test_docs_api_shows_the_example_files_as_they_are():
+    api = (ROOT / "docs" / "api.md").read_text()
+    for name in ("api_example.py", "test_conntrack_example.py"):
+        assert (ROOT / "docs" / "examples" / name).read_text().rstrip() in api, name

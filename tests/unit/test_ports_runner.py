@@ -128,7 +128,7 @@ def test_runner_sequences_the_phases_and_leaves_the_ports_clean():
     first = {name: order.index(name) for name in reversed(order)}
     assert first["modifyPort"] < first["addDeviceGroup"] < first["resolveDeviceNeighbors"] < first["addStream"] \
         < first["build"] < first["startTransmit"] < first["deleteStream"] < first["deleteDeviceGroup"]
-    assert dut.calls == ["health", "clear", "prove_fresh_start", "health", "verify"]
+    assert dut.calls == ["health", "clear", "prove_fresh_start", "health", "verify", "clear"]  # clear_after
     assert nothing_of_ours(drone) and all(p.user_name == "" for p in drone.ports.values()) and dut.closed
 
 
@@ -155,7 +155,7 @@ def test_a_drone_fault_in_any_phase_leaves_nothing_and_restores_the_port(rpc, lo
     calls = 3 if rpc == "getPortConfig" else 1  # the first looks are the claim's own reads
     drone.fail(rpc, DroneProtocolError("injected: connection lost", rpc=rpc) if lost else None, on_call=calls)
     r = run_on_fakes(drone, dut, RunOptions(poll_interval=0, take_over_ports=True))
-    assert r.error and "injected" in r.error and r.verdict_word == "error" and r.exit_code == 3
+    assert r.error and "injected" in r.error and r.outcome == "error" and r.exit_code == 3
     assert nothing_of_ours(drone)
     a, b = drone.port_named("porta"), drone.port_named("portb")
     assert a.streams[1].core.is_enabled and a.transmit_mode == 1 and a.user_name == "" and b.user_name == "alice"

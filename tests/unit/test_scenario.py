@@ -58,7 +58,8 @@ def test_defaults_follow_the_article(tmp_path):
 
 
 def test_template_is_valid():
-    sc = load_scenario(ROOT / "scenarios" / "template-real-lab.yaml")
+    # the shipped templates (ostinato-tcp init): a test profile on top of a lab file
+    sc = load_scenario(ROOT / "ostinato_tcp" / "templates" / "profile.yaml")
     assert sc.name == "my-dut-10k"
     assert sc.dut.sudo is True
 

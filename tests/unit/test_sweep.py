@@ -110,3 +110,37 @@ def test_bad_sweep_file(tmp_path):
     p.write_text("name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: []\n")
     with pytest.raises(ScenarioError, match=r"bad\.yaml:4: rates: List should have at least 1 item"):
         S.load_sweep(p)
+
+
+def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: sw\nbase: base.yaml\nrates: [2000]\n"
+                    "vary: {connections.client_ips: [1, 2], connections.count: [1000, 8000]}\n"
+                    "search: {field: connections.count, max_steps: 4, precision: 0.2}\n")
+    calls = []
+
+    def run(sc, opts, events):  # passes up to 3,000 connections per client IP
+        calls.append((sc.connections.client_ips, sc.connections.count))
+        ok = sc.connections.count <= 3000 * sc.connections.client_ips
+        rate = {"per_second": 1980.0, "bound_pct": 0.1}
+        return {"scenario_name": sc.name, "verdict": "pass" if ok else "fail", "expected": sc.connections.count,
+                "established_assured": sc.connections.count if ok else 0, "timings": {"total": 1.0},
+                "plan": {"mode": "phased", "batches": 1}, "ports": {}, "states": {},
+                "rates": {"offered_connection_rate": rate}, "dut": {}}
+
+    monkeypatch.setattr(S, "run_scenario", run)
+    monkeypatch.setattr(S, "result_to_dict", lambda r: r)
+    monkeypatch.setattr(S, "_clear_point", lambda sc, opts: None)
+    sweep = S.load_sweep(path, sets=["traffic.delay=auto"])
+    assert [p.name for p in sweep.points] == ["r2000-client_ips1-n1000", "r2000-client_ips1-n8000",
+                                              "r2000-client_ips2-n1000", "r2000-client_ips2-n8000"]
+    S.run_sweep(sweep, tmp_path / "out")
+    searched = [c for c in calls[4:]]
+    # bisection on the count, per client-IP count, between the last pass (1000) and the first fail (8000)
+    assert {ips for ips, _ in searched} == {1, 2}
+    assert all(1000 < n < 8000 for _, n in searched)
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert len(rows) == len(calls)
+    with pytest.raises(ScenarioError, match=r"--set traffic.window=abc: traffic.window: input should be"):
+        S.load_sweep(path, sets=["traffic.window=abc"])

@@ -1,0 +1,30 @@
+"""The wheel built from the checkout holds what an installed ostinato-tcp needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_wheel_holds_protos_templates_typing_marker_licence_and_plugin(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path),
+                          str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("ostinato_tcp-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for member in ("ostinato_tcp/drone/_pb/ostproto.proto", "ostinato_tcp/drone/_pb/ostemul.proto",
+                   "ostinato_tcp/drone/_pb/ostproto_pb2.py", "ostinato_tcp/templates/lab.yaml",
+                   "ostinato_tcp/templates/profile.yaml", "ostinato_tcp/py.typed", "ostinato_tcp/pytest_plugin.py"):
+        assert member in names, member
+    dist = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    assert f"{dist}/licenses/LICENSE" in names
+    meta = zipfile.ZipFile(wheel).read(f"{dist}/METADATA").decode()
+    assert "Requires-Dist: protobuf<8,>=3.20" in meta
+    assert "Requires-Dist: matplotlib>=3.8; extra == \"plots\"" in meta  # not needed to run
+    assert not any(line.startswith("Requires-Dist: matplotlib") and "extra" not in line for line in meta.splitlines())
+    entry = zipfile.ZipFile(wheel).read(f"{dist}/entry_points.txt").decode()
+    assert "ostinato-tcp = ostinato_tcp.cli:main" in entry and "ostinato_tcp = ostinato_tcp.pytest_plugin" in entry
