@@ -52,7 +52,7 @@ def timed(store: dict, key: str):
 
 
 def ns(lab: Lab, *cmd, input=None, check=True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", lab.config.ns_dut, *cmd], capture_output=True, text=True,
+    return subprocess.run(["ip", "netns", "exec", lab.config.ns_fwd, *cmd], capture_output=True, text=True,
                           input=input, check=check)
 
 

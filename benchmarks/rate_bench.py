@@ -2,10 +2,11 @@
 
 Runs asking 5,000,000 packets/s (far more than Drone sends on the lab's veth links), in the
 phased procedure so that each port sends alone, at N = 20,000, 60,000 and 200,000
-connections. Each port's packet rate comes with its bound (Drone's capture of the port for
-batches up to 300,000 connections); the three figures of a port must agree within their
-bounds, since they measure one ceiling. Printed: the figures, their bounds, and whether each
-pair agrees.
+connections, each size twice. Each port's packet rate comes with its bound (Drone's capture
+of the port for batches up to 300,000 connections). Printed: every figure with its bound, and
+per port the spread between runs of one size, between sizes, and the widest bound: when the
+spread is far wider than the bounds, the figures are precise and it is Drone's ceiling itself
+that moves from run to run (on a shared 2-core VM it does, by a few percent).
 """
 
 from __future__ import annotations
@@ -51,16 +52,20 @@ def main() -> None:
                         f"{pr['per_second']:,.0f} ±{pr['bound_pct']}% ({r['rates']['timed_by']})")
     for side in ("a", "b"):
         worst_same, worst_across = 0.0, 0.0
-        for (k1, (v1, b1)), (k2, (v2, b2)) in itertools.combinations(rates[side].items(), 2):
-            allowed = v1 * b1 / 100 + v2 * b2 / 100
+        for (k1, (v1, _)), (k2, (v2, _)) in itertools.combinations(rates[side].items(), 2):
             diff = abs(v1 - v2) / ((v1 + v2) / 2) * 100
-            same = k1.split(" #")[0] == k2.split(" #")[0]
-            worst_same, worst_across = (max(worst_same, diff), worst_across) if same else (worst_same,
-                                                                                        max(worst_across, diff))
-            figures[f"port {side.upper()}: {k1} vs {k2}: difference / allowed by the bounds"] = (
-                f"{abs(v1 - v2):,.0f} / {allowed:,.0f} packets/s: {'agree' if abs(v1 - v2) <= allowed else 'DIFFER'}")
-        figures[f"port {side.upper()}: largest difference between runs of one size / of different sizes (%)"] = (
-            f"{worst_same:.2f} / {worst_across:.2f}")
+            if k1.split(" #")[0] == k2.split(" #")[0]:
+                worst_same = max(worst_same, diff)
+            else:
+                worst_across = max(worst_across, diff)
+        values = [v for v, _ in rates[side].values()]
+        widest = max(b for _, b in rates[side].values())
+        figures[f"port {side.upper()}: ceiling min / mean / max (packets/s)"] = (
+            f"{min(values):,.0f} / {sum(values) / len(values):,.0f} / {max(values):,.0f}")
+        figures[f"port {side.upper()}: spread between runs of one size / between sizes / widest bound (%)"] = (
+            f"{worst_same:.2f} / {worst_across:.2f} / {widest:.3f}")
+        figures[f"port {side.upper()}: spread between runs of one size / widest bound (ratio)"] = (
+            f"{worst_same / widest:,.0f}x" if widest else "n/a")
     report("Drone's ceiling per port", figures, out="bench-out/rate_bench.json")
 
 

@@ -2,10 +2,11 @@
 
 1. Drone's ceiling through the DUT: a run asking 5,000,000 packets/s, phased (each port
    sends alone): each port's packet rate.
-2. The highest rate at which 60,000 connections are still 100% ESTABLISHED+ASSURED
-   (pipelined; the asked rate raised, then bisected). Reported: the highest measured offered
-   connection rate among passing runs (SYNs / SYN phase time) and its end-to-end rate, beside
-   the ceiling. In the pipelined scheme port A sends SYNs and ACKs and port B SYN-ACKs at the
+2. The highest rate at which 60,000 connections are still 100% ESTABLISHED+ASSURED with
+   no port lagging (pipelined; the asked rate raised, then bisected): the definition of the
+   maximum connection establishment rate in docs/figures.md. Reported: the highest measured
+   offered connection rate among those runs (SYNs / SYN phase time) and its end-to-end rate,
+   beside the ceiling. In the pipelined scheme port A sends SYNs and ACKs and port B SYN-ACKs at the
    same time, so the offered rate can reach about the ceiling only while both ports keep up.
 3. The tool's own time (everything but Drone's build, the sending and the DUT dump) for
    1,000, 10,000 and 60,000 connections. Target: at most 10% on top of them.
@@ -48,6 +49,7 @@ def main() -> None:
         def attempt(rate: float) -> dict:
             res = trial(prefix, N, rate, force=True)
             tried.append((rate, res))
+            res["ok"] = res["passed"] and not res["lagged"]  # a lagging port's pass proves no rate
             print(f"  {N} connections asked at {rate:,.0f}/s: {'pass' if res['passed'] else 'FAIL'} "
                   f"({res['established']}); offered {res['offered'].text()}, end-to-end {res['e2e'].text()}, "
                   f"A {res['a'].value:,.0f}/s B {res['b'].value:,.0f}/s{' LAGGED' if res['lagged'] else ''}",
@@ -57,22 +59,24 @@ def main() -> None:
         best, fail, rate = None, None, 20_000.0
         while rate < 5_000_000:
             res = attempt(rate)
-            if not res["passed"]:
+            if not res["ok"]:
                 fail = rate
                 break
             best = rate
             rate *= 1.5
         while fail and best and fail / best > 1.05:
             mid = math.sqrt(best * fail)
-            if attempt(mid)["passed"]:
+            if attempt(mid)["ok"]:
                 best = mid
             else:
                 fail = mid
-        passing = [res for _, res in tried if res["passed"]]
+        passing = [res for _, res in tried if res["ok"]]
         top = max(passing, key=lambda res: res["offered"].value)
-        figures["highest passing asked rate, 60,000 connections (packets/s per stream)"] = best or 0.0
-        figures["lowest failing asked rate (0 = none failed)"] = fail or 0.0
-        figures["highest measured offered connection rate among passing runs"] = top["offered"].text()
+        figures["highest asked rate passing with no port lagging, 60,000 connections (packets/s per stream)"] = (
+            best or 0.0)
+        figures["lowest asked rate that failed or lagged (0 = none)"] = fail or 0.0
+        figures["maximum connection establishment rate (highest measured offered rate, passing, no lag)"] = (
+            top["offered"].text())
         figures["its end-to-end connection rate (first SYN to last ACK)"] = top["e2e"].text()
         figures["ratio offered / port A ceiling"] = top["offered"].value / ceiling["a"].value
         figures["trials (asked: pass/fail, offered/s, lagged)"] = ", ".join(

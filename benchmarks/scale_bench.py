@@ -103,7 +103,7 @@ def main() -> None:
                 f"{off['per_second']:,.0f}/s {'(estimated)' if off['estimated'] else '±' + str(off['bound_pct']) + '%'}"
                 f" / {e2e['per_second']:,.0f}/s ±{e2e['bound_pct']}%")
             figures[f"{n:,}: target end to end <= 120 s"] = "met" if wall <= 120 else "NOT met"
-            subprocess.run(["ip", "netns", "exec", lab.config.ns_dut, "conntrack", "-F"], capture_output=True)
+            subprocess.run(["ip", "netns", "exec", lab.config.ns_fwd, "conntrack", "-F"], capture_output=True)
     report("scale", figures, out="bench-out/scale_bench.json")
 
 

@@ -23,8 +23,10 @@ length includes the FCS), so the bytes tell the two apart exactly:
 
 from __future__ import annotations
 
+import math
 import struct
-from dataclasses import dataclass
+from array import array
+from dataclasses import asdict, dataclass, field
 
 ARP_FRAME_BYTES = 42  # Ethernet + ARP, as Drone's emulated devices send it (no padding on the host side)
 FCS_BYTES = 4
@@ -192,25 +194,109 @@ class ProgramIndex:
         return -1
 
 
-def capture_spans(pcap: bytes, program, parts: dict[str, range]) -> dict[str, "Span"]:
-    """For each named part of a program (a range of its packet indexes), the time its packets
-    took on the wire by Drone's own capture: the pace between the first and the last captured
-    packet of the part, times the part's packets."""
+def packet_times(pcap: bytes, program) -> array:
+    """The capture time of each packet of a port's program, by its place in the program
+    (NaN for a packet the capture did not see)."""
     index = ProgramIndex(program)
-    first: dict[str, tuple[float, int]] = {}
-    last: dict[str, tuple[float, int]] = {}
+    times = array("d", [math.nan]) * index.total
     for ts, src, dst, sport, dport, flags in pcap_tcp(pcap):
         k = index.index(src, dst, sport, dport, flags)
-        if k < 0:
-            continue
-        for name, part in parts.items():
-            if k in part:
-                first.setdefault(name, (ts, k))
-                last[name] = (ts, k)
+        if k >= 0 and math.isnan(times[k]):
+            times[k] = ts
+    return times
+
+
+def capture_spans(times: array, parts: dict[str, range]) -> dict[str, "Span"]:
+    """For each named part of a program (a range of its packet indexes), the time its packets
+    took on the wire by Drone's own capture (``times`` from :func:`packet_times`): the pace
+    between the first and the last captured packet of the part, times the part's packets."""
     out = {}
     for name, part in parts.items():
-        if name in first and last[name][1] > first[name][1]:
-            (t0, k0), (t1, k1) = first[name], last[name]
-            per_packet = (t1 - t0) / (k1 - k0)
+        seen = [k for k in (_first_seen(times, part), _first_seen(times, part[::-1])) if k is not None]
+        if len(seen) == 2 and seen[1] > seen[0]:
+            k0, k1 = seen
+            per_packet = (times[k1] - times[k0]) / (k1 - k0)
             out[name] = Span(per_packet * len(part), CAPTURE_TIMESTAMP_BOUND * len(part) / (k1 - k0))
     return out
+
+
+def _first_seen(times: array, indexes: range) -> int | None:
+    for k in indexes:
+        if not math.isnan(times[k]):
+            return k
+    return None
+
+
+@dataclass
+class SentOrder:
+    """The order one pipelined batch was sent in, per connection, by the two ports' captures:
+    the SYN -> SYN-ACK and SYN-ACK -> ACK margins as sent (planned: the delay, and the window
+    less the delay). A negative margin: a packet went out before the one it must follow."""
+
+    batch: int
+    connections: int  # of the batch
+    timed: int  # connections whose three packets were all captured
+    min_syn_to_synack: float | None = None
+    at_syn_to_synack: int | None = None  # batch-relative connection of that minimum
+    min_synack_to_ack: float | None = None
+    at_synack_to_ack: int | None = None
+    synack_first: list[tuple[int, int, float]] = field(default_factory=list)  # blocks (first, last, worst s)
+    ack_first: list[tuple[int, int, float]] = field(default_factory=list)
+    same_clock: bool = True  # both ports captured by one Drone host (one clock)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock: bool) -> SentOrder:
+    """Per-connection margins of a pipelined batch of ``m``: port A's program is m SYNs then m
+    ACKs, port B's m SYN-ACKs, connection k at index k (and m + k)."""
+    out = SentOrder(batch=batch, connections=m, timed=0, same_clock=same_clock)
+    neg1: list[tuple[int, float]] = []
+    neg2: list[tuple[int, float]] = []
+    lo1 = lo2 = math.inf
+    for k in range(m):
+        t_syn, t_sa, t_ack = a_times[k], b_times[k], a_times[m + k]
+        if math.isnan(t_syn) or math.isnan(t_sa) or math.isnan(t_ack):
+            continue
+        out.timed += 1
+        m1, m2 = t_sa - t_syn, t_ack - t_sa
+        if m1 < lo1:
+            lo1, out.at_syn_to_synack = m1, k
+        if m2 < lo2:
+            lo2, out.at_synack_to_ack = m2, k
+        if m1 < 0:
+            neg1.append((k, m1))
+        if m2 < 0:
+            neg2.append((k, m2))
+    if out.timed:
+        out.min_syn_to_synack, out.min_synack_to_ack = lo1, lo2
+    out.synack_first, out.ack_first = _blocks(neg1), _blocks(neg2)
+    return out
+
+
+def _blocks(neg: list[tuple[int, float]]) -> list[tuple[int, int, float]]:
+    """Runs of consecutive connections (first, last, most negative margin), largest first."""
+    blocks: list[list] = []
+    for k, v in neg:
+        if blocks and k == blocks[-1][1] + 1:
+            blocks[-1][1], blocks[-1][2] = k, min(blocks[-1][2], v)
+        else:
+            blocks.append([k, k, v])
+    blocks.sort(key=lambda b: b[0] - b[1])
+    return [(a, b, round(w, 6)) for a, b, w in blocks[:5]]
+
+
+def worst_order(orders: list[SentOrder]) -> dict | None:
+    """The run's ordering as sent, over its captured pipelined batches: the smallest margins
+    and how many connections had a packet sent before the one it must follow."""
+    timed = [o for o in orders if o.timed]
+    if not timed:
+        return None
+    a = min(timed, key=lambda o: o.min_syn_to_synack)
+    b = min(timed, key=lambda o: o.min_synack_to_ack)
+    return {"batches": len(timed), "connections_timed": sum(o.timed for o in timed),
+            "min_syn_to_synack": round(a.min_syn_to_synack, 6), "min_synack_to_ack": round(b.min_synack_to_ack, 6),
+            "synack_before_syn": sum(last - first + 1 for o in timed for first, last, _ in o.synack_first),
+            "ack_before_synack": sum(last - first + 1 for o in timed for first, last, _ in o.ack_first),
+            "same_clock": all(o.same_clock for o in timed)}

@@ -34,6 +34,10 @@ TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
 # Drone's build cost per packet before it is measured on the run's Drone (drone-build-cost.md, this VM)
 TYPICAL_BUILD_COST = {"fast": 0.00003, "resolve": 0.0002}
 RPC_OVERHEAD = 0.05  # seconds between phases for the RPCs that start them
+RUN_OVERHEAD = 3.0  # seconds of a run outside Drone's build and the send (SSH, ARP, dump): a rough figure
+PHASED_COST_SECONDS = 2.0  # traffic.mode auto takes phased when it costs at most this much more ...
+PHASED_COST_SHARE = 0.10  # ... or at most this share of the run
+HASH_LOAD_WARN = 4.0  # entries per hash bucket above which inserts slow and margins are scaled up
 
 
 @dataclass
@@ -56,10 +60,15 @@ class Plan:
     timings: list[BatchTiming]
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # refusals; forced runs keep them as warnings
+    capacity_problem: str | None = None  # the table-size refusal (also in problems when forced)
     forced: bool = False
     build_per_packet: float = TYPICAL_BUILD_COST["fast"]  # seconds Drone spends per packet it builds
     build_source: str = ""  # where that figure comes from
     fast: bool = True  # Drone's fast build (fixed MACs, given checksums), or resolve
+    min_margin: float = 0.2  # the ordering margin each connection must keep (seconds), as used
+    margin_why: str = ""  # where that margin comes from
+    mode_why: str = ""  # why this mode
+    hash_load: float | None = None  # the DUT's entries per hash bucket at the end of the run
 
     @property
     def total(self) -> int:
@@ -96,10 +105,12 @@ class Plan:
         return {"mode": self.mode, "rate": self.rate, "delay": self.delay, "total": self.total,
                 "batch_size": sp.batch_size, "batches": len(self.timings), "client_ips": sp.ip_count,
                 "ports_per_batch": sp.ports_per_batch, "last_client_port": sp.last_port(),
-                "expected_seconds": self.expected_seconds,
+                "expected_seconds": self.expected_seconds, "mode_why": self.mode_why,
+                "min_margin": self.min_margin, "margin_why": self.margin_why,
                 "dut": {"syn_sent_timeout": self.dut.syn_sent_timeout, "syn_recv_timeout": self.dut.syn_recv_timeout,
                         "conntrack_max": self.dut.conntrack_max, "conntrack_count": self.dut.conntrack_count,
-                        "source": self.dut.source},
+                        "own_entries": self.dut.own_entries, "free_after_clear": self.dut.free_entries,
+                        "buckets": self.dut.buckets, "hash_load_at_end": self.hash_load, "source": self.dut.source},
                 "timings": [{"batch": t.batch.index, "first": t.batch.first, "count": t.batch.count,
                              "build_seconds": t.build_seconds, "send_seconds": t.send_seconds,
                              "syn_to_synack": t.syn_to_synack, "synack_to_ack": t.synack_to_ack}
@@ -111,6 +122,9 @@ class Plan:
         sc, sp = self.scenario, self.space
         lines = [f"plan for '{sc.name}': {self.total} connections at {self.rate:g} packets/s per stream, "
                  f"{self.mode} mode, {len(self.timings)} batch(es)"]
+        if self.mode_why:
+            lines.append(f"  mode: {self.mode}: {self.mode_why}")
+        lines.append(f"  ordering margin kept: at least {self.min_margin:.3f} s ({self.margin_why})")
         lo, hi = sp.client_ip_range()
         lines.append(f"  clients: {lo}" + (f" .. {hi} ({sp.ip_count} IPs)" if sp.ip_count > 1 else "")
                      + f", ports {sp.first_port} .. {sp.last_port()} step {sp.step}"
@@ -125,8 +139,12 @@ class Plan:
         lines.append(f"  DUT timeouts: SYN_SENT {self.dut.syn_sent_timeout} s, SYN_RECV {self.dut.syn_recv_timeout} s "
                      f"({self.dut.source})")
         if self.dut.conntrack_max is not None:
-            lines.append(f"  DUT table: {self.dut.conntrack_count} of {self.dut.conntrack_max} entries used, "
-                         f"{self.dut.free_entries} free, {self.total} needed")
+            own = (f" ({self.dut.own_entries} of them the test's own, removed by dut.clear first)"
+                   if self.dut.own_entries else "")
+            lines.append(f"  DUT table: {self.dut.conntrack_count} of {self.dut.conntrack_max} entries used{own}, "
+                         f"{self.dut.free_entries} free for the run, {self.total} needed"
+                         + (f"; {self.dut.buckets} hash buckets, {self.hash_load:.1f} entries per bucket at the end"
+                            if self.hash_load is not None else ""))
         if self.mode == "pipelined":
             m = self.space.batch_size
             lines.append(f"  delay: {self.delay:.3f} s (window 0 < delay < M/rate = {m / self.rate:.3f} s"
@@ -185,6 +203,13 @@ def build_cost(sc: Scenario, measured: float | None = None) -> tuple[float, str]
     return TYPICAL_BUILD_COST[form], f"typical for the {form} build (measured when the run starts)"
 
 
+def hash_load(dut: DutFacts, n: int) -> float | None:
+    """Entries per hash bucket in the DUT's table at the end of a run of ``n`` connections."""
+    if not dut.buckets or dut.entries_after_clear is None:
+        return None
+    return (dut.entries_after_clear + n) / dut.buckets
+
+
 def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False, measured_build: float | None = None,
               fast: bool | None = None) -> Plan:
     """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``.
@@ -208,12 +233,28 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
         mode = "phased"
     if mode == "auto" and explicit_delay is not None:
         mode = "pipelined"  # a delay only means something in the overlapped scheme
+    # The ordering margin each connection needs, scaled by how hard the run drives the DUT's
+    # hash table: at more than HASH_LOAD_WARN entries per bucket inserts slow down and packets
+    # of the two ports reorder more (issue seen: 800,000 entries in 262,144 buckets).
+    load = hash_load(dut, n)
+    min_margin = t.min_margin * max(1.0, (load or 0) / HASH_LOAD_WARN)
+    margin_why = (f"traffic.min_margin {t.min_margin:g} s" if min_margin == t.min_margin else
+                  f"traffic.min_margin {t.min_margin:g} s x {min_margin / t.min_margin:.1f} for the DUT's hash load "
+                  f"of {load:.1f} entries per bucket")
+    if load is not None and load > HASH_LOAD_WARN:
+        warnings.append(f"the DUT's hash table will hold {load:.1f} entries per bucket at the end of the run "
+                        f"(nf_conntrack_buckets {dut.buckets}): inserts slow down and packets reorder more, so the "
+                        f"ordering margins must be at least {min_margin:.2f} s. Fix: raise "
+                        "net.netfilter.nf_conntrack_buckets (or the nf_conntrack module's hashsize) to about "
+                        f"{((dut.entries_after_clear or 0) + n) // 2:,}")
+    mode_why = f"traffic.mode {t.mode}"
     if mode == "auto":
         half = (n / r) / 2
-        mode = "pipelined" if half >= t.min_margin else "phased"
+        mode = "pipelined" if half >= min_margin else "phased"
+        mode_why = (f"pipelined margins of {half:.3f} s would be below {margin_why}" if mode == "phased" else "")
         if mode == "phased":
-            warnings.append(f"pipelined margins would be {max(half, 0):.3f} s (< traffic.min_margin "
-                            f"{t.min_margin:g} s), so SYNs, SYN-ACKs and ACKs are sent one phase after another")
+            warnings.append(f"pipelined margins would be {max(half, 0):.3f} s (< {margin_why}), so SYNs, SYN-ACKs "
+                            "and ACKs are sent one phase after another")
 
     # Batches -----------------------------------------------------------------
     def batch_size(mode_: str) -> int:
@@ -229,11 +270,28 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
         return math.ceil(n / math.ceil(n / m_)) if m_ < n else m_
 
     m = batch_size(mode)
-    if t.mode == "auto" and mode == "pipelined" and explicit_delay is None and (m / r) / 2 < t.min_margin:
+    if t.mode == "auto" and mode == "pipelined" and explicit_delay is None and (m / r) / 2 < min_margin:
         mode = "phased"  # batching shrank the window below the margins
-        warnings.append(f"batches of {m} leave pipelined margins of {(m / r) / 2:.3f} s (< traffic.min_margin "
-                        f"{t.min_margin:g} s), so each batch is sent in three phases")
+        mode_why = f"batches of {m} leave pipelined margins of {(m / r) / 2:.3f} s, below {margin_why}"
+        warnings.append(f"batches of {m} leave pipelined margins of {(m / r) / 2:.3f} s (< {margin_why}), so each "
+                        "batch is sent in three phases")
         m = batch_size(mode)
+    if t.mode == "auto" and mode == "pipelined" and explicit_delay is None:
+        # Phased doubles each ordering margin (a whole phase instead of half a window) for one
+        # more phase of sending per batch: take it when that costs little.
+        batches_n = math.ceil(n / m)
+        extra = n / r + batches_n * (2 * RPC_OVERHEAD + m * build_pp)
+        run_s = 3 * n * build_pp + 2 * n / r + RUN_OVERHEAD
+        if extra <= PHASED_COST_SECONDS or extra <= PHASED_COST_SHARE * run_s:
+            m2 = batch_size("phased")
+            if m2 == m:
+                mode = "phased"
+                mode_why = (f"phased costs {extra:.1f} s more than pipelined (<= {PHASED_COST_SECONDS:g} s or "
+                            f"{PHASED_COST_SHARE:.0%} of the run) for twice the ordering margin")
+        if mode == "pipelined":
+            mode_why = (f"phased would cost {extra:.1f} s more (> {PHASED_COST_SECONDS:g} s and > "
+                        f"{PHASED_COST_SHARE:.0%} of the run); the pipelined margins ({(m / r) / 2:.3f} s) keep "
+                        f"{margin_why}")
 
     try:
         space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips, first_port=c.first_client_port,
@@ -256,10 +314,10 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
                 f"traffic.delay {delay:g} s is not below batch size/rate = {window:g} s: the first ACK (sent at "
                 f"{window:g} s) would reach the DUT before its SYN-ACK (sent at {delay:g} s), so no connection "
                 f"would be established. Fix: a delay below {window:g} s, or 'auto' ({window / 2:g} s)")
-        elif min(delay, window - delay) < t.min_margin:
+        elif min(delay, window - delay) < min_margin:
             problems.append(
-                f"the pipelined margins are {delay:.3f} s and {window - delay:.3f} s, below traffic.min_margin "
-                f"{t.min_margin:g} s: Drone's start-up jitter could break the order. Fix: traffic.mode 'phased' "
+                f"the pipelined margins are {delay:.3f} s and {window - delay:.3f} s, below {margin_why}: "
+                "Drone's start-up jitter or a port falling behind could break the order. Fix: traffic.mode 'phased' "
                 "(or 'auto'), a lower rate, or a delay nearer the middle of the window")
 
     # Timing per batch -------------------------------------------------------------
@@ -288,16 +346,19 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
 
     plan = Plan(scenario=sc, mode=mode, rate=r, delay=delay, space=space, dut=dut, timings=timings,
                 warnings=warnings, problems=problems, forced=force, build_per_packet=build_pp,
-                build_source=build_source, fast=fast)
+                build_source=build_source, fast=fast, min_margin=min_margin, margin_why=margin_why,
+                mode_why=mode_why, hash_load=load)
 
     free = dut.free_entries
     if free is not None and n > free:
+        own = (f" + {dut.own_entries} of the test's own that dut.clear removes" if dut.own_entries else "")
         msg = (f"connections.count {n} is more than the DUT's conntrack table can take: "
-               f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count} = {free} free. "
+               f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count}{own} = {free} free. "
                "Fix: raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or lower connections.count")
         if not force:
             raise CapacityError(msg)
         plan.problems.append(msg)
+        plan.capacity_problem = msg
     if problems and not force:
         raise PlanError(f"{sc.source or sc.name}: the plan cannot work: " + " | ".join(problems)
                         + " (--ignore-plan-checks runs it anyway)")

@@ -25,8 +25,8 @@ from enum import Enum
 from typing import Iterable
 
 from .drone import DroneApi
-from .drone._encode import device_group_config, stream_config
-from .errors import OstinatoTcpError, UnknownPortError, UsageError
+from .drone._encode import device_group_config, icmp_echo_config, stream_config
+from .errors import OstinatoTcpError, UsageError
 from .ownership import OWNER_RE, PortClaim, is_ours, owner_is_gone
 from .streams import DeviceSpec, StreamSpec
 
@@ -79,11 +79,14 @@ _IDLE = (PortState.CLAIMED, PortState.LOADED, PortState.BUILT, PortState.STOPPED
 class DronePort:
     """One port of one Drone, claimed by one run."""
 
-    def __init__(self, drone: DroneApi, name: str, *, owner: str, label: str = ""):
+    def __init__(self, drone: DroneApi, name: str | int, *, owner: str, label: str = ""):
+        """``name``: the interface name as Drone lists it, or an int port id."""
         self.drone = drone
+        self.id = drone.find_port(name)
+        if isinstance(name, int):
+            name = drone.port_config(self.id).name
         self.name = name
         self.label = label or name  # how messages name it, e.g. "port A"
-        self.id = drone.find_port(name)
         self.claim_ = PortClaim(drone=drone, port_id=self.id, name=name, tag=owner)
         self.state = PortState.FREE
         self.stream_ids: list[int] = []
@@ -187,6 +190,17 @@ class DronePort:
             d.addStream(d.stream_id_list(self.id, new))
         d.modifyStream(stream_config(d.pb, self.id, self.stream_ids, program))
         self.program = list(program)
+        self.state = PortState.LOADED
+
+    @_in_state(*_IDLE)
+    def load_icmp_echo(self, name: str, src_ip: int, dst_ip: int, src_mac: int, dst_mac: int) -> None:
+        """One ICMP echo request as the port's program (the preflight's probe of the DUT)."""
+        d = self.drone
+        d.delete_streams(self.id, self.stream_ids)
+        (sid,) = self._free_ids(d.stream_ids(self.id), 1)
+        self.stream_ids, self.program = [sid], []
+        d.addStream(d.stream_id_list(self.id, [sid]))
+        d.modifyStream(icmp_echo_config(d.pb, self.id, sid, name, src_ip, dst_ip, src_mac, dst_mac))
         self.state = PortState.LOADED
 
     @_in_state(PortState.LOADED)
@@ -305,15 +319,13 @@ def resolve_neighbors(ports: Iterable[DronePort]) -> None:
         d.resolveDeviceNeighbors(d.port_id_list([p.id for p in group]))
 
 
-def remove_leftovers(drone: DroneApi, port_name: str, scenario_name: str, *, force: bool = False) -> list[str]:
-    """Remove what an interrupted run of ``scenario_name`` left on one port: its streams,
-    device groups, and the tag of a run that is gone. A port tagged by a run that may be
-    live is refused unless ``force``."""
-    try:
-        port = drone.find_port(port_name)
-    except UnknownPortError:
-        raise
-    owner = drone.port_config(port).user_name
+def remove_leftovers(drone: DroneApi, port_ref: str | int, scenario_name: str, *, force: bool = False) -> list[str]:
+    """Remove what an interrupted run of ``scenario_name`` left on one port (a name, or an
+    int port id): its streams, device groups, and the tag of a run that is gone. A port
+    tagged by a run that may be live is refused unless ``force``."""
+    port = drone.find_port(port_ref)
+    cfg = drone.port_config(port)
+    owner, port_name = cfg.user_name, cfg.name
     if OWNER_RE.match(owner or "") and not owner_is_gone(owner) and not force:
         raise UsageError(f"port {port_name} on Drone {drone.endpoint} is in use by {owner}; cleanup would delete "
                          "that run's streams. Wait for it, or pass --remove-live-tag if it is gone")

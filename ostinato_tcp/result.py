@@ -86,8 +86,10 @@ class RunResult:
     freshness: dict = field(default_factory=dict)  # how the run proved its entries are its own
     build_checks: list[dict] = field(default_factory=list)  # Drone's build per Drone: form, cost, probe
     gateway_changes: list[str] = field(default_factory=list)  # a gateway MAC that changed during the run
+    sent_order: list = field(default_factory=list)  # measure.SentOrder of each pipelined batch timed by capture
     timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
     entries_after: str = ""  # what became of the test's entries on the DUT after the verdict
+    entries_removed: int | None = None  # how many of them the clear after the verdict deleted
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 

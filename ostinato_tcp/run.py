@@ -30,7 +30,7 @@ from typing import Callable
 
 from . import _signals
 from .drone import DroneApi, check_backend, open_drone
-from .dut import CountPoller, DutFacts, DutSession, diagnose
+from .dut import CountPoller, DutFacts, DutSession, diagnose, plan_facts
 from .errors import DroneError, DutError, Interrupted, OstinatoTcpError, RunFault, SshDroppedError, UnknownPortError
 from .options import RunOptions, open_dut
 from .ownership import owner_tag
@@ -99,6 +99,7 @@ class Runner:
         self.drones: dict[str, DroneApi] = {}
         self.ports: dict[str, DronePort] = {}
         self.dut: DutSession | None = None
+        self.facts: DutFacts | None = None  # what the plan knows of the DUT (read in the plan phase)
         self.sender: Sender | None = None
         self._poller: CountPoller | None = None
         self.wires: dict = {"a": None, "b": None}
@@ -165,8 +166,8 @@ class Runner:
         with self._timed("plan"):
             self.dut = self._open_dut(self.sc, self.opts)
             r.health_before = self.dut.health()
-            r.plan = make_plan(self.sc, r.health_before.facts(f"read from the DUT {self.dut.where}"),
-                               force=self.opts.force)
+            self.facts = plan_facts(self.dut, r.health_before, self.sc)
+            r.plan = make_plan(self.sc, self.facts, force=self.opts.force)
         r.warnings.extend(r.plan.warnings)
         r.expected = r.plan.expected()
         if self.sc.dut.clear == "none":  # nothing will be cleared: refuse an earlier run's entries now
@@ -187,11 +188,11 @@ class Runner:
                     self.result.drone_versions[spec.drone] = self.drones[spec.drone].drone_version or "unknown"
                 drone = self.drones[spec.drone]
                 try:
-                    port = DronePort(drone, spec.interface, owner=self.owner, label=f"port {side.upper()}")
+                    port = DronePort(drone, spec.ref, owner=self.owner, label=f"port {side.upper()}")
                 except UnknownPortError as exc:
-                    raise UnknownPortError(f"ports.{side}.interface: {exc}") from None
+                    raise UnknownPortError(f"ports.{side}.{spec.ref_field}: {exc}") from None
                 self.ports[side] = port
-                self.result.ports[side] = PortReport(name=spec.interface, drone=drone.endpoint)
+                self.result.ports[side] = PortReport(name=port.name, drone=drone.endpoint)
             for port in self.ports.values():
                 self.result.warnings.extend(port.claim(take_over=self.opts.take_over_ports))
 
@@ -238,8 +239,7 @@ class Runner:
         fast = all(c.form == "fast" for c in checks.values())
         self.wires = wires if fast else {"a": None, "b": None}
         measured = max(c.per_packet for c in checks.values())
-        plan = make_plan(sc, r.health_before.facts(f"read from the DUT {self.dut.where}"), force=self.opts.force,
-                         measured_build=measured, fast=fast)
+        plan = make_plan(sc, self.facts, force=self.opts.force, measured_build=measured, fast=fast)
         if plan.space != r.plan.space:
             r.expected = plan.expected()
         r.plan = plan
@@ -353,12 +353,14 @@ class Runner:
             r.warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")
             r.entries_after = "not removed"
             return
+        r.entries_removed = n
         r.entries_after = f"{n} removed (dut.clear_after: test; --keep-entries keeps them)"
 
     def _report(self) -> None:
         r = self.result
         r.diagnosis = diagnose(r.verdict, r.expected, counter_deltas=r.counter_deltas,
-                               tcp_loose=r.health_after.tcp_loose, notes=r.gateway_changes + traffic_notes(r))
+                               tcp_loose=r.health_after.tcp_loose, notes=r.gateway_changes + traffic_notes(r),
+                               plan=r.plan, sent_order=r.sent_order)
 
     # ------------------------------------------------------------------ faults and clean-up
     def _stop_poller(self) -> None:

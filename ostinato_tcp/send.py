@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from .errors import DroneRpcError, RunFault
-from .measure import Interval, capture_spans, span_of, split_frames
+from .measure import Interval, capture_spans, packet_times, sent_order, span_of, split_frames
 from .ports import DronePort, PortState
 from .streams import Wire, client_program, runs_from_learned, server_program, server_runs
 from .tuples import Batch, StreamFields
@@ -182,7 +182,7 @@ class Sender:
         # send time: from the first start to the last port done, Drone's builds excluded
         r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
         if captured:
-            self._capture_times(fields, m, times)
+            self._capture_times(batch.index, fields, m, times)
         self._account({"a": times["a"], "b": times["b"]}, planned)
         r.syn_phase += times["syn"]
         r.handshake += times["handshake"]
@@ -203,7 +203,7 @@ class Sender:
         time.sleep(DronePort.CAPTURE_OPEN)
         return True
 
-    def _capture_times(self, fields: list[StreamFields], m: int, times: dict) -> None:
+    def _capture_times(self, index: int, fields: list[StreamFields], m: int, times: dict) -> None:
         t0 = time.monotonic()
         time.sleep(DronePort.CAPTURE_SETTLE)
         nat = self.sc.nat
@@ -211,9 +211,12 @@ class Sender:
         ref_b = self.b.program if nat.mode == "learn" else server_program(
             self.sc, server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None),
             wire=self.wires["b"])
-        got_a = capture_spans(self.a.stop_capture(), ref_a, {"syn": range(0, m), "ack": range(m, 2 * m),
-                                                               "all": range(0, 2 * m)})
-        got_b = capture_spans(self.b.stop_capture(), ref_b, {"all": range(0, m)})
+        a_times, b_times = packet_times(self.a.stop_capture(), ref_a), packet_times(self.b.stop_capture(), ref_b)
+        got_a = capture_spans(a_times, {"syn": range(0, m), "ack": range(m, 2 * m), "all": range(0, 2 * m)})
+        got_b = capture_spans(b_times, {"all": range(0, m)})
+        if self.plan.mode == "pipelined" and len(a_times) >= 2 * m and len(b_times) >= m:
+            same_clock = self.a.drone.endpoint.rsplit(":", 1)[0] == self.b.drone.endpoint.rsplit(":", 1)[0]
+            self.result.sent_order.append(sent_order(index, a_times, b_times, m, same_clock=same_clock))
         self.result.timings["capture"] = self.result.timings.get("capture", 0.0) + time.monotonic() - t0
         if "syn" in got_a:
             times["syn"] = got_a["syn"]

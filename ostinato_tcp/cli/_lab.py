@@ -40,9 +40,13 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
               help="nf_conntrack_buckets (global to the host; restored on 'lab down').")
 @click.option("--nat", default=None, help="Source-NAT on the DUT's B side: 'masquerade' or 'snat:A.B.C.D'.")
 @click.option("--sudo-user", is_flag=True, help="Also create a non-root SSH user that uses 'sudo -n'.")
+@click.option("--jump-host", is_flag=True,
+              help="Add an SSH bastion namespace; the DUT's sshd also listens on a link only the bastion reaches.")
+@click.option("--dut-netns", is_flag=True,
+              help="Forward in a namespace nested in the DUT's (read with 'ip netns exec', as on container hosts).")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
-           conntrack_buckets, nat, sudo_user, json, report_json) -> None:
+           conntrack_buckets, nat, sudo_user, jump_host, dut_netns, json, report_json) -> None:
     """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
     The options describe the whole lab: settings not given return to their defaults.
@@ -53,7 +57,7 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
                         timestamps=timestamps,
                         syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
                         conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
-                        sudo_user=sudo_user)).up()
+                        sudo_user=sudo_user, jump_host=jump_host, dut_netns=dut_netns)).up()
     emit_json(eps.to_dict(), as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         _print_endpoints(eps.to_dict())
@@ -66,9 +70,16 @@ def _print_endpoints(e: dict) -> None:
         click.echo(f"  {key.replace('_', ' ')}: {d['host']}:{d['port']} port {d['port_name']} (namespace {d['namespace']})")
     s = e["ssh"]
     click.echo(f"  DUT ssh: {s['user']}@{s['host']}:{s['port']} key {s['key_file']} known_hosts {s['known_hosts']}")
+    if s.get("jump"):
+        j = s["jump"]
+        click.echo(f"  jump host: {j['user']}@{j['host']}:{j['port']}; through it the DUT's sshd is also at "
+                   f"{j['dut_host']}")
     d = e["dut"]
     click.echo(f"  DUT: {d['namespace']} gateways {d['client_gateway']} (A side), {d['server_gateway']} (B side)"
-               + (f", NAT {d['nat']}" if d["nat"] else ""))
+               + (f", NAT {d['nat']}" if d["nat"] else "")
+               + (f"; forwards in netns {d['netns']} (dut.netns)" if d.get("netns") else ""))
+    if e.get("lab_file"):
+        click.echo(f"  lab file: {e['lab_file']}")
 
 
 @lab.command("down")

@@ -21,6 +21,7 @@ from ._base import (cli, drone_options, emit_json, error_line, history_options, 
 def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_json, accept_new_host_key,
              ask_dut_password) -> None:
     """Show the timing and layout of a run without sending a packet (exit 2 when it cannot work)."""
+    from ..dut import plan_facts
     from ..options import RunOptions, open_dut
     from ..plan import make_plan
 
@@ -29,7 +30,7 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
     if not offline:
         opts = RunOptions(accept_new_host_key=accept_new_host_key, dut_password=password(ask_dut_password))
         with open_dut(sc, opts) as dut:
-            facts = dut.health().facts(f"read from the DUT {dut.where}")
+            facts = plan_facts(dut, dut.health(), sc)
     plan = make_plan(sc, facts, force=True)  # to show every problem, not only the first refusal
     plan.forced = exit_zero
     if not (json or report_json == "-"):
@@ -174,5 +175,5 @@ def cleanup_cmd(scenario, lab, lab_file, sets, drone_backend, remove_live_tag) -
         spec = getattr(sc.ports, side)
         ep = sc.drones[spec.drone]
         with open_drone(ep.host, ep.port, backend=drone_backend) as drone:
-            removed += remove_leftovers(drone, spec.interface, sc.name, force=remove_live_tag)
+            removed += remove_leftovers(drone, spec.ref, sc.name, force=remove_live_tag)
     click.echo("removed " + ", ".join(removed) if removed else "nothing of ostinato-tcp was left on the ports")

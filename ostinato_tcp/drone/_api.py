@@ -71,11 +71,19 @@ class DroneHelpers:
     def port_config(self, port_id: int) -> Message:
         return self.getPortConfig(self.port_id_list([port_id])).port[0]
 
-    def find_port(self, name: str) -> int:
-        """The port id of the interface called ``name``; the error lists what exists."""
+    def find_port(self, name: str | int) -> int:
+        """The port id of the interface called ``name`` (an int: that port id); the error
+        lists what exists."""
         names = self.port_names()
+        if isinstance(name, int):
+            if name in names.values():
+                return name
+            raise UnknownPortError(f"no port with id {name}; Drone has: "
+                                   + (", ".join(f"{i} ({n})" for n, i in sorted(names.items(), key=lambda kv: kv[1]))
+                                      or "none"), endpoint=self.endpoint, rpc="getPortConfig")
         if name not in names:
-            raise UnknownPortError(f"no port named {name!r}; Drone has: {', '.join(sorted(names)) or 'none'}",
+            raise UnknownPortError(f"no port named '{name}'; Drone has: "
+                                   + (", ".join(f"'{n}'" for n in sorted(names)) or "none"),
                                    endpoint=self.endpoint, rpc="getPortConfig")
         return names[name]
 

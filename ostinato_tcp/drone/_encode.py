@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from ..checksum import ipv4_checksum
 from ..streams import DeviceSpec, StreamSpec
 
-PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_TCP = 100, 200, 301, 400
+PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_TCP, PROTO_ICMP = 100, 200, 301, 400, 402
 IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data
 OFF_IP_SRC, OFF_IP_DST = 12, 16
 OFF_TCP_SPORT, OFF_TCP_DPORT, OFF_TCP_CKSUM = 0, 2, 16
@@ -124,4 +124,31 @@ def stream_config(pb: Any, port_id: int, stream_ids: Iterable[int], program: lis
         s = cfg.stream.add()
         s.stream_id.id = sid
         _encode_stream(pb, s, spec, ordinal)
+    return cfg
+
+
+def icmp_echo_config(pb: Any, port_id: int, stream_id: int, name: str, src_ip: int, dst_ip: int, src_mac: int,
+                     dst_mac: int):
+    """One ICMP echo request (the preflight's probe of the DUT's tracking), fixed MACs."""
+    cfg = pb.StreamConfigList()
+    cfg.port_id.id = port_id
+    s = cfg.stream.add()
+    s.stream_id.id = stream_id
+    s.core.name, s.core.is_enabled, s.core.ordinal = name, True, 0
+    s.core.len_mode, s.core.frame_len = pb.StreamCore.e_fl_fixed, 64
+    s.control.unit, s.control.mode, s.control.num_packets = pb.StreamControl.e_su_packets, pb.StreamControl.e_sm_fixed, 1
+    s.control.packets_per_sec, s.control.next = 10, pb.StreamControl.e_nw_stop
+    p = s.protocol.add()
+    p.protocol_id.id = PROTO_MAC
+    mac = p.Extensions[pb.mac]
+    mac.dst_mac_mode, mac.dst_mac, mac.src_mac_mode, mac.src_mac = pb.Mac.e_mm_fixed, dst_mac, pb.Mac.e_mm_fixed, src_mac
+    s.protocol.add().protocol_id.id = PROTO_ETH2
+    p = s.protocol.add()
+    p.protocol_id.id = PROTO_IP4
+    ip4 = p.Extensions[pb.ip4]
+    ip4.src_ip, ip4.dst_ip = src_ip, dst_ip
+    p = s.protocol.add()
+    p.protocol_id.id = PROTO_ICMP
+    icmp = p.Extensions[pb.icmp]
+    icmp.type, icmp.code, icmp.identifier, icmp.sequence = 8, 0, 0x6F74, 1  # 'ot'
     return cfg

@@ -1,6 +1,6 @@
 """The DUT side: SSH, conntrack commands, dump parsing, verdict and diagnosis, capacity."""
 
-from ._dut import CountPoller, DutSession
+from ._dut import CountPoller, DutSession, plan_facts
 from .conntrack import Entry, ParseStats, parse_line, parse_lines, parse_text
 from .facts import DutFacts, Health, parse_health
 from .ssh import DutShell, SshTarget
@@ -8,4 +8,4 @@ from .verdict import CATEGORY_NAMES, Expected, Judge, Verdict, diagnose, judge_t
 
 __all__ = ["CATEGORY_NAMES", "CountPoller", "DutFacts", "DutSession", "DutShell", "Entry", "Expected", "Health",
            "Judge", "ParseStats", "SshTarget", "Verdict", "diagnose", "judge_text", "parse_health", "parse_line",
-           "parse_lines", "parse_text"]
+           "parse_lines", "parse_text", "plan_facts"]

@@ -7,14 +7,14 @@ import logging
 import math
 import re
 import time
+import threading
 import zlib
 from array import array
-import threading
 
 from ..errors import DutCommandError, OstinatoTcpError, UsageError
 from . import commands as C
 from .conntrack import LineSplitter, ParseStats, parse_counted
-from .facts import Health, parse_health
+from .facts import DutFacts, Health, parse_health
 from .ssh import DutShell, SshTarget
 from .verdict import MISSING, Expected, Judge, Verdict
 
@@ -60,10 +60,14 @@ class DutSession:
     def sudo(self) -> bool:
         return self.shell.target.sudo
 
+    @property
+    def netns(self) -> str | None:
+        return getattr(self.shell.target, "netns", None)
+
     def health(self) -> Health:
         """Capacity, timeouts and counters; refuses a DUT where the tool cannot work, naming
         the scenario field to change (dut.sudo, dut.user, dut.conntrack)."""
-        res = self.shell.run([], raw=C.sh_c(C.health_script(self.conntrack), sudo=self.sudo), check=False,
+        res = self.shell.run([], raw=C.sh_c(C.health_script(self.conntrack), sudo=self.sudo, netns=self.netns), check=False,
                              timeout=60)
         err = res.stderr.strip()
         user = self.shell.user
@@ -88,7 +92,8 @@ class DutSession:
         return h
 
     def count(self) -> int:
-        return int(self.shell.run(C.count_argv(), sudo=False, timeout=15).stdout.strip())
+        # the count is readable by anyone, but only root enters another namespace
+        return int(self.shell.run(C.count_argv(), sudo=None if self.netns else False, timeout=15).stdout.strip())
 
     def clear(self, server_ip, server_port, mode: str) -> int:
         """Delete the test's entries (``test``), everything (``all``) or nothing (``none``)."""
@@ -98,11 +103,28 @@ class DutSession:
             self.shell.run(C.flush_argv(self.conntrack), timeout=600)
             return -1
         argv = C.clear_test_argv(server_ip, server_port, self.conntrack)
-        res = self.shell.run(argv, raw=C.sh_c(C.quiet_script(argv), sudo=self.sudo), ok_codes=(0, 1), timeout=3600)
+        res = self.shell.run(argv, raw=C.sh_c(C.quiet_script(argv), sudo=self.sudo, netns=self.netns), ok_codes=(0, 1), timeout=3600)
         m = _DELETED_RE.search(res.stderr)
         if res.rc == 1 and not m:
             raise DutCommandError(f"'conntrack -D' failed on {self.shell.where}: {res.stderr.strip()[-200:]}")
         return int(m.group(1)) if m else 0
+
+    def count_test_space(self, server_ip, server_port) -> int:
+        """Entries of the test's address space now (what ``dut.clear: test`` would remove)."""
+        lines = [0]
+        info = self.dump(C.dump_argv(server_ip, server_port, self.conntrack),
+                         lambda chunk: lines.__setitem__(0, lines[0] + chunk.count(b"\n")))
+        return info["entries_shown"] if info["entries_shown"] is not None else lines[0]
+
+    def icmp_entries(self, client_ip, server_ip, *, delete: bool = False) -> int:
+        """ICMP entries from ``client_ip`` to ``server_ip`` (the preflight's probe); ``delete``
+        removes them after counting."""
+        res = self.shell.run(C.icmp_argv(client_ip, server_ip, self.conntrack), timeout=30)
+        n = len([line for line in res.stdout.splitlines() if line.startswith("icmp")])
+        if delete and n:
+            self.shell.run(C.icmp_argv(client_ip, server_ip, self.conntrack, delete=True), ok_codes=(0, 1),
+                           timeout=30)
+        return n
 
     def _use_gzip(self, expected_entries: int) -> bool:
         if self.compress == "off" or (self.compress == "auto" and expected_entries < 100_000):
@@ -126,7 +148,8 @@ class DutSession:
                 sent[0] += len(chunk)
                 on_text(inflater.decompress(chunk))
 
-            rc, err = self.shell.stream([], take, raw=C.sh_c(C.compressed_dump_script(argv), sudo=self.sudo),
+            rc, err = self.shell.stream([], take, raw=C.sh_c(C.compressed_dump_script(argv), sudo=self.sudo,
+                                                                          netns=self.netns),
                                         timeout=timeout)
             on_text(inflater.flush())
             mark = re.search(re.escape(C.EXIT_MARK) + r"(\d+)", err)
@@ -248,3 +271,13 @@ class CountPoller(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=5)
+
+
+def plan_facts(dut, health: Health, sc) -> DutFacts:
+    """The facts a plan of ``sc`` needs from the DUT's ``health``. When the table looks too
+    small, the test's own entries (which ``dut.clear: test`` removes before sending) are
+    counted on ``dut`` too, so a run that fits after its own clear is not refused."""
+    own = 0
+    if sc.dut.clear == "test" and health.free is not None and sc.connections.count > health.free:
+        own = dut.count_test_space(sc.connections.server_ip, sc.connections.server_port)
+    return health.facts(f"read from the DUT {dut.where}", own_entries=own, clear=sc.dut.clear)

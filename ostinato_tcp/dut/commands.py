@@ -11,6 +11,7 @@ import ipaddress
 import shlex
 
 SYSCTL_DIR = "/proc/sys/net/netfilter"
+FORWARDING = "/proc/sys/net/ipv4/ip_forward"
 SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_loose",
            "nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
            "nf_conntrack_tcp_timeout_established", "nf_conntrack_timestamp")
@@ -43,6 +44,11 @@ def unreplied_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
     return [ct, "-L"] + test_space_filter(server_ip, server_port) + ["--state", "SYN_SENT"]
 
 
+def icmp_argv(client_ip, server_ip, ct: str = CONNTRACK, *, delete: bool = False) -> list[str]:
+    """ICMP entries from ``client_ip`` to ``server_ip`` (listed, or deleted)."""
+    return [ct, "-D" if delete else "-L", "-p", "icmp", "--orig-src", _ip(client_ip), "--orig-dst", _ip(server_ip)]
+
+
 def clear_test_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
     return [ct, "-D"] + test_space_filter(server_ip, server_port)
 
@@ -55,9 +61,12 @@ def count_argv() -> list[str]:
     return ["cat", f"{SYSCTL_DIR}/nf_conntrack_count"]
 
 
-def sh_c(script: str, *, sudo: bool) -> str:
-    """``sh -c SCRIPT`` (under ``sudo -n`` when configured), whatever the login shell is."""
+def sh_c(script: str, *, sudo: bool, netns: str | None = None) -> str:
+    """``sh -c SCRIPT`` (in ``ip netns exec NETNS``, under ``sudo -n`` when configured), whatever
+    the login shell is."""
     words = ["sh", "-c", script]
+    if netns:
+        words = ["ip", "netns", "exec", netns] + words
     if sudo:
         words = ["sudo", "-n", "--"] + words
     return shlex.join(words)
@@ -68,7 +77,7 @@ def health_script(ct: str = CONNTRACK) -> str:
     conntrack is there, then ``conntrack -S``."""
     reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
     q = shlex.quote(ct)
-    return (f"{reads}; echo kernel=$(uname -r); echo uid=$(id -u); "
+    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); echo kernel=$(uname -r); echo uid=$(id -u); "
             f"if command -v {q} >/dev/null 2>&1; then echo conntrack=yes; {q} -S; else echo conntrack=no; fi")
 
 

@@ -20,13 +20,24 @@ class DutFacts:
     conntrack_max: int | None = None
     conntrack_count: int | None = None
     tcp_loose: int | None = None
+    buckets: int | None = None  # nf_conntrack_buckets: the hash table's size
+    own_entries: int = 0  # entries of the test's own space, which the run's dut.clear removes first
+    clear: str = "test"  # the scenario's dut.clear (all: the whole table is emptied first)
     source: str = "kernel defaults (DUT not read)"
 
     @property
     def free_entries(self) -> int | None:
+        """Free entries once the run's own clear has run (what the run can fill)."""
         if self.conntrack_max is None or self.conntrack_count is None:
             return None
-        return self.conntrack_max - self.conntrack_count
+        if self.clear == "all":
+            return self.conntrack_max
+        return self.conntrack_max - self.conntrack_count + (self.own_entries if self.clear == "test" else 0)
+
+    @property
+    def entries_after_clear(self) -> int | None:
+        """Entries in the table when the run starts sending (after its clear)."""
+        return None if self.free_entries is None else self.conntrack_max - self.free_entries
 
 
 @dataclass
@@ -41,6 +52,7 @@ class Health:
     syn_recv_timeout: int | None = None
     established_timeout: int | None = None
     timestamp: int | None = None  # nf_conntrack_timestamp: 1 when entries carry their start time
+    ip_forward: int | None = None  # net.ipv4.ip_forward
     kernel: str | None = None
     uid: int | None = None
     has_conntrack: bool | None = None
@@ -55,10 +67,11 @@ class Health:
         keys = sorted(set(self.counters) | set(later.counters))
         return {k: later.counters.get(k, 0) - self.counters.get(k, 0) for k in keys}
 
-    def facts(self, source: str) -> DutFacts:
+    def facts(self, source: str, *, own_entries: int = 0, clear: str = "test") -> DutFacts:
         return DutFacts(syn_sent_timeout=self.syn_sent_timeout or DEFAULT_SYN_SENT_TIMEOUT,
                         syn_recv_timeout=self.syn_recv_timeout or DEFAULT_SYN_RECV_TIMEOUT,
-                        conntrack_max=self.max, conntrack_count=self.count, tcp_loose=self.tcp_loose, source=source)
+                        conntrack_max=self.max, conntrack_count=self.count, tcp_loose=self.tcp_loose,
+                        buckets=self.buckets, own_entries=own_entries, clear=clear, source=source)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,6 +97,8 @@ def parse_health(text: str) -> Health:
                 setattr(h, _HEALTH_KEYS[key], int(value))
         elif sep and key == "kernel":
             h.kernel = value.strip() or None
+        elif sep and key == "ip_forward" and value.strip().isdigit():
+            h.ip_forward = int(value)
         elif sep and key == "uid" and value.strip().isdigit():
             h.uid = int(value)
         elif sep and key == "conntrack":

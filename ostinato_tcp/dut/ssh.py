@@ -46,6 +46,8 @@ class SshTarget:
     sudo: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 300.0
+    netns: str | None = None  # commands run as 'ip netns exec NETNS ...'
+    jump: list["Hop"] = field(default_factory=list)  # SSH hops to the DUT, first to last
 
     @classmethod
     def from_scenario(cls, dut, *, accept_new_host_key: bool = False, password: str | None = None) -> "SshTarget":
@@ -53,7 +55,23 @@ class SshTarget:
                    known_hosts=str(dut.known_hosts) if dut.known_hosts else None,
                    accept_new_host_key=accept_new_host_key or dut.accept_new_host_key, password=password,
                    password_env=dut.password_env, ssh_config=dut.ssh_config, sudo=dut.sudo,
-                   connect_timeout=dut.connect_timeout, command_timeout=dut.command_timeout)
+                   connect_timeout=dut.connect_timeout, command_timeout=dut.command_timeout,
+                   netns=getattr(dut, "netns", None),
+                   jump=[Hop(h.host, h.port, h.user, str(h.key_file) if h.key_file else None,
+                             str(h.known_hosts) if h.known_hosts else None, f"dut.jump[{i}]")
+                         for i, h in enumerate(getattr(dut, "jump", []))])
+
+
+@dataclass
+class Hop:
+    """An SSH jump host on the way to the DUT."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    field: str = "dut.jump[0]"  # how messages name it
 
 
 @dataclass
@@ -72,16 +90,85 @@ def _known_hosts_name(host: str, port: int) -> str:
 
 
 class _RefuseUnknown(paramiko.MissingHostKeyPolicy):
-    def __init__(self, known_hosts: str, port: int):
-        self.known_hosts, self.port = known_hosts, port
+    def __init__(self, known_hosts: str, port: int, field: str = "dut"):
+        self.known_hosts, self.port, self.field = known_hosts, port, field
 
     def missing_host_key(self, client, hostname, key):
         name = hostname  # paramiko passes "[host]:port" for other ports
         host = name.strip("[").split("]")[0]
         raise HostKeyError(
-            f"dut.known_hosts: unknown SSH host key for {name} ({key.get_name()} {_fingerprint(key)}), not in {self.known_hosts}. "
-            f"Check the fingerprint on the DUT, then add it: ssh-keyscan -p {self.port} {host} >> {self.known_hosts} "
-            "(or set dut.accept_new_host_key / --accept-new-host-key)")
+            f"{self.field}.known_hosts: unknown SSH host key for {name} ({key.get_name()} {_fingerprint(key)}), not in "
+            f"{self.known_hosts}. Check the fingerprint on the host, then add it: ssh-keyscan -p {self.port} {host} >> "
+            f"{self.known_hosts} (or set dut.accept_new_host_key / --accept-new-host-key)")
+
+
+def _ssh_config(host: str) -> dict:
+    cfg_path = Path("~/.ssh/config").expanduser()
+    if not cfg_path.exists():
+        return {}
+    try:
+        return paramiko.SSHConfig.from_path(str(cfg_path)).lookup(host)
+    except Exception as exc:  # a broken config file is the user's to fix; say where
+        raise SshError(f"cannot read {cfg_path}: {exc}") from None
+
+
+def _proxy_jump(spec: str) -> list[Hop]:
+    """``ProxyJump`` of ~/.ssh/config (``[user@]host[:port],...``) as hops."""
+    hops = []
+    for i, part in enumerate(p for p in spec.split(",") if p.strip() and p.strip().lower() != "none"):
+        user, _, hostport = part.strip().rpartition("@")
+        host, _, port = hostport.partition(":")
+        hops.append(Hop(host=host, port=int(port or 22), user=user or None, field=f"ProxyJump[{i}]"))
+    return hops
+
+
+def open_client(*, host: str, port: int, user: str, key_files: list[str], password: str | None, how: str,
+                known: str, accept_new: bool, sock, timeout: float, field: str) -> paramiko.SSHClient:
+    """One verified, authenticated SSH connection; every failure a one-line error naming ``field``."""
+    client = paramiko.SSHClient()
+    if Path(known).exists():
+        try:
+            client.load_host_keys(known)
+        except (OSError, paramiko.SSHException) as exc:
+            raise HostKeyError(f"{field}.known_hosts: cannot read {known}: {exc}") from None
+    elif not accept_new:
+        raise HostKeyError(f"{field}.known_hosts: {known} does not exist: the host key of {host} cannot be verified. "
+                           f"Create it (ssh-keyscan -p {port} {host} >> {known}) or set "
+                           "dut.accept_new_host_key / --accept-new-host-key")
+    if accept_new:
+        Path(known).parent.mkdir(parents=True, exist_ok=True)
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    else:
+        client.set_missing_host_key_policy(_RefuseUnknown(known, port, field))
+    where = f"{user}@{host}:{port}"
+    try:
+        client.connect(host, port=port, username=user, password=password, key_filename=key_files or None,
+                       allow_agent=password is None, look_for_keys=not key_files and password is None,
+                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, sock=sock, compress=False)
+    except HostKeyError:
+        raise
+    except paramiko.BadHostKeyException as exc:
+        raise HostKeyError(
+            f"{field}.known_hosts: the SSH host key of {_known_hosts_name(host, port)} CHANGED (got "
+            f"{exc.key.get_name()} {_fingerprint(exc.key)}, {known} has {_fingerprint(exc.expected_key)}); refusing "
+            f"to connect. If the host was reinstalled, remove the old key: ssh-keygen -R "
+            f"'{_known_hosts_name(host, port)}' -f {known}") from None
+    except paramiko.AuthenticationException as exc:
+        raise SshError(f"{field}.user: authentication failed for {where} with {how}: {exc}") from None
+    except socket.timeout:
+        raise SshError(f"{field}.host: no SSH answer from {where} within {timeout:g} s") from None
+    except paramiko.ssh_exception.NoValidConnectionsError as exc:
+        why = "; ".join(sorted({e.strerror or str(e) for e in exc.errors.values()})).lower()
+        raise SshError(f"{field}.host: cannot connect to {where}: {why} (is sshd listening on {field}.port {port}?)"
+                       ) from None
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        raise SshError(f"{field}.host: cannot connect to {where}: {exc}") from None
+    if accept_new:
+        try:
+            client.save_host_keys(known)
+        except OSError as exc:
+            log.warning("could not save the host key of %s to %s: %s", host, known, exc)
+    return client
 
 
 class DutShell:
@@ -90,6 +177,7 @@ class DutShell:
     def __init__(self, target: SshTarget):
         self.target = target
         self._client: paramiko.SSHClient | None = None
+        self._hops: list[paramiko.SSHClient] = []  # jump hosts' connections, closed with this one
         self.hostname = target.host
         self.port = target.port
         self.user = target.user
@@ -97,21 +185,18 @@ class DutShell:
     # Connection ---------------------------------------------------------------
     def connect(self) -> "DutShell":
         t = self.target
-        hostname, port, user, key_files, proxy = t.host, t.port, t.user, [], None
+        hostname, port, user, key_files, proxy, hops = t.host, t.port, t.user, [], None, list(t.jump)
         if t.ssh_config:
-            cfg_path = Path("~/.ssh/config").expanduser()
-            if cfg_path.exists():
-                try:
-                    cfg = paramiko.SSHConfig.from_path(str(cfg_path)).lookup(t.host)
-                except Exception as exc:  # a broken config file is the user's to fix; say where
-                    raise SshError(f"cannot read {cfg_path}: {exc}") from None
-                hostname = cfg.get("hostname", hostname)
-                if "port" in cfg and port == 22:
-                    port = int(cfg["port"])
-                user = user or cfg.get("user")
-                key_files = [os.path.expanduser(k) for k in cfg.get("identityfile", [])]
-                if cfg.get("proxycommand"):
-                    proxy = paramiko.ProxyCommand(cfg["proxycommand"])
+            cfg = _ssh_config(t.host)
+            hostname = cfg.get("hostname", hostname)
+            if "port" in cfg and port == 22:
+                port = int(cfg["port"])
+            user = user or cfg.get("user")
+            key_files = [os.path.expanduser(k) for k in cfg.get("identityfile", [])]
+            if cfg.get("proxycommand") and not hops:
+                proxy = paramiko.ProxyCommand(cfg["proxycommand"])
+            if cfg.get("proxyjump") and not hops:
+                hops = _proxy_jump(cfg["proxyjump"])
         user = user or os.environ.get("USER") or "root"
         if t.key_file:
             key_files = [os.path.expanduser(t.key_file)]
@@ -123,59 +208,51 @@ class DutShell:
             password = os.environ.get(t.password_env)
             if password is None:
                 raise UsageError(f"dut.password_env: {t.password_env} is not set in the environment")
-
+        how = ("the password from dut.password_env " + str(t.password_env) if password and t.password_env else
+               "the password given" if password else
+               "dut.key_file " + ", ".join(key_files) if key_files else "the SSH agent and ~/.ssh keys")
         known = os.path.expanduser(t.known_hosts) if t.known_hosts else os.path.expanduser("~/.ssh/known_hosts")
-        client = paramiko.SSHClient()
-        if Path(known).exists():
-            try:
-                client.load_host_keys(known)
-            except (OSError, paramiko.SSHException) as exc:
-                raise HostKeyError(f"dut.known_hosts: cannot read {known}: {exc}") from None
-        elif not t.accept_new_host_key:
-            raise HostKeyError(f"dut.known_hosts: {known} does not exist: the DUT's host key cannot be verified. "
-                               f"Create it (ssh-keyscan -p {port} {hostname} >> {known}) or set "
-                               "dut.accept_new_host_key / --accept-new-host-key")
-        if t.accept_new_host_key:
-            Path(known).parent.mkdir(parents=True, exist_ok=True)
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        else:
-            client.set_missing_host_key_policy(_RefuseUnknown(known, port))
-        where = f"{user}@{hostname}:{port}"
+        self._close_hops()
+        sock = proxy
         try:
-            client.connect(hostname, port=port, username=user, password=password,
-                           key_filename=key_files or None, allow_agent=password is None,
-                           look_for_keys=not key_files and password is None, timeout=t.connect_timeout,
-                           banner_timeout=t.connect_timeout, auth_timeout=t.connect_timeout, sock=proxy,
-                           compress=False)
-        except HostKeyError:
+            for i, hop in enumerate(hops):  # each hop forwards a channel to the next (direct-tcpip)
+                nxt = (hops[i + 1].host, hops[i + 1].port) if i + 1 < len(hops) else (hostname, port)
+                sock = self._through(hop, sock, nxt, user, key_files, known)
+            client = open_client(host=hostname, port=port, user=user, key_files=key_files, password=password,
+                                 how=how, known=known, accept_new=t.accept_new_host_key, sock=sock,
+                                 timeout=t.connect_timeout, field="dut")
+        except BaseException:
+            self._close_hops()
             raise
-        except paramiko.BadHostKeyException as exc:
-            raise HostKeyError(
-                f"dut.known_hosts: the SSH host key of {_known_hosts_name(hostname, port)} CHANGED (got {exc.key.get_name()} "
-                f"{_fingerprint(exc.key)}, {known} has {_fingerprint(exc.expected_key)}); refusing to connect. If "
-                f"the DUT was reinstalled, remove the old key: ssh-keygen -R '{_known_hosts_name(hostname, port)}' "
-                f"-f {known}") from None
-        except paramiko.AuthenticationException as exc:
-            how = ("the password from dut.password_env " + str(t.password_env) if password and t.password_env else
-                   "the password given" if password else
-                   "dut.key_file " + ", ".join(key_files) if key_files else "the SSH agent and ~/.ssh keys")
-            raise SshError(f"dut.user: authentication failed for {where} with {how}: {exc}") from None
-        except socket.timeout:
-            raise SshError(f"dut.host: no SSH answer from {where} within {t.connect_timeout:g} s") from None
-        except paramiko.ssh_exception.NoValidConnectionsError as exc:
-            why = "; ".join(sorted({e.strerror or str(e) for e in exc.errors.values()})).lower()
-            raise SshError(f"dut.host: cannot connect to {where}: {why} (is sshd listening on dut.port {port}?)"
-                           ) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise SshError(f"dut.host: cannot connect to {where}: {exc}") from None
-        if t.accept_new_host_key:
-            try:
-                client.save_host_keys(known)
-            except OSError as exc:
-                log.warning("could not save the DUT's host key to %s: %s", known, exc)
         self._client = client
         self.hostname, self.port, self.user = hostname, port, user
         return self
+
+    def _through(self, hop: Hop, sock, nxt: tuple[str, int], user: str, key_files: list[str], known: str):
+        """Log in to a jump host (over ``sock``) and open a direct-tcpip channel to ``nxt``."""
+        t = self.target
+        cfg = _ssh_config(hop.host) if t.ssh_config else {}
+        hop_host = cfg.get("hostname", hop.host)
+        hop_keys = [os.path.expanduser(hop.key_file)] if hop.key_file else (
+            [os.path.expanduser(k) for k in cfg.get("identityfile", [])] or key_files)
+        hop_known = os.path.expanduser(hop.known_hosts) if hop.known_hosts else known
+        hop_user = hop.user or cfg.get("user") or user
+        client = open_client(host=hop_host, port=hop.port, user=hop_user, key_files=hop_keys, password=None,
+                             how=f"{hop.field}.key_file " + ", ".join(hop_keys) if hop_keys else "the SSH agent",
+                             known=hop_known, accept_new=t.accept_new_host_key, sock=sock, timeout=t.connect_timeout,
+                             field=hop.field)
+        self._hops.append(client)
+        try:
+            return client.get_transport().open_channel("direct-tcpip", nxt, ("127.0.0.1", 0),
+                                                       timeout=t.connect_timeout)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise SshError(f"{hop.field}: {hop_user}@{hop_host}:{hop.port} cannot forward to {nxt[0]}:{nxt[1]}: "
+                           f"{exc}") from None
+
+    def _close_hops(self) -> None:
+        for client in reversed(self._hops):
+            client.close()
+        self._hops = []
 
     def reconnect(self) -> "DutShell":
         """A new connection after the old one dropped."""
@@ -186,6 +263,7 @@ class DutShell:
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._close_hops()
 
     def __enter__(self) -> "DutShell":
         if self._client is None:
@@ -211,8 +289,11 @@ class DutShell:
 
     # Commands ------------------------------------------------------------------
     def command_line(self, argv: list[str], *, sudo: bool | None = None) -> str:
-        """The shell text for ``argv``: every word quoted; ``sudo -n`` first when configured."""
+        """The shell text for ``argv``: every word quoted; inside ``ip netns exec NETNS`` when the
+        DUT forwards in a namespace, and ``sudo -n`` first when configured."""
         words = [str(a) for a in argv]
+        if self.target.netns:
+            words = ["ip", "netns", "exec", self.target.netns] + words
         if self.target.sudo if sudo is None else sudo:
             words = ["sudo", "-n", "--"] + words
         return shlex.join(words)

@@ -21,6 +21,8 @@ PORT_B = "portb"
 DUT_A = "dut-a"
 DUT_B = "dut-b"
 MGMT = "mgmt"
+JMP_DUT = "jmp"  # the DUT's link to the jump host (in the DUT's namespace)
+JMP_SIDE = "dutlink"  # the jump host's link to the DUT
 NFT_TABLE = "ostinato_tcp_lab"
 NFT_NAT_TABLE = "ostinato_tcp_lab_nat"
 
@@ -55,6 +57,9 @@ class LabConfig:
     conntrack_buckets: int | None = None
     nat: str | None = None
     sudo_user: bool = False
+    jump_host: bool = False  # an SSH bastion namespace: the DUT's sshd is also reachable only through it
+    dut_netns: bool = False  # the DUT forwards in a namespace one level deeper than its sshd
+
 
     def validate(self) -> None:
         if not _PREFIX_RE.match(self.prefix):
@@ -66,6 +71,8 @@ class LabConfig:
             raise LabError(f"lab mgmt_net {self.mgmt_net!r}: {exc}") from None
         if net.prefixlen > 28:
             raise LabError(f"lab mgmt_net {self.mgmt_net!r}: needs at least a /28")
+        if self.jump_host and net.prefixlen > 27:
+            raise LabError(f"lab mgmt_net {self.mgmt_net!r}: a lab with a jump host needs at least a /27")
         for name in ("client_gateway", "server_gateway"):
             try:
                 ipaddress.IPv4Interface(getattr(self, name))
@@ -96,6 +103,15 @@ class LabConfig:
         return f"{self.prefix}-dut"
 
     @property
+    def ns_jmp(self) -> str:
+        return f"{self.prefix}-jmp"
+
+    @property
+    def ns_fwd(self) -> str:
+        """Where the DUT forwards and tracks: the DUT namespace, or the one nested in it."""
+        return f"{self.prefix}-dutin" if self.dut_netns else self.ns_dut
+
+    @property
     def state_dir(self) -> Path:
         return STATE_ROOT / self.prefix
 
@@ -116,7 +132,8 @@ class LabConfig:
         return f"{hosts[0]}/30", f"{hosts[1]}/30"
 
     def namespaces(self) -> list[str]:
-        return [self.ns_tg, self.ns_dut] + ([self.ns_tg2] if self.two_drones else [])
+        return ([self.ns_tg, self.ns_dut] + ([self.ns_tg2] if self.two_drones else [])
+                + ([self.ns_jmp] if self.jump_host else []) + ([self.ns_fwd] if self.dut_netns else []))
 
 
 @dataclass

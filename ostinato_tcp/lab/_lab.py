@@ -11,6 +11,15 @@ Topology (names for the default prefix ``ostcp``)::
 With ``two_drones`` port B sits in a second traffic-generator namespace
 ``ostcp-tg2`` with its own Drone, reached over ``ostcp-tg2-m`` (198.18.0.9/30).
 
+With ``jump_host`` an SSH bastion ``ostcp-jmp`` (sshd on 198.18.0.14, link
+``ostcp-jmp-m``) has a link of its own to the DUT (``dutlink`` 198.18.0.17 ---
+``jmp`` 198.18.0.18 in the DUT); the root namespace has no route to 198.18.0.18,
+so only a hop through the bastion reaches the DUT's sshd there.
+
+With ``dut_netns`` the DUT forwards in ``ostcp-dutin``, a namespace of its own:
+``dut-a``/``dut-b``, the ruleset and the conntrack sysctls live there, and the DUT's
+sshd (still in ``ostcp-dut``) reads conntrack with ``ip netns exec ostcp-dutin``.
+
 Everything the lab makes is named from the prefix and listed in a state file
 under ``/run/ostinato-tcp/<prefix>/``, so ``down`` can remove it all, also after
 a half-failed ``up``. Test traffic never leaves the namespaces: the DUT has no
@@ -27,7 +36,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from . import _sshd
-from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, MGMT, NFT_NAT_TABLE, NFT_TABLE, PORT_A, PORT_B, STATE_ROOT,
+from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MGMT, NFT_NAT_TABLE, NFT_TABLE, PORT_A, PORT_B, STATE_ROOT,
                       Endpoints, LabConfig, _GLOBAL_SYSCTLS, _NS_SYSCTLS)
 from ._sys import (check_prerequisites, in_ns, kill_namespace_processes, list_namespaces, pid_alive, read_pid, run,
                    tcp_open, veth, wait_drone, which)
@@ -76,6 +85,10 @@ class Lab:
         drone_a_host = c.mgmt_pair(0)[1].split("/")[0]
         drone_b_host = c.mgmt_pair(2)[1].split("/")[0] if c.two_drones else drone_a_host
         ssh_host = c.mgmt_pair(1)[1].split("/")[0]
+        jump = None
+        if c.jump_host:
+            jump = {"host": c.mgmt_pair(3)[1].split("/")[0], "port": 22, "user": "root",
+                    "dut_host": c.mgmt_pair(4)[1].split("/")[0], "namespace": c.ns_jmp}
         return Endpoints(
             prefix=c.prefix,
             drone_a={"host": drone_a_host, "port": c.drone_port, "port_name": PORT_A,
@@ -86,8 +99,10 @@ class Lab:
                  "known_hosts": str(sd / "known_hosts"),
                  "sudo_user": c.sudo_user_name if c.sudo_user else None,
                  "plain_user": c.plain_user_name if c.sudo_user else None,
-                 "sudo_user_password_file": str(sd / "sudo-user-password") if c.sudo_user else None},
-            dut={"namespace": c.ns_dut, "client_gateway": c.client_gateway,
+                 "sudo_user_password_file": str(sd / "sudo-user-password") if c.sudo_user else None,
+                 "jump": jump},
+            dut={"namespace": c.ns_fwd, "ssh_namespace": c.ns_dut, "netns": c.ns_fwd if c.dut_netns else None,
+                 "client_gateway": c.client_gateway,
                  "server_gateway": c.server_gateway, "client_interface": DUT_A,
                  "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
                  "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
@@ -119,8 +134,8 @@ class Lab:
         c = self.config
         state = self._load_state()
         old = state.get("config")
-        if old and (old.get("two_drones") != c.two_drones or old.get("mgmt_net") != c.mgmt_net
-                    or old.get("drone_port") != c.drone_port):
+        if old and any(old.get(k) != getattr(c, k)
+                       for k in ("two_drones", "mgmt_net", "drone_port", "jump_host", "dut_netns")):
             # The shape or the addresses change: rebuild from scratch.
             Lab(LabConfig(**old)).down()
             state = {}
@@ -132,9 +147,9 @@ class Lab:
             self._ensure_namespaces()
             self._ensure_links()
             self._configure_dut(state)
-            _sshd.ensure_keys(self.config, self.endpoints().ssh["host"])
+            _sshd.ensure_keys(self.config, self.endpoints())
             _sshd.ensure_sudo_user(self.config, state)
-            _sshd.ensure_sshd(self.config, state, self.endpoints().ssh["host"])
+            _sshd.ensure_sshd(self.config, state, self.endpoints())
             self._ensure_drones()
         finally:
             self._save_state(state)
@@ -162,6 +177,8 @@ class Lab:
                                 "device": {"gateway": gw_b, "prefix": int(pre_b)}}},
                 "dut": {"host": e.ssh["host"], "port": e.ssh["port"], "user": e.ssh["user"],
                         "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
+        if e.dut["netns"]:
+            data["dut"]["netns"] = e.dut["netns"]
         self.lab_file.write_text(f"# the built-in lab '{c.prefix}' as a lab file (written by 'ostinato-tcp lab up')\n"
                                  + yaml.safe_dump(data, sort_keys=False))
         return self.lab_file
@@ -179,18 +196,31 @@ class Lab:
     def _ensure_links(self) -> None:
         c = self.config
         tg_b = c.ns_tg2 if c.two_drones else c.ns_tg
+        fwd = c.ns_fwd
         # Test wires: port A/B of the traffic generator(s) to the DUT.
-        veth(DUT_A, c.ns_dut, PORT_A, c.ns_tg)
-        veth(DUT_B, c.ns_dut, PORT_B, tg_b)
-        for ns, ifname in ((c.ns_tg, PORT_A), (tg_b, PORT_B), (c.ns_dut, DUT_A), (c.ns_dut, DUT_B)):
+        veth(DUT_A, fwd, PORT_A, c.ns_tg)
+        veth(DUT_B, fwd, PORT_B, tg_b)
+        for ns, ifname in ((c.ns_tg, PORT_A), (tg_b, PORT_B), (fwd, DUT_A), (fwd, DUT_B)):
             in_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1", check=False)
             in_ns(ns, "ip", "link", "set", ifname, "up")
-        in_ns(c.ns_dut, "ip", "addr", "replace", c.client_gateway, "dev", DUT_A)
-        in_ns(c.ns_dut, "ip", "addr", "replace", c.server_gateway, "dev", DUT_B)
+        in_ns(fwd, "ip", "addr", "replace", c.client_gateway, "dev", DUT_A)
+        in_ns(fwd, "ip", "addr", "replace", c.server_gateway, "dev", DUT_B)
         # Management links from the root namespace.
         mgmt = [(0, c.ns_tg, "tg"), (1, c.ns_dut, "dut")]
         if c.two_drones:
             mgmt.append((2, c.ns_tg2, "tg2"))
+        # Nothing sent to an unused address of the management net may leave the host by the
+        # default route: the net is unreachable from the root namespace, except the /30s above.
+        run(["ip", "route", "replace", "unreachable", c.mgmt_net, "metric", "4242"])
+        if c.jump_host:
+            mgmt.append((3, c.ns_jmp, "jmp"))
+            # The bastion's own link to the DUT: not routed from the root namespace.
+            jmp_addr, dut_addr = c.mgmt_pair(4)
+            veth(JMP_SIDE, c.ns_jmp, JMP_DUT, c.ns_dut)
+            in_ns(c.ns_jmp, "ip", "addr", "replace", jmp_addr, "dev", JMP_SIDE)
+            in_ns(c.ns_dut, "ip", "addr", "replace", dut_addr, "dev", JMP_DUT)
+            in_ns(c.ns_jmp, "ip", "link", "set", JMP_SIDE, "up")
+            in_ns(c.ns_dut, "ip", "link", "set", JMP_DUT, "up")
         for index, ns, short in mgmt:
             root_if = f"{c.prefix}-{short}-m"
             root_addr, ns_addr = c.mgmt_pair(index)
@@ -207,8 +237,8 @@ delete table inet {NFT_TABLE}
 table inet {NFT_TABLE} {{
     chain forward {{
         type filter hook forward priority filter; policy accept;
-        iifname "{MGMT}" counter drop
-        oifname "{MGMT}" counter drop
+        iifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
+        oifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
         ct state invalid counter drop
         ct state established,related counter accept
         ct state new counter accept
@@ -230,7 +260,7 @@ delete table ip {NFT_NAT_TABLE}
 
     def _configure_dut(self, state: dict) -> None:
         c = self.config
-        ns = c.ns_dut
+        ns = c.ns_fwd
         in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         in_ns(ns, "nft", "-f", "-", input=self.nft_ruleset())
         for attr, key in _NS_SYSCTLS.items():
@@ -278,18 +308,22 @@ delete table ip {NFT_NAT_TABLE}
         state = self._load_state()
         removed: list[str] = []
         existing = set(list_namespaces())
-        names = [c.ns_tg, c.ns_tg2, c.ns_dut]
+        names = [c.ns_tg, c.ns_tg2, c.ns_jmp, f"{c.prefix}-dutin", c.ns_dut]
         for ns in names:
             if ns not in existing:
                 continue
             kill_namespace_processes(ns)
             run(["ip", "netns", "del", ns])
             removed.append(f"namespace {ns}")
-        for short in ("tg", "dut", "tg2"):
+        for short in ("tg", "dut", "tg2", "jmp"):
             ifname = f"{c.prefix}-{short}-m"
             if run(["ip", "link", "show", ifname], check=False).returncode == 0:
                 run(["ip", "link", "del", ifname], check=False)
                 removed.append(f"link {ifname}")
+        if run(["ip", "route", "show", "type", "unreachable", c.mgmt_net, "metric", "4242"],
+               check=False).stdout.strip():
+            run(["ip", "route", "del", "unreachable", c.mgmt_net, "metric", "4242"], check=False)
+            removed.append(f"route unreachable {c.mgmt_net}")
         for key, value in state.get("global_sysctls", {}).items():
             run(["sysctl", "-qw", f"{key}={value}"], check=False)
             removed.append(f"restored {key}={value}")

@@ -14,18 +14,29 @@ from ._config import LabConfig
 from ._sys import in_ns, pid_alive, read_pid, run, tcp_open, wait_tcp, which
 
 
-def ensure_keys(config: LabConfig, ssh_host: str) -> None:
+def ensure_keys(config: LabConfig, eps) -> None:
+    """The client key, a host key per sshd (DUT, and the jump host's own) and a known_hosts
+    with each address the client may reach an sshd at."""
     sd = config.state_dir
     sd.mkdir(parents=True, exist_ok=True)
     os.chmod(sd, 0o711)  # the sudo test user reads authorized_keys; private keys stay 0600
-    for name in ("id_ed25519", "ssh_host_ed25519_key"):
+    names = ["id_ed25519", "ssh_host_ed25519_key"] + (["jmp_host_ed25519_key"] if config.jump_host else [])
+    for name in names:
         if not (sd / name).exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"ostinato-tcp-lab-{name}",
                   "-f", str(sd / name)])
     (sd / "authorized_keys").write_text((sd / "id_ed25519.pub").read_text())
-    host_pub = (sd / "ssh_host_ed25519_key.pub").read_text().split()
-    ssh_host = ssh_host
-    (sd / "known_hosts").write_text(f"{ssh_host} {host_pub[0]} {host_pub[1]}\n")
+    lines = [_known_host(eps.ssh["host"], sd / "ssh_host_ed25519_key.pub")]
+    if eps.ssh["jump"]:
+        lines.append(_known_host(eps.ssh["jump"]["dut_host"], sd / "ssh_host_ed25519_key.pub"))
+        lines.append(_known_host(eps.ssh["jump"]["host"], sd / "jmp_host_ed25519_key.pub"))
+    (sd / "known_hosts").write_text("".join(lines))
+
+
+def _known_host(host: str, pub: Path) -> str:
+    kind, key = pub.read_text().split()[:2]
+    return f"{host} {kind} {key}\n"
+
 
 def ensure_sudo_user(config: LabConfig, state: dict) -> None:
     c = config
@@ -78,15 +89,14 @@ def remove_sudo_user(config: LabConfig, state: dict) -> list[str]:
     created.pop("sudoers", None)
     return removed
 
-def sshd_config(config: LabConfig, ssh_host: str) -> str:
+def sshd_config(config: LabConfig, listen: list[str], *, host_key: str = "ssh_host_ed25519_key",
+                name: str = "sshd") -> str:
     c = config
     sd = c.state_dir
-    host = ssh_host
-    return "\n".join([
-        f"ListenAddress {host}",
+    return "\n".join([f"ListenAddress {host}" for host in listen] + [
         "Port 22",
-        f"HostKey {sd / 'ssh_host_ed25519_key'}",
-        f"PidFile {sd / 'sshd.pid'}",
+        f"HostKey {sd / host_key}",
+        f"PidFile {sd / (name + '.pid')}",
         f"AuthorizedKeysFile {sd / 'authorized_keys'}",
         "PermitRootLogin prohibit-password",
         "PasswordAuthentication no",
@@ -99,23 +109,34 @@ def sshd_config(config: LabConfig, ssh_host: str) -> str:
         "MaxStartups 50:30:100",
     ] + ([f"Match User {c.sudo_user_name}", "    PasswordAuthentication yes"] if c.sudo_user else []) + [""])
 
-def ensure_sshd(config: LabConfig, state: dict, ssh_host: str) -> None:
+
+def ensure_sshd(config: LabConfig, state: dict, eps) -> None:
+    """The DUT's sshd (on its management address, and on its link to the jump host when
+    there is one) and the jump host's sshd."""
     c = config
+    jump = eps.ssh["jump"]
+    daemons = [("sshd", c.ns_dut, [eps.ssh["host"]] + ([jump["dut_host"]] if jump else []), "ssh_host_ed25519_key")]
+    if jump:
+        daemons.append(("sshd-jmp", c.ns_jmp, [jump["host"]], "jmp_host_ed25519_key"))
+    if not Path("/run/sshd").exists():  # sshd's privilege-separation directory
+        Path("/run/sshd").mkdir(mode=0o755)
+        state["created"]["run_sshd"] = True
+    for name, ns, listen, key in daemons:
+        _ensure_one(c, ns, name, sshd_config(c, listen, host_key=key, name=name), listen[0])
+
+
+def _ensure_one(c: LabConfig, ns: str, name: str, cfg: str, host: str) -> None:
     sd = c.state_dir
-    host = ssh_host
-    cfg_file, cfg = sd / "sshd_config", sshd_config(config, ssh_host)
+    cfg_file, log = sd / f"{name}_config", sd / f"{name}.log"
     changed = not cfg_file.exists() or cfg_file.read_text() != cfg
-    pid = read_pid(sd / "sshd.pid")
+    pid = read_pid(sd / f"{name}.pid")
     if pid_alive(pid) and tcp_open(host, 22):
         if changed:  # sshd re-reads its configuration on SIGHUP
             cfg_file.write_text(cfg)
             os.kill(pid, signal.SIGHUP)
             time.sleep(0.3)
-            wait_tcp(host, 22, 10, f"sshd in {c.ns_dut}", log=sd / "sshd.log")
+            wait_tcp(host, 22, 10, f"sshd in {ns}", log=log)
         return
-    if not Path("/run/sshd").exists():  # sshd's privilege-separation directory
-        Path("/run/sshd").mkdir(mode=0o755)
-        state["created"]["run_sshd"] = True
     cfg_file.write_text(cfg)
-    in_ns(c.ns_dut, which("sshd"), "-f", str(sd / "sshd_config"), "-E", str(sd / "sshd.log"))
-    wait_tcp(host, 22, 10, f"sshd in {c.ns_dut}", log=sd / "sshd.log")
+    in_ns(ns, which("sshd"), "-f", str(cfg_file), "-E", str(log))
+    wait_tcp(host, 22, 10, f"sshd in {ns}", log=log)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ..measure import worst_order
 
 
 RATE_DEFINITIONS = {
@@ -49,7 +50,7 @@ def result_to_dict(r) -> dict:
         "nat_reply_destinations": v.reply_dsts if v else {},
         "nat_reply_samples": v.reply_samples if v else [],
         "freshness": dict(r.freshness, started_at=None) if r.freshness else {},
-        "entries_after_the_run": r.entries_after,
+        "entries_after_the_run": {"removed": r.entries_removed, "note": r.entries_after},
         "ports_short": r.ports_short,
         "drone_build": r.build_checks,
         "gateway_changes": list(r.gateway_changes),
@@ -64,11 +65,17 @@ def result_to_dict(r) -> dict:
             "mode": plan.mode, "rate": plan.rate, "delay": plan.delay, "batches": len(plan.timings),
             "batch_size": plan.space.batch_size, "client_ips": plan.space.ip_count,
             "expected_seconds": round(plan.expected_seconds, 3), "forced": plan.forced,
-            "problems": list(plan.problems),
+            "problems": list(plan.problems), "mode_why": plan.mode_why, "min_margin": plan.min_margin,
+            "margin_why": plan.margin_why,
             "dut_timeouts": {"syn_sent": plan.dut.syn_sent_timeout, "syn_recv": plan.dut.syn_recv_timeout,
-                             "source": plan.dut.source}},
+                             "source": plan.dut.source},
+            "dut_table": {"conntrack_max": plan.dut.conntrack_max, "conntrack_count": plan.dut.conntrack_count,
+                          "own_entries": plan.dut.own_entries, "free_after_clear": plan.dut.free_entries,
+                          "buckets": plan.dut.buckets, "hash_load_at_end": plan.hash_load}},
         "ports": {side: _port(p) for side, p in r.ports.items()},
         "delays": [round(d, 4) for d in r.delays],
+        "order_as_sent": worst_order(r.sent_order),
+        "order_as_sent_batches": [o.to_dict() for o in r.sent_order],
         "drone_versions": dict(r.drone_versions),
         "drone_versions_source": "MAJOR.MINOR that Drone accepted in checkVersion (Drone reports no patch level)",
         "dut": {"kernel": (ha or hb).kernel if (ha or hb) else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..measure import worst_order
+
 
 def _fmt_s(x: float) -> str:
     return f"{x:.2f} s" if x < 100 else f"{x:.0f} s"
@@ -65,6 +67,15 @@ def _traffic_lines(r) -> list[str]:
     if r.syn_phase.seconds > 0:
         lines.append(f"  offered connection rate {r.offered_connection_rate.text()} (SYN phase); end-to-end "
                      f"{r.end_to_end_rate.text()} (first SYN to last ACK)")
+    order = worst_order(r.sent_order)
+    if order and plan is not None and plan.delay is not None:
+        window = plan.space.batch_size / plan.rate
+        late = order["synack_before_syn"] + order["ack_before_synack"]
+        lines.append(f"  order as sent (Drone's captures): SYN -> SYN-ACK at least {order['min_syn_to_synack']:.3f} s "
+                     f"(planned {plan.delay:.3f}), SYN-ACK -> ACK at least {order['min_synack_to_ack']:.3f} s "
+                     f"(planned {window - plan.delay:.3f})"
+                     + (f"; {late} connection(s) sent out of order" if late else "")
+                     + ("" if order["same_clock"] else " (two Drone hosts: their clocks' offset is in these)"))
     if r.freshness:
         lines.append(f"  fresh: {r.freshness['proof']}")
     return lines

@@ -201,11 +201,14 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
         p = dict(ports.get(side) or {})
         p["drone"] = dname
         p["interface"] = ep["port_name"]
+        p.pop("port_id", None)
         ports[side] = p
     out["ports"] = ports
     dut = dict(data.get("dut") or {}) if isinstance(data.get("dut"), dict) else {}
     dut.update(host=ssh["host"], port=ssh["port"], key_file=ssh["key_file"], known_hosts=ssh["known_hosts"])
     dut.setdefault("user", ssh["user"])
+    if eps["dut"].get("netns"):  # the lab's DUT forwards in a namespace of its own
+        dut["netns"] = eps["dut"]["netns"]
     out["dut"] = dut
     return out
 

@@ -15,10 +15,10 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$"
-_IFNAME_RE = r"^[A-Za-z0-9_.:@+-]{1,64}$"
 _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
 _HOST_RE = r"^[A-Za-z0-9_.:-]{1,253}$"
 _CMD_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]{1,64}$"
+_NETNS_RE = r"^[A-Za-z0-9_.-]{1,64}$"
 _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 LAB_PREFIX_RE = r"^[a-z][a-z0-9]{0,7}$"  # the built-in lab's prefix (ostinato_tcp.lab uses it too)
 _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
@@ -26,11 +26,11 @@ _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 IPv4 = ipaddress.IPv4Address
 _PATTERN_WORDS = {
     _NAME_RE: "must be 1-64 of letters, digits and _.:@+- (starting with a letter or digit)",
-    _IFNAME_RE: "must be 1-64 of letters, digits and _.:@+-",
     _USER_RE: "must be a user name: lower-case letters, digits and _.- (starting with a letter or _)",
     _HOST_RE: "must be a host name or IP address: letters, digits and _.:- only",
     _ENV_RE: "must be an environment variable name: letters, digits and _",
     _CMD_RE: "must be a command name or an absolute path: letters, digits and _.+-/ only",
+    _NETNS_RE: "must be a network namespace name: 1-64 of letters, digits and _.-",
     LAB_PREFIX_RE: "must be a lab prefix: 1-8 lower-case letters and digits",
 }
 
@@ -64,9 +64,37 @@ class Device(_Model):
 
 
 class PortSpec(_Model):
+    """One Drone port: its ``interface`` name as Drone lists it (any name, e.g. Windows'
+    ``\\Device\\NPF_{...}``; only ever matched against Drone's own list) or its ``port_id``."""
+
     drone: str = Field(pattern=_NAME_RE)
-    interface: str = Field(pattern=_IFNAME_RE)
+    interface: Optional[str] = Field(None, min_length=1, max_length=256)
+    port_id: Optional[int] = Field(None, ge=0, le=2**32 - 1)
     device: Device
+
+    @field_validator("interface")
+    @classmethod
+    def _printable(cls, v):
+        if v is not None and not v.isprintable():
+            raise ValueError(f"has control characters ({v!r}); use the name 'ostinato-tcp ports' prints")
+        return v
+
+    @model_validator(mode="after")
+    def _one_ref(self):
+        if (self.interface is None) == (self.port_id is None):
+            raise ValueError("give either 'interface' (the name 'ostinato-tcp ports' lists) or 'port_id', not "
+                             + ("both" if self.interface is not None else "neither"))
+        return self
+
+    @property
+    def ref(self) -> str | int:
+        """What to look the port up by in Drone's list: the name, else the id."""
+        return self.interface if self.interface is not None else self.port_id
+
+    @property
+    def ref_field(self) -> str:
+        """The field the port is named by, for messages."""
+        return "interface" if self.interface is not None else "port_id"
 
 
 class Ports(_Model):
@@ -133,6 +161,16 @@ class Traffic(_Model):
         return v
 
 
+class JumpHost(_Model):
+    """One SSH hop on the way to the DUT (its host key is checked like the DUT's)."""
+
+    host: str = Field(pattern=_HOST_RE)
+    port: int = Field(22, ge=1, le=65535)
+    user: Optional[str] = Field(None, pattern=_USER_RE)
+    key_file: Optional[Path] = None
+    known_hosts: Optional[Path] = None
+
+
 class DutConfig(_Model):
     """How to reach and read the DUT (the ``dut`` section)."""
 
@@ -153,6 +191,9 @@ class DutConfig(_Model):
     command_timeout: float = Field(300, gt=0)
     compress: Literal["auto", "on", "off"] = "auto"
     conntrack: str = Field("conntrack", pattern=_CMD_RE, description="conntrack's name or absolute path on the DUT")
+    netns: Optional[str] = Field(None, pattern=_NETNS_RE,
+                                 description="the network namespace where the DUT forwards (ip netns exec NAME ...)")
+    jump: list[JumpHost] = Field(default_factory=list, description="SSH hops to reach the DUT, first to last")
 
 
 class Nat(_Model):
@@ -204,8 +245,9 @@ class Scenario(_Model):
                                   f"names Drone {getattr(self.ports, side).drone!r}, which is not under 'drones' "
                                   f"({', '.join(self.drones)})")
         pa, pb = self.ports.a, self.ports.b
-        if pa.drone == pb.drone and pa.interface == pb.interface:
-            raise CrossFieldError(("ports", "b", "interface"), "port B must differ from port A")
+        if pa.drone == pb.drone and pa.ref == pb.ref:
+            raise CrossFieldError(("ports", "b", pb.ref_field),
+                                  "port B must differ from port A")
         c = self.connections
         if pa.device.ip is not None and pa.device.ip != c.client_ip:
             raise CrossFieldError(("ports", "a", "device", "ip"),

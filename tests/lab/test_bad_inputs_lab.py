@@ -10,7 +10,7 @@ Each case asserts:
   no entry was added; on Drone, every port's streams, device groups, user name and
   transmit mode are as before.
 
-The README's catalogue table is checked against the messages printed here
+The catalogue table in docs/errors.md is checked against the messages printed here
 (``make catalogue`` rewrites it from a lab run).
 """
 
@@ -35,7 +35,7 @@ from ..unit.fake_drone import FakePeer
 from .conftest import lab_drone, port_view, set_port
 
 ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+CATALOGUE = ROOT / "docs" / "errors.md"  # the catalogue's page
 BEGIN, END = "<!-- catalogue:begin -->", "<!-- catalogue:end -->"
 SENTINEL = ("10.1.1.250", 999)
 ROWS: dict[str, tuple[str, str, int]] = {}
@@ -44,7 +44,7 @@ ROWS: dict[str, tuple[str, str, int]] = {}
 @dataclass
 class Case:
     id: str
-    input: str  # what the user got wrong, as the README table says it
+    input: str  # what the user got wrong, as the catalogue table says it
     exit: int
     field: str  # must appear in the message
     value: str  # must appear in the message
@@ -53,7 +53,7 @@ class Case:
     args: tuple = ()
     env: dict = field(default_factory=dict)
     setup: Callable | None = None  # ctx -> undo function
-    volatile: tuple = ()  # regexes of host-specific parts of the message, for the README
+    volatile: tuple = ()  # regexes of host-specific parts of the message, for the catalogue
 
 
 def base_scenario(lab) -> dict:
@@ -257,8 +257,12 @@ CASES = [
          changes={"dut.user": "root; rm -rf /"}),
     Case("hostile-conntrack", "shell text in dut.conntrack", 2, "dut.conntrack", "conntrack;reboot",
          changes={"dut.conntrack": "conntrack;reboot"}),
-    Case("hostile-interface", "shell text in a port name", 2, "ports.a.interface", "porta;id",
-         changes={"ports.a.interface": "porta;id"}),
+    Case("hostile-interface", "shell text in a port name (names are only matched against Drone's list)", 2,
+         "ports.a.interface", "porta;touch /tmp/ostinato-tcp-hostile",
+         changes={"ports.a.interface": "porta;touch /tmp/ostinato-tcp-hostile"}),
+    Case("hostile-netns", "shell text in dut.netns", 2, "dut.netns", "x;reboot", changes={"dut.netns": "x;reboot"}),
+    Case("unknown-port-id", "a port_id Drone does not have", 2, "ports.b.port_id", "no port with id 99",
+         changes={"ports.b.interface": None, "ports.b.port_id": 99}),
 ]
 
 
@@ -291,7 +295,7 @@ def drone_state(lab) -> dict:
 
 
 def normalise(message: str, case: Case, tmp: Path) -> str:
-    """The message as the README shows it: temporary paths and host-specific parts replaced."""
+    """The message as the catalogue shows it: temporary paths and host-specific parts replaced."""
     msg = message.replace(str(tmp), "<tmp>")
     for rx in case.volatile:
         msg = re.sub(rx, "<varies>", msg)
@@ -351,19 +355,19 @@ def _table(rows) -> str:
     return "\n".join(out)
 
 
-def test_readme_catalogue_matches_the_messages():
-    """The README's table, row by row, is what the cases above printed."""
+def test_catalogue_matches_the_messages():
+    """docs/errors.md's table, row by row, is what the cases above printed."""
     assert ROWS, "no catalogue case ran"
-    text = README.read_text()
-    assert BEGIN in text and END in text, "README lacks the catalogue markers"
+    text = CATALOGUE.read_text()
+    assert BEGIN in text and END in text, "docs/errors.md lacks the catalogue markers"
     head, rest = text.split(BEGIN, 1)
     table, tail = rest.split(END, 1)
     ran = [ROWS[c.id] for c in CASES if c.id in ROWS]
     if os.environ.get("OSTINATO_TCP_WRITE_CATALOGUE") == "1" and len(ROWS) == len(CASES):
-        README.write_text(f"{head}{BEGIN}\n{_table(ran)}\n{END}{tail}")
+        CATALOGUE.write_text(f"{head}{BEGIN}\n{_table(ran)}\n{END}{tail}")
         return
     documented = set(table.strip().splitlines()[2:])
     missing = [line for line in _table(ran).splitlines()[2:] if line not in documented]
-    assert not missing, ("README catalogue is out of date (run 'make catalogue'); rows not in it:\n"
+    assert not missing, ("docs/errors.md's catalogue is out of date (run 'make catalogue'); rows not in it:\n"
                          + "\n".join(missing))
-    assert len(documented) == len(CASES), "README catalogue has rows for cases that no longer exist"
+    assert len(documented) == len(CASES), "docs/errors.md's catalogue has rows for cases that no longer exist"

@@ -62,7 +62,7 @@ def test_ports_by_name(drone):
     names = drone.port_names()
     assert names["porta"] != names["portb"]
     assert drone.find_port("portb") == names["portb"]
-    with pytest.raises(DroneError, match="no port named 'eth9'; Drone has: .*porta, portb"):
+    with pytest.raises(DroneError, match="no port named 'eth9'; Drone has: .*'porta', 'portb'"):
         drone.find_port("eth9")
 
 

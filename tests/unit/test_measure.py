@@ -8,7 +8,7 @@ import math
 from ostinato_tcp.drone._encode import stream_config
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.drone.fake import frame, pcap
-from ostinato_tcp.measure import Interval, Rate, Span, capture_spans, split_frames
+from ostinato_tcp.measure import Interval, Rate, Span, capture_spans, packet_times, sent_order, split_frames
 from ostinato_tcp.plan import make_plan
 from ostinato_tcp.streams import Wire, client_program
 
@@ -65,7 +65,30 @@ def test_capture_times_each_phase_of_a_program():
         sec = int(ts)
         out += struct.pack("<IIII", sec, round((ts - sec) * 1e6), incl, orig) + blob[off + 16:off + 16 + incl]
         off += 16 + incl
-    spans = capture_spans(bytes(out), program, {"syn": range(0, 1000), "ack": range(1000, 2000)})
+    times = packet_times(bytes(out), program)
+    assert len(times) == 2000 and sum(1 for t in times if math.isnan(t)) == 3  # the three dropped
+    spans = capture_spans(times, {"syn": range(0, 1000), "ack": range(1000, 2000)})
     assert math.isclose(spans["syn"].seconds, 1000 * 100e-6, rel_tol=1e-3)  # 10,000 SYNs/s
     assert math.isclose(spans["ack"].seconds, 1000 * 50e-6, rel_tol=1e-3)
     assert spans["syn"].bound < 1e-4
+
+
+def test_sent_order_finds_the_block_sent_out_of_order():
+    from array import array
+
+    m, rate, delay = 1000, 1000.0, 0.25
+    a = array("d", [k / rate for k in range(m)] + [(m + k) / rate for k in range(m)])
+    b = array("d", [delay + k / rate for k in range(m)])
+    # port A stalls at SYN 300 and sends SYNs 300..449 in one burst at 0.75 s, then keeps time:
+    # their SYN-ACKs (sent at 0.55..0.699 s) lead them by up to 0.2 s
+    for k in range(300, 450):
+        a[k] = 0.75
+    a[5] = math.nan  # one SYN the capture missed: that connection is not timed
+    o = sent_order(0, a, b, m, same_clock=True)
+    assert o.timed == m - 1
+    assert o.synack_first == [(300, 449, -0.2)]
+    assert math.isclose(o.min_syn_to_synack, -0.2, abs_tol=1e-9) and o.at_syn_to_synack == 300
+    assert o.ack_first == [] and math.isclose(o.min_synack_to_ack, m / rate - delay, abs_tol=1e-9)
+    # in order: no blocks, margins as planned
+    ok = sent_order(1, array("d", [k / rate for k in range(2 * m)]), b, m, same_clock=False)
+    assert ok.synack_first == [] and math.isclose(ok.min_syn_to_synack, delay) and not ok.same_clock

@@ -117,3 +117,42 @@ def test_describe_shows_the_dry_run():
         assert words in text
     refused = "\n".join(make_plan(scenario(**{"traffic.delay": 11}), force=True).describe())
     assert "forced past: traffic.delay 11 s" in refused
+
+
+def test_capacity_counts_the_entries_the_runs_own_clear_removes():
+    sc = scenario(**{"connections.count": 200_000, "connections.client_ips": "auto", "traffic.rate": 100_000,
+                     "connections.first_client_port": 1024})
+    full = dict(conntrack_max=1_200_000, conntrack_count=1_000_004)
+    with pytest.raises(CapacityError, match="1200000 - nf_conntrack_count 1000004 = 199996 free"):
+        make_plan(sc, DutFacts(**full))
+    # the same table, but 1,000,000 of those entries are the test's own, which dut.clear removes first
+    p = make_plan(sc, DutFacts(**full, own_entries=1_000_000))
+    assert p.dut.free_entries == 1_199_996
+    assert any("1000000 of them the test's own, removed by dut.clear first" in line for line in p.describe())
+    # dut.clear: all empties the table; dut.clear: none keeps everything
+    assert make_plan(sc, DutFacts(**full, clear="all")).dut.free_entries == 1_200_000
+    with pytest.raises(CapacityError):
+        make_plan(sc, DutFacts(**full, own_entries=1_000_000, clear="none"))
+
+
+def test_auto_takes_phased_when_it_costs_little():
+    cheap = make_plan(scenario(**{"connections.count": 500, "traffic.rate": 1000}))  # 0.5 s more sending
+    assert cheap.mode == "phased" and "phased costs 0.6 s more than pipelined" in cheap.mode_why  # + 2 RPCs, rebuild
+    dear = make_plan(scenario())  # 1000 at 100/s: 10 s more on a 20 s send
+    assert dear.mode == "pipelined" and "phased would cost 10.1 s more" in dear.mode_why
+    assert any(line.startswith("  mode: pipelined: phased would cost") for line in dear.describe())
+    # an explicit mode or delay is kept
+    assert make_plan(scenario(**{"connections.count": 500, "traffic.rate": 1000,
+                                 "traffic.mode": "pipelined"})).mode == "pipelined"
+
+
+def test_a_loaded_hash_table_widens_the_margins_and_warns():
+    sc = scenario(**{"connections.count": 1_000_000, "connections.client_ips": 16, "traffic.rate": 200_000,
+                     "connections.first_client_port": 1024, "traffic.batches": 200_000, "traffic.mode": "pipelined"})
+    loaded = make_plan(sc, DutFacts(conntrack_max=1_200_000, conntrack_count=0, buckets=131_072))
+    assert loaded.hash_load == pytest.approx(1_000_000 / 131_072)
+    assert loaded.min_margin == pytest.approx(0.2 * loaded.hash_load / 4)
+    assert "for the DUT's hash load of 7.6 entries per bucket" in loaded.margin_why
+    assert any("7.6 entries per bucket" in w and "nf_conntrack_buckets" in w for w in loaded.warnings)
+    roomy = make_plan(sc, DutFacts(conntrack_max=1_200_000, conntrack_count=0, buckets=1_048_576))
+    assert roomy.min_margin == 0.2 and not any("per bucket" in w for w in roomy.warnings)

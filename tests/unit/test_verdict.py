@@ -170,3 +170,61 @@ def test_expect_assured_false_accepts_established_alone():
     assert strict.counts["established_not_assured"] == 1 and strict.established_assured == 0
     loose = judge_text(Expected(sp, require_assured=False), text)
     assert loose.established_assured == 1 and loose.counts["syn_recv"] == 1
+
+
+def _syn_sent_block(n=1000, first=600, last=799, batch=None):
+    """n connections in batches of ``batch``; first..last stuck in SYN_SENT [UNREPLIED]."""
+    sp = space(n, batch=batch)
+    rows = []
+    for k in range(n):
+        ip, port = sp.client_of(k)
+        ip = ipaddress.IPv4Address(ip)
+        rows.append(line(ip, port, "SYN_SENT", "", unreplied=True) if first <= k <= last else line(ip, port))
+    return sp, judge_text(Expected(sp), "".join(rows))
+
+
+class _Plan:  # what diagnose reads of a plan: the space, rate, delay and batch count
+    def __init__(self, sp, rate, delay, batches=1):
+        self.space, self.rate, self.delay, self.timings = sp, rate, delay, [None] * batches
+
+
+def test_syn_sent_with_two_invalid_each_is_syn_ack_before_syn_with_the_block_and_the_lag():
+    from ostinato_tcp.measure import SentOrder
+
+    sp, v = _syn_sent_block(1000, 600, 799, batch=500)
+    plan = _Plan(sp, rate=1000.0, delay=0.25, batches=2)
+    # Drone's captures of batch 2: SYN-ACKs of batch connections 100..299 left before their SYNs
+    order = SentOrder(batch=1, connections=500, timed=500, min_syn_to_synack=-0.35, at_syn_to_synack=100,
+                      min_synack_to_ack=0.25, at_synack_to_ack=0, synack_first=[(100, 299, -0.35)])
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 400}, plan=plan, sent_order=[order]))
+    assert "200 in SYN_SENT [UNREPLIED]" in text
+    assert "their SYN-ACKs reached the DUT before their SYNs: the DUT's invalid counter rose by 400, two per" in text
+    assert "Where: #600-#799 (200), batch 2 of 2, SYNs planned 0.100-0.299 s into it." in text
+    assert ("the SYN-ACKs of 200 connection(s) left before their SYNs, e.g. #600-#799 by up to 0.350 s: port A fell "
+            "behind port B by up to 0.600 s against a planned margin of 0.250 s") in text
+    assert "never reached" not in text
+
+
+def test_syn_sent_without_invalid_is_a_syn_ack_that_never_came():
+    sp, v = _syn_sent_block(1000, 0, 999)
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 0}, plan=_Plan(sp, 1000.0, 0.5)))
+    assert "the SYN-ACK never reached the DUT (the invalid counter did not move" in text
+    assert "Where: #0-#999 (1000), batch 1 of 1" in text
+
+
+def test_mixed_evidence_says_so_with_the_counts():
+    sp, v = _syn_sent_block(1000, 100, 299)
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 150}))
+    assert "the evidence is mixed: the invalid counter rose by 150 for 200 connection(s) in SYN_SENT" in text
+    assert "up to 75 may have had their SYN-ACK early, at least 125 never got one" in text
+
+
+def test_order_held_as_sent_points_past_drone():
+    from ostinato_tcp.measure import SentOrder
+
+    sp, v = _syn_sent_block(1000, 10, 19)
+    order = SentOrder(batch=0, connections=1000, timed=1000, min_syn_to_synack=0.21, at_syn_to_synack=3,
+                      min_synack_to_ack=0.24, at_synack_to_ack=9)
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 20}, plan=_Plan(sp, 1000.0, 0.25),
+                             sent_order=[order]))
+    assert "As sent, the order held (Drone's captures: the smallest margin was 0.210 s of the planned 0.250 s)" in text

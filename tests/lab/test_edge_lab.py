@@ -1,0 +1,73 @@
+"""Runs at the edge, in the real lab: a port falling behind mid-run is diagnosed as what it
+is (SYN-ACKs before their SYNs, which connections, which port lagged by how much), and a
+table filled by the previous run's entries does not refuse the next run that clears them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import clear_test_space, entries_in_test_space
+
+
+def test_port_a_falling_behind_is_diagnosed(ot, relab, scenario_file, tmp_path):
+    eps = relab(two_drones=True)
+    # 20,000 connections at 5,000/s pipelined, SYN-ACKs 1 s behind the SYNs. Drone A is stopped
+    # (SIGSTOP) for 1.6 s early in the SYN phase: port B keeps sending, so the SYN-ACKs of the
+    # connections whose SYNs were held up reach the DUT first.
+    sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 5000,
+                                                 "traffic.delay": 1.0, "traffic.mode": "pipelined"})
+    report = tmp_path / "behind.json"
+    env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "h.sqlite"))
+    proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "--lab", eps.prefix,
+                             "--report-json", str(report), str(sc)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    drone_a = int(Path(f"/run/ostinato-tcp/{eps.prefix}/drone.pid").read_text())
+    seen = []
+    for line in proc.stdout:  # the phase lines (stderr): stop Drone A 1.5 s after the send began
+        seen.append(line)
+        if "send: batch 1" in line:
+            break
+    assert proc.poll() is None, "".join(seen)
+    time.sleep(1.5)
+    os.kill(drone_a, signal.SIGSTOP)
+    try:
+        time.sleep(1.6)
+    finally:
+        os.kill(drone_a, signal.SIGCONT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, "".join(seen) + out
+    rep = json.loads(report.read_text())
+    failed = rep["categories"]["syn_sent_unreplied"]
+    assert failed > 1000 and rep["established_assured"] == 20000 - failed
+    assert rep["dut"]["counter_deltas"]["invalid"] >= 1.8 * failed  # two per connection
+    diag = " ".join(rep["diagnosis"])
+    assert f"{failed} in SYN_SENT [UNREPLIED]" in diag
+    assert "their SYN-ACKs reached the DUT before their SYNs" in diag
+    assert "Where: #" in diag and "batch 1 of 1, SYNs planned" in diag
+    assert "As sent (Drone's captures), the SYN-ACKs of" in diag and "port A fell behind port B by up to" in diag
+    assert "never reached" not in diag
+    order = rep["order_as_sent"]
+    assert order["synack_before_syn"] > 1000 and order["min_syn_to_synack"] < 0
+    assert rep["ports"]["a"]["lagged"] and "port A (porta) took" in diag
+    clear_test_space(eps)
+
+
+def test_a_table_full_of_the_previous_runs_entries_does_not_refuse_the_next(ot, lab, relab, scenario_file):
+    relab(conntrack_max=1500)
+    sc = scenario_file("lab-1000.yaml", **{"connections.count": 1000, "traffic.rate": 1000})
+    rc, out, err, rep = ot("run", "--keep-entries", str(sc))
+    assert rc == 0, out + err
+    assert entries_in_test_space(lab) == 1000  # 500 free now: a plan counting only free entries refuses
+    rc, out, err, _ = ot("plan", str(sc))
+    assert rc == 0 and "(1000 of them the test's own, removed by dut.clear first)" in out, out + err
+    rc, out, err, rep = ot("run", str(sc))
+    assert rc == 0, out + err
+    table = rep["plan"]["dut_table"]
+    assert table["own_entries"] == 1000 and table["free_after_clear"] >= 1000 and table["conntrack_count"] >= 1000
+    assert rep["established_assured"] == 1000 and entries_in_test_space(lab) == 0
