@@ -125,3 +125,44 @@ def check_build(port: DronePort, *, device_ip: int, peer_ip: int, dport: int, wi
     return BuildCheck(port.drone.endpoint, "resolve", measure_build(port, resolve), seen, bad,
                       f"the fast build is not used on Drone {port.drone.endpoint}: {why}; Drone resolves MACs and "
                       "computes checksums instead (slower builds)")
+
+
+def probe_port(sc) -> int:
+    """The TCP port the build probe goes to: next to the test's, never the test's own."""
+    return sc.connections.server_port % 65535 + 1
+
+
+@dataclass
+class BuildProbe:
+    """What the run learns before it builds: each port's gateway MACs and fast-build wire, each
+    Drone's measured (and checked) build, and the form all of them use."""
+
+    gateway_macs: dict[str, dict[int, int]]
+    wires: dict[str, Wire | None]
+    checks: list[BuildCheck]
+    fast: bool
+    per_packet: float  # the slowest Drone's measured build cost, seconds per packet
+
+
+def probe_builds(sc, ports: dict[str, DronePort], plan, *, fault_checksum_bias: int = 0) -> BuildProbe:
+    """Measure Drone's build on every Drone of ``ports`` in the scenario's form (``auto``: the
+    fast form, checked by a capture, else resolve)."""
+    from .ownership import object_name
+
+    form = sc.traffic.drone_build
+    gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in ports}
+    macs = {side: p.gateway_macs(gateways[side]) for side, p in ports.items()}
+    wires = {side: Wire(next(iter(macs[side].values())), p.device_macs(), checksum_bias=fault_checksum_bias)
+             for side, p in ports.items()} if form != "resolve" else {side: None for side in ports}
+    checks: dict[int, BuildCheck] = {}
+    for side, p in ports.items():
+        if id(p.drone) in checks:
+            continue
+        device = plan.space.first_ip if side == "a" else int(sc.connections.server_ip)
+        peer = int(sc.connections.server_ip) if side == "a" else plan.space.first_ip
+        checks[id(p.drone)] = check_build(p, device_ip=device, peer_ip=peer, dport=probe_port(sc), wire=wires[side],
+                                          check=form == "auto", frame_length=sc.traffic.frame_length,
+                                          name=object_name(sc.name, "probe"))
+    fast = all(c.form == "fast" for c in checks.values())
+    return BuildProbe(macs, wires if fast else {side: None for side in ports}, list(checks.values()), fast,
+                      max(c.per_packet for c in checks.values()))

@@ -22,10 +22,11 @@ from .errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE, DroneError, DutError, Ostin
 from .options import RunOptions, open_dut
 from .ownership import object_name, owner_tag
 from .plan import HASH_LOAD_WARN, hash_load, make_plan
-from .ports import DronePort, resolve_neighbors
+from .ports import DronePort, await_gateways
 from .scenario import Scenario
 from .streams import client_devices, server_devices
 
+ARP_TIMEOUT = 6.0  # seconds the gateways have to answer the emulated devices' ARP
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"  # SKIP: not checked, an earlier FAIL says why
 LINK_UP = 2  # PortState.link_state LinkStateUp
 
@@ -189,18 +190,15 @@ def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
     devices = {"a": client_devices(sc, client, 1), "b": server_devices(sc)}
     for side, port in ports.items():
         port.add_devices(devices[side])
-    deadline, pending = time.monotonic() + 6.0, dict(ports)
-    while pending and time.monotonic() < deadline:
-        resolve_neighbors(pending.values())
-        time.sleep(0.3)
-        pending = {s: p for s, p in pending.items()
-                   if not p.gateway_macs(int(getattr(sc.ports, s).device.gateway))}
+    targets = {side: {devices[side].ip_base} for side in ports}
+    gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in ports}
+    pending = await_gateways(ports, targets, gateways, timeout=ARP_TIMEOUT)
     for side, port in ports.items():
         dev = getattr(sc.ports, side).device
         if side in pending:
             rep.add(f"ARP port {side.upper()}", FAIL, f"the gateway {dev.gateway} did not answer ARP from "
                                                       f"{ipaddress.IPv4Address(devices[side].ip_base)} on "
-                                                      f"{port.where} within 6 s",
+                                                      f"{port.where} within {ARP_TIMEOUT:g} s",
                     f"check the cabling, the DUT's address {dev.gateway}/{dev.prefix} on that link, and "
                     f"ports.{side}.device")
         else:

@@ -18,6 +18,7 @@ the caller, never a lab fault). Any state may go to ``released``.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -317,6 +318,47 @@ def resolve_neighbors(ports: Iterable[DronePort]) -> None:
     for group in by_drone.values():
         d = group[0].drone
         d.resolveDeviceNeighbors(d.port_id_list([p.id for p in group]))
+
+
+def await_gateways(ports: dict[str, DronePort], targets: dict[str, set[int]], gateways: dict[str, int], *,
+                   timeout: float) -> dict[str, set[int]]:
+    """Ask Drone to resolve (again each second: its resolve waits only briefly) and poll until
+    every device in ``targets[side]`` knows ``gateways[side]``'s MAC, or ``timeout`` passes;
+    returns the devices still without it, per side (empty when all resolved)."""
+    deadline = time.monotonic() + timeout
+    next_ask = 0.0
+    missing = {side: set(t) for side, t in targets.items()}
+    while True:
+        if time.monotonic() >= next_ask:
+            resolve_neighbors(ports[side] for side in missing)
+            next_ask = time.monotonic() + 1.0
+        missing = {side: left for side in missing
+                   if (left := ports[side].unresolved(targets[side], gateways[side]))}
+        if not missing or time.monotonic() > deadline:
+            return missing
+        time.sleep(0.05)
+
+
+def gateway_changes(ports: dict[str, DronePort], gateways: dict[str, int],
+                    before: dict[str, dict[int, int]]) -> list[str]:
+    """After a send: each port's gateway MAC learnt again (its streams unloaded first, so Drone
+    sends one ARP per device, not one per frame), against ``before``, the MACs the frames went
+    to; one line per port whose gateway answers with another MAC now."""
+    out = []
+    for side, p in ports.items():
+        was = set(before.get(side, {}).values())
+        p.unload()
+        now = set(p.relearn_gateway(gateways[side]).values())
+        if now and was and now != was:
+            out.append(f"port {side.upper()} ({p.name}): the gateway {ipaddress.IPv4Address(gateways[side])} answers "
+                       f"ARP with {_macs(now)} after the send, but the run's frames went to {_macs(was)}, learnt "
+                       "before it: the DUT's MAC changed during the run (VRRP failover, a DUT reboot, a changed "
+                       "interface?)")
+    return out
+
+
+def _macs(macs: set[int]) -> str:
+    return ", ".join(":".join(f"{(m >> s) & 0xFF:02x}" for s in range(40, -8, -8)) for m in sorted(macs))
 
 
 def remove_leftovers(drone: DroneApi, port_ref: str | int, scenario_name: str, *, force: bool = False) -> list[str]:

@@ -30,30 +30,21 @@ from typing import Callable
 
 from . import _signals
 from .drone import DroneApi, check_backend, open_drone
-from .dut import CountPoller, DutFacts, DutSession, diagnose, plan_facts
-from .errors import DroneError, DutError, Interrupted, OstinatoTcpError, RunFault, SshDroppedError, UnknownPortError
+from .dut import CountPoller, DutFacts, DutSession, clear_after, diagnose, plan_facts, read_after_traffic
+from .errors import DroneError, Interrupted, OstinatoTcpError, RunFault, UnknownPortError
 from .options import RunOptions, open_dut
 from .ownership import owner_tag
 from .plan import make_plan
-from .ports import DronePort, resolve_neighbors
+from .ports import DronePort, await_gateways, gateway_changes
 from .result import PortReport, RunEvents, RunResult
 from .scenario import Scenario
 from .send import Sender
-from .build import check_build
-from .ownership import object_name
-from .streams import Wire, client_devices, server_devices
+from .build import probe_builds
+from .streams import client_devices, server_devices
 
 log = logging.getLogger(__name__)
 ARP_TIMEOUT = 6.0
 
-
-def probe_port(sc: Scenario) -> int:
-    """The TCP port the build probe goes to: next to the test's, never the test's own."""
-    return sc.connections.server_port % 65535 + 1
-
-
-def _mac(macs: set[int]) -> str:
-    return ", ".join(":".join(f"{(m >> s) & 0xFF:02x}" for s in range(40, -8, -8)) for m in sorted(macs))
 
 DroneOpener = Callable[..., DroneApi]
 DutOpener = Callable[..., DutSession]
@@ -217,45 +208,20 @@ class Runner:
         """Measure Drone's build on every Drone of the run (and check the fast form), then plan
         again with the measured cost: batches and phase gaps depend on it."""
         r, sc = self.result, self.sc
-        form = sc.traffic.drone_build
-        gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in self.ports}
-        self.gateway_macs = {side: p.gateway_macs(gateways[side]) for side, p in self.ports.items()}
-        wires = {side: Wire(next(iter(self.gateway_macs[side].values())), p.device_macs(),
-                            checksum_bias=self.opts.fault_fast_build)
-                 for side, p in self.ports.items()} if form != "resolve" else {"a": None, "b": None}
-        self.ev.phase("build", f"measuring Drone's build ({form} form) on each Drone")
-        checks: dict[int, object] = {}
-        for side, p in self.ports.items():
-            if id(p.drone) in checks:
-                continue
-            device = r.plan.space.first_ip if side == "a" else int(sc.connections.server_ip)
-            peer = int(sc.connections.server_ip) if side == "a" else r.plan.space.first_ip
-            checks[id(p.drone)] = check_build(p, device_ip=device, peer_ip=peer, dport=probe_port(sc),
-                                              wire=wires[side], check=form == "auto",
-                                              frame_length=sc.traffic.frame_length,
-                                              name=object_name(sc.name, "probe"))
-        r.build_checks = [c.to_dict() for c in checks.values()]
-        r.warnings.extend(c.note for c in checks.values() if c.form == "resolve" and c.note)
-        fast = all(c.form == "fast" for c in checks.values())
-        self.wires = wires if fast else {"a": None, "b": None}
-        measured = max(c.per_packet for c in checks.values())
-        plan = make_plan(sc, self.facts, force=self.opts.force, measured_build=measured, fast=fast)
+        self.ev.phase("build", f"measuring Drone's build ({sc.traffic.drone_build} form) on each Drone")
+        probe = probe_builds(sc, self.ports, r.plan, fault_checksum_bias=self.opts.fault_fast_build)
+        self.gateway_macs, self.wires = probe.gateway_macs, probe.wires
+        r.build_checks = [c.to_dict() for c in probe.checks]
+        r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
+        plan = make_plan(sc, self.facts, force=self.opts.force, measured_build=probe.per_packet, fast=probe.fast)
         if plan.space != r.plan.space:
             r.expected = plan.expected()
         r.plan = plan
 
     def _check_gateways(self) -> None:
         """After the send: the gateways' MACs now, against those the frames were sent to."""
-        for side, p in self.ports.items():
-            gw = int(getattr(self.sc.ports, side).device.gateway)
-            before = set(self.gateway_macs.get(side, {}).values())
-            p.unload()  # one ARP per device, not one per frame of the streams
-            now = set(p.relearn_gateway(gw).values())
-            if now and before and now != before:
-                self.result.gateway_changes.append(
-                    f"port {side.upper()} ({p.name}): the gateway {ipaddress.IPv4Address(gw)} answers ARP with "
-                    f"{_mac(now)} after the send, but the run's frames went to {_mac(before)}, learnt before it: "
-                    "the DUT's MAC changed during the run (VRRP failover, a DUT reboot, a changed interface?)")
+        gateways = {side: int(getattr(self.sc.ports, side).device.gateway) for side in self.ports}
+        self.result.gateway_changes.extend(gateway_changes(self.ports, gateways, self.gateway_macs))
 
     def _prove_fresh_start(self) -> None:
         self.ev.phase("fresh", "reading the test's address space back before the first packet")
@@ -263,38 +229,20 @@ class Runner:
         r.freshness = self.dut.prove_fresh_start(r.expected, self.sc.dut.clear,
                                                  timestamps=r.health_before.timestamp == 1)
 
-    def _targets(self, side: str) -> set[int]:
-        sp = self.result.plan.space
-        if side == "a":
-            return set(range(sp.first_ip, sp.first_ip + sp.ip_count))
-        return {int(self.sc.connections.server_ip)}
-
     def _resolve(self) -> None:
-        """Resolve, then poll until every emulated device knows its gateway's MAC."""
-        deadline = time.monotonic() + ARP_TIMEOUT
-        next_ask = 0.0
-        pending = dict(self.ports)
-        while pending:
-            if time.monotonic() >= next_ask:  # Drone's resolve waits only briefly: ask again each second
-                resolve_neighbors(pending.values())
-                next_ask = time.monotonic() + 1.0
-            missing = {}
-            for side, p in pending.items():
-                left = p.unresolved(self._targets(side), int(getattr(self.sc.ports, side).device.gateway))
-                if left:
-                    missing[side] = left
-            pending = {side: self.ports[side] for side in missing}
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                side, left = next(iter(missing.items()))
-                p, dev = self.ports[side], getattr(self.sc.ports, side).device
-                sample = ", ".join(str(ipaddress.IPv4Address(i)) for i in sorted(left)[:3])
-                raise RunFault(f"port {p.name} (Drone {p.drone.endpoint}): the gateway {dev.gateway} did not answer "
-                               f"ARP for {len(left)} emulated device(s) ({sample}) within {ARP_TIMEOUT:g} s: check "
-                               f"the cabling to the DUT, the DUT's address {dev.gateway}/{dev.prefix} on that link, "
-                               f"and ports.{side}.device")
-            time.sleep(0.05)
+        """Every emulated device must know its gateway's MAC before anything is built."""
+        sp, sc = self.result.plan.space, self.sc
+        targets = {"a": set(range(sp.first_ip, sp.first_ip + sp.ip_count)), "b": {int(sc.connections.server_ip)}}
+        gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in self.ports}
+        missing = await_gateways(self.ports, targets, gateways, timeout=ARP_TIMEOUT)
+        if missing:
+            side, left = next(iter(missing.items()))
+            p, dev = self.ports[side], getattr(sc.ports, side).device
+            sample = ", ".join(str(ipaddress.IPv4Address(i)) for i in sorted(left)[:3])
+            raise RunFault(f"port {p.name} (Drone {p.drone.endpoint}): the gateway {dev.gateway} did not answer "
+                           f"ARP for {len(left)} emulated device(s) ({sample}) within {ARP_TIMEOUT:g} s: check "
+                           f"the cabling to the DUT, the DUT's address {dev.gateway}/{dev.prefix} on that link, "
+                           f"and ports.{side}.device")
 
     def _send(self) -> None:
         r = self.result
@@ -321,40 +269,17 @@ class Runner:
         settle = _Background(self.sender.settle_counters)
         with self._timed("verify"):
             try:
-                for attempt in (1, 2):
-                    try:
-                        r.health_after = self.dut.health()
-                        r.verdict, r.dump = self.dut.verify(r.expected, fresh=r.freshness)
-                        break
-                    except SshDroppedError as exc:
-                        if attempt == 2:
-                            raise DutError(f"the DUT could not be read after the traffic was sent (SSH dropped "
-                                           f"twice): {exc}") from None
-                        r.warnings.append(f"SSH to the DUT dropped while reading it ({exc}); reconnected and read "
-                                          "it again")
-                        try:
-                            self.dut.reconnect()
-                        except DutError as again:
-                            raise DutError(f"the DUT could not be read after the traffic was sent: {exc}; "
-                                           f"reconnecting: {again}") from None
+                r.health_after, r.verdict, r.dump = read_after_traffic(self.dut, r.expected, r.freshness,
+                                                                       r.warnings)
             finally:
                 settle.join()
         r.timings["dump"] = r.dump.get("seconds", 0.0)
 
     def _clear_after(self) -> None:
         """Leave the DUT as it was found: the test's entries go after the verdict (unless kept)."""
-        r, c = self.result, self.sc.connections
-        if self.sc.dut.clear_after == "none" or self.opts.keep_entries:
-            r.entries_after = "kept (--keep-entries)" if self.opts.keep_entries else "kept (dut.clear_after: none)"
-            return
-        try:
-            n = self.dut.clear(c.server_ip, c.server_port, "test")
-        except OstinatoTcpError as exc:
-            r.warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")
-            r.entries_after = "not removed"
-            return
-        r.entries_removed = n
-        r.entries_after = f"{n} removed (dut.clear_after: test; --keep-entries keeps them)"
+        r = self.result
+        r.entries_removed, r.entries_after = clear_after(self.dut, self.sc, keep=self.opts.keep_entries,
+                                                         warnings=r.warnings)
 
     def _report(self) -> None:
         r = self.result

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .errors import DroneRpcError, RunFault
 from .measure import Interval, capture_spans, packet_times, sent_order, span_of, split_frames
 from .ports import DronePort, PortState
-from .streams import Wire, client_program, runs_from_learned, server_program, server_runs
+from .streams import Wire, client_program, learned_runs, server_program, server_runs
 from .tuples import Batch, StreamFields
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 POLL_SHARE = 0.005  # poll every 0.5% of the time a port has been sending
 POLL_MIN, POLL_MAX = 0.001, 0.1  # seconds
 PROGRESS_EVERY = 0.1  # seconds between progress events
-MAX_LEARN_STREAMS = 4096
 CAPTURE_FRAMES = 900_000  # batches timed by Drone's capture: at most this many frames on a port
 
 
@@ -153,7 +152,9 @@ class Sender:
         fields = plan.space.stream_runs(batch)
         a, b = self.a, self.b
         planned = {"a": 2 * m / rate, "b": m / rate}
-        captured = self._capture_start(batch)
+        capture = BatchCapture(self.a, self.b, self.result) if 3 * batch.count <= CAPTURE_FRAMES else None
+        if capture and not capture.start():
+            capture = None
         t0, build0 = time.monotonic(), r.timings["build"]
         self._expect(batch)
         if plan.mode == "pipelined":
@@ -181,53 +182,20 @@ class Sender:
             times = {"a": [syn, ack], "b": [synack], "syn": syn, "handshake": span_of(syn, ack)}
         # send time: from the first start to the last port done, Drone's builds excluded
         r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
-        if captured:
-            self._capture_times(batch.index, fields, m, times)
+        if capture:
+            capture.finish(batch.index, self._reference_programs(fields), m, times, pipelined=plan.mode == "pipelined")
         self._account({"a": times["a"], "b": times["b"]}, planned)
         r.syn_phase += times["syn"]
         r.handshake += times["handshake"]
 
-    # ------------------------------------------------------------------ timing by Drone's capture
-    def _capture_start(self, batch: Batch) -> bool:
-        """A batch of up to 300,000 connections is timed by Drone's own capture (to microseconds,
-        and a pipelined SYN phase apart from its ACKs) rather than by the transmit state, whose
-        start is known only to the startTransmit reply (about 10 ms after the first packet)."""
-        if 3 * batch.count > CAPTURE_FRAMES:  # port A sends 2 per connection and receives 1
-            return False
-        try:
-            for p in (self.a, self.b):
-                p.start_capture()
-        except DroneRpcError as exc:
-            self.result.warnings.append(f"Drone could not capture ({exc}): the send is timed by its transmit state")
-            return False
-        time.sleep(DronePort.CAPTURE_OPEN)
-        return True
-
-    def _capture_times(self, index: int, fields: list[StreamFields], m: int, times: dict) -> None:
-        t0 = time.monotonic()
-        time.sleep(DronePort.CAPTURE_SETTLE)
+    def _reference_programs(self, fields: list[StreamFields]) -> tuple[list, list]:
+        """Ports A's and B's whole programs of a batch, to place each captured frame in."""
         nat = self.sc.nat
         ref_a = client_program(self.sc, fields, wire=self.wires["a"])
         ref_b = self.b.program if nat.mode == "learn" else server_program(
             self.sc, server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None),
             wire=self.wires["b"])
-        a_times, b_times = packet_times(self.a.stop_capture(), ref_a), packet_times(self.b.stop_capture(), ref_b)
-        got_a = capture_spans(a_times, {"syn": range(0, m), "ack": range(m, 2 * m), "all": range(0, 2 * m)})
-        got_b = capture_spans(b_times, {"all": range(0, m)})
-        if self.plan.mode == "pipelined" and len(a_times) >= 2 * m and len(b_times) >= m:
-            same_clock = self.a.drone.endpoint.rsplit(":", 1)[0] == self.b.drone.endpoint.rsplit(":", 1)[0]
-            self.result.sent_order.append(sent_order(index, a_times, b_times, m, same_clock=same_clock))
-        self.result.timings["capture"] = self.result.timings.get("capture", 0.0) + time.monotonic() - t0
-        if "syn" in got_a:
-            times["syn"] = got_a["syn"]
-        if self.plan.mode == "pipelined":
-            if "all" in got_a:
-                times["handshake"], times["a"] = got_a["all"], [got_a["all"]]
-        elif "syn" in got_a and "ack" in got_a:
-            times["a"] = [got_a["syn"], got_a["ack"]]
-        if "all" in got_b:
-            times["b"] = [got_b["all"]]
-        self.result.timed_by_capture = True
+        return ref_a, ref_b
 
     def _expect(self, batch: Batch) -> None:
         """What the plan sends in this batch (a leg disabled for a test still counts: missing)."""
@@ -248,25 +216,17 @@ class Sender:
     # ------------------------------------------------------------------ NAT learn
     def _learn(self, batch: Batch) -> None:
         """NAT learn: the SYN_SENT entries' reply tuples become the SYN-ACK destinations."""
-        exp, r = self.expected, self.result
         self.ev.phase("learn", "reading the DUT's SYN_SENT entries to learn the NAT's translations")
-        _, odd = self.dut.learn_replies(exp)
-        pairs = [(exp.learned_ip[n], exp.learned_port[n]) for n in range(batch.first, batch.first + batch.count)
-                 if exp.learned_ip[n]]
-        if len(pairs) < batch.count:
-            r.warnings.append(f"NAT learn: {batch.count - len(pairs)} of {batch.count} connections had no "
-                              "SYN_SENT entry to learn from; no SYN-ACK is sent for them")
+        _, odd = self.dut.learn_replies(self.expected)
         if odd:
-            r.warnings.append("NAT learn: the DUT changed some client ports, e.g. " + "; ".join(odd[:3]))
-        runs = runs_from_learned(pairs) or [StreamFields(0, 0, 1, 1, 1, 1)]  # nothing to answer
-        if len(runs) > MAX_LEARN_STREAMS:
-            raise RunFault(f"NAT learn: the translations form {len(runs)} port runs; more than {MAX_LEARN_STREAMS} "
-                           "SYN-ACK streams would be needed. The NAT randomises ports (--random-fully?); this mode "
-                           "needs translations that mostly keep or shift ports")
+            self.result.warnings.append("NAT learn: the DUT changed some client ports, e.g. " + "; ".join(odd[:3]))
+        try:
+            runs, notes = learned_runs(self.expected, batch.first, batch.count)
+        except ValueError as exc:
+            raise RunFault(str(exc)) from None
+        self.result.warnings.extend(notes)
         self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack",
                                    wire=self.wires["b"]))
-        if len(runs) > 1:
-            r.warnings.append(f"NAT learn: {len(pairs)} translations learned, sent as {len(runs)} SYN-ACK streams")
 
     # ------------------------------------------------------------------ counters
     def take_baseline(self) -> None:
@@ -308,3 +268,46 @@ class Sender:
                 except Exception as exc:  # noqa: BLE001 - a fault path: report, go on with the other port
                     problems.append(f"could not stop transmit on {p.name}: {exc}")
         return problems
+
+
+class BatchCapture:
+    """Times a batch of up to 300,000 connections by Drone's own capture of both ports (to
+    microseconds, a pipelined SYN phase apart from its ACKs, and the order each connection's
+    packets left in) rather than by the transmit state, whose start is known only to the
+    startTransmit reply (about 10 ms after the first packet)."""
+
+    def __init__(self, a: DronePort, b: DronePort, result: "RunResult"):
+        self.a, self.b, self.result = a, b, result
+
+    def start(self) -> bool:
+        try:
+            for p in (self.a, self.b):
+                p.start_capture()
+        except DroneRpcError as exc:
+            self.result.warnings.append(f"Drone could not capture ({exc}): the send is timed by its transmit state")
+            return False
+        time.sleep(DronePort.CAPTURE_OPEN)
+        return True
+
+    def finish(self, index: int, refs: tuple[list, list], m: int, times: dict, *, pipelined: bool) -> None:
+        """Replace the transmit-state times in ``times`` by the captures' (where they saw enough)."""
+        t0 = time.monotonic()
+        time.sleep(DronePort.CAPTURE_SETTLE)
+        a_times, b_times = packet_times(self.a.stop_capture(), refs[0]), packet_times(self.b.stop_capture(), refs[1])
+        got_a = capture_spans(a_times, {"syn": range(0, m), "ack": range(m, 2 * m), "all": range(0, 2 * m)})
+        got_b = capture_spans(b_times, {"all": range(0, m)})
+        r = self.result
+        if pipelined and len(a_times) >= 2 * m and len(b_times) >= m:
+            same_clock = self.a.drone.endpoint.rsplit(":", 1)[0] == self.b.drone.endpoint.rsplit(":", 1)[0]
+            r.sent_order.append(sent_order(index, a_times, b_times, m, same_clock=same_clock))
+        r.timings["capture"] = r.timings.get("capture", 0.0) + time.monotonic() - t0
+        if "syn" in got_a:
+            times["syn"] = got_a["syn"]
+        if pipelined:
+            if "all" in got_a:
+                times["handshake"], times["a"] = got_a["all"], [got_a["all"]]
+        elif "syn" in got_a and "ack" in got_a:
+            times["a"] = [got_a["syn"], got_a["ack"]]
+        if "all" in got_b:
+            times["b"] = [got_b["all"]]
+        r.timed_by_capture = True

@@ -210,6 +210,28 @@ def server_runs(fields: StreamFields | list[StreamFields], nat_address: int | No
     return [replace(f, ip_base=nat_address, ip_count=1) for f in runs]
 
 
+MAX_LEARN_STREAMS = 4096
+
+
+def learned_runs(exp, first: int, count: int) -> tuple[list[StreamFields], list[str]]:
+    """NAT learn: the SYN-ACK destinations of connections first..first+count-1 from the
+    translations learnt into ``exp`` (an Expected), as streams, and warnings. Raises
+    ValueError when the translations would need more than MAX_LEARN_STREAMS streams."""
+    pairs = [(exp.learned_ip[n], exp.learned_port[n]) for n in range(first, first + count) if exp.learned_ip[n]]
+    notes = []
+    if len(pairs) < count:
+        notes.append(f"NAT learn: {count - len(pairs)} of {count} connections had no SYN_SENT entry to learn from; "
+                     "no SYN-ACK is sent for them")
+    runs = runs_from_learned(pairs) or [StreamFields(0, 0, 1, 1, 1, 1)]  # nothing to answer
+    if len(runs) > MAX_LEARN_STREAMS:
+        raise ValueError(f"NAT learn: the translations form {len(runs)} port runs; more than {MAX_LEARN_STREAMS} "
+                         "SYN-ACK streams would be needed. The NAT randomises ports (--random-fully?); this mode "
+                         "needs translations that mostly keep or shift ports")
+    if len(runs) > 1:
+        notes.append(f"NAT learn: {len(pairs)} translations learned, sent as {len(runs)} SYN-ACK streams")
+    return runs, notes
+
+
 def runs_from_learned(pairs: list[tuple[int, int]]) -> list[StreamFields]:
     """Group learned (translated IP, translated port) destinations into as few SYN-ACK
     streams as possible: per IP, maximal arithmetic runs of sorted ports. In the phased

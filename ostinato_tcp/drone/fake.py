@@ -86,7 +86,85 @@ class FakePort:
         return frames, nbytes
 
 
-class FakeDrone(DroneApi):
+class _FakeDevices:
+    """FakeDrone's device groups and emulated devices: every device resolves its gateway at
+    once (``gateway_mac``), and each resolve counts one ARP frame per device."""
+
+    # FakeDrone provides pb, emul, gateway_mac, _port() and _ack().
+
+    def _rpc_getDeviceGroupIdList(self, request):
+        return self.device_group_id_list(request.id, sorted(self._port(request.id, "getDeviceGroupIdList").groups))
+
+    def _rpc_getDeviceGroupConfig(self, request):
+        p = self._port(request.port_id.id, "getDeviceGroupConfig")
+        out = self.pb.DeviceGroupConfigList()
+        out.port_id.id = p.id
+        for gid in request.device_group_id:
+            out.device_group.add().CopyFrom(p.groups[gid.id])
+        return out
+
+    def _rpc_addDeviceGroup(self, request):
+        p = self._port(request.port_id.id, "addDeviceGroup")
+        for gid in request.device_group_id:
+            g = self.pb.DeviceGroup()
+            g.device_group_id.id = gid.id
+            p.groups[gid.id] = g
+        return self._ack()
+
+    def _rpc_deleteDeviceGroup(self, request):
+        p = self._port(request.port_id.id, "deleteDeviceGroup")
+        for gid in request.device_group_id:
+            p.groups.pop(gid.id, None)
+        return self._ack()
+
+    def _rpc_modifyDeviceGroup(self, request):
+        p = self._port(request.port_id.id, "modifyDeviceGroup")
+        for g in request.device_group:
+            p.groups[g.device_group_id.id].CopyFrom(g)
+        return self._ack()
+
+    def _devices(self, p: FakePort) -> list[tuple[int, int]]:
+        """(IPv4 address, gateway) of every device of the port's groups."""
+        out = []
+        for g in p.groups.values():
+            ip4 = g.Extensions[self.emul.ip4]
+            for i in range(g.device_count):
+                out.append((ip4.address + i * (ip4.step or 1), ip4.default_gateway))
+        return out
+
+    def _rpc_getDeviceList(self, request):
+        p = self._port(request.id, "getDeviceList")
+        out = self.pb.PortDeviceList()
+        out.port_id.id = p.id
+        for ip, _ in self._devices(p):
+            dev = out.Extensions[self.emul.device].add()
+            dev.ip4, dev.mac = ip, (0x0200 << 32) | ip
+        return out
+
+    def _rpc_clearDeviceNeighbors(self, request):
+        return self._ack()
+
+    def _rpc_resolveDeviceNeighbors(self, request):
+        for pid in request.port_id:
+            p = self._port(pid.id, "resolveDeviceNeighbors")
+            n = len(self._devices(p))
+            p.tx_frames += n  # one ARP request per device
+            p.tx_bytes += n * ARP_FRAME_BYTES
+        return self._ack()
+
+    def _rpc_getDeviceNeighbors(self, request):
+        p = self._port(request.id, "getDeviceNeighbors")
+        out = self.pb.PortNeighborList()
+        out.port_id.id = p.id
+        for i, (_, gw) in enumerate(self._devices(p)):
+            dn = out.Extensions[self.emul.device_neighbor].add()
+            dn.device_index = i
+            e = dn.arp.add()
+            e.ip4, e.mac = gw, self.gateway_mac
+        return out
+
+
+class FakeDrone(_FakeDevices, DroneApi):
     """A Drone in memory. ``gateway_mac``: the MAC every device resolves for its gateway;
     ``tx_seconds``: how long a transmit stays on (0: it ends at once); ``arp_per_start``: ARP
     frames the devices send during each transmit (answering the DUT)."""
@@ -276,75 +354,3 @@ class FakeDrone(DroneApi):
             p = self._port(pid.id, "clearStats")
             p.tx_frames = p.tx_bytes = 0
         return self._ack()
-
-    # ------------------------------------------------------------------ devices
-    def _rpc_getDeviceGroupIdList(self, request):
-        return self.device_group_id_list(request.id, sorted(self._port(request.id, "getDeviceGroupIdList").groups))
-
-    def _rpc_getDeviceGroupConfig(self, request):
-        p = self._port(request.port_id.id, "getDeviceGroupConfig")
-        out = self.pb.DeviceGroupConfigList()
-        out.port_id.id = p.id
-        for gid in request.device_group_id:
-            out.device_group.add().CopyFrom(p.groups[gid.id])
-        return out
-
-    def _rpc_addDeviceGroup(self, request):
-        p = self._port(request.port_id.id, "addDeviceGroup")
-        for gid in request.device_group_id:
-            g = self.pb.DeviceGroup()
-            g.device_group_id.id = gid.id
-            p.groups[gid.id] = g
-        return self._ack()
-
-    def _rpc_deleteDeviceGroup(self, request):
-        p = self._port(request.port_id.id, "deleteDeviceGroup")
-        for gid in request.device_group_id:
-            p.groups.pop(gid.id, None)
-        return self._ack()
-
-    def _rpc_modifyDeviceGroup(self, request):
-        p = self._port(request.port_id.id, "modifyDeviceGroup")
-        for g in request.device_group:
-            p.groups[g.device_group_id.id].CopyFrom(g)
-        return self._ack()
-
-    def _devices(self, p: FakePort) -> list[tuple[int, int]]:
-        """(IPv4 address, gateway) of every device of the port's groups."""
-        out = []
-        for g in p.groups.values():
-            ip4 = g.Extensions[self.emul.ip4]
-            for i in range(g.device_count):
-                out.append((ip4.address + i * (ip4.step or 1), ip4.default_gateway))
-        return out
-
-    def _rpc_getDeviceList(self, request):
-        p = self._port(request.id, "getDeviceList")
-        out = self.pb.PortDeviceList()
-        out.port_id.id = p.id
-        for ip, _ in self._devices(p):
-            dev = out.Extensions[self.emul.device].add()
-            dev.ip4, dev.mac = ip, (0x0200 << 32) | ip
-        return out
-
-    def _rpc_clearDeviceNeighbors(self, request):
-        return self._ack()
-
-    def _rpc_resolveDeviceNeighbors(self, request):
-        for pid in request.port_id:
-            p = self._port(pid.id, "resolveDeviceNeighbors")
-            n = len(self._devices(p))
-            p.tx_frames += n  # one ARP request per device
-            p.tx_bytes += n * ARP_FRAME_BYTES
-        return self._ack()
-
-    def _rpc_getDeviceNeighbors(self, request):
-        p = self._port(request.id, "getDeviceNeighbors")
-        out = self.pb.PortNeighborList()
-        out.port_id.id = p.id
-        for i, (_, gw) in enumerate(self._devices(p)):
-            dn = out.Extensions[self.emul.device_neighbor].add()
-            dn.device_index = i
-            e = dn.arp.add()
-            e.ip4, e.mac = gw, self.gateway_mac
-        return out

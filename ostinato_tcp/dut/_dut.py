@@ -11,7 +11,7 @@ import threading
 import zlib
 from array import array
 
-from ..errors import DutCommandError, OstinatoTcpError, UsageError
+from ..errors import DutCommandError, DutError, OstinatoTcpError, SshDroppedError, UsageError
 from . import commands as C
 from .conntrack import LineSplitter, ParseStats, parse_counted
 from .facts import DutFacts, Health, parse_health
@@ -281,3 +281,38 @@ def plan_facts(dut, health: Health, sc) -> DutFacts:
     if sc.dut.clear == "test" and health.free is not None and sc.connections.count > health.free:
         own = dut.count_test_space(sc.connections.server_ip, sc.connections.server_port)
     return health.facts(f"read from the DUT {dut.where}", own_entries=own, clear=sc.dut.clear)
+
+
+def read_after_traffic(dut, expected, fresh, warnings: list[str]) -> tuple[Health, Verdict, dict]:
+    """The DUT's health and the verdict after the traffic. A dropped SSH connection is retried
+    once (after a reconnect), with a warning; a second drop is a DutError."""
+    for attempt in (1, 2):
+        try:
+            health = dut.health()
+            verdict, dump = dut.verify(expected, fresh=fresh)
+            return health, verdict, dump
+        except SshDroppedError as exc:
+            if attempt == 2:
+                raise DutError(f"the DUT could not be read after the traffic was sent (SSH dropped twice): "
+                               f"{exc}") from None
+            warnings.append(f"SSH to the DUT dropped while reading it ({exc}); reconnected and read it again")
+            try:
+                dut.reconnect()
+            except DutError as again:
+                raise DutError(f"the DUT could not be read after the traffic was sent: {exc}; reconnecting: "
+                               f"{again}") from None
+    raise AssertionError("unreachable")
+
+
+def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None, str]:
+    """After the verdict: delete the test's entries unless kept (``dut.clear_after: none`` or
+    ``keep``); returns (entries removed or None, what became of them)."""
+    if sc.dut.clear_after == "none" or keep:
+        return None, "kept (--keep-entries)" if keep else "kept (dut.clear_after: none)"
+    c = sc.connections
+    try:
+        n = dut.clear(c.server_ip, c.server_port, "test")
+    except OstinatoTcpError as exc:
+        warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")
+        return None, "not removed"
+    return n, f"{n} removed (dut.clear_after: test; --keep-entries keeps them)"

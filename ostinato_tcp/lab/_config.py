@@ -150,3 +150,84 @@ class Endpoints:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def endpoints_of(c: LabConfig) -> Endpoints:
+    """How to reach the lab of config ``c``: what ``lab up --json`` prints."""
+    sd = c.state_dir
+    drone_a_host = c.mgmt_pair(0)[1].split("/")[0]
+    drone_b_host = c.mgmt_pair(2)[1].split("/")[0] if c.two_drones else drone_a_host
+    ssh_host = c.mgmt_pair(1)[1].split("/")[0]
+    jump = None
+    if c.jump_host:
+        jump = {"host": c.mgmt_pair(3)[1].split("/")[0], "port": 22, "user": "root",
+                "dut_host": c.mgmt_pair(4)[1].split("/")[0], "namespace": c.ns_jmp}
+    return Endpoints(
+        prefix=c.prefix,
+        drone_a={"host": drone_a_host, "port": c.drone_port, "port_name": PORT_A,
+                 "namespace": c.ns_tg},
+        drone_b={"host": drone_b_host, "port": c.drone_port, "port_name": PORT_B,
+                 "namespace": c.ns_tg2 if c.two_drones else c.ns_tg},
+        ssh={"host": ssh_host, "port": 22, "user": "root", "key_file": str(sd / "id_ed25519"),
+             "known_hosts": str(sd / "known_hosts"),
+             "sudo_user": c.sudo_user_name if c.sudo_user else None,
+             "plain_user": c.plain_user_name if c.sudo_user else None,
+             "sudo_user_password_file": str(sd / "sudo-user-password") if c.sudo_user else None,
+             "jump": jump},
+        dut={"namespace": c.ns_fwd, "ssh_namespace": c.ns_dut, "netns": c.ns_fwd if c.dut_netns else None,
+             "client_gateway": c.client_gateway,
+             "server_gateway": c.server_gateway, "client_interface": DUT_A,
+             "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
+             "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
+             "syn_recv_timeout": c.syn_recv_timeout},
+        namespaces=c.namespaces(),
+        lab_file=str(sd / "lab.yaml"),
+    )
+
+
+def nft_ruleset(c: LabConfig) -> str:
+    """The DUT's ruleset: a forward chain whose ct state rules turn conntrack on, the
+    management links kept out of forwarding, and source NAT on request."""
+    rules = f"""table inet {NFT_TABLE}
+delete table inet {NFT_TABLE}
+table inet {NFT_TABLE} {{
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        iifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
+        oifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
+        ct state invalid counter drop
+        ct state established,related counter accept
+        ct state new counter accept
+    }}
+}}
+table ip {NFT_NAT_TABLE}
+delete table ip {NFT_NAT_TABLE}
+"""
+    if c.nat:
+        action = "masquerade" if c.nat == "masquerade" else f"snat to {c.nat.split(':', 1)[1]}"
+        rules += f"""table ip {NFT_NAT_TABLE} {{
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "{DUT_B}" counter {action}
+    }}
+}}
+"""
+    return rules
+
+
+def lab_file_data(c: LabConfig, e: Endpoints) -> dict:
+    """The lab as a lab file's data: drones, ports with their devices, the DUT."""
+    drones = {"lab-a": {"host": e.drone_a["host"], "port": e.drone_a["port"]}}
+    if c.two_drones:
+        drones["lab-b"] = {"host": e.drone_b["host"], "port": e.drone_b["port"]}
+    gw_a, pre_a = c.client_gateway.split("/")
+    gw_b, pre_b = c.server_gateway.split("/")
+    data = {"drones": drones,
+            "ports": {"a": {"drone": "lab-a", "interface": PORT_A, "device": {"gateway": gw_a, "prefix": int(pre_a)}},
+                      "b": {"drone": "lab-b" if c.two_drones else "lab-a", "interface": PORT_B,
+                            "device": {"gateway": gw_b, "prefix": int(pre_b)}}},
+            "dut": {"host": e.ssh["host"], "port": e.ssh["port"], "user": e.ssh["user"],
+                    "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
+    if e.dut["netns"]:
+        data["dut"]["netns"] = e.dut["netns"]
+    return data

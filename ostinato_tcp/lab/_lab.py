@@ -36,8 +36,9 @@ from pathlib import Path
 
 from ..errors import LabError
 from . import _sshd
-from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MGMT, NFT_NAT_TABLE, NFT_TABLE, PORT_A, PORT_B, STATE_ROOT,
-                      Endpoints, LabConfig, _GLOBAL_SYSCTLS, _NS_SYSCTLS)
+from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MGMT, PORT_A, PORT_B, STATE_ROOT, Endpoints,
+                      LabConfig, _GLOBAL_SYSCTLS, _NS_SYSCTLS, endpoints_of, lab_file_data,
+                      nft_ruleset)
 from ._sys import (check_prerequisites, in_ns, kill_namespace_processes, list_namespaces, pid_alive, read_pid, run,
                    tcp_open, veth, wait_drone, which)
 
@@ -80,36 +81,7 @@ class Lab:
 
     # Endpoints -----------------------------------------------------------
     def endpoints(self) -> Endpoints:
-        c = self.config
-        sd = c.state_dir
-        drone_a_host = c.mgmt_pair(0)[1].split("/")[0]
-        drone_b_host = c.mgmt_pair(2)[1].split("/")[0] if c.two_drones else drone_a_host
-        ssh_host = c.mgmt_pair(1)[1].split("/")[0]
-        jump = None
-        if c.jump_host:
-            jump = {"host": c.mgmt_pair(3)[1].split("/")[0], "port": 22, "user": "root",
-                    "dut_host": c.mgmt_pair(4)[1].split("/")[0], "namespace": c.ns_jmp}
-        return Endpoints(
-            prefix=c.prefix,
-            drone_a={"host": drone_a_host, "port": c.drone_port, "port_name": PORT_A,
-                     "namespace": c.ns_tg},
-            drone_b={"host": drone_b_host, "port": c.drone_port, "port_name": PORT_B,
-                     "namespace": c.ns_tg2 if c.two_drones else c.ns_tg},
-            ssh={"host": ssh_host, "port": 22, "user": "root", "key_file": str(sd / "id_ed25519"),
-                 "known_hosts": str(sd / "known_hosts"),
-                 "sudo_user": c.sudo_user_name if c.sudo_user else None,
-                 "plain_user": c.plain_user_name if c.sudo_user else None,
-                 "sudo_user_password_file": str(sd / "sudo-user-password") if c.sudo_user else None,
-                 "jump": jump},
-            dut={"namespace": c.ns_fwd, "ssh_namespace": c.ns_dut, "netns": c.ns_fwd if c.dut_netns else None,
-                 "client_gateway": c.client_gateway,
-                 "server_gateway": c.server_gateway, "client_interface": DUT_A,
-                 "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
-                 "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
-                 "syn_recv_timeout": c.syn_recv_timeout},
-            namespaces=c.namespaces(),
-            lab_file=str(sd / "lab.yaml"),
-        )
+        return endpoints_of(self.config)
 
     # Status --------------------------------------------------------------
     def status(self) -> dict:
@@ -165,22 +137,9 @@ class Lab:
         ``lab_file:`` or ``--lab-file``, as they would a real lab's."""
         import yaml
 
-        e, c = self.endpoints(), self.config
-        drones = {"lab-a": {"host": e.drone_a["host"], "port": e.drone_a["port"]}}
-        if c.two_drones:
-            drones["lab-b"] = {"host": e.drone_b["host"], "port": e.drone_b["port"]}
-        gw_a, pre_a = c.client_gateway.split("/")
-        gw_b, pre_b = c.server_gateway.split("/")
-        data = {"drones": drones,
-                "ports": {"a": {"drone": "lab-a", "interface": PORT_A, "device": {"gateway": gw_a, "prefix": int(pre_a)}},
-                          "b": {"drone": "lab-b" if c.two_drones else "lab-a", "interface": PORT_B,
-                                "device": {"gateway": gw_b, "prefix": int(pre_b)}}},
-                "dut": {"host": e.ssh["host"], "port": e.ssh["port"], "user": e.ssh["user"],
-                        "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
-        if e.dut["netns"]:
-            data["dut"]["netns"] = e.dut["netns"]
-        self.lab_file.write_text(f"# the built-in lab '{c.prefix}' as a lab file (written by 'ostinato-tcp lab up')\n"
-                                 + yaml.safe_dump(data, sort_keys=False))
+        self.lab_file.write_text(f"# the built-in lab '{self.config.prefix}' as a lab file (written by 'ostinato-tcp "
+                                 "lab up')\n" + yaml.safe_dump(lab_file_data(self.config, self.endpoints()),
+                                                               sort_keys=False))
         return self.lab_file
 
     def _ensure_namespaces(self) -> None:
@@ -231,32 +190,7 @@ class Lab:
             in_ns(ns, "ip", "link", "set", MGMT, "up")
 
     def nft_ruleset(self) -> str:
-        c = self.config
-        rules = f"""table inet {NFT_TABLE}
-delete table inet {NFT_TABLE}
-table inet {NFT_TABLE} {{
-    chain forward {{
-        type filter hook forward priority filter; policy accept;
-        iifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
-        oifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
-        ct state invalid counter drop
-        ct state established,related counter accept
-        ct state new counter accept
-    }}
-}}
-table ip {NFT_NAT_TABLE}
-delete table ip {NFT_NAT_TABLE}
-"""
-        if c.nat:
-            action = "masquerade" if c.nat == "masquerade" else f"snat to {c.nat.split(':', 1)[1]}"
-            rules += f"""table ip {NFT_NAT_TABLE} {{
-    chain postrouting {{
-        type nat hook postrouting priority srcnat; policy accept;
-        oifname "{DUT_B}" counter {action}
-    }}
-}}
-"""
-        return rules
+        return nft_ruleset(self.config)
 
     def _configure_dut(self, state: dict) -> None:
         c = self.config

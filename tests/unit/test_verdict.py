@@ -7,7 +7,8 @@ from array import array
 
 import pytest
 
-from ostinato_tcp.dut.verdict import Expected, Judge, diagnose, judge_text
+from ostinato_tcp.dut.diagnosis import diagnose
+from ostinato_tcp.dut.verdict import Expected, Judge, judge_text
 from ostinato_tcp.tuples import ConnectionSpace
 
 
