@@ -4,7 +4,7 @@ packet rates by default), with an optional search for the highest passing value.
 Sweep file::
 
     name: lab-sweep
-    base: lab-1000.yaml            # relative to the sweep file
+    base: lab-1000.yaml            # relative to the sweep file; a test profile brings its lab_file
     counts: [1000, 10000]          # shorthand for vary: {connections.count: [...]}
     rates: [1000, 10000, 50000]    # shorthand for vary: {traffic.rate: [...]}
     delays: [auto]                 # shorthand for vary: {traffic.delay: [...]} (optional)
@@ -44,8 +44,7 @@ from .options import RunOptions, open_dut
 from .report import result_to_dict, write_json
 from .result import RunEvents
 from .run import run_scenario
-from .scenario import LabReader, line_for, read_yaml_file, scenario_from_data, with_changes
-from .scenario._load import _with_sets
+from .scenario import LabReader, line_for, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
 
 SHORTHANDS = {"counts": "connections.count", "rates": "traffic.rate", "delays": "traffic.delay"}
 SHORT_NAMES = {"connections.count": "n", "traffic.rate": "r", "traffic.delay": "d"}
@@ -144,9 +143,8 @@ def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReade
     if not base_path.is_file():
         raise ScenarioError(f"base: no scenario file {base_path}", file=source, line=lines.get(("base",)),
                             field="base")
-    base_data, base_lines, _ = read_yaml_file(base_path)
-    if sets:
-        base_data, base_lines = _with_sets(base_data, base_lines, list(sets))
+    # a test profile brings its lab file (lab_file:, relative to the profile) like a run does
+    base_data, base_lines, _ = read_scenario_data(base_path, sets=list(sets or []))
     sweep = Sweep(spec, base_data, str(base_path), lab=lab, lab_reader=lab_reader, base_lines=base_lines)
     grid = spec.grid()
     for combo in itertools.product(*grid.values()):

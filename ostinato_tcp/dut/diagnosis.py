@@ -109,20 +109,33 @@ def diagnose(v: Verdict, exp: Expected, *, counter_deltas: dict[str, int] | None
         if exp.nat_mode != "none":
             cause = ("no SYN-ACK matched them: it never reached the DUT, or went to another address or port than "
                      "the one the NAT chose")
-        elif inv == 0:
-            cause = ("the SYN-ACK never reached the DUT (the invalid counter did not move, so none arrived early): "
-                     "port B's stream, its ARP for the DUT's B-side gateway, or the route back")
-        elif inv >= 1.8 * n_ss and not n_sr:
-            cause = (f"their SYN-ACKs reached the DUT before their SYNs: the DUT's invalid counter rose by {inv}, "
-                     "two per connection (the early SYN-ACK, then the ACK of an entry still in SYN_SENT)")
-            as_sent = _as_sent(sent_order, plan, "synack_first")
+        elif "invalid" not in d:
+            cause = ("the SYN-ACK never reached the DUT, or came before its SYN (the DUT's invalid counter was not "
+                     "read, so the two cannot be told apart)")
         else:
-            early = min(n_ss, inv // 2)
-            cause = (f"the evidence is mixed: the invalid counter rose by {inv} for {n_ss} connection(s) in SYN_SENT"
-                     + (f" and {n_sr} in SYN_RECV" if n_sr else "")
-                     + f". A SYN-ACK that came before its SYN counts two, one that never came counts none: up to "
-                     f"{early} may have had their SYN-ACK early, at least {n_ss - early} never got one")
-            as_sent = _as_sent(sent_order, plan, "synack_first")
+            # The DUT-wide invalid counter: an ACK that finds its entry still in SYN_SENT counts one, a
+            # SYN-ACK that comes before its SYN counts one more. SYN_RECV entries had their ACK early: one each.
+            rest = max(0, inv - n_sr)
+            if rest == 0:
+                cause = ("neither the SYN-ACK nor the ACK reached the DUT (the invalid counter did not move): "
+                         "port B's stream, its ARP for the DUT's B-side gateway, or the route back; and port A's "
+                         "ACK stream")
+            elif rest <= 1.2 * n_ss:
+                cause = (f"the SYN-ACK never reached the DUT: the invalid counter rose by {inv}, about one per "
+                         "connection, each an ACK that found its entry still in SYN_SENT; look at port B's stream, "
+                         "its ARP for the DUT's B-side gateway, or the route back")
+            elif rest >= 1.8 * n_ss:
+                cause = (f"their SYN-ACKs reached the DUT before their SYNs: the DUT's invalid counter rose by {inv}, "
+                         "two per connection (the early SYN-ACK, then the ACK of an entry still in SYN_SENT)")
+                as_sent = _as_sent(sent_order, plan, "synack_first")
+            else:
+                early = min(n_ss, rest - n_ss)
+                cause = (f"the evidence is mixed: the invalid counter rose by {inv} for {n_ss} connection(s) in "
+                         "SYN_SENT" + (f" and {n_sr} in SYN_RECV" if n_sr else "")
+                         + ". Each ACK that found its entry in SYN_SENT counts one, each SYN-ACK that came before "
+                         f"its SYN one more: about {early} had their SYN-ACK early, about {n_ss - early} never "
+                         "got one")
+                as_sent = _as_sent(sent_order, plan, "synack_first")
         out.append(f"{n_ss} in SYN_SENT [UNREPLIED]{example('syn_sent_unreplied')}: {cause}.{as_sent}"
                    f"{blocks('syn_sent_unreplied')}{hint}")
     if c["syn_recv"]:

@@ -1,10 +1,11 @@
 """Scenarios: the model (:mod:`._model`) and the YAML loader with line-precise errors (:mod:`._load`)."""
 
-from ._load import (LabReader, line_for, load_scenario, read_yaml_file, scenario_from_data, scenario_from_text,
-                    with_changes)
+from ._load import (LabReader, line_for, load_scenario, read_scenario_data, read_yaml_file, scenario_from_data,
+                    scenario_from_text, with_changes)
 from ._model import (LAB_PREFIX_RE, Connections, Device, DroneEndpoint, DutConfig, Expect, JumpHost, Nat, Ports,
                      PortSpec, Scenario, Traffic)
 
 __all__ = ["LAB_PREFIX_RE", "Connections", "Device", "DroneEndpoint", "DutConfig", "Expect", "JumpHost", "LabReader", "Nat",
-           "PortSpec", "Ports", "Scenario", "Traffic", "line_for", "load_scenario", "read_yaml_file",
+           "PortSpec", "Ports", "Scenario", "Traffic", "line_for", "load_scenario", "read_scenario_data",
+           "read_yaml_file",
            "scenario_from_data", "scenario_from_text", "with_changes"]

@@ -302,11 +302,11 @@ def _with_sets(data: dict, lines: dict, sets: list[str]) -> tuple[dict, dict]:
     return data, lines
 
 
-def load_scenario(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None,
-                  lab_file: str | Path | None = None, sets: list[str] | None = None) -> Scenario:
-    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab;
-    ``lab_file`` (or the file's ``lab_file:``, relative to it) is a lab file the scenario is a
-    test profile for; ``sets`` are ``dotted.key=value`` changes, validated like the file."""
+def read_scenario_data(path: str | Path, *, lab_file: str | Path | None = None,
+                       sets: list[str] | None = None) -> tuple[Any, dict, list[str]]:
+    """(data, line of every key path, texts read) of a scenario file before validation: a test
+    profile merged onto its lab file (``lab_file``, or the file's ``lab_file:`` relative to it),
+    then the ``sets`` (``dotted.key=value``) applied."""
     path = Path(path)
     text = _read_text(path)
     data, lines = _parse_text(text, str(path))
@@ -321,6 +321,15 @@ def load_scenario(path: str | Path, *, lab: str | None = None, lab_reader: LabRe
         if sets:
             data, lines = _with_sets(data, lines, list(sets))
             texts.extend(sets)
+    return data, lines, texts
+
+
+def load_scenario(path: str | Path, *, lab: str | None = None, lab_reader: LabReader | None = None,
+                  lab_file: str | Path | None = None, sets: list[str] | None = None) -> Scenario:
+    """Read and validate a scenario file. ``lab`` takes the endpoints from that built-in lab;
+    ``lab_file`` (or the file's ``lab_file:``, relative to it) is a lab file the scenario is a
+    test profile for; ``sets`` are ``dotted.key=value`` changes, validated like the file."""
+    data, lines, texts = read_scenario_data(path, lab_file=lab_file, sets=sets)
     sc = scenario_from_data(data, source=str(path), lines=lines, lab=lab, lab_reader=lab_reader)
     digest = hashlib.sha256("\0".join(texts).encode()).hexdigest()[:16]
     return sc.model_copy(update={"source": str(path), "content_hash": digest})

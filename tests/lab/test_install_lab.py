@@ -49,7 +49,7 @@ def test_readme_quick_start_in_a_fresh_venv(lab, tmp_path):
     venv = tmp_path / "otcp"
     # the install is the fresh venv's, from the copy, not the project's .venv
     where = subprocess.run([venv / "bin" / "python", "-c", "import ostinato_tcp; print(ostinato_tcp.__file__)"],
-                           capture_output=True, text=True).stdout
+                           cwd=tmp_path, env=env, capture_output=True, text=True).stdout
     assert where.startswith(str(venv)), where
     assert re.search(r"^\s*\d+\s+porta\s+up\b", out, re.M) and re.search(r"^\s*\d+\s+portb\s+up\b", out, re.M), out
     assert "wrote my-lab/lab.yaml" in out and "wrote my-lab/my-dut-10k.yaml" in out

@@ -144,3 +144,16 @@ def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
     assert len(rows) == len(calls)
     with pytest.raises(ScenarioError, match=r"--set traffic.window=abc: traffic.window: input should be"):
         S.load_sweep(path, sets=["traffic.window=abc"])
+
+
+def test_a_test_profile_as_base_brings_its_lab_file(tmp_path):
+    # the profile holds the test, lab.yaml the drones/ports/dut, as `ostinato-tcp init` writes them
+    lab_keys = ("drones", "ports", "dut")
+    (tmp_path / "lab.yaml").write_text(yaml.safe_dump({k: BASE[k] for k in lab_keys if k in BASE}))
+    profile = {k: v for k, v in BASE.items() if k not in lab_keys}
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump({"lab_file": "lab.yaml", **profile}))
+    (tmp_path / "sweep.yaml").write_text("name: sw\nbase: profile.yaml\ncounts: [500]\nrates: [1000, 2000]\n")
+    sweep = S.load_sweep(tmp_path / "sweep.yaml")
+    scs = [S.scenario_for(sweep, p) for p in sweep.points]
+    assert [sc.traffic.rate for sc in scs] == [1000, 2000]
+    assert scs[0].drones["main"].host == "192.0.2.10"

@@ -206,18 +206,32 @@ def test_syn_sent_with_two_invalid_each_is_syn_ack_before_syn_with_the_block_and
     assert "never reached" not in text
 
 
-def test_syn_sent_without_invalid_is_a_syn_ack_that_never_came():
+def test_syn_sent_with_one_invalid_each_is_a_syn_ack_that_never_came():
+    # each ACK found its entry in SYN_SENT (one invalid each); no SYN-ACK came early (that would be two)
     sp, v = _syn_sent_block(1000, 0, 999)
-    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 0}, plan=_Plan(sp, 1000.0, 0.5)))
-    assert "the SYN-ACK never reached the DUT (the invalid counter did not move" in text
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 1000}, plan=_Plan(sp, 1000.0, 0.5)))
+    assert "the SYN-ACK never reached the DUT: the invalid counter rose by 1000, about one per connection" in text
     assert "Where: #0-#999 (1000), batch 1 of 1" in text
+    assert "early" not in text
+
+
+def test_syn_sent_without_invalid_lost_the_ack_too():
+    sp, v = _syn_sent_block(1000, 0, 999)
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 0}))
+    assert "neither the SYN-ACK nor the ACK reached the DUT (the invalid counter did not move)" in text
+
+
+def test_syn_sent_without_counters_does_not_guess():
+    sp, v = _syn_sent_block(1000, 0, 999)
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={}))
+    assert "never reached the DUT, or came before its SYN (the DUT's invalid counter was not read" in text
 
 
 def test_mixed_evidence_says_so_with_the_counts():
     sp, v = _syn_sent_block(1000, 100, 299)
-    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 150}))
-    assert "the evidence is mixed: the invalid counter rose by 150 for 200 connection(s) in SYN_SENT" in text
-    assert "up to 75 may have had their SYN-ACK early, at least 125 never got one" in text
+    text = " ".join(diagnose(v, Expected(sp), counter_deltas={"invalid": 300}))
+    assert "the evidence is mixed: the invalid counter rose by 300 for 200 connection(s) in SYN_SENT" in text
+    assert "about 100 had their SYN-ACK early, about 100 never got one" in text
 
 
 def test_order_held_as_sent_points_past_drone():
