@@ -36,6 +36,13 @@ class PlainEvents(RunEvents):
             ct = f", DUT conntrack count {ct_count}" if ct_count is not None else ""
             self._say(f"  sent A {sent_a}/{expected_a}, B {sent_b}/{expected_b}{ct}")
 
+    def holding(self, elapsed, total, keepalive_rounds) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            keep = f", {keepalive_rounds} keep-alive round(s)" if keepalive_rounds else ""
+            self._say(f"  held {elapsed:.0f}/{total:g} s{keep}")
+
 
 
 class RichEvents(RunEvents):
@@ -100,6 +107,13 @@ class RichEvents(RunEvents):
                                     rate=f"{rate:,.0f}/s" if rate else "")
         if ct_count is not None:
             self.progress_ui.update(self._tasks["ct"], completed=ct_count)
+
+    def holding(self, elapsed, total, keepalive_rounds) -> None:
+        self._ensure()
+        if "hold" not in self._tasks:
+            self._tasks["hold"] = self.progress_ui.add_task("hold (seconds)", total=total, rate="")
+        self.progress_ui.update(self._tasks["hold"], completed=min(elapsed, total),
+                                rate=f"{keepalive_rounds} keep-alive(s)" if keepalive_rounds else "")
 
     def finished(self, sent_a, sent_b, expected_a, expected_b) -> None:
         if not self._tasks:

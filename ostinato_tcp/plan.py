@@ -110,7 +110,9 @@ class Plan:
                 "dut": {"syn_sent_timeout": self.dut.syn_sent_timeout, "syn_recv_timeout": self.dut.syn_recv_timeout,
                         "conntrack_max": self.dut.conntrack_max, "conntrack_count": self.dut.conntrack_count,
                         "own_entries": self.dut.own_entries, "free_after_clear": self.dut.free_entries,
-                        "buckets": self.dut.buckets, "hash_load_at_end": self.hash_load, "source": self.dut.source},
+                        "buckets": self.dut.buckets, "hash_load_at_end": self.hash_load,
+                        "established_timeout": self.dut.established_timeout, "source": self.dut.source},
+                "hold": self.scenario.expect.hold, "keepalive": self.scenario.traffic.keepalive,
                 "timings": [{"batch": t.batch.index, "first": t.batch.first, "count": t.batch.count,
                              "build_seconds": t.build_seconds, "send_seconds": t.send_seconds,
                              "syn_to_synack": t.syn_to_synack, "synack_to_ack": t.synack_to_ack}
@@ -164,6 +166,12 @@ class Plan:
             t = self.timings[-1]
             lines.append(f"  batch {t.batch.index + 1}: connections {t.batch.first}..{t.batch.first + t.batch.count - 1}")
         lines.append(f"  expected duration: {self.expected_seconds:.1f} s (build + send)")
+        hold, keep = sc.expect.hold, sc.traffic.keepalive
+        if hold:
+            est = self.dut.established_timeout
+            lines.append(f"  hold: {hold:g} s after the verdict, then every connection checked again; "
+                         + (f"keep-alive ACKs every {keep:g} s" if keep else "idle")
+                         + (f"; the DUT's established timeout is {est} s" if est is not None else ""))
         for w in self.warnings:
             lines.append(f"  warning: {w}")
         for p in self.problems:
@@ -340,6 +348,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
             f"{dut.syn_recv_timeout} s (x{TIMEOUT_USE}): entries would expire in SYN_RECV before their ACK. Fix: "
             "traffic.batches 'auto' (or a smaller batch size), a higher rate, or a longer "
             "nf_conntrack_tcp_timeout_syn_recv on the DUT")
+    _check_hold(sc, dut, n, r, warnings, problems)
     if dut.tcp_loose == 1:
         warnings.append("the DUT has nf_conntrack_tcp_loose=1: a lone ACK creates an ESTABLISHED entry "
                         "(never ASSURED); the verdict requires [ASSURED], so such entries fail")
@@ -363,6 +372,29 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
         raise PlanError(f"{sc.source or sc.name}: the plan cannot work: " + " | ".join(problems)
                         + " (--ignore-plan-checks runs it anyway)")
     return plan
+
+
+def _check_hold(sc: Scenario, dut: DutFacts, n: int, r: float, warnings: list[str], problems: list[str]) -> None:
+    """expect.hold and traffic.keepalive: a keep-alive round must fit in its interval; a hold
+    past the DUT's established timeout is allowed (it may be the test) but said."""
+    hold, keep, est = sc.expect.hold, sc.traffic.keepalive, dut.established_timeout
+    if not hold:
+        return
+    if keep is not None:
+        send = n / r
+        if keep <= send * 1.1 + 0.1:
+            problems.append(f"traffic.keepalive {keep:g} s is not longer than sending the {n} ACKs at {r:g}/s "
+                            f"({send:.1f} s, +10% +0.1 s). Fix: a longer keepalive or a higher rate")
+        if keep > hold:
+            warnings.append(f"traffic.keepalive {keep:g} s is longer than expect.hold {hold:g} s: no keep-alive "
+                            "is sent during the hold")
+    if est is None:
+        return
+    idle = keep if keep is not None and keep <= hold else hold
+    if idle >= est:
+        warnings.append(f"the connections stay idle {idle:g} s, not less than the DUT's established timeout "
+                        f"{est} s (nf_conntrack_tcp_timeout_established): expect the entries to expire during "
+                        "the hold")
 
 
 def _check_addresses(sc: Scenario, space: ConnectionSpace) -> None:

@@ -10,6 +10,10 @@ restores what it changed.
 A small state machine keeps the calls in order::
 
     free -> claimed -> loaded -> built -> transmitting -> stopped -> (loaded ...) -> released
+                                              ^-- start again ---'
+
+A stopped port may be started again: Drone keeps the built packet list, so the same
+program is sent once more without a build (keep-alive rounds do this).
 
 A call the port cannot take in its state raises :class:`PortStateError` (a bug in
 the caller, never a lab fault). Any state may go to ``released``.
@@ -215,7 +219,7 @@ class DronePort:
         self.state = PortState.BUILT
         return time.monotonic() - t0
 
-    @_in_state(PortState.BUILT)
+    @_in_state(PortState.BUILT, PortState.STOPPED)
     def start(self) -> tuple[float, float]:
         """Start transmit; returns (monotonic time before the request, after the reply):
         Drone starts sending somewhere in between."""

@@ -12,6 +12,7 @@ from .measure import Rate, Span
 
 if TYPE_CHECKING:
     from .dut import Expected, Health, Verdict
+    from .hold import HoldReport
     from .plan import Plan
     from .scenario import Scenario
     from .tuples import Batch
@@ -34,6 +35,9 @@ class RunEvents:
 
     def finished(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int) -> None:
         """All batches sent; Drone's counters have settled."""
+
+    def holding(self, elapsed: float, total: float, keepalive_rounds: int) -> None:
+        """During ``expect.hold``: seconds held so far of ``total``."""
 
 
 @dataclass
@@ -90,6 +94,7 @@ class RunResult:
     timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
     entries_after: str = ""  # what became of the test's entries on the DUT after the verdict
     entries_removed: int | None = None  # how many of them the clear after the verdict deleted
+    hold: "HoldReport | None" = None  # expect.hold: the recheck after the hold
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -115,10 +120,11 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        """Every expected connection ESTABLISHED+ASSURED by this run, and every port sent
-        what the plan said: a DUT table cannot pass a run whose traffic did not go out."""
+        """Every expected connection ESTABLISHED+ASSURED by this run, every port sent what the
+        plan said (a DUT table cannot pass a run whose traffic did not go out), and with
+        ``expect.hold`` every connection still so after the hold."""
         return (self.error is None and self.verdict is not None and self.verdict.passed
-                and not self.ports_short)
+                and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed))
 
     @property
     def outcome(self) -> str:

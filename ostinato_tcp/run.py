@@ -31,6 +31,7 @@ from typing import Callable
 from . import _signals
 from .drone import DroneApi, check_backend, open_drone
 from .dut import CountPoller, DutFacts, DutSession, clear_after, diagnose, plan_facts, read_after_traffic
+from .hold import HoldReport, hold_and_recheck
 from .errors import DroneError, Interrupted, OstinatoTcpError, RunFault, UnknownPortError
 from .options import RunOptions, open_dut
 from .ownership import owner_tag
@@ -117,6 +118,7 @@ class Runner:
             self._send()
             self._verify()
             self._report()
+            self._hold()
             self._clear_after()
         except (OstinatoTcpError, Interrupted) as exc:
             r.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
@@ -134,7 +136,8 @@ class Runner:
                 self._release()
                 r.timings["total"] = time.monotonic() - t_start
                 r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
-                                                              + r.timings.get("dump", 0.0))
+                                                              + r.timings.get("dump", 0.0)
+                                                              + r.timings.get("hold", 0.0))
         if isinstance(r.exception, Interrupted):
             raise r.exception
         return r
@@ -274,6 +277,22 @@ class Runner:
             finally:
                 settle.join()
         r.timings["dump"] = r.dump.get("seconds", 0.0)
+
+    def _hold(self) -> None:
+        """expect.hold: the connections stay (idle, or with keep-alive ACKs), then every one is
+        judged again; a run whose verdict failed is not held."""
+        r, sc = self.result, self.sc
+        if not sc.expect.hold:
+            return
+        r.hold = HoldReport(requested=sc.expect.hold, keepalive=sc.traffic.keepalive)
+        if not (r.verdict.passed and not r.ports_short):
+            r.hold.skipped = "the verdict failed: nothing to hold"
+            return
+        with self._timed("hold"):
+            hold_and_recheck(r.hold, dut=self.dut, port_a=self.ports["a"], plan=r.plan, expected=r.expected,
+                             freshness=r.freshness, health_after=r.health_after, events=self.ev,
+                             wire=self.wires["a"])
+        r.diagnosis.extend(f"after the hold: {line}" for line in r.hold.diagnosis)
 
     def _clear_after(self) -> None:
         """Leave the DUT as it was found: the test's entries go after the verdict (unless kept)."""

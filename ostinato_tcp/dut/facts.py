@@ -21,6 +21,7 @@ class DutFacts:
     conntrack_count: int | None = None
     tcp_loose: int | None = None
     buckets: int | None = None  # nf_conntrack_buckets: the hash table's size
+    established_timeout: int | None = None  # nf_conntrack_tcp_timeout_established (expect.hold)
     own_entries: int = 0  # entries of the test's own space, which the run's dut.clear removes first
     clear: str = "test"  # the scenario's dut.clear (all: the whole table is emptied first)
     source: str = "kernel defaults (DUT not read)"
@@ -71,7 +72,8 @@ class Health:
         return DutFacts(syn_sent_timeout=self.syn_sent_timeout or DEFAULT_SYN_SENT_TIMEOUT,
                         syn_recv_timeout=self.syn_recv_timeout or DEFAULT_SYN_RECV_TIMEOUT,
                         conntrack_max=self.max, conntrack_count=self.count, tcp_loose=self.tcp_loose,
-                        buckets=self.buckets, own_entries=own_entries, clear=clear, source=source)
+                        buckets=self.buckets, established_timeout=self.established_timeout,
+                        own_entries=own_entries, clear=clear, source=source)
 
     def to_dict(self) -> dict:
         d = asdict(self)

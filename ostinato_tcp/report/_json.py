@@ -82,6 +82,7 @@ def result_to_dict(r) -> dict:
                 "before": hb.to_dict() if hb else None, "after": ha.to_dict() if ha else None,
                 "counter_deltas": r.counter_deltas},
         "dump": dict(r.dump),
+        "hold": r.hold.to_dict() if r.hold is not None else None,
         "scenario": r.scenario.resolved(),
     }
     out["freshness"].pop("started_at", None)

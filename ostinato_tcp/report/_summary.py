@@ -35,6 +35,7 @@ def summary_lines(r) -> list[str]:
     interesting = {k: x for k, x in d.items() if x and k in ("invalid", "drop", "early_drop", "insert_failed", "error")}
     if interesting:
         lines.append("  DUT counters during the run: " + ", ".join(f"{k} +{x}" for k, x in interesting.items()))
+    lines.extend(_hold_lines(r))
     if r.health_after and r.health_after.max:
         lines.append(f"  DUT table: {r.health_after.count}/{r.health_after.max} entries at the verdict; the test's "
                      f"entries: {r.entries_after or 'as they were'}")
@@ -43,6 +44,19 @@ def summary_lines(r) -> list[str]:
     for dline in r.diagnosis:
         lines.append(f"  diagnosis: {dline}")
     return lines
+
+
+def _hold_lines(r) -> list[str]:
+    h = r.hold
+    if h is None:
+        return []
+    if h.skipped:
+        return [f"  hold: not held ({h.skipped})"]
+    how = (f"{h.keepalive_rounds} keep-alive round(s) of ACKs, {h.keepalive_packets} packets" if h.keepalive
+           else "idle")
+    word = "still" if h.passed else "only"
+    return [f"  hold: {word} {h.verdict.established_assured}/{h.verdict.expected} ESTABLISHED+ASSURED after "
+            f"{h.held:.1f} s ({how})"]
 
 
 def _traffic_lines(r) -> list[str]:

@@ -138,6 +138,19 @@ class Traffic(_Model):
         "auto", description="Drone's build cost per packet for the plan; auto: measured on each Drone at the start "
                             "of a run (the plan before that uses a typical figure)")
     max_build_seconds: float = Field(120, gt=0, description="a larger batch is split")
+    keepalive: Optional[float] = Field(None, description="during expect.hold, port A sends every connection's ACK "
+                                                         "again every this many seconds (refreshes the DUT's "
+                                                         "established timeout); none: the connections stay idle")
+
+    @field_validator("keepalive", mode="before")
+    @classmethod
+    def _keepalive(cls, v):
+        if v is None:
+            return v
+        secs = duration_seconds(v)
+        if secs <= 0:
+            raise ValueError(f"must be a duration > 0 (got {v!r})")
+        return secs
 
     @field_validator("build_seconds_per_packet")
     @classmethod
@@ -207,9 +220,35 @@ class Nat(_Model):
         return self
 
 
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+_DURATION_UNITS = {None: 1, "s": 1, "m": 60, "h": 3600}
+
+
+def duration_seconds(v) -> float:
+    """A duration: a number of seconds, or a string like '30s', '5m', '1h'."""
+    if isinstance(v, bool):
+        raise ValueError(f"must be a duration such as 30, '30s', '5m' or '1h' (got {v!r})")
+    if isinstance(v, (int, float)):
+        return float(v)
+    m = _DURATION_RE.match(str(v))
+    if not m:
+        raise ValueError(f"must be a duration such as 30, '30s', '5m' or '1h' (got {v!r})")
+    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+
+
 class Expect(_Model):
     state: Literal["ESTABLISHED"] = "ESTABLISHED"
     assured: bool = True
+    hold: float = Field(0, description="seconds the connections stay idle after the verdict, then every one is "
+                                       "checked again (30, '30s', '5m'); 0: no hold")
+
+    @field_validator("hold", mode="before")
+    @classmethod
+    def _hold(cls, v):
+        secs = duration_seconds(v)
+        if secs < 0 or secs > 7 * 86400:
+            raise ValueError(f"must be between 0 and 7 days (got {v!r})")
+        return secs
 
 
 class Scenario(_Model):
@@ -264,6 +303,9 @@ class Scenario(_Model):
                                   f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
         if c.client_ip == c.server_ip:
             raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
+        if self.traffic.keepalive is not None and not self.expect.hold:
+            raise CrossFieldError(("traffic", "keepalive"), f"{self.traffic.keepalive:g} s needs expect.hold (the "
+                                  "keep-alive ACKs are sent while the connections are held)")
         return self
 
     # Derived -------------------------------------------------------------

@@ -183,6 +183,12 @@ CASES = [
          changes={"connections.server_port": 70000}),
     Case("port-overflow", "first client port + count beyond 65535", 2, "connections", "65000",
          changes={"connections.first_client_port": 65000, "connections.count": 1000}),
+    Case("hold-not-a-duration", "a hold that is not a duration", 2, "expect.hold", "'soon'",
+         changes={"expect.hold": "soon"}),
+    Case("keepalive-without-hold", "keep-alive ACKs without a hold", 2, "traffic.keepalive", "needs expect.hold",
+         changes={"traffic.keepalive": 5}),
+    Case("keepalive-too-short", "keep-alive rounds shorter than sending them", 2, "traffic.keepalive",
+         "is not longer than sending", changes={"expect.hold": 30, "traffic.keepalive": 1}),
     # --- addresses
     Case("ip-invalid", "client IP 10.1.1.300", 2, "connections.client_ip", "10.1.1.300",
          changes={"connections.client_ip": "10.1.1.300"}),

@@ -17,9 +17,12 @@ class ScriptedDut:
 
     where = "root@dut.example:22"
 
-    def __init__(self, fail: str | None = None, established: int | None = None):
+    def __init__(self, fail: str | None = None, established: int | None = None, *,
+                 established_later: int | None = None, established_timeout: int = 432000):
         self.fail = fail
         self.established = established
+        self.established_later = established_later  # what a second verify (after expect.hold) shows
+        self.established_timeout = established_timeout
         self.calls: list[str] = []
         self.closed = False
 
@@ -31,7 +34,8 @@ class ScriptedDut:
     def health(self) -> Health:
         self._call("health")
         return Health(count=10, max=262144, buckets=262144, tcp_loose=0, syn_sent_timeout=120,
-                      syn_recv_timeout=60, timestamp=0, counters={"invalid": 0, "drop": 0})
+                      syn_recv_timeout=60, established_timeout=self.established_timeout, timestamp=0,
+                      counters={"invalid": 0, "drop": 0})
 
     def clear(self, server_ip, server_port, mode: str) -> int:
         self._call("clear")
@@ -45,8 +49,11 @@ class ScriptedDut:
         return 10
 
     def verify(self, expected, *, fresh=None, timeout=None):
+        later = self.calls.count("verify") > 0 and self.established_later is not None
         self._call("verify")
         n = expected.space.total if self.established is None else self.established
+        if later:
+            n = self.established_later
         lines = []
         for i in range(n):
             ip, port = expected.space.client_of(i)

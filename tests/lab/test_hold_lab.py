@@ -1,0 +1,70 @@
+"""expect.hold against the lab's real conntrack: entries that outlive the hold pass, entries
+whose established timeout runs out during it fail with that timeout named, and keep-alive
+ACKs sent by Drone refresh the timeout so the same hold passes."""
+
+from __future__ import annotations
+
+import subprocess
+from contextlib import contextmanager
+
+from .conftest import clear_test_space
+
+ESTABLISHED = "net.netfilter.nf_conntrack_tcp_timeout_established"
+
+
+def _sysctl(lab, name: str, value: str | None = None) -> str:
+    argv = ["ip", "netns", "exec", lab.dut["namespace"], "sysctl", "-n" if value is None else "-w",
+            name if value is None else f"{name}={value}"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@contextmanager
+def established_timeout(lab, seconds: int):
+    """The DUT's established timeout set for the test, restored afterwards."""
+    old = _sysctl(lab, ESTABLISHED)
+    _sysctl(lab, ESTABLISHED, str(seconds))
+    try:
+        yield
+    finally:
+        _sysctl(lab, ESTABLISHED, old)
+
+
+HOLD = {"connections.count": 2000, "traffic.rate": 2000, "expect.hold": "30s"}
+
+
+def test_connections_held_30s_are_all_still_established(ot, lab, scenario_file):
+    clear_test_space(lab)
+    rc, out, err, rep = ot("run", str(scenario_file("lab-1000.yaml", name="hold-ok", **HOLD)))
+    assert rc == 0, out + err
+    h = rep["hold"]
+    assert h["passed"] and h["established_assured"] == 2000 and h["held_seconds"] >= 30
+    assert h["established_timeout"] == 432000 and h["keepalive_rounds"] == 0
+    assert "hold: still 2000/2000 ESTABLISHED+ASSURED after 30" in out
+
+
+def test_an_established_timeout_shorter_than_the_hold_fails_with_the_reason(ot, lab, scenario_file):
+    clear_test_space(lab)
+    sc = scenario_file("lab-1000.yaml", name="hold-short", **HOLD)
+    with established_timeout(lab, 10):
+        rc, out, err, rep = ot("plan", str(sc), report=False)
+        assert rc == 0 and "stay idle 30 s, not less than the DUT's established timeout 10 s" in out
+        rc, out, err, rep = ot("run", str(sc))
+    assert rc == 1, out + err
+    assert rep["established_assured"] == 2000  # the verdict itself passed: the entries went during the hold
+    h = rep["hold"]
+    assert not h["passed"] and h["established_assured"] == 0 and h["categories"]["missing"] == 2000
+    assert any(d.startswith("after the hold: 2000 connection(s) lost their entry during the") and
+               "the DUT's established timeout is 10 s (nf_conntrack_tcp_timeout_established)" in d
+               for d in rep["diagnosis"]), rep["diagnosis"]
+    assert out.startswith("FAIL  2000/2000") and "hold: only 0/2000 ESTABLISHED+ASSURED" in out
+
+
+def test_keepalive_acks_from_drone_keep_them_through_the_same_hold(ot, lab, scenario_file):
+    clear_test_space(lab)
+    sc = scenario_file("lab-1000.yaml", name="hold-keep", **HOLD, **{"traffic.keepalive": "4s"})
+    with established_timeout(lab, 10):
+        rc, out, err, rep = ot("run", str(sc))
+    assert rc == 0, out + err
+    h = rep["hold"]
+    assert h["passed"] and h["established_assured"] == 2000
+    assert h["keepalive_rounds"] == 7 and h["keepalive_packets"] >= 7 * 2000  # 4, 8, ... 28 s
