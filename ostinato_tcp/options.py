@@ -18,10 +18,11 @@ class RunOptions:
     accept_new_host_key: bool = False
     dut_password: str | None = field(default=None, repr=False)
     poll_interval: float | None = None  # overrides dut.poll_interval
-    disable_stream: str | None = None  # "synack" or "ack": a deliberately lost leg (for diagnosis tests)
+    disable_stream: str | None = None  # a leg's role (synack, ack, rst, fin, finack, lastack): a deliberately lost leg (for diagnosis tests)
     rpc_timeout: float = 15.0
     take_over_ports: bool = False  # use ports holding foreign streams; they are disabled, then restored
     keep_entries: bool = False  # leave the test's entries on the DUT after the verdict (for inspection)
+    overfill: bool = False  # the capacity probe: more connections than the table takes, on purpose
     fault_fast_build: int = 0  # tests only: add this to every TCP checksum the fast build gives
 
 

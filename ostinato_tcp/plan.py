@@ -219,10 +219,11 @@ def hash_load(dut: DutFacts, n: int) -> float | None:
 
 
 def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False, measured_build: float | None = None,
-              fast: bool | None = None) -> Plan:
+              fast: bool | None = None, overfill: bool = False) -> Plan:
     """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``.
     ``measured_build``: Drone's build cost per packet as the run measured it; ``fast``: whether
-    the fast build is used (default: unless ``traffic.drone_build`` is resolve)."""
+    the fast build is used (default: unless ``traffic.drone_build`` is resolve); ``overfill``:
+    more connections than the DUT's table can take is the point (the capacity probe)."""
     dut = dut or DutFacts()
     t, c = sc.traffic, sc.connections
     build_pp, build_source = build_cost(sc, measured_build)
@@ -364,10 +365,13 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
         msg = (f"connections.count {n} is more than the DUT's conntrack table can take: "
                f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count}{own} = {free} free. "
                "Fix: raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or lower connections.count")
-        if not force:
+        if overfill:
+            plan.warnings.append(f"capacity probe: {n} connections into {free} free entries on purpose")
+        elif not force:
             raise CapacityError(msg)
-        plan.problems.append(msg)
-        plan.capacity_problem = msg
+        else:
+            plan.problems.append(msg)
+            plan.capacity_problem = msg
     if problems and not force:
         raise PlanError(f"{sc.source or sc.name}: the plan cannot work: " + " | ".join(problems)
                         + " (--ignore-plan-checks runs it anyway)")

@@ -13,6 +13,7 @@ from .measure import Rate, Span
 if TYPE_CHECKING:
     from .dut import Expected, Health, Verdict
     from .hold import HoldReport
+    from .teardown import TeardownReport
     from .plan import Plan
     from .scenario import Scenario
     from .tuples import Batch
@@ -94,7 +95,10 @@ class RunResult:
     timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
     entries_after: str = ""  # what became of the test's entries on the DUT after the verdict
     entries_removed: int | None = None  # how many of them the clear after the verdict deleted
+    peak_count: int | None = None  # the DUT's largest nf_conntrack_count polled during the send
+    delete_rate: Rate | None = None  # the DUT deleting them: entries per second of 'conntrack -D'
     hold: "HoldReport | None" = None  # expect.hold: the recheck after the hold
+    teardown: "TeardownReport | None" = None  # traffic.teardown: the close and each connection's state after it
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -122,9 +126,11 @@ class RunResult:
     def passed(self) -> bool:
         """Every expected connection ESTABLISHED+ASSURED by this run, every port sent what the
         plan said (a DUT table cannot pass a run whose traffic did not go out), and with
-        ``expect.hold`` every connection still so after the hold."""
+        ``expect.hold`` every connection still so after the hold; with ``traffic.teardown``
+        every connection closed (its entry in the end state, or gone)."""
         return (self.error is None and self.verdict is not None and self.verdict.passed
-                and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed))
+                and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
+                and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed))
 
     @property
     def outcome(self) -> str:

@@ -32,6 +32,7 @@ from . import _signals
 from .drone import DroneApi, check_backend, open_drone
 from .dut import CountPoller, DutFacts, DutSession, clear_after, diagnose, plan_facts, read_after_traffic
 from .hold import HoldReport, hold_and_recheck
+from .teardown import TeardownReport, tear_down
 from .errors import DroneError, Interrupted, OstinatoTcpError, RunFault, UnknownPortError
 from .options import RunOptions, open_dut
 from .ownership import owner_tag
@@ -119,6 +120,7 @@ class Runner:
             self._verify()
             self._report()
             self._hold()
+            self._teardown()
             self._clear_after()
         except (OstinatoTcpError, Interrupted) as exc:
             r.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
@@ -137,7 +139,8 @@ class Runner:
                 r.timings["total"] = time.monotonic() - t_start
                 r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
                                                               + r.timings.get("dump", 0.0)
-                                                              + r.timings.get("hold", 0.0))
+                                                              + r.timings.get("hold", 0.0)
+                                                              + r.timings.get("teardown", 0.0))
         if isinstance(r.exception, Interrupted):
             raise r.exception
         return r
@@ -161,7 +164,7 @@ class Runner:
             self.dut = self._open_dut(self.sc, self.opts)
             r.health_before = self.dut.health()
             self.facts = plan_facts(self.dut, r.health_before, self.sc)
-            r.plan = make_plan(self.sc, self.facts, force=self.opts.force)
+            r.plan = make_plan(self.sc, self.facts, force=self.opts.force, overfill=self.opts.overfill)
         r.warnings.extend(r.plan.warnings)
         r.expected = r.plan.expected()
         if self.sc.dut.clear == "none":  # nothing will be cleared: refuse an earlier run's entries now
@@ -216,7 +219,8 @@ class Runner:
         self.gateway_macs, self.wires = probe.gateway_macs, probe.wires
         r.build_checks = [c.to_dict() for c in probe.checks]
         r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
-        plan = make_plan(sc, self.facts, force=self.opts.force, measured_build=probe.per_packet, fast=probe.fast)
+        plan = make_plan(sc, self.facts, force=self.opts.force, measured_build=probe.per_packet, fast=probe.fast,
+                         overfill=self.opts.overfill)
         if plan.space != r.plan.space:
             r.expected = plan.expected()
         r.plan = plan
@@ -294,10 +298,25 @@ class Runner:
                              wire=self.wires["a"])
         r.diagnosis.extend(f"after the hold: {line}" for line in r.hold.diagnosis)
 
+    def _teardown(self) -> None:
+        """traffic.teardown: Drone closes every connection; each one's state is proven after."""
+        r, sc = self.result, self.sc
+        if sc.traffic.teardown == "none":
+            return
+        established = r.passed  # the verdict and the hold, before the tear-down is part of it
+        r.teardown = TeardownReport(mode=sc.traffic.teardown)
+        if not established:
+            r.teardown.skipped = "the verdict or the hold failed: nothing to close"
+            return
+        with self._timed("teardown"):
+            tear_down(r.teardown, dut=self.dut, ports=self.ports, plan=r.plan, expected=r.expected,
+                      freshness=r.freshness, events=self.ev, opts=self.opts, wires=self.wires)
+        r.diagnosis.extend(f"tear-down: {line}" for line in r.teardown.diagnosis)
+
     def _clear_after(self) -> None:
         """Leave the DUT as it was found: the test's entries go after the verdict (unless kept)."""
         r = self.result
-        r.entries_removed, r.entries_after = clear_after(self.dut, self.sc, keep=self.opts.keep_entries,
+        r.entries_removed, r.entries_after, r.delete_rate = clear_after(self.dut, self.sc, keep=self.opts.keep_entries,
                                                          warnings=r.warnings)
 
     def _report(self) -> None:
@@ -310,6 +329,7 @@ class Runner:
     def _stop_poller(self) -> None:
         if self._poller is not None:
             self._poller.stop()
+            self.result.peak_count = self._poller.peak
             self._poller = None
 
     def _stop_all(self) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .errors import DroneRpcError, RunFault
 from .measure import Interval, capture_spans, packet_times, sent_order, span_of, split_frames
 from .ports import DronePort, PortState
-from .streams import Wire, client_program, learned_runs, server_program, server_runs
+from .streams import Legs, Wire, client_program, handshake, learned_runs, server_program, server_runs
 from .tuples import Batch, StreamFields
 
 if TYPE_CHECKING:
@@ -39,8 +39,9 @@ class Sender:
 
     def __init__(self, plan: "Plan", ports: dict[str, DronePort], result: "RunResult", events: "RunEvents",
                  opts: "RunOptions", *, dut: "DutSession | None" = None, expected: "Expected | None" = None,
-                 count_poller=None):
+                 count_poller=None, legs: Legs | None = None):
         self.plan, self.sc = plan, plan.scenario
+        self.legs = legs or handshake(self.sc)  # the handshake, or a tear-down's legs
         self.a, self.b = ports["a"], ports["b"]
         self.result, self.ev, self.opts = result, events, opts
         self.dut, self.expected = dut, expected
@@ -50,14 +51,19 @@ class Sender:
         self._next_progress = 0.0
 
     # ------------------------------------------------------------------ programs and builds
+    def _enabled(self, leg) -> bool:
+        """A leg disabled on purpose (``--disable-stream ROLE``: a lost leg, for diagnosis tests)."""
+        return leg is not None and self.opts.disable_stream != leg.role
+
     def _load(self, runs: list[StreamFields], *, syn: bool, ack: bool, server: bool = True) -> None:
-        ack = ack and self.opts.disable_stream != "ack"
-        self.a.load(client_program(self.sc, runs, syn=syn, ack=ack, wire=self.wires["a"]))
-        if server:
+        legs = self.legs
+        syn, ack = syn and self._enabled(legs.first), ack and self._enabled(legs.last)
+        self.a.load(client_program(self.sc, runs, syn=syn, ack=ack, wire=self.wires["a"], legs=legs))
+        if server and legs.reply is not None:
             nat = self.sc.nat
             dests = server_runs(runs, int(nat.address) if nat.mode == "preserve-ports" else None)
-            self.b.load(server_program(self.sc, dests, enabled=self.opts.disable_stream != "synack",
-                                       wire=self.wires["b"]))
+            self.b.load(server_program(self.sc, dests, enabled=self._enabled(legs.reply), wire=self.wires["b"],
+                                       legs=legs))
 
     def _build(self, *ports: DronePort) -> None:
         """Build the ports' programs; ports on different Drones build at the same time."""
@@ -151,6 +157,10 @@ class Sender:
         m, rate = batch.count, plan.rate
         fields = plan.space.stream_runs(batch)
         a, b = self.a, self.b
+        if self.legs.reply is None:
+            self._send_one_leg(batch, fields)
+            return
+        n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
         planned = {"a": 2 * m / rate, "b": m / rate}
         capture = BatchCapture(self.a, self.b, self.result) if 3 * batch.count <= CAPTURE_FRAMES else None
         if capture and not capture.start():
@@ -160,7 +170,7 @@ class Sender:
         if plan.mode == "pipelined":
             self._load(fields, syn=True, ack=True)
             self._build(a, b)
-            self.ev.phase("send", f"batch {batch.index + 1}: SYNs and ACKs on {a.name}, SYN-ACKs on {b.name} "
+            self.ev.phase("send", f"batch {batch.index + 1}: {n1}s and {n3}s on {a.name}, {n2}s on {b.name} "
                                   f"after {plan.delay:.3f} s")
             got = self._transmit({"a": a, "b": b}, planned, start_b_after=plan.delay)
             times = {"a": [got["a"]], "b": [got["b"]], "syn": got["a"].share(m, 2 * m), "handshake": got["a"]}
@@ -168,16 +178,16 @@ class Sender:
             learn = self.sc.nat.mode == "learn"
             self._load(fields, syn=True, ack=False, server=not learn)
             self._build(a) if learn else self._build(a, b)
-            self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, SYNs on {a.name}")
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, {n1}s on {a.name}")
             syn = self._transmit({"a": a}, {"a": m / rate})["a"]
             if learn:
                 self._learn(batch)
                 self._build(b)
-            self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, SYN-ACKs on {b.name}")
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, {n2}s on {b.name}")
             synack = self._transmit({"b": b}, {"b": m / rate})["b"]
             self._load(fields, syn=False, ack=True, server=False)
             self._build(a)
-            self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, ACKs on {a.name}")
+            self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, {n3}s on {a.name}")
             ack = self._transmit({"a": a}, {"a": m / rate})["a"]
             times = {"a": [syn, ack], "b": [synack], "syn": syn, "handshake": span_of(syn, ack)}
         # send time: from the first start to the last port done, Drone's builds excluded
@@ -188,19 +198,34 @@ class Sender:
         r.syn_phase += times["syn"]
         r.handshake += times["handshake"]
 
+    def _send_one_leg(self, batch: Batch, fields: list[StreamFields]) -> None:
+        """Legs without a reply (the RST close): port A sends its one leg, timed by its transmit state."""
+        r, m = self.result, batch.count
+        t0, build0 = time.monotonic(), r.timings["build"]
+        self._expect(batch)
+        self._load(fields, syn=True, ack=False, server=False)
+        self._build(self.a)
+        self.ev.phase("send", f"batch {batch.index + 1}: {_word(self.legs.first.role)}s on {self.a.name}")
+        got = self._transmit({"a": self.a}, {"a": m / self.plan.rate})["a"]
+        r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
+        self._account({"a": [got]}, {"a": m / self.plan.rate})
+        r.syn_phase += got
+        r.handshake += got
+
     def _reference_programs(self, fields: list[StreamFields]) -> tuple[list, list]:
         """Ports A's and B's whole programs of a batch, to place each captured frame in."""
         nat = self.sc.nat
-        ref_a = client_program(self.sc, fields, wire=self.wires["a"])
+        ref_a = client_program(self.sc, fields, wire=self.wires["a"], legs=self.legs)
         ref_b = self.b.program if nat.mode == "learn" else server_program(
             self.sc, server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None),
-            wire=self.wires["b"])
+            wire=self.wires["b"], legs=self.legs)
         return ref_a, ref_b
 
     def _expect(self, batch: Batch) -> None:
         """What the plan sends in this batch (a leg disabled for a test still counts: missing)."""
-        self.result.ports["a"].expected_packets += 2 * batch.count
-        self.result.ports["b"].expected_packets += batch.count
+        legs = self.legs
+        self.result.ports["a"].expected_packets += batch.count * (2 if legs.last is not None else 1)
+        self.result.ports["b"].expected_packets += batch.count if legs.reply is not None else 0
 
     def _account(self, intervals: dict[str, list[Interval]], planned: dict[str, float]) -> None:
         tol = self.sc.traffic.rate_tolerance
@@ -225,8 +250,7 @@ class Sender:
         except ValueError as exc:
             raise RunFault(str(exc)) from None
         self.result.warnings.extend(notes)
-        self.b.load(server_program(self.sc, runs, enabled=self.opts.disable_stream != "synack",
-                                   wire=self.wires["b"]))
+        self.b.load(server_program(self.sc, runs, enabled=self._enabled(self.legs.reply), wire=self.wires["b"]))
 
     # ------------------------------------------------------------------ counters
     def take_baseline(self) -> None:
@@ -268,6 +292,11 @@ class Sender:
                 except Exception as exc:  # noqa: BLE001 - a fault path: report, go on with the other port
                     problems.append(f"could not stop transmit on {p.name}: {exc}")
         return problems
+
+
+def _word(role: str) -> str:
+    """A leg's role as the output names it: SYN, SYN-ACK, ACK, FIN, FIN-ACK, last ACK, RST."""
+    return {"synack": "SYN-ACK", "finack": "FIN-ACK", "lastack": "last ACK"}.get(role, role.upper())
 
 
 class BatchCapture:

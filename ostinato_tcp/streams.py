@@ -12,7 +12,10 @@ connection comes from Drone's variable fields, so a program has the same size fo
 10 connections or 10 million.
 
 Sequence numbers follow the handshake: SYN seq=c; SYN-ACK seq=s ack=c+1;
-ACK seq=c+1 ack=s+1 (c, s: the client's and the server's initial numbers).
+ACK seq=c+1 ack=s+1 (c, s: the client's and the server's initial numbers). The
+tear-down legs carry on from there (:func:`legs_for`): the FIN close is A's FIN
+(seq=c+1 ack=s+1), B's FIN-ACK (seq=s+1 ack=c+2) and A's last ACK (seq=c+2
+ack=s+2), ordered like the handshake; the RST close is one RST from A (seq=c+1).
 """
 
 from __future__ import annotations
@@ -25,7 +28,46 @@ from .ownership import object_name
 from .scenario import Scenario
 from .tuples import StreamFields
 
-TCP_SYN, TCP_ACK = 0x02, 0x10
+TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One packet per connection: its role (the stream's name), TCP flags, seq and ack."""
+
+    role: str
+    flags: int
+    seq: int
+    ack: int
+
+
+@dataclass(frozen=True)
+class Legs:
+    """A client leg, an optional server reply and an optional last client leg, in that order."""
+
+    first: Leg
+    reply: Leg | None = None
+    last: Leg | None = None
+
+    @property
+    def roles(self) -> list[str]:
+        return [leg.role for leg in (self.first, self.reply, self.last) if leg is not None]
+
+
+def legs_for(kind: str, client_isn: int, server_isn: int) -> Legs:
+    """The legs of the handshake (``handshake``) or of a tear-down (``fin``, ``rst``)."""
+    c, s = client_isn, server_isn
+    m = 0xFFFFFFFF
+    if kind == "handshake":
+        return Legs(Leg("syn", TCP_SYN, c, 0), Leg("synack", TCP_SYN | TCP_ACK, s, (c + 1) & m),
+                    Leg("ack", TCP_ACK, (c + 1) & m, (s + 1) & m))
+    if kind == "fin":
+        return Legs(Leg("fin", TCP_FIN | TCP_ACK, (c + 1) & m, (s + 1) & m),
+                    Leg("finack", TCP_FIN | TCP_ACK, (s + 1) & m, (c + 2) & m),
+                    Leg("lastack", TCP_ACK, (c + 2) & m, (s + 2) & m))
+    if kind == "rst":
+        return Legs(Leg("rst", TCP_RST, (c + 1) & m, 0))
+    raise ValueError(f"no legs for {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -164,39 +206,50 @@ def _runs(fields: StreamFields | list[StreamFields]) -> list[StreamFields]:
     return fields if isinstance(fields, list) else [fields]
 
 
+def handshake(sc: Scenario) -> Legs:
+    return legs_for("handshake", sc.traffic.client_isn, sc.traffic.server_isn)
+
+
 def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, syn: bool = True, ack: bool = True,
-                   wire: Wire | None = None) -> list[StreamSpec]:
-    """Port A: the SYN stream(s), then the ACK stream(s) (sequential transmit, goto next), one
-    pair per run of ``fields`` (per client IP in the blocks layout). A leg left out stays in the
-    program, disabled, so stream ids stay put across phases. ``wire``: the fast build's form."""
+                   wire: Wire | None = None, legs: Legs | None = None) -> list[StreamSpec]:
+    """Port A: the first leg's stream(s) (the SYNs), then the last leg's (the ACKs), sent in
+    sequence (goto next), one pair per run of ``fields`` (per client IP in the blocks layout).
+    ``syn``/``ack`` enable the first/last leg: a leg left out stays in the program, disabled, so
+    stream ids stay put across phases. ``wire``: the fast build's form; ``legs``: the handshake
+    by default, or a tear-down's (:func:`legs_for`)."""
     t, c = sc.traffic, sc.connections
+    legs = legs or handshake(sc)
     runs = _runs(fields)
-    legs = []
-    for role, flags, seq, ack_num, enabled in (("syn", TCP_SYN, t.client_isn, 0, syn),
-                                               ("ack", TCP_ACK, t.client_isn + 1, t.server_isn + 1, ack)):
+    specs = []
+    for leg, enabled in ((legs.first, syn), (legs.last, ack)):
+        if leg is None:
+            continue
         for i, f in enumerate(runs):
-            legs.append(StreamSpec(
-                name=object_name(sc.name, role if len(runs) == 1 else f"{role}-{i}"), to_server=True, flags=flags,
-                client_ip=f.ip_base, client_ip_count=f.ip_count, client_port=f.port_base,
+            specs.append(StreamSpec(
+                name=object_name(sc.name, leg.role if len(runs) == 1 else f"{leg.role}-{i}"), to_server=True,
+                flags=leg.flags, client_ip=f.ip_base, client_ip_count=f.ip_count, client_port=f.port_base,
                 client_port_count=f.port_count, client_port_step=f.port_step, server_ip=int(c.server_ip),
-                server_port=c.server_port, seq=seq, ack=ack_num, count=f.packets, rate=t.rate, enabled=enabled,
+                server_port=c.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=t.rate, enabled=enabled,
                 window=t.window, frame_length=t.frame_length))
-    return _chain(legs, wire)
+    return _chain(specs, wire)
 
 
 def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = True,
-                   wire: Wire | None = None) -> list[StreamSpec]:
-    """Port B: SYN-ACK stream(s), one per run of destinations; packet k of a run goes to
-    (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
+                   wire: Wire | None = None, legs: Legs | None = None) -> list[StreamSpec]:
+    """Port B: the reply leg's stream(s) (the SYN-ACKs), one per run of destinations; packet k
+    of a run goes to (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
     t, c = sc.traffic, sc.connections
+    leg = (legs or handshake(sc)).reply
+    if leg is None:
+        raise ValueError("these legs have no reply from port B")
     out = []
     for i, run in enumerate(runs):
-        role = "synack" if len(runs) == 1 else f"synack-{i}"
+        role = leg.role if len(runs) == 1 else f"{leg.role}-{i}"
         out.append(StreamSpec(
-            name=object_name(sc.name, role), to_server=False, flags=TCP_SYN | TCP_ACK, client_ip=run.ip_base,
+            name=object_name(sc.name, role), to_server=False, flags=leg.flags, client_ip=run.ip_base,
             client_ip_count=run.ip_count, client_port=run.port_base, client_port_count=run.port_count,
             client_port_step=run.port_step, server_ip=int(c.server_ip), server_port=c.server_port,
-            seq=t.server_isn, ack=t.client_isn + 1, count=run.packets, rate=t.rate, enabled=enabled,
+            seq=leg.seq, ack=leg.ack, count=run.packets, rate=t.rate, enabled=enabled,
             window=t.window, frame_length=t.frame_length))
     return _chain(out, wire)
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import EXIT_USAGE, OstinatoTcpError
-from . import _history, _lab, _prepare, _run  # noqa: F401  (each registers its commands on the group)
+from . import _capacity, _history, _lab, _prepare, _run  # noqa: F401  (each registers its commands on the group)
 from ._base import cli
 
 

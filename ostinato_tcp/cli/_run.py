@@ -55,7 +55,7 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
 @ssh_options
 @click.option("--poll-interval", type=float, default=None,
               help="Seconds between polls of the DUT's conntrack count during the run; 0 turns polling off.")
-@click.option("--disable-stream", type=click.Choice(["synack", "ack"]), default=None, hidden=True,
+@click.option("--disable-stream", type=click.Choice(["synack", "ack", "rst", "fin", "finack", "lastack"]), default=None, hidden=True,
               help="Send without this leg (to see the diagnosis of a lost leg).")
 @click.option("--keep-entries", is_flag=True,
               help="Leave the test's entries on the DUT after the verdict (to inspect them; dut.clear_after says "

@@ -11,6 +11,7 @@ import threading
 import zlib
 from array import array
 
+from ..measure import Rate
 from ..errors import DutCommandError, DutError, OstinatoTcpError, SshDroppedError, UsageError
 from . import commands as C
 from .conntrack import LineSplitter, ParseStats, parse_counted
@@ -109,12 +110,18 @@ class DutSession:
             raise DutCommandError(f"'conntrack -D' failed on {self.shell.where}: {res.stderr.strip()[-200:]}")
         return int(m.group(1)) if m else 0
 
-    def count_test_space(self, server_ip, server_port) -> int:
-        """Entries of the test's address space now (what ``dut.clear: test`` would remove)."""
-        lines = [0]
-        info = self.dump(C.dump_argv(server_ip, server_port, self.conntrack),
-                         lambda chunk: lines.__setitem__(0, lines[0] + chunk.count(b"\n")))
-        return info["entries_shown"] if info["entries_shown"] is not None else lines[0]
+    def count_test_space(self, server_ip, server_port, state: str | None = None) -> int:
+        """Entries of the test's address space now (what ``dut.clear: test`` would remove); with
+        ``state``, only those in that TCP state. The listing stays on the DUT: only the count
+        conntrack prints on stderr crosses SSH."""
+        argv = C.dump_argv(server_ip, server_port, self.conntrack) + (["--state", state] if state else [])
+        res = self.shell.run(argv, raw=C.sh_c(C.quiet_script(argv), sudo=self.sudo, netns=self.netns),
+                             ok_codes=(0, 1), timeout=600)
+        m = _SHOWN_RE.search(res.stderr)
+        if not m:
+            raise DutCommandError(f"'conntrack -L' gave no count on {self.shell.where}: "
+                                  f"{res.stderr.strip()[-200:] or 'no message'}")
+        return int(m.group(1))
 
     def icmp_entries(self, client_ip, server_ip, *, delete: bool = False) -> int:
         """ICMP entries from ``client_ip`` to ``server_ip`` (the preflight's probe); ``delete``
@@ -195,11 +202,12 @@ class DutSession:
                 "entries_before": 0, "unexpected_before": before.unexpected, "clear": clear,
                 "timestamps": timestamps, "started_at": time.monotonic()}
 
-    def verify(self, expected: Expected, *, fresh: dict | None = None,
-               timeout: float | None = None) -> tuple[Verdict, dict]:
+    def verify(self, expected: Expected, *, fresh: dict | None = None, timeout: float | None = None,
+               track_states: bool = False) -> tuple[Verdict, dict]:
         """Dump the test's address space and judge every expected connection. With ``fresh``
         (from :meth:`prove_fresh_start`) on a DUT that keeps timestamps, every entry's age is
-        checked against the time since the run began."""
+        checked against the time since the run began; ``track_states`` keeps each connection's
+        state (a tear-down's verdict)."""
         session = self.shell.session_tuple()
         if session:
             expected.exclude.add(session)
@@ -208,7 +216,7 @@ class DutSession:
         if aged:
             # an entry made by this run is at most this old when printed (whole seconds, rounded down)
             max_age = math.ceil(time.monotonic() - fresh["started_at"]) + 1
-        judge = Judge(expected, max_age=max_age)  # after the exclusions: the Judge copies them
+        judge = Judge(expected, max_age=max_age, track_states=track_states)  # after the exclusions: the Judge copies them
         info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack, timestamps=aged),
                          judge.feed, expected_entries=expected.space.total, timeout=timeout)
         if aged:
@@ -258,12 +266,14 @@ class CountPoller(threading.Thread):
         super().__init__(daemon=True, name="dut-poller")
         self.dut, self.interval = dut, interval
         self.count: int | None = None
+        self.peak: int | None = None  # the largest count seen
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
                 self.count = self.dut.count()
+                self.peak = self.count if self.peak is None else max(self.peak, self.count)
             except OstinatoTcpError as exc:
                 log.debug("conntrack count poll failed: %s", exc)
             self._stop_event.wait(self.interval)
@@ -304,15 +314,24 @@ def read_after_traffic(dut, expected, fresh, warnings: list[str]) -> tuple[Healt
     raise AssertionError("unreachable")
 
 
-def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None, str]:
+def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None, str, Rate | None]:
     """After the verdict: delete the test's entries unless kept (``dut.clear_after: none`` or
-    ``keep``); returns (entries removed or None, what became of them)."""
+    ``keep``); returns (entries removed or None, what became of them, the DUT's delete rate).
+
+    The delete rate is the removed entries over the time ``conntrack -D`` took for them, less
+    the time the same command takes once nothing matches (its start-up and the SSH round
+    trip); that second time is also its bound."""
     if sc.dut.clear_after == "none" or keep:
-        return None, "kept (--keep-entries)" if keep else "kept (dut.clear_after: none)"
+        return None, "kept (--keep-entries)" if keep else "kept (dut.clear_after: none)", None
     c = sc.connections
     try:
+        t0 = time.monotonic()
         n = dut.clear(c.server_ip, c.server_port, "test")
+        t1 = time.monotonic()
+        dut.clear(c.server_ip, c.server_port, "test")
+        empty = time.monotonic() - t1
     except OstinatoTcpError as exc:
         warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")
-        return None, "not removed"
-    return n, f"{n} removed (dut.clear_after: test; --keep-entries keeps them)"
+        return None, "not removed", None
+    rate = Rate(n, max(0.0, (t1 - t0) - empty), empty) if n > 0 else None
+    return n, f"{n} removed (dut.clear_after: test; --keep-entries keeps them)", rate

@@ -94,6 +94,8 @@ class Verdict:
     reply_samples: list[str] = field(default_factory=list)
     max_age: int | None = None  # entries older than this (seconds) were not made by the run
     untimed: int = 0  # entries judged without an age although ages were asked for
+    state_ids: bytearray | None = None  # with track_states: each connection's state (index into state_names + 1)
+    state_names: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -110,6 +112,19 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return self.established_assured == self.expected
+
+    def connections_in_state(self, state: str, limit: int = 5) -> list[int]:
+        """Connections whose entry is in ``state`` (needs a Judge with ``track_states``)."""
+        if self.state_ids is None or state not in self.state_names:
+            return []
+        sid, out, start = self.state_names.index(state) + 1, [], 0
+        while len(out) < limit:
+            i = self.state_ids.find(sid, start)
+            if i < 0:
+                break
+            out.append(i)
+            start = i + 1
+        return out
 
     def connections_in(self, category: str, limit: int = 5) -> list[int]:
         code = {v: k for k, v in CATEGORY_NAMES.items()}[category]
@@ -132,8 +147,12 @@ class Judge:
     dump carries ``delta-time=``, the entry's age in seconds), an entry older than that
     was not made by this run: it is ``older_than_the_run``, never a pass."""
 
-    def __init__(self, expected: Expected, *, sample_limit: int = 10, max_age: int | None = None):
+    def __init__(self, expected: Expected, *, sample_limit: int = 10, max_age: int | None = None,
+                 track_states: bool = False):
         self.exp = expected
+        # each connection's state, when asked (a tear-down's verdict needs the state of each)
+        self.state_ids = bytearray(expected.space.total) if track_states else None
+        self.state_names: list[str] = []
         self.max_age = max_age
         self.untimed = 0  # entries of expected connections without an age (made before timestamps were on)
         sp = expected.space
@@ -186,6 +205,8 @@ class Judge:
         plain = self.nat_mode == "none" and not self.exclude
         loose_ok = not self.exp.require_assured
         max_age = self.max_age if self.max_age is not None else -1
+        ids = self.state_ids
+        est = self._state_id("ESTABLISHED") if ids is not None else 0
         passed = 0
         for g in matches:
             if (plain and g[0] == b"ESTABLISHED" and (g[10] or loose_ok) and g[2] == server_ip and g[4] == server_port_b
@@ -197,11 +218,20 @@ class Judge:
                     if n >= 0 and not seen[n]:
                         seen[n] = 1
                         codes[n] = PASS
+                        if ids is not None:
+                            ids[n] = est
                         passed += 1
                         continue
             judge(*g)
         if passed:
             self.states["ESTABLISHED"] = self.states.get("ESTABLISHED", 0) + passed
+
+    def _state_id(self, st: str) -> int:
+        if st not in self.state_names:
+            self.state_names.append(st)
+        return self.state_names.index(st) + 1
+
+
 
     def _slow(self, raw: bytes) -> None:
         e = parse_counted(raw, self.stats)
@@ -240,6 +270,8 @@ class Judge:
             return
         st = state.decode()
         self.states[st] = self.states.get(st, 0) + 1
+        if self.state_ids is not None:
+            self.state_ids[n] = self._state_id(st)
         if self._seen[n]:
             self.duplicates += 1
         self._seen[n] = 1
@@ -297,10 +329,11 @@ class Judge:
                        duplicates=self.duplicates, mismatch_samples=self.mismatch_samples,
                        other_states=self.other_states, parse=self.stats,
                        reply_dsts=self.reply_dsts, reply_samples=self.reply_samples,
-                       max_age=self.max_age, untimed=self.untimed)
+                       max_age=self.max_age, untimed=self.untimed, state_ids=self.state_ids,
+                       state_names=list(self.state_names))
 
 
-def judge_text(expected: Expected, text: str | bytes) -> Verdict:
-    j = Judge(expected)
+def judge_text(expected: Expected, text: str | bytes, *, track_states: bool = False) -> Verdict:
+    j = Judge(expected, track_states=track_states)
     j.feed(text.encode() if isinstance(text, str) else text)
     return j.finish()

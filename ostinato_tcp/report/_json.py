@@ -50,7 +50,8 @@ def result_to_dict(r) -> dict:
         "nat_reply_destinations": v.reply_dsts if v else {},
         "nat_reply_samples": v.reply_samples if v else [],
         "freshness": dict(r.freshness, started_at=None) if r.freshness else {},
-        "entries_after_the_run": {"removed": r.entries_removed, "note": r.entries_after},
+        "entries_after_the_run": {"removed": r.entries_removed, "note": r.entries_after,
+                                  "dut_delete_rate": r.delete_rate.to_dict() if r.delete_rate else None},
         "ports_short": r.ports_short,
         "drone_build": r.build_checks,
         "gateway_changes": list(r.gateway_changes),
@@ -80,9 +81,10 @@ def result_to_dict(r) -> dict:
         "drone_versions_source": "MAJOR.MINOR that Drone accepted in checkVersion (Drone reports no patch level)",
         "dut": {"kernel": (ha or hb).kernel if (ha or hb) else None,
                 "before": hb.to_dict() if hb else None, "after": ha.to_dict() if ha else None,
-                "counter_deltas": r.counter_deltas},
+                "counter_deltas": r.counter_deltas, "peak_count_polled": r.peak_count},
         "dump": dict(r.dump),
         "hold": r.hold.to_dict() if r.hold is not None else None,
+        "teardown": r.teardown.to_dict() if r.teardown is not None else None,
         "scenario": r.scenario.resolved(),
     }
     out["freshness"].pop("started_at", None)

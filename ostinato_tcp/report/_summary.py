@@ -36,9 +36,11 @@ def summary_lines(r) -> list[str]:
     if interesting:
         lines.append("  DUT counters during the run: " + ", ".join(f"{k} +{x}" for k, x in interesting.items()))
     lines.extend(_hold_lines(r))
+    lines.extend(_teardown_lines(r))
     if r.health_after and r.health_after.max:
         lines.append(f"  DUT table: {r.health_after.count}/{r.health_after.max} entries at the verdict; the test's "
-                     f"entries: {r.entries_after or 'as they were'}")
+                     f"entries: {r.entries_after or 'as they were'}"
+                     + (f"; DUT delete rate {r.delete_rate.text()} (conntrack -D)" if r.delete_rate else ""))
     for w in r.warnings:
         lines.append(f"  warning: {w}")
     for dline in r.diagnosis:
@@ -57,6 +59,27 @@ def _hold_lines(r) -> list[str]:
     word = "still" if h.passed else "only"
     return [f"  hold: {word} {h.verdict.established_assured}/{h.verdict.expected} ESTABLISHED+ASSURED after "
             f"{h.held:.1f} s ({how})"]
+
+
+def _teardown_lines(r) -> list[str]:
+    td = r.teardown
+    if td is None:
+        return []
+    if td.skipped:
+        return [f"  teardown {td.mode}: not sent ({td.skipped})"]
+    v = td.verdict
+    states = ", ".join(f"{k} {n}" for k, n in v.states.items()) or "none"
+    lines = [f"  teardown {td.mode}: {td.closed}/{v.expected} closed (in {'/'.join(td.end_states)} or gone; "
+             f"states: {states}; gone: {v.counts['missing']})"]
+    offered, retire = td.offered_rate, td.retire_rate
+    first = "RST" if td.mode == "rst" else "FIN"
+    parts = []
+    if offered is not None and offered.seconds > 0:
+        parts.append(f"offered tear-down rate {offered.text()} ({first}s)")
+    parts.append(f"DUT retire rate {retire.text()} (entries leaving ESTABLISHED)" if retire is not None else
+                 "DUT retire rate: not measured (" + (td.poll_error or "the polls saw no entry leave") + ")")
+    lines.append("  " + "; ".join(parts))
+    return lines
 
 
 def _traffic_lines(r) -> list[str]:

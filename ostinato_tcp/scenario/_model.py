@@ -138,6 +138,10 @@ class Traffic(_Model):
         "auto", description="Drone's build cost per packet for the plan; auto: measured on each Drone at the start "
                             "of a run (the plan before that uses a typical figure)")
     max_build_seconds: float = Field(120, gt=0, description="a larger batch is split")
+    teardown: Literal["none", "rst", "fin"] = Field(
+        "none", description="after the verdict (and the hold), close every connection and prove each one's state: "
+                            "rst: one RST from port A (entries go to CLOSE); fin: FIN, FIN-ACK, last ACK, ordered "
+                            "like the handshake (entries go to TIME_WAIT); none: entries stay until dut.clear_after")
     keepalive: Optional[float] = Field(None, description="during expect.hold, port A sends every connection's ACK "
                                                          "again every this many seconds (refreshes the DUT's "
                                                          "established timeout); none: the connections stay idle")
@@ -303,6 +307,9 @@ class Scenario(_Model):
                                   f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
         if c.client_ip == c.server_ip:
             raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
+        if self.traffic.teardown == "fin" and self.nat.mode == "learn":
+            raise CrossFieldError(("traffic", "teardown"), "fin with nat.mode learn is not supported (the FIN-ACKs "
+                                  "would need the learnt translations); use rst")
         if self.traffic.keepalive is not None and not self.expect.hold:
             raise CrossFieldError(("traffic", "keepalive"), f"{self.traffic.keepalive:g} s needs expect.hold (the "
                                   "keep-alive ACKs are sent while the connections are held)")

@@ -25,9 +25,9 @@ def ot(tmp_path, lab):
     def run(*args, report: bool = True, timeout: float = 600, lab_arg: bool = True):
         extra = []
         rep = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
-        if report and args and args[0] == "run":
+        if report and args and args[0] in ("run", "capacity"):
             extra += ["--report-json", str(rep)]
-        if lab_arg and args and args[0] in ("run", "plan", "verify", "sweep", "cleanup"):
+        if lab_arg and args and args[0] in ("run", "plan", "verify", "sweep", "cleanup", "capacity"):
             extra += ["--lab", lab.prefix]
         p = subprocess.run([sys.executable, "-m", "ostinato_tcp", *args, *extra], capture_output=True, text=True,
                            timeout=timeout, env=env)

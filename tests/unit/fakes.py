@@ -18,11 +18,14 @@ class ScriptedDut:
     where = "root@dut.example:22"
 
     def __init__(self, fail: str | None = None, established: int | None = None, *,
-                 established_later: int | None = None, established_timeout: int = 432000):
+                 established_later: int | None = None, established_timeout: int = 432000,
+                 states: list[str] | None = None):
         self.fail = fail
         self.established = established
         self.established_later = established_later  # what a second verify (after expect.hold) shows
         self.established_timeout = established_timeout
+        self.states = states or []  # the state of every entry, per verify call (default ESTABLISHED)
+        self.polls = 0
         self.calls: list[str] = []
         self.closed = False
 
@@ -48,8 +51,14 @@ class ScriptedDut:
     def count(self) -> int:
         return 10
 
-    def verify(self, expected, *, fresh=None, timeout=None):
-        later = self.calls.count("verify") > 0 and self.established_later is not None
+    def count_test_space(self, server_ip, server_port, state=None) -> int:
+        self.polls += 1  # ESTABLISHED entries during a tear-down: all at the first poll, then none
+        return 200 if self.polls == 1 else 0
+
+    def verify(self, expected, *, fresh=None, timeout=None, track_states=False):
+        k = self.calls.count("verify")
+        state = self.states[k] if k < len(self.states) else "ESTABLISHED"
+        later = k > 0 and self.established_later is not None
         self._call("verify")
         n = expected.space.total if self.established is None else self.established
         if later:
@@ -58,10 +67,10 @@ class ScriptedDut:
         for i in range(n):
             ip, port = expected.space.client_of(i)
             c = ipaddress.IPv4Address(ip)
-            lines.append(f"tcp      6 431999 ESTABLISHED src={c} dst={expected.server_ip} sport={port} "
+            lines.append(f"tcp      6 431999 {state} src={c} dst={expected.server_ip} sport={port} "
                          f"dport={expected.space.server_port} src={expected.server_ip} dst={c} "
                          f"sport={expected.space.server_port} dport={port} [ASSURED] mark=0 use=1\n")
-        return judge_text(expected, "".join(lines)), {"seconds": 0.01}
+        return judge_text(expected, "".join(lines), track_states=track_states), {"seconds": 0.01}
 
     def reconnect(self) -> None:
         self._call("reconnect")

@@ -128,7 +128,7 @@ def test_runner_sequences_the_phases_and_leaves_the_ports_clean():
     first = {name: order.index(name) for name in reversed(order)}
     assert first["modifyPort"] < first["addDeviceGroup"] < first["resolveDeviceNeighbors"] < first["addStream"] \
         < first["build"] < first["startTransmit"] < first["deleteStream"] < first["deleteDeviceGroup"]
-    assert dut.calls == ["health", "clear", "prove_fresh_start", "health", "verify", "clear"]  # clear_after
+    assert dut.calls == ["health", "clear", "prove_fresh_start", "health", "verify", "clear", "clear"]  # clear_after, then its empty twin (the delete rate)
     assert nothing_of_ours(drone) and all(p.user_name == "" for p in drone.ports.values()) and dut.closed
 
 

@@ -1,0 +1,32 @@
+"""The capacity probe against the lab's real conntrack, its table cut to 20,000 entries:
+how many connections it holds, what it did with the rest, and that ASSURED entries stay."""
+
+from __future__ import annotations
+
+from .conftest import clear_test_space, entries_in_test_space
+
+
+def test_a_table_of_20000_is_measured_with_its_drop_counters(ot, lab, relab, scenario_file):
+    relab(conntrack_max=20000)
+    clear_test_space(lab)
+    sc = scenario_file("lab-1000.yaml", name="cap", **{"connections.count": 30000, "traffic.rate": 10000})
+    # a normal run refuses it, before any packet
+    rc, out, err, rep = ot("run", str(sc))
+    assert rc == 2 and "is more than the DUT's conntrack table can take" in err
+    rc, out, err, rep = ot("capacity", str(sc))
+    assert rc == 0, out + err
+    other = rep["entries_before"]
+    assert rep["conntrack_max"] == 20000 and rep["attempted"] == 30000
+    # the table is full: the test holds what the others (the tool's SSH sessions) leave
+    assert rep["peak_count_polled"] == 20000
+    assert 20000 - other - 10 <= rep["connection_tracking_table_capacity"] <= 20000 - other
+    d = rep["counter_deltas"]
+    assert d["early_drop"] > 0 and d["drop"] > 0  # non-ASSURED evicted, then nothing left to evict
+    assert rep["survivors"] == rep["connection_tracking_table_capacity"] and rep["evicted_assured"] == 0
+    assert "(connection tracking table capacity) of 30,000 sent" in out and "(full)" in out
+    assert "no ASSURED entry was evicted" in out
+    assert entries_in_test_space(lab) == 0
+    # a count that fits is refused: nothing would overflow
+    rc, out, err, rep = ot("capacity", str(scenario_file("lab-1000.yaml", name="cap-fits",
+                                                          **{"connections.count": 5000})), report=False)
+    assert rc == 2 and "connections.count 5000 fits in the DUT's" in err

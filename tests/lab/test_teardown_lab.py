@@ -1,0 +1,48 @@
+"""Tear-down legs against the lab's real conntrack: RST and FIN closes of 5,000 connections,
+each connection's state proven after; a lost FIN-ACK leg diagnosed; both tear-down rates
+measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import clear_test_space, entries_in_test_space
+
+N = {"connections.count": 5000, "traffic.rate": 5000}
+
+
+@pytest.mark.parametrize("mode, end", [("rst", "CLOSE"), ("fin", "TIME_WAIT")])
+def test_every_connection_closed_and_proven(ot, lab, scenario_file, mode, end):
+    clear_test_space(lab)
+    sc = scenario_file("lab-1000.yaml", name=f"td-{mode}", **N, **{"traffic.teardown": mode})
+    rc, out, err, rep = ot("run", str(sc))
+    assert rc == 0, out + err
+    td = rep["teardown"]
+    assert td["passed"] and td["closed"] == 5000
+    # CLOSE lasts 10 s: some may be gone by the dump; TIME_WAIT lasts 120 s
+    assert set(td["states"]) <= {end} and td["states"].get(end, 0) + td["gone"] == 5000
+    if mode == "fin":
+        assert td["states"] == {"TIME_WAIT": 5000}
+        assert td["ports"] == {"a": {"sent_packets": 10000, "expected_packets": 10000, "lagged": False},
+                               "b": {"sent_packets": 5000, "expected_packets": 5000, "lagged": False}}
+    else:
+        assert td["ports"]["a"]["sent_packets"] == 5000 and td["ports"]["b"]["sent_packets"] == 0
+    assert td["counter_deltas"].get("invalid", 0) == 0
+    offered, retire = td["offered_teardown_rate"], td["dut_retire_rate"]
+    assert offered["count"] == 5000 and 4000 < offered["per_second"] < 6000
+    assert retire["count"] == 5000 and retire["per_second"] > 0 and retire["bound_seconds"] < retire["seconds"]
+    assert f"teardown {mode}: 5000/5000 closed" in out and "DUT retire rate" in out
+    assert entries_in_test_space(lab) == 0  # dut.clear_after removed them too
+
+
+def test_a_lost_fin_ack_leg_is_diagnosed(ot, lab, scenario_file):
+    clear_test_space(lab)
+    sc = scenario_file("lab-1000.yaml", name="td-lost", **N, **{"traffic.teardown": "fin"})
+    rc, out, err, rep = ot("run", "--disable-stream", "finack", str(sc))
+    assert rc == 1, out + err
+    assert rep["established_assured"] == 5000  # the handshake passed: the tear-down failed
+    td = rep["teardown"]
+    assert not td["passed"] and td["states"] == {"FIN_WAIT": 5000} and td["closed"] == 0
+    assert any(d.startswith("tear-down: 5000 in FIN_WAIT after the tear-down (e.g. 10.1.1.100:") and
+               "B's FIN-ACK never reached the DUT" in d for d in rep["diagnosis"]), rep["diagnosis"]
+    assert any("port B (portb) sent 0 of the 5000 tear-down packets" in d for d in rep["diagnosis"])
