@@ -284,6 +284,28 @@ def _offered(r: dict) -> dict:
     return ((r.get("rates") or {}).get("offered_connection_rate") or {})
 
 
+def _teardown_rate(r: dict, key: str = "offered_teardown_rate") -> dict:
+    return ((r.get("teardown") or {}).get(key) or {})
+
+
+def _max_teardown(results: list[dict]) -> dict:
+    """Per count: the highest measured offered tear-down rate among points that passed (every
+    connection established and closed), no port lagged, known within 5%."""
+    out = {}
+    for r in results:
+        td = _teardown_rate(r)
+        if point_status(r) != "pass" or td.get("bound_pct") is None or td["bound_pct"] > MAX_BOUND_PCT:
+            continue
+        best = out.get(str(r["count"]))
+        if best is None or td["per_second"] > best["teardowns_per_second"]:
+            retire = _teardown_rate(r, "dut_retire_rate")
+            out[str(r["count"])] = {"teardowns_per_second": td["per_second"], "bound_pct": td["bound_pct"],
+                                    "mode": (r.get("teardown") or {}).get("mode"), "point": r.get("point_name"),
+                                    "dut_retire_rate": retire.get("per_second"),
+                                    "dut_retire_bound_pct": retire.get("bound_pct")}
+    return out
+
+
 def point_status(r: dict) -> str:
     """pass, fail, lagged (a port sent slower than asked: the asked rate was not tested) or error."""
     if r.get("verdict") == "error":
@@ -340,12 +362,17 @@ def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
                               f"is known within {MAX_BOUND_PCT:g}%"),
         "connection_tracking_table_capacity": {"largest_count_fully_established": max(full, default=None),
                                                "dut_nf_conntrack_max": ct_max},
+        "connection_teardown_rate": _max_teardown(results),
+        "teardown_rate_rule": ("traffic.teardown points only: the highest measured offered tear-down rate (first-leg "
+                               "packets sent / that leg's time) among points that passed, every connection closed, "
+                               f"known within {MAX_BOUND_PCT:g}%; the DUT's retire rate of that point beside it"),
     }
 
 
 CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "status", "verdict", "expected",
               "established_assured", "success_ratio", "mode", "batches", "offered_connection_rate",
               "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a", "packet_rate_b", "lagged_a", "lagged_b",
+              "offered_teardown_rate", "dut_retire_rate", "teardown_closed",
               "configure_s", "build_s", "send_s", "verify_s", "total_s", "error"]
 
 
@@ -366,6 +393,9 @@ def _csv_row(r: dict) -> dict:
         "packet_rate_a": ((ports.get("a") or {}).get("packet_rate") or {}).get("per_second"),
         "packet_rate_b": ((ports.get("b") or {}).get("packet_rate") or {}).get("per_second"),
         "lagged_a": (ports.get("a") or {}).get("lagged"), "lagged_b": (ports.get("b") or {}).get("lagged"),
+        "offered_teardown_rate": _teardown_rate(r).get("per_second"),
+        "dut_retire_rate": _teardown_rate(r, "dut_retire_rate").get("per_second"),
+        "teardown_closed": (r.get("teardown") or {}).get("closed"),
         "configure_s": t.get("configure"), "build_s": t.get("build"), "send_s": t.get("send"),
         "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", "") or "",
     }

@@ -137,6 +137,13 @@ def _print_sweep(summary: dict, out_dir: str) -> None:
         for lag in m["lagged_points"]:
             click.echo(f"    point {lag['point']}: LAGGED, asked {lag['asked_rate']:,.0f}/s, Drone offered "
                        f"{lag['measured_offered_rate'] or 0:,.0f}/s: the asked rate was not tested")
+    for count, m in summary.get("connection_teardown_rate", {}).items():
+        retire = m["dut_retire_rate"]
+        click.echo(f"  {int(count):>9,} connections: connection tear-down rate ({m['mode']}) "
+                   f"{m['teardowns_per_second']:,.0f}/s ±{m['bound_pct']:.1f}% offered (point {m['point']})"
+                   + (f"; DUT retire rate {retire:,.0f}/s"
+                      + (f" ±{m['dut_retire_bound_pct']:.0f}%" if m["dut_retire_bound_pct"] is not None else " ±?")
+                      if retire else ""))
     for note in summary.get("notes", []):
         click.echo(f"  {note}")
     cap = summary["connection_tracking_table_capacity"]

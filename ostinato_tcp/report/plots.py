@@ -80,4 +80,25 @@ def write_plots(rows: list[dict], out: Path) -> list[Path]:
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
     written.append(_save(plt, fig, out / "phase_times.png"))
+
+    # 4. With traffic.teardown: the offered tear-down rate and the DUT's retire rate against
+    #    the offered connection rate of the same point.
+    td = [r for r in rows if r.get("offered_teardown_rate")]
+    if td:
+        fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+        for c in counts:
+            pts = sorted((r["offered_connection_rate"], r["offered_teardown_rate"], r.get("dut_retire_rate"))
+                         for r in td if r["count"] == c and r.get("offered_connection_rate"))
+            line = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{c:,}: offered")[0]
+            ret = [p for p in pts if p[2]]
+            ax.plot([p[0] for p in ret], [p[2] for p in ret], marker="x", linestyle="--", color=line.get_color(),
+                    label=f"{c:,}: DUT retire")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("measured offered connection rate (per second)")
+        ax.set_ylabel("tear-downs per second")
+        ax.set_title("Connection tear-down rate (offered, and the DUT's retire rate)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        written.append(_save(plt, fig, out / "teardown_rate.png"))
     return written

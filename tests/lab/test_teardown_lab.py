@@ -46,3 +46,30 @@ def test_a_lost_fin_ack_leg_is_diagnosed(ot, lab, scenario_file):
     assert any(d.startswith("tear-down: 5000 in FIN_WAIT after the tear-down (e.g. 10.1.1.100:") and
                "B's FIN-ACK never reached the DUT" in d for d in rep["diagnosis"]), rep["diagnosis"]
     assert any("port B (portb) sent 0 of the 5000 tear-down packets" in d for d in rep["diagnosis"])
+
+
+def test_a_sweep_reports_the_connection_tear_down_rate(ot, lab, tmp_path):
+    import csv
+    import json
+
+    import yaml
+
+    from .conftest import SCENARIOS
+
+    base = yaml.safe_load((SCENARIOS / "lab-1000.yaml").read_text())
+    base["traffic"]["teardown"] = "rst"
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump({"name": "td-sweep", "base": "base.yaml", "counts": [3000],
+                                                      "rates": [3000, 6000]}))
+    clear_test_space(lab)
+    rc, out, err, _ = ot("sweep", str(tmp_path / "sw.yaml"), "--out", str(tmp_path / "out"), "-q", timeout=900)
+    assert rc == 0, out + err
+    rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
+    assert [int(r["teardown_closed"]) for r in rows] == [3000, 3000]
+    assert all(float(r["offered_teardown_rate"]) > 0 for r in rows)
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())["summary"]
+    best = summary["connection_teardown_rate"]["3000"]
+    assert best["mode"] == "rst" and best["teardowns_per_second"] == max(float(r["offered_teardown_rate"])
+                                                                          for r in rows)
+    assert "connection tear-down rate (rst)" in out
+    assert (tmp_path / "out" / "teardown_rate.png").exists()

@@ -157,3 +157,15 @@ def test_a_test_profile_as_base_brings_its_lab_file(tmp_path):
     scs = [S.scenario_for(sweep, p) for p in sweep.points]
     assert [sc.traffic.rate for sc in scs] == [1000, 2000]
     assert scs[0].drones["main"].host == "192.0.2.10"
+
+
+def test_the_tear_down_rate_counts_only_points_that_closed_every_connection():
+    def point(name, count, offered, verdict="pass", bound=0.5):
+        return {"point_name": name, "count": count, "rate": offered, "verdict": verdict, "ports": {},
+                "teardown": {"mode": "fin", "offered_teardown_rate": {"per_second": offered, "bound_pct": bound},
+                             "dut_retire_rate": {"per_second": offered * 0.9, "bound_pct": 30.0}}}
+    rows = [point("a", 1000, 5000), point("b", 1000, 9000), point("c", 1000, 20000, verdict="fail"),
+            point("d", 1000, 30000, bound=9.0)]
+    td = S.summarize(rows)["connection_teardown_rate"]["1000"]
+    assert td["teardowns_per_second"] == 9000 and td["point"] == "b" and td["dut_retire_rate"] == 8100
+    assert S.summarize([point("x", 10, 1, verdict="fail")])["connection_teardown_rate"] == {}
