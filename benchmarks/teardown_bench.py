@@ -59,6 +59,8 @@ def main() -> None:
                 off, ret = td.get("offered_teardown_rate"), td.get("dut_retire_rate")
                 if off and ret and off["per_second"]:
                     figures[f"{key}: retire / offered tear-down"] = f"{ret['per_second'] / off['per_second']:.3f}"
+                figures[f"{key}: DUT delete rate after the close (conntrack -D)"] = _rate(
+                    r["entries_after_the_run"].get("dut_delete_rate"))
                 figures[f"{key}: ESTABLISHED-count polls"] = str(td.get("established_polls"))
                 figures[f"{key}: tear-down time s (build+send+polls+dump)"] = f"{r['timings'].get('teardown', 0):.2f}"
                 figures[f"{key}: DUT invalid counter during the tear-down"] = str(

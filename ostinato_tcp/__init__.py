@@ -16,6 +16,7 @@ removed, port settings restored) and are raised as :class:`Interrupted`.
 __version__ = "0.2.0"
 
 from ._signals import stop_on_signals
+from .capacity import CapacityReport, probe_capacity
 from .dut.verdict import Expected, Verdict
 from .errors import (CapacityError, DroneError, DutError, InfrastructureError, Interrupted, LabError,
                      OstinatoTcpError, PlanError, ScenarioError, UsageError)
@@ -38,8 +39,8 @@ def load_scenario(path, *, lab: str | None = None, lab_file=None, sets: list[str
     return _load(path, lab=lab, lab_reader=read_endpoints, lab_file=lab_file, sets=sets)
 
 
-__all__ = ["CapacityError", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
+__all__ = ["CapacityError", "CapacityReport", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
            "OstinatoTcpError", "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario",
            "ScenarioError", "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan",
-           "result_to_dict", "run_scenario", "scenario_from_data", "stop_on_signals", "verify_dump_file",
+           "probe_capacity", "result_to_dict", "run_scenario", "scenario_from_data", "stop_on_signals", "verify_dump_file",
            "verify_live"]

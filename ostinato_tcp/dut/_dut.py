@@ -320,7 +320,8 @@ def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None
 
     The delete rate is the removed entries over the time ``conntrack -D`` took for them, less
     the time the same command takes once nothing matches (its start-up and the SSH round
-    trip); that second time is also its bound."""
+    trip); that second time is also its bound. When the deletes took no longer than that bound
+    (a few hundred entries), there is no figure (None)."""
     if sc.dut.clear_after == "none" or keep:
         return None, "kept (--keep-entries)" if keep else "kept (dut.clear_after: none)", None
     c = sc.connections
@@ -333,5 +334,7 @@ def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None
     except OstinatoTcpError as exc:
         warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")
         return None, "not removed", None
-    rate = Rate(n, max(0.0, (t1 - t0) - empty), empty) if n > 0 else None
+    took = (t1 - t0) - empty
+    # unresolved (the deletes took less than the command's own start-up and round trip): no figure
+    rate = Rate(n, took, empty) if n > 0 and took > empty else None
     return n, f"{n} removed (dut.clear_after: test; --keep-entries keeps them)", rate

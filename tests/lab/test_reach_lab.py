@@ -123,3 +123,23 @@ def test_proxyjump_from_ssh_config(far_lab, tmp_path):
     p = tool("run", "--report-json", str(tmp_path / "r.json"), path, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     assert json.loads((tmp_path / "r.json").read_text())["established_assured"] == 800
+
+
+def test_hold_keepalive_and_fin_close_in_a_users_lab(far_lab, tmp_path):
+    # Other ports and addresses than the built-in tests use, the DUT forwarding in a nested
+    # namespace: hold with keep-alives, then Drone's FIN close, each connection proven.
+    eps = far_lab
+    path = profile(eps, tmp_path, **{"connections.server_port": 443, "connections.first_client_port": 40000,
+                                     "connections.client_ips": 3, "connections.count": 1500,
+                                     "traffic.rate": 1500, "expect.hold": "6s", "traffic.keepalive": "2.5s",
+                                     "traffic.teardown": "fin"})
+    p = tool("run", "--report-json", str(tmp_path / "r.json"), path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["established_assured"] == 1500 and rep["hold"]["passed"] and rep["hold"]["keepalive_rounds"] == 2
+    td = rep["teardown"]
+    assert td["passed"] and td["states"] == {"TIME_WAIT": 1500}
+    assert rep["entries_after_the_run"]["removed"] == 1500
+    out = subprocess.run(["ip", "netns", "exec", eps["dut"]["netns"], "conntrack", "-L", "-p", "tcp",
+                          "--orig-port-dst", "443"], capture_output=True, text=True).stdout
+    assert out.strip() == ""

@@ -83,9 +83,9 @@ def test_public_api_is_exactly_this():
 
     assert sorted(ostinato_tcp.__all__) == ostinato_tcp.__all__
     assert set(ostinato_tcp.__all__) == {
-        "CapacityError", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
+        "CapacityError", "CapacityReport", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
         "OstinatoTcpError", "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario", "ScenarioError",
-        "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan", "result_to_dict", "run_scenario",
+        "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan", "probe_capacity", "result_to_dict", "run_scenario",
         "scenario_from_data", "stop_on_signals", "verify_dump_file", "verify_live"}
     for name in ostinato_tcp.__all__:
         assert getattr(ostinato_tcp, name) is not None

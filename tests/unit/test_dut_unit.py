@@ -46,3 +46,32 @@ def test_verify_excludes_the_ssh_session_it_reads_through():
     shell = ScriptedShell(line("10.1.1.100", 23420) + ssh_entry, session=("192.0.2.9", 40000, "192.0.2.1", 22))
     verdict, _ = DutSession(shell, compress="off").verify(Expected(space(1)))
     assert verdict.unexpected == 1
+
+
+class _TimedClear:
+    """A DUT whose 'conntrack -D' takes ``per_entry`` seconds per entry on top of ``startup``."""
+
+    def __init__(self, entries: int, per_entry: float, startup: float):
+        self.entries, self.per_entry, self.startup = entries, per_entry, startup
+
+    def clear(self, server_ip, server_port, mode):
+        import time
+
+        n, self.entries = self.entries, 0
+        time.sleep(self.startup + n * self.per_entry)
+        return n
+
+
+def test_delete_rate_subtracts_the_empty_delete_and_is_absent_when_unresolved():
+    from ostinato_tcp.dut import clear_after
+
+    from .helpers import scenario
+
+    sc = scenario()
+    n, note, rate = clear_after(_TimedClear(1000, 0.0003, 0.05), sc, keep=False, warnings=[])
+    assert n == 1000 and "1000 removed" in note
+    # 0.05 + 0.3 s for the deletes, 0.05 s for the empty twin: about 1000 / 0.3 s, bound 0.05 s
+    assert 0.27 < rate.seconds < 0.4 and 0.04 < rate.bound < 0.1 and 2500 < rate.value < 3700
+    n, note, rate = clear_after(_TimedClear(10, 0.0, 0.05), sc, keep=False, warnings=[])
+    assert n == 10 and rate is None
+    assert clear_after(_TimedClear(10, 0.0, 0.0), sc, keep=True, warnings=[])[2] is None
