@@ -48,6 +48,7 @@ class Sender:
         self.count_poller = count_poller
         self.wires: dict[str, Wire | None] = {"a": None, "b": None}  # the fast build's MACs, per port
         self.baseline_tx: dict[str, int] = {}
+        self._last_sent: dict[str, int] = {}  # each port's TCP count at its last poll, for progress
         self._next_progress = 0.0
 
     # ------------------------------------------------------------------ programs and builds
@@ -115,7 +116,7 @@ class Sender:
                 last_on["b"] = starts["b"][1]
                 self.result.delays.append(starts["b"][0] - starts["a"][0])
                 pending_b = False
-            sent = {}
+            sent = self._last_sent  # a port that is done (or not in this phase) keeps its last count
             for side in starts:
                 if side in done:
                     continue
