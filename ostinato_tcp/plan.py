@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from .dut.facts import DutFacts
 from .dut.verdict import Expected
-from .errors import CapacityError, PlanError
+from .errors import CapacityError, PlanError, UsageError
 from .scenario import Scenario
 from .tuples import Batch, ConnectionSpace
 
@@ -360,6 +360,10 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
                 mode_why=mode_why, hash_load=load)
 
     free = dut.free_entries
+    if overfill and free is not None and n <= free:
+        raise UsageError(f"connections.count {n} fits in the DUT's {free} free conntrack entries (nf_conntrack_max "
+                         f"{dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count}): nothing would overflow. "
+                         f"Fix: a count above {free}, e.g. --set connections.count={int(free * 1.5) + 1}")
     if free is not None and n > free:
         own = (f" + {dut.own_entries} of the test's own that dut.clear removes" if dut.own_entries else "")
         msg = (f"connections.count {n} is more than the DUT's conntrack table can take: "

@@ -92,8 +92,10 @@ def retire_rate(polls: list[Poll]) -> Rate | None:
     c0, final = polls[0].established, polls[-1].established
     if c0 <= final:
         return None
-    a = max(i for i, p in enumerate(polls) if p.established == c0 and all(q.established == c0 for q in polls[:i + 1]))
-    b = next(i for i, p in enumerate(polls) if p.established == final and i > a)
+    a = 0  # the last poll of the first run of counts equal to the first
+    while polls[a + 1].established == c0:
+        a += 1
+    b = next(i for i in range(a + 1, len(polls)) if polls[i].established == final)
     longest = polls[b].end - polls[a].start
     shortest = max(0.0, polls[b - 1].start - polls[a + 1].end) if b - 1 >= a + 1 else 0.0
     return Rate(c0 - final, (longest + shortest) / 2, (longest - shortest) / 2)

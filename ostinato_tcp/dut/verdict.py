@@ -117,25 +117,20 @@ class Verdict:
         """Connections whose entry is in ``state`` (needs a Judge with ``track_states``)."""
         if self.state_ids is None or state not in self.state_names:
             return []
-        sid, out, start = self.state_names.index(state) + 1, [], 0
-        while len(out) < limit:
-            i = self.state_ids.find(sid, start)
-            if i < 0:
-                break
-            out.append(i)
-            start = i + 1
-        return out
+        return _positions(self.state_ids, self.state_names.index(state) + 1, limit)
 
     def connections_in(self, category: str, limit: int = 5) -> list[int]:
         code = {v: k for k, v in CATEGORY_NAMES.items()}[category]
-        out, start = [], 0
-        while len(out) < limit:
-            i = self.codes.find(code, start)
-            if i < 0:
-                break
-            out.append(i)
-            start = i + 1
-        return out
+        return _positions(self.codes, code, limit)
+
+
+def _positions(values: bytearray, value: int, limit: int) -> list[int]:
+    """The first ``limit`` indexes holding ``value``."""
+    out, i = [], values.find(value)
+    while i >= 0 and len(out) < limit:
+        out.append(i)
+        i = values.find(value, i + 1)
+    return out
 
 
 def _count_codes(codes: bytearray) -> list[int]:

@@ -17,13 +17,14 @@ def test_a_table_of_20000_is_measured_with_its_drop_counters(ot, lab, relab, sce
     assert rc == 0, out + err
     other = rep["entries_before"]
     assert rep["conntrack_max"] == 20000 and rep["attempted"] == 30000
-    # the table is full: the test holds what the others (the tool's SSH sessions) leave
-    assert rep["peak_count_polled"] == 20000
+    # the table is full: the test holds what the others (the tool's SSH sessions) leave; the polled
+    # peak is a sample every second, the drop counter the kernel's own word for "full"
+    assert 20000 - 50 <= rep["peak_count_polled"] <= 20000
     assert 20000 - other - 10 <= rep["connection_tracking_table_capacity"] <= 20000 - other
     d = rep["counter_deltas"]
     assert d["early_drop"] > 0 and d["drop"] > 0  # non-ASSURED evicted, then nothing left to evict
     assert rep["survivors"] == rep["connection_tracking_table_capacity"] and rep["evicted_assured"] == 0
-    assert "(connection tracking table capacity) of 30,000 sent" in out and "(full)" in out
+    assert "(connection tracking table capacity) of 30,000 sent" in out and "the table was full (drop > 0)" in out
     assert "no ASSURED entry was evicted" in out
     assert entries_in_test_space(lab) == 0
     # a count that fits is refused: nothing would overflow
