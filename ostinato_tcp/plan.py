@@ -28,10 +28,11 @@ from .dut.facts import DutFacts
 from .dut.verdict import Expected
 from .errors import CapacityError, PlanError, UsageError
 from .scenario import Scenario
-from .tuples import Batch, ConnectionSpace
+from .tuples import Batch, ConnectionSpace, Servers
 
 TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
 # Drone's build cost per packet before it is measured on the run's Drone (drone-build-cost.md, this VM)
+MAX_STREAMS_PER_LEG = 4096  # Drone streams of one leg per port and batch
 TYPICAL_BUILD_COST = {"fast": 0.00003, "resolve": 0.0002}
 RPC_OVERHEAD = 0.05  # seconds between phases for the RPCs that start them
 RUN_OVERHEAD = 3.0  # seconds of a run outside Drone's build and the send (SSH, ARP, dump): a rough figure
@@ -79,6 +80,11 @@ class Plan:
         return self.space.batches()
 
     @property
+    def streams_per_leg(self) -> int:
+        """Drone streams of one leg in the largest batch (one per client IP and server endpoint)."""
+        return len(self.space.stream_runs(self.space.batches()[0]))
+
+    @property
     def expected_seconds(self) -> float:
         return sum(t.build_seconds + t.send_seconds for t in self.timings)
 
@@ -105,6 +111,7 @@ class Plan:
         return {"mode": self.mode, "rate": self.rate, "delay": self.delay, "total": self.total,
                 "batch_size": sp.batch_size, "batches": len(self.timings), "client_ips": sp.ip_count,
                 "ports_per_batch": sp.ports_per_batch, "last_client_port": sp.last_port(),
+                "server_endpoints": sp.endpoint_count, "streams_per_leg": self.streams_per_leg,
                 "expected_seconds": self.expected_seconds, "mode_why": self.mode_why,
                 "min_margin": self.min_margin, "margin_why": self.margin_why,
                 "dut": {"syn_sent_timeout": self.dut.syn_sent_timeout, "syn_recv_timeout": self.dut.syn_recv_timeout,
@@ -135,7 +142,9 @@ class Plan:
                         if sp.ip_count > 1 else ""))
         lines.append(f"  Drone build: {'fast (fixed MACs, checksums given)' if self.fast else 'resolve'}, "
                      f"{self.build_per_packet * 1000:.3f} ms per packet ({self.build_source})")
-        lines.append(f"  server: {sc.connections.server_ip}:{sc.connections.server_port}"
+        lines.append(f"  server: {sp.servers.describe()}"
+                     + (f", each client IP's connections spread over them ({self.streams_per_leg} streams per leg "
+                        "and batch)" if sp.endpoint_count > 1 else "")
                      + (f"; NAT {sc.nat.mode}" + (f" to {sc.nat.address}" if sc.nat.address else "")
                         if sc.nat.mode != "none" else ""))
         lines.append(f"  DUT timeouts: SYN_SENT {self.dut.syn_sent_timeout} s, SYN_RECV {self.dut.syn_recv_timeout} s "
@@ -305,13 +314,18 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
     try:
         space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips, first_port=c.first_client_port,
                                        step=c.step, server_ip=c.server_ip, server_port=c.server_port, total=n,
-                                       batch_size=m, blocks=fast)
+                                       batch_size=m, blocks=fast or c.server_endpoints > 1, servers=Servers.of(c))
         space.prove_unique()
     except PlanError as exc:
         raise PlanError(f"{sc.source or sc.name}: connections: {exc}") from None
 
     _check_addresses(sc, space)
     _check_nat(sc, space, warnings, problems)
+    streams = len(space.stream_runs(space.batches()[0]))
+    if streams > MAX_STREAMS_PER_LEG:
+        problems.append(f"{space.ip_count} client IPs x {space.endpoint_count} server endpoints need {streams} Drone "
+                        f"streams per leg and batch, more than {MAX_STREAMS_PER_LEG}. Fix: fewer connections.server_ips "
+                        "or server_ports, or fewer client IPs per batch (traffic.batches)")
 
     # Delay and margins ----------------------------------------------------------
     delay = None

@@ -200,8 +200,7 @@ class Runner:
             self.ports["b"].add_devices(server_devices(sc))
             # The DUT deletes old entries one by one: do it while Drone resolves ARP.
             self.ev.phase("clear", f"clearing the test's entries on the DUT ({sc.dut.clear})")
-            clear = _Background(lambda: self.dut.clear(sc.connections.server_ip, sc.connections.server_port,
-                                                       sc.dut.clear))
+            clear = _Background(lambda: self.dut.clear(sp.servers, sc.dut.clear))
             try:
                 self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
                 self._resolve()
@@ -239,7 +238,7 @@ class Runner:
     def _resolve(self) -> None:
         """Every emulated device must know its gateway's MAC before anything is built."""
         sp, sc = self.result.plan.space, self.sc
-        targets = {"a": set(range(sp.first_ip, sp.first_ip + sp.ip_count)), "b": {int(sc.connections.server_ip)}}
+        targets = {"a": set(range(sp.first_ip, sp.first_ip + sp.ip_count)), "b": set(sp.servers.ips())}
         gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in self.ports}
         missing = await_gateways(self.ports, targets, gateways, timeout=ARP_TIMEOUT)
         if missing:

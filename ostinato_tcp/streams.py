@@ -163,8 +163,9 @@ class Wire:
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """An emulated device group: ``count`` IPv4 hosts from ``ip_base`` (step 1) that answer
-    ARP and resolve ``gateway``; MACs from ``mac_base`` (default: 02:00 + the IPv4 address)."""
+    """An emulated device group: ``count`` IPv4 hosts from ``ip_base`` (every ``ip_step``) that
+    answer ARP and resolve ``gateway``; MACs from ``mac_base`` (default: 02:00 + the IPv4
+    address), one apart."""
 
     name: str
     ip_base: int
@@ -172,6 +173,10 @@ class DeviceSpec:
     prefix: int
     gateway: int
     mac_base: int | None = None
+    ip_step: int = 1
+
+    def ips(self) -> list[int]:
+        return [self.ip_base + i * self.ip_step for i in range(self.count)]
 
     @property
     def mac(self) -> int:
@@ -191,8 +196,9 @@ def client_devices(sc: Scenario, first_ip: int, count: int) -> DeviceSpec:
 
 def server_devices(sc: Scenario) -> DeviceSpec:
     dev = sc.ports.b.device
-    return DeviceSpec(name=object_name(sc.name, "b"), ip_base=int(sc.connections.server_ip), count=1,
-                      prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int())
+    c = sc.connections
+    return DeviceSpec(name=object_name(sc.name, "b"), ip_base=int(c.server_ip), count=c.server_ips,
+                      ip_step=c.server_ip_step, prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int())
 
 
 def _chain(specs: list[StreamSpec], wire: Wire | None) -> list[StreamSpec]:
@@ -228,8 +234,9 @@ def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, s
             specs.append(StreamSpec(
                 name=object_name(sc.name, leg.role if len(runs) == 1 else f"{leg.role}-{i}"), to_server=True,
                 flags=leg.flags, client_ip=f.ip_base, client_ip_count=f.ip_count, client_port=f.port_base,
-                client_port_count=f.port_count, client_port_step=f.port_step, server_ip=int(c.server_ip),
-                server_port=c.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=t.rate, enabled=enabled,
+                client_port_count=f.port_count, client_port_step=f.port_step,
+                server_ip=int(c.server_ip) if f.server_ip is None else f.server_ip,
+                server_port=c.server_port if f.server_port is None else f.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=t.rate, enabled=enabled,
                 window=t.window, frame_length=t.frame_length))
     return _chain(specs, wire)
 
@@ -248,7 +255,8 @@ def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = Tr
         out.append(StreamSpec(
             name=object_name(sc.name, role), to_server=False, flags=leg.flags, client_ip=run.ip_base,
             client_ip_count=run.ip_count, client_port=run.port_base, client_port_count=run.port_count,
-            client_port_step=run.port_step, server_ip=int(c.server_ip), server_port=c.server_port,
+            client_port_step=run.port_step, server_ip=int(c.server_ip) if run.server_ip is None else run.server_ip,
+            server_port=c.server_port if run.server_port is None else run.server_port,
             seq=leg.seq, ack=leg.ack, count=run.packets, rate=t.rate, enabled=enabled,
             window=t.window, frame_length=t.frame_length))
     return _chain(out, wire)

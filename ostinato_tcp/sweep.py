@@ -44,6 +44,7 @@ from .options import RunOptions, open_dut
 from .report import result_to_dict, write_json
 from .result import RunEvents
 from .run import run_scenario
+from .tuples import Servers
 from .scenario import LabReader, line_for, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
 
 SHORTHANDS = {"counts": "connections.count", "rates": "traffic.rate", "delays": "traffic.delay"}
@@ -232,7 +233,7 @@ def _clear_point(sc, opts: RunOptions) -> None:
     """Remove the point's entries before the next point (a shared DUT keeps everything else)."""
     try:
         with open_dut(sc, opts) as dut:
-            dut.clear(sc.connections.server_ip, sc.connections.server_port, "test")
+            dut.clear(Servers.of(sc.connections), "test")
     except OstinatoTcpError:
         pass  # the next point clears again before it sends; its own errors will say why
 

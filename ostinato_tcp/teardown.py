@@ -28,6 +28,7 @@ from .measure import Rate
 from .result import PortReport, RunResult
 from .send import Sender
 from .streams import legs_for
+from .tuples import Servers
 
 if TYPE_CHECKING:
     from .dut import DutSession, Expected, Health, Verdict
@@ -53,9 +54,9 @@ class RetirePoller(threading.Thread):
     """Counts the test's ESTABLISHED entries on the DUT, from before the first tear-down packet
     until the count stops moving after the send."""
 
-    def __init__(self, dut: "DutSession", server_ip, server_port):
+    def __init__(self, dut: "DutSession", servers):
         super().__init__(daemon=True)
-        self.dut, self.server = dut, (server_ip, server_port)
+        self.dut, self.servers = dut, servers
         self.polls: list[Poll] = []
         self.sent = threading.Event()  # set when the tear-down traffic is all sent
         self.done = threading.Event()
@@ -65,7 +66,7 @@ class RetirePoller(threading.Thread):
         try:
             while True:
                 t0 = time.monotonic()
-                n = self.dut.count_test_space(*self.server, state="ESTABLISHED")
+                n = self.dut.count_test_space(self.servers, state="ESTABLISHED")
                 self.polls.append(Poll(t0, time.monotonic(), n))
                 last = [p.established for p in self.polls[-SETTLE_POLLS:]]
                 if self.sent.is_set() and len(last) == SETTLE_POLLS and len(set(last)) == 1:
@@ -171,7 +172,7 @@ def tear_down(report: TeardownReport, *, dut: "DutSession", ports: dict[str, "Dr
     traffic.timings.update(build=0.0, send=0.0)
     report.health_before = dut.health()
     events.phase("teardown", f"closing every connection ({report.mode}: {', '.join(legs.roles)})")
-    poller = RetirePoller(dut, sc.connections.server_ip, sc.connections.server_port)
+    poller = RetirePoller(dut, Servers.of(sc.connections))
     sender = Sender(plan, ports, traffic, events, opts, dut=dut, expected=expected, legs=legs)
     sender.wires = wires
     sender.take_baseline()

@@ -24,6 +24,13 @@ stream, so the checksums can be given):
 
     client IP    = first_ip + k // P
     client port  = first_port + (b * P + k mod P) * step
+
+Server ranges (``E`` server endpoints: ``server_ips`` x ``server_ports``) need the blocks
+layout. The ``n_i`` connections of client IP ``i`` in a batch are split by client port
+offset ``j``: endpoint ``e = j mod E`` gets the ports ``j = e, e + E, e + 2E, ...``, sent as
+one stream with a fixed server address and port (so the fast build still applies), the
+endpoints one after another. Connection indexes follow that send order. The client pair
+(IP, port) stays unique per connection; the server endpoint only spreads the connections.
 """
 
 from __future__ import annotations
@@ -45,8 +52,84 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class Servers:
+    """The server endpoints: ``ip_count`` addresses from ``first_ip`` (every ``ip_step``) times
+    ``port_count`` ports from ``first_port`` (every ``port_step``). Endpoint ``e`` is address
+    ``e mod ip_count`` and port ``e // ip_count``."""
+
+    first_ip: int
+    first_port: int
+    ip_count: int = 1
+    ip_step: int = 1
+    port_count: int = 1
+    port_step: int = 1
+
+    @classmethod
+    def of(cls, c) -> "Servers":
+        """From a scenario's ``connections`` section."""
+        return cls(first_ip=int(ipaddress.IPv4Address(c.server_ip)), first_port=c.server_port,
+                   ip_count=c.server_ips, ip_step=c.server_ip_step, port_count=c.server_ports,
+                   port_step=c.server_port_step)
+
+    @property
+    def count(self) -> int:
+        return self.ip_count * self.port_count
+
+    def endpoint(self, e: int) -> tuple[int, int]:
+        """(server IP as int, server port) of endpoint ``e``."""
+        i, p = e % self.ip_count, e // self.ip_count
+        return self.first_ip + i * self.ip_step, self.first_port + p * self.port_step
+
+    def ips(self) -> list[int]:
+        return [self.first_ip + i * self.ip_step for i in range(self.ip_count)]
+
+    def ports(self) -> list[int]:
+        return [self.first_port + p * self.port_step for p in range(self.port_count)]
+
+    def endpoints(self) -> list[tuple[int, int]]:
+        return [self.endpoint(e) for e in range(self.count)]
+
+    def last_ip(self) -> int:
+        return self.first_ip + (self.ip_count - 1) * self.ip_step
+
+    def last_port(self) -> int:
+        return self.first_port + (self.port_count - 1) * self.port_step
+
+    def describe(self) -> str:
+        ip = lambda v: str(ipaddress.IPv4Address(v))  # noqa: E731
+        if self.count == 1:
+            return f"{ip(self.first_ip)}:{self.first_port}"
+        ips = ip(self.first_ip) if self.ip_count == 1 else (
+            f"{self.ip_count} addresses {ip(self.first_ip)}-{ip(self.last_ip())}"
+            + (f" (every {self.ip_step})" if self.ip_step > 1 else ""))
+        ports = str(self.first_port) if self.port_count == 1 else (
+            f"{self.port_count} ports {self.first_port}-{self.last_port()}"
+            + (f" (every {self.port_step})" if self.port_step > 1 else ""))
+        return f"{ips} x {ports} ({self.count} endpoints)"
+
+
+def _share(q: int, n: int, e_count: int) -> tuple[int, int]:
+    """Position ``q`` of ``n`` connections split over ``e_count`` endpoints by ``j mod e_count``
+    and sent endpoint by endpoint -> (endpoint, t), the connection's client port offset being
+    ``j = e + e_count * t``."""
+    base, r = divmod(n, e_count)
+    big = r * (base + 1)
+    if q < big:
+        return divmod(q, base + 1)
+    e, t = divmod(q - big, base)
+    return r + e, t
+
+
+def _position(e: int, t: int, n: int, e_count: int) -> int:
+    """The inverse of :func:`_share`."""
+    base, r = divmod(n, e_count)
+    return e * base + min(e, r) + t
+
+
+@dataclass(frozen=True)
 class StreamFields:
-    """What the streams of one batch put in Drone's variable fields."""
+    """What the streams of one batch put in Drone's variable fields (and, with server ranges,
+    the fixed server endpoint of the stream; None: the space's only server)."""
 
     packets: int
     ip_base: int
@@ -54,6 +137,8 @@ class StreamFields:
     port_base: int
     port_count: int
     port_step: int
+    server_ip: int | None = None
+    server_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,15 +153,23 @@ class ConnectionSpace:
     total: int
     batch_size: int
     layout_name: str = "interleaved"  # or "blocks"
+    server_ip_count: int = 1
+    server_ip_step: int = 1
+    server_port_count: int = 1
+    server_port_step: int = 1
 
     # Construction ------------------------------------------------------------
     @classmethod
     def layout(cls, *, client_ip, client_ips, first_port: int, step: int, server_ip, server_port: int,
-               total: int, batch_size: int, blocks: bool = False) -> "ConnectionSpace":
-        """Choose counts that fit the port range; ``client_ips='auto'`` picks the fewest IPs."""
+               total: int, batch_size: int, blocks: bool = False,
+               servers: Servers | None = None) -> "ConnectionSpace":
+        """Choose counts that fit the port range; ``client_ips='auto'`` picks the fewest IPs.
+        ``servers``: several server endpoints (needs ``blocks``)."""
         batch_size = max(1, min(batch_size, total))
         first_ip = int(ipaddress.IPv4Address(client_ip))
-        args = (first_port, step, server_ip, server_port, total, batch_size, blocks)
+        if servers is not None and servers.count > 1 and not blocks:
+            raise PlanError("several server endpoints need the blocks layout (one stream per client IP)")
+        args = (first_port, step, server_ip, server_port, total, batch_size, blocks, servers)
         if client_ips == "auto":
             c1 = 1
             while c1 <= 65536:
@@ -96,17 +189,31 @@ class ConnectionSpace:
         return space
 
     @classmethod
-    def _with_ips(cls, first_ip, c1, first_port, step, server_ip, server_port, total, batch_size, blocks):
+    def _with_ips(cls, first_ip, c1, first_port, step, server_ip, server_port, total, batch_size, blocks,
+                  servers=None):
         c2 = math.ceil(batch_size / c1)
         while not blocks and math.gcd(c1, c2) != 1:
             c2 += 1
+        srv = {} if servers is None else dict(server_ip_count=servers.ip_count, server_ip_step=servers.ip_step,
+                                             server_port_count=servers.port_count,
+                                             server_port_step=servers.port_step)
         return cls(first_ip=first_ip, ip_count=c1, first_port=first_port, step=step, ports_per_batch=c2,
                    server_ip=int(ipaddress.IPv4Address(server_ip)), server_port=server_port, total=total,
-                   batch_size=batch_size, layout_name="blocks" if blocks else "interleaved")
+                   batch_size=batch_size, layout_name="blocks" if blocks else "interleaved", **srv)
 
     @property
     def blocks(self) -> bool:
         return self.layout_name == "blocks"
+
+    @property
+    def servers(self) -> Servers:
+        return Servers(first_ip=self.server_ip, first_port=self.server_port, ip_count=self.server_ip_count,
+                       ip_step=self.server_ip_step, port_count=self.server_port_count,
+                       port_step=self.server_port_step)
+
+    @property
+    def endpoint_count(self) -> int:
+        return self.server_ip_count * self.server_port_count
 
     # Batches -------------------------------------------------------------------
     @property
@@ -130,14 +237,23 @@ class ConnectionSpace:
         (interleaved), or one per client IP (blocks)."""
         if not self.blocks:
             return [self.stream_fields(batch)]
-        p, runs = self.ports_per_batch, []
+        p, runs, e_count = self.ports_per_batch, [], self.endpoint_count
         port_base = self.first_port + batch.index * p * self.step
+        servers = self.servers
         for i in range(self.ip_count):
             n = min(p, batch.count - i * p)
             if n <= 0:
                 break
-            runs.append(StreamFields(packets=n, ip_base=self.first_ip + i, ip_count=1, port_base=port_base,
-                                     port_count=n, port_step=self.step))
+            if e_count == 1:
+                runs.append(StreamFields(packets=n, ip_base=self.first_ip + i, ip_count=1, port_base=port_base,
+                                         port_count=n, port_step=self.step))
+                continue
+            for e in range(min(e_count, n)):
+                k = (n - e + e_count - 1) // e_count
+                sip, sport = servers.endpoint(e)
+                runs.append(StreamFields(packets=k, ip_base=self.first_ip + i, ip_count=1,
+                                         port_base=port_base + e * self.step, port_count=k,
+                                         port_step=self.step * e_count, server_ip=sip, server_port=sport))
         return runs
 
     def last_port(self) -> int:
@@ -150,11 +266,33 @@ class ConnectionSpace:
                 str(ipaddress.IPv4Address(self.first_ip + self.ip_count - 1)))
 
     # Mapping -----------------------------------------------------------------
+    def _block_size(self, b: int, i: int) -> int:
+        """Connections of client IP ``i`` in batch ``b`` (blocks layout)."""
+        count = min(self.batch_size, self.total - b * self.batch_size)
+        return min(self.ports_per_batch, count - i * self.ports_per_batch)
+
+    def endpoint_of(self, n: int) -> int:
+        """The server endpoint (index into :attr:`servers`) of connection ``n``."""
+        e_count = self.endpoint_count
+        if e_count == 1:
+            return 0
+        b, k = divmod(n, self.batch_size)
+        i, q = divmod(k, self.ports_per_batch)
+        return _share(q, self._block_size(b, i), e_count)[0]
+
+    def server_of(self, n: int) -> tuple[int, int]:
+        """(server IP as int, server port) of connection ``n``."""
+        return self.servers.endpoint(self.endpoint_of(n))
+
     def client_of(self, n: int) -> tuple[int, int]:
         """(client IP as int, client port) of connection ``n``."""
         b, k = divmod(n, self.batch_size)
         if self.blocks:
             i, j = divmod(k, self.ports_per_batch)
+            e_count = self.endpoint_count
+            if e_count > 1:
+                e, t = _share(j, self._block_size(b, i), e_count)
+                j = e + e_count * t
             return self.first_ip + i, self.first_port + (b * self.ports_per_batch + j) * self.step
         return (self.first_ip + k % self.ip_count,
                 self.first_port + (b * self.ports_per_batch + k % self.ports_per_batch) * self.step)
@@ -174,6 +312,8 @@ class ConnectionSpace:
         e1, e2 = self._crt()
         mod = c1 * c2
         blocks = self.blocks
+        e_count = self.endpoint_count
+        block_size = self._block_size
 
         def index_of(ip: int, port: int) -> int:
             i = ip - first_ip
@@ -191,6 +331,8 @@ class ConnectionSpace:
             k = i * c2 + r if blocks else (i * e1 + r * e2) % mod
             if k >= (m if b < batches - 1 else last_count):
                 return -1
+            if e_count > 1:
+                k = i * c2 + _position(r % e_count, r // e_count, block_size(b, i), e_count)
             return b * m + k
 
         return index_of
@@ -206,3 +348,10 @@ class ConnectionSpace:
             raise PlanError(f"client ports would run past {MAX_PORT}")
         if self.first_ip + c1 - 1 > 0xFFFFFFFF:
             raise PlanError("client IPs would run past 255.255.255.255")
+        if self.endpoint_count > 1 and not self.blocks:
+            raise PlanError("several server endpoints need the blocks layout")
+        srv = self.servers
+        if srv.last_ip() > 0xFFFFFFFF:
+            raise PlanError("server IPs would run past 255.255.255.255")
+        if srv.last_port() > MAX_PORT:
+            raise PlanError(f"server ports would run past {MAX_PORT}")

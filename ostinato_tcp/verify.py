@@ -53,7 +53,8 @@ def _plan(sc: Scenario, facts: DutFacts | None, batch_size: int | None) -> Plan:
         c = sc.connections
         plan.space = ConnectionSpace.layout(client_ip=c.client_ip, client_ips=c.client_ips,
                                             first_port=c.first_client_port, step=c.step, server_ip=c.server_ip,
-                                            server_port=c.server_port, total=c.count, batch_size=batch_size)
+                                            server_port=c.server_port, total=c.count, batch_size=batch_size,
+                                            blocks=plan.space.blocks, servers=plan.space.servers)
     return plan
 
 

@@ -33,7 +33,7 @@ def device_group_config(pb: Any, emul: Any, port_id: int, group_id: int, spec: D
     ip4.address = spec.ip_base
     ip4.prefix_length = spec.prefix
     ip4.default_gateway = spec.gateway
-    ip4.step = 1
+    ip4.step = spec.ip_step
     return cfg
 
 

@@ -16,6 +16,7 @@ from ..errors import DutCommandError, DutError, OstinatoTcpError, SshDroppedErro
 from . import commands as C
 from .conntrack import LineSplitter, ParseStats, parse_counted
 from .facts import DutFacts, Health, parse_health
+from ..tuples import Servers
 from .ssh import DutShell, SshTarget
 from .verdict import MISSING, Expected, Judge, Verdict
 
@@ -96,32 +97,31 @@ class DutSession:
         # the count is readable by anyone, but only root enters another namespace
         return int(self.shell.run(C.count_argv(), sudo=None if self.netns else False, timeout=15).stdout.strip())
 
-    def clear(self, server_ip, server_port, mode: str) -> int:
-        """Delete the test's entries (``test``), everything (``all``) or nothing (``none``)."""
+    def clear(self, servers, mode: str) -> int:
+        """Delete the test's entries (``test``: those to each server endpoint of ``servers``, a
+        :class:`~ostinato_tcp.tuples.Servers`), everything (``all``) or nothing (``none``)."""
         if mode == "none":
             return 0
         if mode == "all":
             self.shell.run(C.flush_argv(self.conntrack), timeout=600)
             return -1
-        argv = C.clear_test_argv(server_ip, server_port, self.conntrack)
-        res = self.shell.run(argv, raw=C.sh_c(C.quiet_script(argv), sudo=self.sudo, netns=self.netns), ok_codes=(0, 1), timeout=3600)
-        m = _DELETED_RE.search(res.stderr)
-        if res.rc == 1 and not m:
-            raise DutCommandError(f"'conntrack -D' failed on {self.shell.where}: {res.stderr.strip()[-200:]}")
-        return int(m.group(1)) if m else 0
+        return self._sum_counts(C.clear_test_argvs(servers, self.conntrack), _DELETED_RE, "-D", 3600)
 
-    def count_test_space(self, server_ip, server_port, state: str | None = None) -> int:
+    def count_test_space(self, servers, state: str | None = None) -> int:
         """Entries of the test's address space now (what ``dut.clear: test`` would remove); with
         ``state``, only those in that TCP state. The listing stays on the DUT: only the count
         conntrack prints on stderr crosses SSH."""
-        argv = C.dump_argv(server_ip, server_port, self.conntrack) + (["--state", state] if state else [])
-        res = self.shell.run(argv, raw=C.sh_c(C.quiet_script(argv), sudo=self.sudo, netns=self.netns),
-                             ok_codes=(0, 1), timeout=600)
-        m = _SHOWN_RE.search(res.stderr)
-        if not m:
-            raise DutCommandError(f"'conntrack -L' gave no count on {self.shell.where}: "
-                                  f"{res.stderr.strip()[-200:] or 'no message'}")
-        return int(m.group(1))
+        return self._sum_counts(C.count_test_argvs(servers, self.conntrack, state), _SHOWN_RE, "-L", 600)
+
+    def _sum_counts(self, argvs: list[list[str]], pattern, verb: str, timeout: float) -> int:
+        """Run conntrack once per server endpoint in one login and add up the counts it prints."""
+        res = self.shell.run(argvs[0], raw=C.sh_c(C.quiet_script(argvs), sudo=self.sudo, netns=self.netns),
+                             ok_codes=(0, 1), timeout=timeout)
+        found = [int(x) for x in pattern.findall(res.stderr)]
+        if len(found) != len(argvs):
+            raise DutCommandError(f"'{self.conntrack} {verb}' gave {len(found)} count(s) for {len(argvs)} server "
+                                  f"endpoint(s) on {self.shell.where}: {res.stderr.strip()[-200:] or 'no message'}")
+        return sum(found)
 
     def icmp_entries(self, client_ip, server_ip, *, delete: bool = False) -> int:
         """ICMP entries from ``client_ip`` to ``server_ip`` (the preflight's probe); ``delete``
@@ -181,7 +181,7 @@ class DutSession:
         freshness will be proven: this read-back, plus each entry's age when the DUT keeps
         start timestamps (``nf_conntrack_timestamp=1``)."""
         judge = Judge(expected)
-        self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack), judge.feed,
+        self.dump(C.dump_argv(expected.space.servers, self.conntrack), judge.feed,
                   expected_entries=expected.space.total)
         before = judge.finish()
         present = before.expected - before.codes.count(MISSING)
@@ -217,7 +217,7 @@ class DutSession:
             # an entry made by this run is at most this old when printed (whole seconds, rounded down)
             max_age = math.ceil(time.monotonic() - fresh["started_at"]) + 1
         judge = Judge(expected, max_age=max_age, track_states=track_states)  # after the exclusions: the Judge copies them
-        info = self.dump(C.dump_argv(expected.server_ip, expected.space.server_port, self.conntrack, timestamps=aged),
+        info = self.dump(C.dump_argv(expected.space.servers, self.conntrack, timestamps=aged),
                          judge.feed, expected_entries=expected.space.total, timeout=timeout)
         if aged:
             info["max_age_seconds"] = max_age
@@ -254,7 +254,7 @@ class DutSession:
                 if e.reply["dport"] != e.orig["sport"] and len(odd) < 5:
                     odd.append(f"{e.orig['src']}:{e.orig['sport']} -> {e.reply['dst']}:{e.reply['dport']}")
 
-        self.dump(C.unreplied_argv(expected.server_ip, sp.server_port, self.conntrack), take, expected_entries=sp.total,
+        self.dump(C.unreplied_argv(sp.servers, self.conntrack), take, expected_entries=sp.total,
                   timeout=timeout)
         return learned[0], odd
 
@@ -289,7 +289,7 @@ def plan_facts(dut, health: Health, sc) -> DutFacts:
     counted on ``dut`` too, so a run that fits after its own clear is not refused."""
     own = 0
     if sc.dut.clear == "test" and health.free is not None and sc.connections.count > health.free:
-        own = dut.count_test_space(sc.connections.server_ip, sc.connections.server_port)
+        own = dut.count_test_space(Servers.of(sc.connections))
     return health.facts(f"read from the DUT {dut.where}", own_entries=own, clear=sc.dut.clear)
 
 
@@ -324,12 +324,12 @@ def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None
     (a few hundred entries), there is no figure (None)."""
     if sc.dut.clear_after == "none" or keep:
         return None, "kept (--keep-entries)" if keep else "kept (dut.clear_after: none)", None
-    c = sc.connections
+    servers = Servers.of(sc.connections)
     try:
         t0 = time.monotonic()
-        n = dut.clear(c.server_ip, c.server_port, "test")
+        n = dut.clear(servers, "test")
         t1 = time.monotonic()
-        dut.clear(c.server_ip, c.server_port, "test")
+        dut.clear(servers, "test")
         empty = time.monotonic() - t1
     except OstinatoTcpError as exc:
         warnings.append(f"the test's entries could not be removed from the DUT after the run: {exc}")

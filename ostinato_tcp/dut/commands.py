@@ -30,18 +30,43 @@ def _port(value) -> str:
     return str(port)
 
 
-def test_space_filter(server_ip, server_port) -> list[str]:
-    """conntrack filter for entries whose original direction goes to the test server."""
-    return ["-p", "tcp", "--orig-dst", _ip(server_ip), "--orig-port-dst", _port(server_port)]
+def _servers(servers) -> list[tuple[int, int]]:
+    return servers.endpoints() if hasattr(servers, "endpoints") else [servers]
 
 
-def dump_argv(server_ip, server_port, ct: str = CONNTRACK, *, timestamps: bool = False) -> list[str]:
+def test_space_filter(servers) -> list[str]:
+    """conntrack filter for entries whose original direction goes to the test's servers:
+    ``servers`` is a :class:`~ostinato_tcp.tuples.Servers` or one (address, port). Several
+    addresses are covered by one network and mask, several ports by no port filter: the
+    verdict sorts out what is not the test's."""
+    eps = _servers(servers)
+    ips = sorted({ip if isinstance(ip, int) else int(ipaddress.IPv4Address(ip)) for ip, _ in eps})
+    ports = sorted({int(p) for _, p in eps})
+    argv = ["-p", "tcp"]
+    if len(ips) == 1:
+        argv += ["--orig-dst", _ip(ips[0])]
+    else:
+        bits = (ips[0] ^ ips[-1]).bit_length()
+        mask = (0xFFFFFFFF << bits) & 0xFFFFFFFF
+        argv += ["--orig-dst", _ip(ips[0] & mask), "--mask-dst", _ip(mask)]
+    if len(ports) == 1:
+        argv += ["--orig-port-dst", _port(ports[0])]
+    return argv
+
+
+def endpoint_filters(servers) -> list[list[str]]:
+    """One exact filter per server endpoint (deleting needs exactness: entries of other
+    ports or addresses stay)."""
+    return [["-p", "tcp", "--orig-dst", _ip(ip), "--orig-port-dst", _port(port)] for ip, port in _servers(servers)]
+
+
+def dump_argv(servers, ct: str = CONNTRACK, *, timestamps: bool = False) -> list[str]:
     """The test's entries; with ``timestamps`` each line carries ``delta-time=`` (its age in seconds)."""
-    return [ct, "-L"] + test_space_filter(server_ip, server_port) + (["-o", "ktimestamp"] if timestamps else [])
+    return [ct, "-L"] + test_space_filter(servers) + (["-o", "ktimestamp"] if timestamps else [])
 
 
-def unreplied_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
-    return [ct, "-L"] + test_space_filter(server_ip, server_port) + ["--state", "SYN_SENT"]
+def unreplied_argv(servers, ct: str = CONNTRACK) -> list[str]:
+    return [ct, "-L"] + test_space_filter(servers) + ["--state", "SYN_SENT"]
 
 
 def icmp_argv(client_ip, server_ip, ct: str = CONNTRACK, *, delete: bool = False) -> list[str]:
@@ -49,8 +74,12 @@ def icmp_argv(client_ip, server_ip, ct: str = CONNTRACK, *, delete: bool = False
     return [ct, "-D" if delete else "-L", "-p", "icmp", "--orig-src", _ip(client_ip), "--orig-dst", _ip(server_ip)]
 
 
-def clear_test_argv(server_ip, server_port, ct: str = CONNTRACK) -> list[str]:
-    return [ct, "-D"] + test_space_filter(server_ip, server_port)
+def clear_test_argvs(servers, ct: str = CONNTRACK) -> list[list[str]]:
+    return [[ct, "-D"] + f for f in endpoint_filters(servers)]
+
+
+def count_test_argvs(servers, ct: str = CONNTRACK, state: str | None = None) -> list[list[str]]:
+    return [[ct, "-L"] + f + (["--state", state] if state else []) for f in endpoint_filters(servers)]
 
 
 def flush_argv(ct: str = CONNTRACK) -> list[str]:
@@ -81,10 +110,12 @@ def health_script(ct: str = CONNTRACK) -> str:
             f"if command -v {q} >/dev/null 2>&1; then echo conntrack=yes; {q} -S; else echo conntrack=no; fi")
 
 
-def quiet_script(argv: list[str]) -> str:
-    """``argv`` with its standard output dropped on the DUT (``conntrack -D`` prints every entry it
-    deletes: a million of them would cross SSH for nothing); its messages stay on stderr."""
-    return f"{shlex.join(argv)} >/dev/null"
+def quiet_script(argv: list[str] | list[list[str]]) -> str:
+    """``argv`` (or several, one after another) with standard output dropped on the DUT
+    (``conntrack -D`` prints every entry it deletes: a million of them would cross SSH for
+    nothing); the messages stay on stderr."""
+    argvs = argv if argv and isinstance(argv[0], list) else [argv]
+    return "; ".join(f"{shlex.join(a)} >/dev/null" for a in argvs)
 
 
 def compressed_dump_script(argv: list[str]) -> str:

@@ -63,20 +63,27 @@ class Expected:
     def client_ips(self) -> list[str]:
         return [str(ipaddress.IPv4Address(self.space.first_ip + i)) for i in range(self.space.ip_count)]
 
+    def server_of(self, n: int) -> tuple[str, int]:
+        """(server address, server port) of connection ``n``."""
+        ip, port = self.space.server_of(n)
+        return str(ipaddress.IPv4Address(ip)), port
+
     def reply_of(self, n: int) -> tuple[str, str, int, int]:
         """Expected reply tuple (src, dst, sport, dport) of connection ``n``."""
         ip, port = self.space.client_of(n)
+        sip, sport = self.server_of(n)
         if self.nat_mode == "preserve-ports":
             dst = self.nat_address
         elif self.nat_mode == "learn" and self.learned_ip is not None and self.learned_ip[n]:
             dst, port = str(ipaddress.IPv4Address(self.learned_ip[n])), self.learned_port[n]
         else:
             dst = str(ipaddress.IPv4Address(ip))
-        return self.server_ip, dst, self.space.server_port, port
+        return sip, dst, sport, port
 
     def original_of(self, n: int) -> tuple[str, str, int, int]:
         ip, port = self.space.client_of(n)
-        return str(ipaddress.IPv4Address(ip)), self.server_ip, port, self.space.server_port
+        sip, sport = self.server_of(n)
+        return str(ipaddress.IPv4Address(ip)), sip, port, sport
 
 
 @dataclass
@@ -124,6 +131,22 @@ class Verdict:
         return _positions(self.codes, code, limit)
 
 
+def per_endpoint(v: Verdict, space: ConnectionSpace) -> list[dict]:
+    """Expected and ESTABLISHED+ASSURED connections of each server endpoint."""
+    srv = space.servers
+    expected, passed = [0] * srv.count, [0] * srv.count
+    endpoint_of, codes = space.endpoint_of, v.codes
+    if srv.count == 1:
+        expected[0], passed[0] = space.total, v.established_assured
+    for n in range(space.total if srv.count > 1 else 0):
+        e = endpoint_of(n)
+        expected[e] += 1
+        if codes[n] == PASS:
+            passed[e] += 1
+    return [{"server": f"{ipaddress.IPv4Address(ip)}:{port}", "expected": expected[e],
+             "established_assured": passed[e]} for e, (ip, port) in enumerate(srv.endpoints())]
+
+
 def _positions(values: bytearray, value: int, limit: int) -> list[int]:
     """The first ``limit`` indexes holding ``value``."""
     out, i = [], values.find(value)
@@ -157,6 +180,12 @@ class Judge:
         self.client_ip_int = {ip.encode(): sp.first_ip + i for i, ip in enumerate(expected.client_ips)}
         self.server_ip = expected.server_ip.encode()
         self.server_port = sp.server_port
+        # several server endpoints: which one each connection goes to
+        eps = sp.servers.endpoints()
+        self.endpoint_of = sp.endpoint_of if len(eps) > 1 else None
+        self.endpoints = [(str(ipaddress.IPv4Address(ip)).encode(), port) for ip, port in eps]
+        self.server_ips = {ip for ip, _ in self.endpoints}
+        self.server_ports = {port for _, port in self.endpoints}
         self.nat_mode = expected.nat_mode
         self.nat_addr = (expected.nat_address or "").encode()
         self.exclude = {(s.encode(), int(sp_), d.encode(), int(dp)) for s, sp_, d, dp in expected.exclude}
@@ -203,13 +232,17 @@ class Judge:
         ids = self.state_ids
         est = self._state_id("ESTABLISHED") if ids is not None else 0
         passed = 0
+        endpoint_of, endpoints = self.endpoint_of, self.endpoints
         for g in matches:
-            if (plain and g[0] == b"ESTABLISHED" and (g[10] or loose_ok) and g[2] == server_ip and g[4] == server_port_b
-                    and g[6] == server_ip and g[8] == server_port_b and g[7] == g[1] and g[9] == g[3]
+            if (plain and g[0] == b"ESTABLISHED" and (g[10] or loose_ok)
+                    and (endpoint_of is not None or (g[2] == server_ip and g[4] == server_port_b))
+                    and g[6] == g[2] and g[8] == g[4] and g[7] == g[1] and g[9] == g[3]
                     and (max_age < 0 or int(g[11]) <= max_age)):
                 ip = client_ip_int.get(g[1])
                 if ip is not None:
                     n = index_of(ip, int(g[3]))
+                    if n >= 0 and endpoint_of is not None and endpoints[endpoint_of(n)] != (g[2], int(g[4])):
+                        n = -1
                     if n >= 0 and not seen[n]:
                         seen[n] = 1
                         codes[n] = PASS
@@ -252,11 +285,13 @@ class Judge:
             return
         ip = self.client_ip_int.get(osrc)
         n = -1
-        if ip is not None and odst == self.server_ip and odport_i == self.server_port:
+        if ip is not None and odst in self.server_ips and odport_i in self.server_ports:
             n = self.index_of(ip, osport_i)
+            if n >= 0 and self.endpoint_of is not None and self.endpoints[self.endpoint_of(n)] != (odst, odport_i):
+                n = -1  # the client pair of connection n, to another server: not that connection
         if n < 0:
-            in_space = (odst == self.server_ip and odport_i == self.server_port) or \
-                       (osrc == self.server_ip and osport_i == self.server_port)
+            in_space = (odst in self.server_ips and odport_i in self.server_ports) or \
+                       (osrc in self.server_ips and osport_i in self.server_ports)
             if in_space:
                 self.unexpected += 1
                 if len(self.unexpected_samples) < self.sample_limit:
@@ -303,7 +338,8 @@ class Judge:
             self.codes[n] = code
 
     def _reply_ok(self, n, osrc, osport, rsrc, rdst, rsport, rdport) -> bool:
-        if rsrc != self.server_ip or rsport != self.server_port:
+        server = self.endpoints[self.endpoint_of(n)] if self.endpoint_of is not None else self.endpoints[0]
+        if (rsrc, rsport) != server:
             return False
         if self.nat_mode == "none":
             return rdst == osrc and rdport == osport

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ..dut.verdict import per_endpoint
 from ..measure import worst_order
 
 
@@ -47,6 +48,7 @@ def result_to_dict(r) -> dict:
         "states": v.states if v else {},
         "unexpected_entries": v.unexpected if v else 0,
         "unknown_dump_lines": v.parse.unknown if v else 0,
+        "servers": per_endpoint(v, plan.space) if v and plan is not None else [],
         "nat_reply_destinations": v.reply_dsts if v else {},
         "nat_reply_samples": v.reply_samples if v else [],
         "freshness": dict(r.freshness, started_at=None) if r.freshness else {},
@@ -65,6 +67,7 @@ def result_to_dict(r) -> dict:
         "plan": None if plan is None else {
             "mode": plan.mode, "rate": plan.rate, "delay": plan.delay, "batches": len(plan.timings),
             "batch_size": plan.space.batch_size, "client_ips": plan.space.ip_count,
+            "server_endpoints": plan.space.endpoint_count, "streams_per_leg": plan.streams_per_leg,
             "expected_seconds": round(plan.expected_seconds, 3), "forced": plan.forced,
             "problems": list(plan.problems), "mode_why": plan.mode_why, "min_margin": plan.min_margin,
             "margin_why": plan.margin_why,

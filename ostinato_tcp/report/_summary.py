@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..dut.verdict import per_endpoint
 from ..measure import worst_order
 
 
@@ -82,6 +83,15 @@ def _teardown_lines(r) -> list[str]:
     return lines
 
 
+def _endpoint_spread(r) -> str:
+    if r.verdict is None:
+        return ""
+    rows = per_endpoint(r.verdict, r.plan.space)
+    got = [x["established_assured"] for x in rows]
+    return f"; ESTABLISHED+ASSURED per endpoint {min(got)}-{max(got)} (of {min(x['expected'] for x in rows)}-" \
+           f"{max(x['expected'] for x in rows)} expected)"
+
+
 def _traffic_lines(r) -> list[str]:
     """Timings, plan, what each port sent and the measured rates: reported even when the DUT
     could not be read."""
@@ -93,6 +103,8 @@ def _traffic_lines(r) -> list[str]:
     if plan is not None:
         lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate {plan.rate:g}/s"
                      + (f", delay {plan.delay:.3f} s" if plan.delay is not None else ""))
+        if plan.space.endpoint_count > 1:
+            lines.append(f"  servers: {plan.space.servers.describe()}" + _endpoint_spread(r))
     for side, p in r.ports.items():
         extra = [f"{p.other_frames} ARP frame(s) apart"] if p.other_frames else []
         if not p.frames_exact:

@@ -21,6 +21,7 @@ _CMD_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]{1,64}$"
 _NETNS_RE = r"^[A-Za-z0-9_.-]{1,64}$"
 _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 LAB_PREFIX_RE = r"^[a-z][a-z0-9]{0,7}$"  # the built-in lab's prefix (ostinato_tcp.lab uses it too)
+MAX_SERVER_ENDPOINTS = 1024  # server_ips x server_ports
 _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
 IPv4 = ipaddress.IPv4Address
@@ -107,9 +108,39 @@ class Connections(_Model):
     client_ips: Union[int, Literal["auto"]] = 1
     server_ip: IPv4
     server_port: int = Field(ge=1, le=65535)
+    server_ips: int = Field(1, ge=1, le=MAX_SERVER_ENDPOINTS,
+                            description="server addresses from server_ip, every server_ip_step")
+    server_ip_step: int = Field(1, ge=1, le=65536)
+    server_ports: int = Field(1, ge=1, le=MAX_SERVER_ENDPOINTS,
+                              description="server ports from server_port, every server_port_step")
+    server_port_step: int = Field(1, ge=1, le=65535)
     first_client_port: int = Field(ge=1, le=65535)
     count: int = Field(ge=1, le=16_000_000)
     step: int = Field(1, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _servers(self):
+        endpoints = self.server_ips * self.server_ports
+        if endpoints > MAX_SERVER_ENDPOINTS:
+            raise CrossFieldError(("connections", "server_ports"), f"{self.server_ips} server_ips x {self.server_ports} "
+                                  f"server_ports = {endpoints} endpoints, more than {MAX_SERVER_ENDPOINTS} (each is "
+                                  "a stream per client IP and leg)")
+        last_ip = int(self.server_ip) + (self.server_ips - 1) * self.server_ip_step
+        if last_ip > 0xFFFFFFFF:
+            raise CrossFieldError(("connections", "server_ips"), f"{self.server_ips} addresses from {self.server_ip} every "
+                                  f"{self.server_ip_step} run past 255.255.255.255")
+        last_port = self.server_port + (self.server_ports - 1) * self.server_port_step
+        if last_port > 65535:
+            raise CrossFieldError(("connections", "server_ports"), f"{self.server_ports} ports from {self.server_port} every "
+                                  f"{self.server_port_step} run past 65535 (last {last_port})")
+        return self
+
+    @property
+    def server_endpoints(self) -> int:
+        return self.server_ips * self.server_ports
+
+    def server_ip_list(self) -> list[IPv4]:
+        return [IPv4(int(self.server_ip) + i * self.server_ip_step) for i in range(self.server_ips)]
 
     @field_validator("client_ips")
     @classmethod
@@ -305,8 +336,24 @@ class Scenario(_Model):
             if ip not in net:
                 raise CrossFieldError(("ports", side, "device", "gateway"),
                                   f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
-        if c.client_ip == c.server_ip:
+        servers = c.server_ip_list()
+        if c.server_ips > 1:
+            dev = pb.device
+            net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
+            outside = [ip for ip in servers if ip not in net or ip in (net.network_address, net.broadcast_address)]
+            if outside:
+                raise CrossFieldError(("connections", "server_ips"),
+                                      f"{c.server_ips} addresses from {c.server_ip} (every {c.server_ip_step}) reach "
+                                      f"{outside[0]}, outside port B's subnet {net}")
+            if dev.gateway in servers:
+                raise CrossFieldError(("connections", "server_ips"),
+                                      f"the server addresses include port B's gateway {dev.gateway}")
+        if c.client_ip in servers:
             raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
+        if c.server_endpoints > 1 and self.nat.mode == "learn":
+            raise CrossFieldError(("nat", "mode"), f"learn with {c.server_endpoints} server endpoints is not "
+                                  "supported (the SYN-ACKs are regrouped by translation); use one server endpoint or "
+                                  "preserve-ports")
         if self.traffic.teardown == "fin" and self.nat.mode == "learn":
             raise CrossFieldError(("traffic", "teardown"), "fin with nat.mode learn is not supported (the FIN-ACKs "
                                   "would need the learnt translations); use rst")

@@ -82,7 +82,7 @@ def test_arguments_are_quoted_never_executed(lab):
             assert sh2.run(["printf", "%s\\n"] + nasty).stdout.splitlines() == nasty
     assert not marker.exists()
     with pytest.raises(ValueError):
-        C.dump_argv("10.2.2.100; touch /tmp/ostinato-tcp-injection-marker", 8080)
+        C.dump_argv(("10.2.2.100; touch /tmp/ostinato-tcp-injection-marker", 8080))
     assert not marker.exists()
 
 
@@ -92,11 +92,11 @@ def test_clear_removes_only_the_test_entries(lab):
            "-I -p tcp -s 10.1.1.100 -d 10.2.2.200 --sport 40002 --dport 8080 --state ESTABLISHED -t 600\n"
            "-I -p tcp -s 10.1.1.100 -d 10.2.2.100 --sport 40003 --dport 9090 --state ESTABLISHED -t 600\n")
     with DutShell(target(lab)) as sh:
-        DutSession(sh).clear("10.2.2.100", 8080, "test")  # whatever earlier tests left
+        DutSession(sh).clear(("10.2.2.100", 8080), "test")  # whatever earlier tests left
         dut_ns(lab, "conntrack", "-R", "-", input=ins)
-        deleted = DutSession(sh).clear("10.2.2.100", 8080, "test")
+        deleted = DutSession(sh).clear(("10.2.2.100", 8080), "test")
         assert deleted == 2
-        assert DutSession(sh).clear("10.2.2.100", 8080, "test") == 0  # nothing left: still fine
+        assert DutSession(sh).clear(("10.2.2.100", 8080), "test") == 0  # nothing left: still fine
     left = dut_ns(lab, "conntrack", "-L", "-p", "tcp")
     assert "sport=40002" in left and "sport=40003" in left  # other people's entries stay
     assert "sport=40000" not in left and "sport=40001" not in left

@@ -40,7 +40,7 @@ class ScriptedDut:
                       syn_recv_timeout=60, established_timeout=self.established_timeout, timestamp=0,
                       counters={"invalid": 0, "drop": 0})
 
-    def clear(self, server_ip, server_port, mode: str) -> int:
+    def clear(self, servers, mode: str) -> int:
         self._call("clear")
         return 0
 
@@ -51,7 +51,7 @@ class ScriptedDut:
     def count(self) -> int:
         return 10
 
-    def count_test_space(self, server_ip, server_port, state=None) -> int:
+    def count_test_space(self, servers, state=None) -> int:
         self.polls += 1  # ESTABLISHED entries during a tear-down: all at the first poll, then none
         return 200 if self.polls == 1 else 0
 

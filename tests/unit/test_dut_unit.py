@@ -54,7 +54,7 @@ class _TimedClear:
     def __init__(self, entries: int, per_entry: float, startup: float):
         self.entries, self.per_entry, self.startup = entries, per_entry, startup
 
-    def clear(self, server_ip, server_port, mode):
+    def clear(self, servers, mode):
         import time
 
         n, self.entries = self.entries, 0
