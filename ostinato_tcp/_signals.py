@@ -72,3 +72,17 @@ def shielded():
             _pending.clear()
             raise Interrupted(signum)
 
+
+
+def cancel_on(event: "threading.Event") -> None:
+    """In a worker thread: :func:`checkpoint` raises once ``event`` is set (its ``error``
+    attribute, or :class:`Interrupted` by SIGINT). Signals reach only the main thread, so a run
+    over several port pairs stops its pair threads this way."""
+    _state.cancel = event
+
+
+def checkpoint() -> None:
+    """Raise the current thread's cancellation (see :func:`cancel_on`), outside shielded blocks."""
+    ev = getattr(_state, "cancel", None)
+    if ev is not None and ev.is_set() and _depth() == 0:
+        raise getattr(ev, "error", None) or Interrupted(signal.SIGINT)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, replace
 
 from .dut import clear_after
+from .errors import UsageError
 from .options import RunOptions, open_dut
 from .result import RunEvents, RunResult
 from .run import Runner
@@ -97,6 +98,9 @@ class CapacityReport:
 def probe_capacity(sc, opts: RunOptions | None = None, events: RunEvents | None = None) -> CapacityReport:
     """Run ``sc`` past the DUT's table on purpose and report what it holds (see module doc)."""
     opts = opts or RunOptions()
+    if sc.pair_count > 1:
+        raise UsageError(f"ports: the capacity probe runs over one port pair (this scenario lists {sc.pair_count}); "
+                         "the table's capacity does not depend on the ports")
     # a count that fits in the table is refused by the plan (UsageError in the result), before any packet
     result = Runner(sc, replace(opts, overfill=True, keep_entries=True), events).run()
     report = CapacityReport(result=result)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace, dataclass, field
 
 from .drone import DroneApi, open_drone
 from .dut import plan_facts
@@ -63,6 +63,11 @@ class CheckReport:
 
 
 def check(sc: Scenario, opts: RunOptions) -> CheckReport:
+    if sc.pair_count > 1:  # each port pair checked as its own run would be
+        rep = CheckReport(sc.name)
+        for i, sub in enumerate(sc.pair_scenarios()):
+            rep.checks += [replace(c, name=f"pair {i + 1}: {c.name}") for c in check(sub, opts).checks]
+        return rep
     rep = CheckReport(sc.name)
     facts = _check_dut(sc, opts, rep)
     ports = _check_drones(sc, opts, rep)

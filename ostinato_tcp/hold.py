@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import _signals
 from .errors import RunFault
 from .streams import client_program
 
@@ -96,6 +97,7 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutSession", port_a: "DronePor
         events.holding(now - t0, report.requested, report.keepalive_rounds)
         wake = min(end, now + TICK, next_keep if next_keep is not None else end)
         time.sleep(max(0.0, wake - time.monotonic()))
+        _signals.checkpoint()
     if keep:
         report.keepalive_packets = port_a.counters().tx_frames - tx0
     report.held = time.monotonic() - t0

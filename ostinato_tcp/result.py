@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, OstinatoTcpError
-from .measure import Rate, Span
+from .measure import Interval, Rate, Span
 
 if TYPE_CHECKING:
     from .dut import Expected, Health, Verdict
@@ -99,11 +99,16 @@ class RunResult:
     delete_rate: Rate | None = None  # the DUT deleting them: entries per second of 'conntrack -D'
     hold: "HoldReport | None" = None  # expect.hold: the recheck after the hold
     teardown: "TeardownReport | None" = None  # traffic.teardown: the close and each connection's state after it
+    send_window: Interval | None = None  # the handshake's first start to last end, on the host's monotonic clock
+    pairs: "list[RunResult]" = field(default_factory=list)  # a run over several port pairs: each pair's result
+    aggregate_rate: Rate | None = None  # several pairs: all connections / the union of their send windows
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 
     @property
     def syns_sent(self) -> int:
+        if self.pairs:
+            return sum(p.syns_sent for p in self.pairs)
         a = self.ports.get("a")
         return a.sent_packets // 2 if a else 0
 
@@ -127,7 +132,10 @@ class RunResult:
         """Every expected connection ESTABLISHED+ASSURED by this run, every port sent what the
         plan said (a DUT table cannot pass a run whose traffic did not go out), and with
         ``expect.hold`` every connection still so after the hold; with ``traffic.teardown``
-        every connection closed (its entry in the end state, or gone)."""
+        every connection closed (its entry in the end state, or gone). Over several port pairs:
+        every pair passed."""
+        if self.pairs:
+            return self.error is None and all(p.passed for p in self.pairs)
         return (self.error is None and self.verdict is not None and self.verdict.passed
                 and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
                 and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed))

@@ -82,8 +82,10 @@ class Runner:
     """Runs one scenario. ``drone_opener`` / ``dut_opener`` let tests put fakes in."""
 
     def __init__(self, sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None, *,
-                 drone_opener: DroneOpener | None = None, dut_opener: DutOpener | None = None):
+                 drone_opener: DroneOpener | None = None, dut_opener: DutOpener | None = None,
+                 start_gate: Callable[[], None] | None = None):
         self.sc = sc
+        self.start_gate = start_gate  # called before the first transmit (a run over several pairs)
         self.opts = opts or RunOptions()
         self.ev = events or RunEvents()
         self.result = RunResult(scenario=sc)
@@ -253,6 +255,7 @@ class Runner:
     def _send(self) -> None:
         r = self.result
         self.sender = Sender(r.plan, self.ports, r, self.ev, self.opts, dut=self.dut, expected=r.expected)
+        self.sender.start_gate = self.start_gate
         self.sender.take_baseline()
         interval = self.opts.poll_interval if self.opts.poll_interval is not None else self.sc.dut.poll_interval
         if interval and interval > 0:
@@ -382,7 +385,12 @@ def traffic_notes(r: RunResult) -> list[str]:
 
 def run_scenario(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None) -> RunResult:
     """Run one scenario; a fault is in the result (``result.error``), a signal is raised after
-    the clean-up."""
+    the clean-up. A scenario over several port pairs runs them side by side
+    (:func:`ostinato_tcp.pairs.run_pairs`)."""
+    if sc.pair_count > 1:
+        from .pairs import run_pairs
+
+        return run_pairs(sc, opts, events)
     return Runner(sc, opts, events).run()
 
 

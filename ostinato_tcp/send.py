@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from . import _signals
 from .errors import DroneRpcError, RunFault
 from .measure import Interval, capture_spans, packet_times, sent_order, span_of, split_frames
 from .ports import DronePort, PortState
@@ -50,6 +51,7 @@ class Sender:
         self.baseline_tx: dict[str, int] = {}
         self._last_sent: dict[str, int] = {}  # each port's TCP count at its last poll, for progress
         self._next_progress = 0.0
+        self.start_gate = None  # called once before the first start (several pairs start together)
 
     # ------------------------------------------------------------------ programs and builds
     def _enabled(self, leg) -> bool:
@@ -102,6 +104,9 @@ class Sender:
         last_on: dict[str, float] = {}
         done: dict[str, Interval] = {}
         pending_b = start_b_after is not None
+        if self.start_gate is not None:
+            gate, self.start_gate = self.start_gate, None
+            gate()
         for side, p in ports.items():
             if side == "b" and pending_b:
                 continue
@@ -128,7 +133,9 @@ class Sender:
                     done[side] = Interval(starts[side][0], starts[side][1], last_on[side], t)
             self._progress(sent)
             if not pending_b and len(done) == len(starts):
+                self._widen_window(done)
                 return done
+            _signals.checkpoint()
             now = time.monotonic()
             if now - t_begin > limit:
                 raise RunFault(f"ports still transmitting {limit:.0f} s after start (planned "
@@ -142,6 +149,16 @@ class Sender:
             if pending_b:
                 gap = max(0.0, min(gap, start_b_at - now))
             time.sleep(gap)
+
+    def _widen_window(self, done: dict[str, Interval]) -> None:
+        """The handshake's send window on the host's clock: from the first start to the last end."""
+        if self.legs.first.role != "syn":
+            return
+        ivs = list(done.values())
+        w = self.result.send_window
+        first = w if w is not None else min(ivs, key=lambda iv: iv.start_lo)
+        last = max(ivs + ([w] if w is not None else []), key=lambda iv: iv.end_hi)
+        self.result.send_window = Interval(first.start_lo, first.start_hi, last.end_lo, last.end_hi)
 
     def _progress(self, sent: dict[str, int]) -> None:
         now = time.monotonic()

@@ -44,9 +44,12 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
               help="Add an SSH bastion namespace; the DUT's sshd also listens on a link only the bastion reaches.")
 @click.option("--dut-netns", is_flag=True,
               help="Forward in a namespace nested in the DUT's (read with 'ip netns exec', as on container hosts).")
+@click.option("--pairs", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Port pairs: pair i (from 2) is porta<i>/portb<i> on 10.(2i-1).(2i-1).0/24 and 10.(2i).(2i).0/24.")
+@click.option("--drone-per-pair", is_flag=True, help="Each pair from the second on a Drone namespace of its own.")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
-           conntrack_buckets, nat, sudo_user, jump_host, dut_netns, json, report_json) -> None:
+           conntrack_buckets, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, json, report_json) -> None:
     """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
     The options describe the whole lab: settings not given return to their defaults.
@@ -57,7 +60,8 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
                         timestamps=timestamps,
                         syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
                         conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
-                        sudo_user=sudo_user, jump_host=jump_host, dut_netns=dut_netns)).up()
+                        sudo_user=sudo_user, jump_host=jump_host, dut_netns=dut_netns, pairs=pairs,
+                        drone_per_pair=drone_per_pair)).up()
     emit_json(eps.to_dict(), as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         _print_endpoints(eps.to_dict())
@@ -68,6 +72,9 @@ def _print_endpoints(e: dict) -> None:
     for key in ("drone_a", "drone_b"):
         d = e[key]
         click.echo(f"  {key.replace('_', ' ')}: {d['host']}:{d['port']} port {d['port_name']} (namespace {d['namespace']})")
+    for p in e.get("pairs", [])[1:]:
+        click.echo(f"  pair {p['pair']}: Drone {p['drone']['host']}:{p['drone']['port']} ports {p['port_a']}/{p['port_b']} "
+                   f"(namespace {p['drone']['namespace']}), gateways {p['client_gateway']}, {p['server_gateway']}")
     s = e["ssh"]
     click.echo(f"  DUT ssh: {s['user']}@{s['host']}:{s['port']} key {s['key_file']} known_hosts {s['known_hosts']}")
     if s.get("jump"):

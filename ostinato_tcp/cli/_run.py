@@ -25,19 +25,27 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
     from ..options import RunOptions, open_dut
     from ..plan import make_plan
 
-    sc = load(scenario, lab, lab_file, sets)
-    facts = None
-    if not offline:
-        opts = RunOptions(accept_new_host_key=accept_new_host_key, dut_password=password(ask_dut_password))
-        with open_dut(sc, opts) as dut:
-            facts = plan_facts(dut, dut.health(), sc)
-    plan = make_plan(sc, facts, force=True)  # to show every problem, not only the first refusal
-    plan.forced = exit_zero
-    if not (json or report_json == "-"):
-        for line in plan.describe():
-            click.echo(line)
-    emit_json(plan.to_dict(), as_json=json, report_json=report_json)
-    if plan.problems and not exit_zero:
+    top = load(scenario, lab, lab_file, sets)
+    plans = []
+    for sc in top.pair_scenarios():  # one plan per port pair
+        facts = None
+        if not offline:
+            opts = RunOptions(accept_new_host_key=accept_new_host_key, dut_password=password(ask_dut_password))
+            with open_dut(sc, opts) as dut:
+                facts = plan_facts(dut, dut.health(), sc)
+        plan = make_plan(sc, facts, force=True)  # to show every problem, not only the first refusal
+        plan.forced = exit_zero
+        plans.append(plan)
+        if not (json or report_json == "-"):
+            if top.pair_count > 1:
+                click.echo(f"pair {len(plans)} of {top.pair_count}: ports {sc.ports.a.ref} -> {sc.ports.b.ref}, "
+                           f"{sc.connections.count} of the {top.connections.count} connections")
+            for line in plan.describe():
+                click.echo(line)
+    data = plans[0].to_dict() if len(plans) == 1 else {"pairs": [p.to_dict() for p in plans],
+                                                        "total": top.connections.count}
+    emit_json(data, as_json=json, report_json=report_json)
+    if any(p.problems for p in plans) and not exit_zero:
         click.echo("ostinato-tcp: the plan cannot work (see REFUSED above); fix the scenario or use --exit-zero",
                    err=True)
         sys.exit(EXIT_USAGE)
@@ -73,7 +81,7 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
     from .._console import make_events
     from ..options import RunOptions
     from ..report import result_to_dict, summary_lines
-    from ..run import Runner
+    from ..run import run_scenario
 
     sc = load(scenario, lab, lab_file, sets)
     opts = RunOptions(force=ignore_plan_checks, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
@@ -83,7 +91,7 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
     outputs = dict(json=json, report_json=report_json, junit=junit, history_db=history_db,
                    history=not no_history)
     try:
-        result = Runner(sc, opts, events).run()
+        result = run_scenario(sc, opts, events)
     except Interrupted as exc:
         # The clean-up is done; a scheduled job still gets a report saying why the run stopped.
         _write_run_outputs(result_to_dict(exc.result), sc.name, **outputs)
@@ -144,17 +152,23 @@ def verify_cmd(scenario, lab, lab_file, sets, dump_file, batch_size, json, repor
     from ..options import RunOptions
     from ..verify import verify_dump_file, verify_live
 
-    sc = load(scenario, lab, lab_file, sets)
-    if dump_file:
-        out = verify_dump_file(sc, dump_file, batch_size=batch_size)
-    else:
-        out = verify_live(sc, RunOptions(accept_new_host_key=accept_new_host_key,
-                                         dut_password=password(ask_dut_password)), batch_size=batch_size)
-    if not json and report_json != "-":
-        for line in out.lines():
-            click.echo(line)
-    emit_json(out.to_dict(), as_json=json, report_json=report_json)
-    sys.exit(EXIT_OK if out.verdict.passed else EXIT_FAILED)
+    top = load(scenario, lab, lab_file, sets)
+    if dump_file and top.pair_count > 1:
+        raise click.UsageError("--dump judges one pair's dump: run it with one pair's scenario")
+    outs = []
+    for sc in top.pair_scenarios():
+        if dump_file:
+            out = verify_dump_file(sc, dump_file, batch_size=batch_size)
+        else:
+            out = verify_live(sc, RunOptions(accept_new_host_key=accept_new_host_key,
+                                             dut_password=password(ask_dut_password)), batch_size=batch_size)
+        outs.append(out)
+        if not json and report_json != "-":
+            for line in out.lines():
+                click.echo(line if top.pair_count == 1 else f"pair {len(outs)}: {line}")
+    emit_json(outs[0].to_dict() if len(outs) == 1 else {"pairs": [o.to_dict() for o in outs]}, as_json=json,
+              report_json=report_json)
+    sys.exit(EXIT_OK if all(o.verdict.passed for o in outs) else EXIT_FAILED)
 
 
 @cli.command("cleanup")
@@ -169,11 +183,11 @@ def cleanup_cmd(scenario, lab, lab_file, sets, drone_backend, remove_live_tag) -
     from ..drone import open_drone
     from ..ports import remove_leftovers
 
-    sc = load(scenario, lab, lab_file, sets)
     removed = []
-    for side in ("a", "b"):
-        spec = getattr(sc.ports, side)
-        ep = sc.drones[spec.drone]
-        with open_drone(ep.host, ep.port, backend=drone_backend) as drone:
-            removed += remove_leftovers(drone, spec.ref, sc.name, force=remove_live_tag)
+    for sc in load(scenario, lab, lab_file, sets).pair_scenarios():
+        for side in ("a", "b"):
+            spec = getattr(sc.ports, side)
+            ep = sc.drones[spec.drone]
+            with open_drone(ep.host, ep.port, backend=drone_backend) as drone:
+                removed += remove_leftovers(drone, spec.ref, sc.name, force=remove_live_tag)
     click.echo("removed " + ", ".join(removed) if removed else "nothing of ostinato-tcp was left on the ports")

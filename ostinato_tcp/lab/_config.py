@@ -24,6 +24,7 @@ MGMT = "mgmt"
 JMP_DUT = "jmp"  # the DUT's link to the jump host (in the DUT's namespace)
 JMP_SIDE = "dutlink"  # the jump host's link to the DUT
 NFT_TABLE = "ostinato_tcp_lab"
+MAX_LAB_PAIRS = 8
 NFT_NAT_TABLE = "ostinato_tcp_lab_nat"
 
 # Sysctls of the DUT namespace the lab config may set, by config attribute.
@@ -59,7 +60,8 @@ class LabConfig:
     sudo_user: bool = False
     jump_host: bool = False  # an SSH bastion namespace: the DUT's sshd is also reachable only through it
     dut_netns: bool = False  # the DUT forwards in a namespace one level deeper than its sshd
-
+    pairs: int = 1  # port pairs: pair i (from 2) is porta<i>/portb<i> --- dut-a<i>/dut-b<i>
+    drone_per_pair: bool = False  # pairs from 2 each on a Drone of their own (namespace <prefix>-p<i>)
 
     def validate(self) -> None:
         if not _PREFIX_RE.match(self.prefix):
@@ -86,6 +88,14 @@ class LabConfig:
                 raise LabError(f"lab {name} {v!r}: must be a positive integer")
         if not 1 <= self.drone_port <= 65535:
             raise LabError(f"lab drone_port {self.drone_port!r}: not a TCP port")
+        if not 1 <= self.pairs <= MAX_LAB_PAIRS:
+            raise LabError(f"lab pairs {self.pairs!r}: must be 1 to {MAX_LAB_PAIRS}")
+        if self.drone_per_pair and net.num_addresses // 4 < 5 + self.pairs:
+            raise LabError(f"lab mgmt_net {self.mgmt_net!r}: {self.pairs} pairs with a Drone each need "
+                           f"{5 + self.pairs} /30 links")
+        if self.pairs > 1 and (self.two_drones or self.nat):
+            raise LabError("lab pairs: more than one pair goes without two_drones and nat (use drone_per_pair for "
+                           "a Drone per pair)")
         if self.nat is not None and not _NAT_RE.match(self.nat):
             raise LabError(f"lab nat {self.nat!r}: use 'masquerade' or 'snat:A.B.C.D'")
 
@@ -131,9 +141,24 @@ class LabConfig:
         hosts = list(sub.hosts())
         return f"{hosts[0]}/30", f"{hosts[1]}/30"
 
+    def ns_pair(self, i: int) -> str:
+        """The traffic generator namespace of pair ``i`` (1-based)."""
+        return f"{self.prefix}-p{i}" if i > 1 and self.drone_per_pair else self.ns_tg
+
+    def pair_links(self, i: int) -> dict:
+        """Pair ``i``'s port names, DUT interfaces and gateways: pair i uses 10.(2i-1).(2i-1).1/24 on
+        the A side and 10.(2i).(2i).1/24 on the B side (pair 1: the lab's two gateways)."""
+        if i == 1:
+            return {"port_a": PORT_A, "port_b": PORT_B, "dut_a": DUT_A, "dut_b": DUT_B,
+                    "client_gateway": self.client_gateway, "server_gateway": self.server_gateway}
+        a, b = 2 * i - 1, 2 * i
+        return {"port_a": f"{PORT_A}{i}", "port_b": f"{PORT_B}{i}", "dut_a": f"{DUT_A}{i}", "dut_b": f"{DUT_B}{i}",
+                "client_gateway": f"10.{a}.{a}.1/24", "server_gateway": f"10.{b}.{b}.1/24"}
+
     def namespaces(self) -> list[str]:
         return ([self.ns_tg, self.ns_dut] + ([self.ns_tg2] if self.two_drones else [])
-                + ([self.ns_jmp] if self.jump_host else []) + ([self.ns_fwd] if self.dut_netns else []))
+                + ([self.ns_jmp] if self.jump_host else []) + ([self.ns_fwd] if self.dut_netns else [])
+                + [self.ns_pair(i) for i in range(2, self.pairs + 1) if self.drone_per_pair])
 
 
 @dataclass
@@ -146,6 +171,7 @@ class Endpoints:
     ssh: dict
     dut: dict
     namespaces: list[str] = field(default_factory=list)
+    pairs: list[dict] = field(default_factory=list)  # every port pair: its Drone, port names, gateways
     lab_file: str | None = None  # the lab as a lab file (inventory) for test profiles
 
     def to_dict(self) -> dict:
@@ -181,8 +207,20 @@ def endpoints_of(c: LabConfig) -> Endpoints:
              "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
              "syn_recv_timeout": c.syn_recv_timeout},
         namespaces=c.namespaces(),
+        pairs=[_pair_endpoint(c, i, drone_a_host) for i in range(1, c.pairs + 1)],
         lab_file=str(sd / "lab.yaml"),
     )
+
+
+def _pair_endpoint(c: LabConfig, i: int, first_drone: str) -> dict:
+    links = c.pair_links(i)
+    own = i > 1 and c.drone_per_pair
+    host = c.mgmt_pair(4 + i)[1].split("/")[0] if own else first_drone
+    a, b = links["client_gateway"].split("/")[0], links["server_gateway"].split("/")[0]
+    return {"pair": i, "drone": {"host": host, "port": c.drone_port, "namespace": c.ns_pair(i)},
+            "port_a": links["port_a"], "port_b": links["port_b"], "client_gateway": links["client_gateway"],
+            "server_gateway": links["server_gateway"], "client_ip": a.rsplit(".", 1)[0] + ".100",
+            "server_ip": b.rsplit(".", 1)[0] + ".100"}
 
 
 def nft_ruleset(c: LabConfig) -> str:
@@ -230,4 +268,15 @@ def lab_file_data(c: LabConfig, e: Endpoints) -> dict:
                     "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
     if e.dut["netns"]:
         data["dut"]["netns"] = e.dut["netns"]
+    if c.pairs > 1:
+        pairs = [dict(data["ports"])]
+        for p in e.pairs[1:]:
+            name = f"lab-p{p['pair']}" if c.drone_per_pair else "lab-a"
+            drones[name] = {"host": p["drone"]["host"], "port": p["drone"]["port"]}
+            ga, pa = p["client_gateway"].split("/")
+            gb, pb = p["server_gateway"].split("/")
+            pairs.append({"a": {"drone": name, "interface": p["port_a"], "device": {"gateway": ga, "prefix": int(pa)}},
+                          "b": {"drone": name, "interface": p["port_b"], "device": {"gateway": gb, "prefix": int(pb)}},
+                          "client_ip": p["client_ip"], "server_ip": p["server_ip"]})
+        data["ports"] = pairs
     return data

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from ..errors import LabError
 from . import _sshd
-from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MGMT, PORT_A, PORT_B, STATE_ROOT, Endpoints,
+from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MAX_LAB_PAIRS, MGMT, PORT_A, PORT_B, STATE_ROOT,
+                      Endpoints,
                       LabConfig, _GLOBAL_SYSCTLS, _NS_SYSCTLS, endpoints_of, lab_file_data,
                       nft_ruleset)
 from ._sys import (check_prerequisites, in_ns, kill_namespace_processes, list_namespaces, pid_alive, read_pid, run,
@@ -107,7 +108,8 @@ class Lab:
         state = self._load_state()
         old = state.get("config")
         if old and any(old.get(k) != getattr(c, k)
-                       for k in ("two_drones", "mgmt_net", "drone_port", "jump_host", "dut_netns")):
+                       for k in ("two_drones", "mgmt_net", "drone_port", "jump_host", "dut_netns", "pairs",
+                                 "drone_per_pair")):
             # The shape or the addresses change: rebuild from scratch.
             Lab(LabConfig(**old)).down()
             state = {}
@@ -164,10 +166,22 @@ class Lab:
             in_ns(ns, "ip", "link", "set", ifname, "up")
         in_ns(fwd, "ip", "addr", "replace", c.client_gateway, "dev", DUT_A)
         in_ns(fwd, "ip", "addr", "replace", c.server_gateway, "dev", DUT_B)
+        for i in range(2, c.pairs + 1):  # more port pairs, each on links and subnets of its own
+            links, tg = c.pair_links(i), c.ns_pair(i)
+            veth(links["dut_a"], fwd, links["port_a"], tg)
+            veth(links["dut_b"], fwd, links["port_b"], tg)
+            for ns, ifname in ((tg, links["port_a"]), (tg, links["port_b"]), (fwd, links["dut_a"]),
+                               (fwd, links["dut_b"])):
+                in_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1", check=False)
+                in_ns(ns, "ip", "link", "set", ifname, "up")
+            in_ns(fwd, "ip", "addr", "replace", links["client_gateway"], "dev", links["dut_a"])
+            in_ns(fwd, "ip", "addr", "replace", links["server_gateway"], "dev", links["dut_b"])
         # Management links from the root namespace.
         mgmt = [(0, c.ns_tg, "tg"), (1, c.ns_dut, "dut")]
         if c.two_drones:
             mgmt.append((2, c.ns_tg2, "tg2"))
+        if c.drone_per_pair:
+            mgmt += [(4 + i, c.ns_pair(i), f"p{i}") for i in range(2, c.pairs + 1)]
         # Nothing sent to an unused address of the management net may leave the host by the
         # default route: the net is unreachable from the root namespace, except the /30s above.
         run(["ip", "route", "replace", "unreachable", c.mgmt_net, "metric", "4242"])
@@ -219,6 +233,8 @@ class Lab:
         todo = [("drone", c.ns_tg, eps.drone_a["host"])]
         if c.two_drones:
             todo.append(("drone2", c.ns_tg2, eps.drone_b["host"]))
+        if c.drone_per_pair:
+            todo += [(f"drone-p{p['pair']}", p["drone"]["namespace"], p["drone"]["host"]) for p in eps.pairs[1:]]
         procs = []
         for name, ns, host in todo:
             pidfile = c.state_dir / f"{name}.pid"
@@ -242,14 +258,15 @@ class Lab:
         state = self._load_state()
         removed: list[str] = []
         existing = set(list_namespaces())
-        names = [c.ns_tg, c.ns_tg2, c.ns_jmp, f"{c.prefix}-dutin", c.ns_dut]
+        names = ([c.ns_tg, c.ns_tg2, c.ns_jmp, f"{c.prefix}-dutin", c.ns_dut]
+                 + [f"{c.prefix}-p{i}" for i in range(2, MAX_LAB_PAIRS + 1)])
         for ns in names:
             if ns not in existing:
                 continue
             kill_namespace_processes(ns)
             run(["ip", "netns", "del", ns])
             removed.append(f"namespace {ns}")
-        for short in ("tg", "dut", "tg2", "jmp"):
+        for short in ("tg", "dut", "tg2", "jmp") + tuple(f"p{i}" for i in range(2, MAX_LAB_PAIRS + 1)):
             ifname = f"{c.prefix}-{short}-m"
             if run(["ip", "link", "show", ifname], check=False).returncode == 0:
                 run(["ip", "link", "del", ifname], check=False)

@@ -60,8 +60,10 @@ def result_to_dict(r) -> dict:
         "rates": {"timed_by": "Drone's capture of the port" if r.timed_by_capture else "Drone's transmit state",
                   "offered_connection_rate": r.offered_connection_rate.to_dict(),
                   "end_to_end_connection_rate": r.end_to_end_rate.to_dict(),
+                  "aggregate_connection_rate": r.aggregate_rate.to_dict() if r.aggregate_rate else None,
                   "definitions": RATE_DEFINITIONS},
         "timings": {k: round(x, 4) for k, x in r.timings.items()},
+        "pairs": [pair_figures(i, p) for i, p in enumerate(r.pairs)],
         "diagnosis": list(r.diagnosis),
         "warnings": list(r.warnings),
         "plan": None if plan is None else {
@@ -92,6 +94,20 @@ def result_to_dict(r) -> dict:
     }
     out["freshness"].pop("started_at", None)
     return out
+
+
+def pair_figures(i: int, r) -> dict:
+    """One port pair's figures in a run over several pairs."""
+    v = r.verdict
+    return {"pair": i + 1, "scenario_name": r.scenario.name, "verdict": r.outcome, "error": r.error,
+            "expected": r.scenario.connections.count, "established_assured": v.established_assured if v else 0,
+            "client_ip": str(r.scenario.connections.client_ip), "server_ip": str(r.scenario.connections.server_ip),
+            "ports": {side: _port(p) for side, p in r.ports.items()},
+            "build_seconds": round(r.timings.get("build", 0.0), 4), "send_seconds": round(r.timings.get("send", 0.0), 4),
+            "offered_connection_rate": r.offered_connection_rate.to_dict(),
+            "end_to_end_connection_rate": r.end_to_end_rate.to_dict(),
+            "plan": None if r.plan is None else {"mode": r.plan.mode, "batches": len(r.plan.timings),
+                                                 "delay": r.plan.delay}}
 
 
 def write_json(data: dict, path: str | os.PathLike) -> None:

@@ -113,6 +113,18 @@ def _traffic_lines(r) -> list[str]:
                      + (f", {p.packet_rate.text()}" if p.send_seconds > 0 else "")
                      + (f" ({'; '.join(extra)})" if extra else "") + ("  LAGGED" if p.lagged else "")
                      + ("  SHORT" if p.shortfall else ""))
+    for i, pr in enumerate(r.pairs):
+        v = pr.verdict
+        word = "ERROR" if pr.error else ("PASS" if pr.passed else "FAIL")
+        lines.append(f"  pair {i + 1} ({pr.scenario.connections.client_ip} -> {pr.scenario.connections.server_ip}): "
+                     f"{word} {v.established_assured if v else 0}/{pr.scenario.connections.count}, build "
+                     f"{_fmt_s(pr.timings.get('build', 0.0))}, send {_fmt_s(pr.timings.get('send', 0.0))}"
+                     + (f", offered connection rate {pr.offered_connection_rate.text()}, end-to-end "
+                        f"{pr.end_to_end_rate.text()}" if pr.syn_phase.seconds > 0 else "")
+                     + (f": {pr.error}" if pr.error else ""))
+    if r.aggregate_rate is not None:
+        lines.append(f"  aggregate connection rate {r.aggregate_rate.text()} ({r.aggregate_rate.count} connections "
+                     f"over {len(r.pairs)} pairs, first SYN of any pair to last ACK of any pair)")
     if r.syn_phase.seconds > 0:
         lines.append(f"  offered connection rate {r.offered_connection_rate.text()} (SYN phase); end-to-end "
                      f"{r.end_to_end_rate.text()} (first SYN to last ACK)")

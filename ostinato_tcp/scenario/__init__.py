@@ -2,10 +2,10 @@
 
 from ._load import (LabReader, line_for, load_scenario, read_scenario_data, read_yaml_file, scenario_from_data,
                     scenario_from_text, with_changes)
-from ._model import (LAB_PREFIX_RE, Connections, Device, DroneEndpoint, DutConfig, Expect, JumpHost, Nat, Ports,
+from ._model import (LAB_PREFIX_RE, Connections, Device, DroneEndpoint, DutConfig, Expect, JumpHost, Nat, Pair, Ports,
                      PortSpec, Scenario, Traffic)
 
 __all__ = ["LAB_PREFIX_RE", "Connections", "Device", "DroneEndpoint", "DutConfig", "Expect", "JumpHost", "LabReader", "Nat",
-           "PortSpec", "Ports", "Scenario", "Traffic", "line_for", "load_scenario", "read_scenario_data",
+           "Pair", "PortSpec", "Ports", "Scenario", "Traffic", "line_for", "load_scenario", "read_scenario_data",
            "read_yaml_file",
            "scenario_from_data", "scenario_from_text", "with_changes"]

@@ -148,7 +148,7 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
         if isinstance(ctx_exc, CrossFieldError):
             loc = ctx_exc.loc
         # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
-        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str"))))
+        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str", "Ports"))))
         field = ".".join(str(p) for p in clean) or "(top)"
         raise _error(f"{field}: {_describe(err)}", clean, lines, source, field) from None
 
@@ -196,20 +196,46 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
     if two:
         drones["lab-b"] = {"host": b["host"], "port": b["port"]}
     out["drones"] = drones
-    ports = {k: dict(v) for k, v in (data.get("ports") or {}).items()} if isinstance(data.get("ports"), dict) else {}
-    for side, ep, dname in (("a", a, "lab-a"), ("b", b, "lab-b" if two else "lab-a")):
-        p = dict(ports.get(side) or {})
-        p["drone"] = dname
-        p["interface"] = ep["port_name"]
-        p.pop("port_id", None)
-        ports[side] = p
-    out["ports"] = ports
+    if isinstance(data.get("ports"), list):
+        out["ports"] = _fill_pairs(data["ports"], eps, drones, prefix, hint, lines, source)
+    else:
+        ports = {k: dict(v) for k, v in (data.get("ports") or {}).items()} if isinstance(data.get("ports"), dict) else {}
+        for side, ep, dname in (("a", a, "lab-a"), ("b", b, "lab-b" if two else "lab-a")):
+            p = dict(ports.get(side) or {})
+            p["drone"] = dname
+            p["interface"] = ep["port_name"]
+            p.pop("port_id", None)
+            ports[side] = p
+        out["ports"] = ports
     dut = dict(data.get("dut") or {}) if isinstance(data.get("dut"), dict) else {}
     dut.update(host=ssh["host"], port=ssh["port"], key_file=ssh["key_file"], known_hosts=ssh["known_hosts"])
     dut.setdefault("user", ssh["user"])
     if eps["dut"].get("netns"):  # the lab's DUT forwards in a namespace of its own
         dut["netns"] = eps["dut"]["netns"]
     out["dut"] = dut
+    return out
+
+
+def _fill_pairs(pairs: list, eps: dict, drones: dict, prefix: str, hint: str, lines: dict, source: str) -> list:
+    """The port pairs of a ``lab:`` scenario from the lab's pairs (``lab up --pairs K``)."""
+    lab_pairs = eps.get("pairs") or []
+    if len(pairs) > len(lab_pairs):
+        raise _error(f"ports: this scenario lists {len(pairs)} port pairs, but lab '{prefix}' has {len(lab_pairs) or 1}; "
+                     f"run 'ostinato-tcp lab up --pairs {len(pairs)}{hint}'", ("ports",), lines, source, "ports")
+    out = []
+    for i, (item, lp) in enumerate(zip(pairs, lab_pairs)):
+        item = dict(item) if isinstance(item, dict) else {}
+        name = "lab-a" if lp["drone"]["host"] == drones["lab-a"]["host"] else f"lab-p{i + 1}"
+        drones.setdefault(name, {"host": lp["drone"]["host"], "port": lp["drone"]["port"]})
+        for side, port_name in (("a", lp["port_a"]), ("b", lp["port_b"])):
+            p = dict(item.get(side) or {})
+            p.update(drone=name, interface=port_name)
+            p.pop("port_id", None)
+            item[side] = p
+        if i > 0:
+            item.setdefault("client_ip", lp["client_ip"])
+            item.setdefault("server_ip", lp["server_ip"])
+        out.append(item)
     return out
 
 

@@ -103,6 +103,19 @@ class Ports(_Model):
     b: PortSpec
 
 
+class Pair(_Model):
+    """One port pair of a run over several (``ports:`` as a list): its own client and server
+    addresses (the first pair may leave them to ``connections``)."""
+
+    a: PortSpec
+    b: PortSpec
+    client_ip: Optional[IPv4] = None
+    server_ip: Optional[IPv4] = None
+
+
+MAX_PAIRS = 16
+
+
 class Connections(_Model):
     client_ip: IPv4
     client_ips: Union[int, Literal["auto"]] = 1
@@ -291,7 +304,7 @@ class Scenario(_Model):
     description: str = ""
     lab: Optional[str] = Field(None, pattern=LAB_PREFIX_RE)
     drones: dict[str, DroneEndpoint]
-    ports: Ports
+    ports: Union[Ports, list[Pair]]
     connections: Connections
     traffic: Traffic
     dut: DutConfig
@@ -304,8 +317,8 @@ class Scenario(_Model):
     @field_validator("drones")
     @classmethod
     def _drone_names(cls, v):
-        if not 1 <= len(v) <= 2:
-            raise ValueError(f"list one or two Drones (got {len(v)})")
+        if not 1 <= len(v) <= 2 * MAX_PAIRS:
+            raise ValueError(f"list 1 to {2 * MAX_PAIRS} Drones (got {len(v)})")
         for key in v:
             if not re.match(_NAME_RE, key):
                 raise ValueError(f"Drone name {key!r} has characters outside [A-Za-z0-9_.:@+-]")
@@ -313,6 +326,10 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _cross(self):
+        if isinstance(self.ports, list):
+            return self._cross_pairs()
+        if len(self.drones) > 2:
+            raise CrossFieldError(("drones",), f"list one or two Drones for one port pair (got {len(self.drones)})")
         for side in ("a", "b"):
             if getattr(self.ports, side).drone not in self.drones:
                 raise CrossFieldError(("ports", side, "drone"),
@@ -361,6 +378,84 @@ class Scenario(_Model):
             raise CrossFieldError(("traffic", "keepalive"), f"{self.traffic.keepalive:g} s needs expect.hold (the "
                                   "keep-alive ACKs are sent while the connections are held)")
         return self
+
+    def _cross_pairs(self):
+        """Several port pairs: each pair must make a valid one-pair scenario, no port is used
+        twice, and the pairs' addresses differ (their tuples are disjoint)."""
+        from pydantic import ValidationError
+
+        pairs = self.ports
+        if not 2 <= len(pairs) <= MAX_PAIRS:
+            raise CrossFieldError(("ports",), f"list 2 to {MAX_PAIRS} pairs (got {len(pairs)}), or one pair as a "
+                                  "mapping with a and b")
+        if self.connections.count < len(pairs):
+            raise CrossFieldError(("connections", "count"), f"{self.connections.count} is fewer than the "
+                                  f"{len(pairs)} port pairs")
+        for i, pair in enumerate(pairs[1:], 1):
+            for name in ("client_ip", "server_ip"):
+                if getattr(pair, name) is None:
+                    raise CrossFieldError(("ports", i, name), f"pair {i + 1} needs its own {name} (the first pair "
+                                          f"takes connections.{name})")
+        seen: dict = {}
+        for i, pair in enumerate(pairs):
+            for side in ("a", "b"):
+                spec = getattr(pair, side)
+                key = (spec.drone, spec.ref)
+                if key in seen:
+                    raise CrossFieldError(("ports", i, side, spec.ref_field),
+                                          f"Drone {spec.drone!r} port {spec.ref!r} is already {seen[key]}")
+                seen[key] = f"port {side.upper()} of pair {i + 1}"
+        addresses: dict = {}
+        for i, d in enumerate(self._pair_data()):
+            for name in ("client_ip", "server_ip"):
+                ip = IPv4(d["connections"][name])
+                if ip in addresses:
+                    raise CrossFieldError(("ports", i, name), f"{ip} is already {addresses[ip]}: each pair needs "
+                                          "its own client and server addresses (disjoint tuples)")
+                addresses[ip] = f"the {name} of pair {i + 1}"
+            try:
+                Scenario.model_validate(d)
+            except ValidationError as exc:
+                err = exc.errors(include_url=False)[0]
+                ctx = (err.get("ctx") or {}).get("error")
+                loc = ctx.loc if isinstance(ctx, CrossFieldError) else tuple(err["loc"])
+                if loc[:1] == ("ports",):
+                    loc = ("ports", i) + tuple(loc[1:])
+                raise CrossFieldError(loc, f"pair {i + 1}: {ctx if ctx is not None else err['msg']}") from None
+        return self
+
+    @property
+    def pair_count(self) -> int:
+        return len(self.ports) if isinstance(self.ports, list) else 1
+
+    def _pair_data(self) -> list[dict]:
+        pairs = self.ports
+        k = len(pairs)
+        data = self.model_dump(mode="json", exclude={"source", "content_hash"})
+        total = self.connections.count
+        out = []
+        for i, pair in enumerate(pairs):
+            d = json.loads(json.dumps(data))
+            d["name"] = f"{self.name[:59]}-p{i + 1}"
+            d["ports"] = {"a": d["ports"][i]["a"], "b": d["ports"][i]["b"]}
+            c = d["connections"]
+            if pair.client_ip is not None:
+                c["client_ip"] = str(pair.client_ip)
+            if pair.server_ip is not None:
+                c["server_ip"] = str(pair.server_ip)
+            c["count"] = total // k + (1 if i < total % k else 0)
+            used = {d["ports"]["a"]["drone"], d["ports"]["b"]["drone"]}
+            d["drones"] = {n: v for n, v in d["drones"].items() if n in used}
+            out.append(d)
+        return out
+
+    def pair_scenarios(self) -> list["Scenario"]:
+        """One single-pair scenario per port pair, the connections shared out (the first pairs
+        take one more when the count does not divide); a single-pair scenario is its own."""
+        if not isinstance(self.ports, list):
+            return [self]
+        return [Scenario.model_validate(d).model_copy(update={"source": self.source, "content_hash": self.content_hash})
+                for d in self._pair_data()]
 
     # Derived -------------------------------------------------------------
     def with_changes(self, changes: dict) -> "Scenario":
