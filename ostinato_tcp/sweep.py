@@ -282,7 +282,12 @@ MAX_BOUND_PCT = 5.0  # a measured rate counts for the maximum only when known wi
 
 
 def _offered(r: dict) -> dict:
-    return ((r.get("rates") or {}).get("offered_connection_rate") or {})
+    """The point's connection rate: its offered connection rate, or over several port pairs the
+    aggregate connection rate (docs/figures.md)."""
+    rates = r.get("rates") or {}
+    if r.get("pairs"):
+        return rates.get("aggregate_connection_rate") or {}
+    return rates.get("offered_connection_rate") or {}
 
 
 def _teardown_rate(r: dict, key: str = "offered_teardown_rate") -> dict:

@@ -17,9 +17,13 @@ import yaml
 PREFIX, NET = "otcpp", "198.18.7.0/24"
 
 
+HISTORY = f"/tmp/{PREFIX}-history.sqlite"  # runs of this module are recorded apart from the user's history
+ENV = dict(os.environ, OSTINATO_TCP_HISTORY=HISTORY)
+
+
 def tool(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "ostinato_tcp", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=ENV)
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,8 @@ def pairs_lab():
     assert up.returncode == 0, up.stderr
     yield json.loads(up.stdout)
     down = tool("lab", "down", "--prefix", PREFIX, timeout=120)
+    if os.path.exists(HISTORY):
+        os.unlink(HISTORY)
     assert down.returncode == 0, down.stderr
     assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
                 if ns.startswith(PREFIX + "-")]
@@ -98,6 +104,10 @@ def test_two_pairs_on_two_drones_all_established_with_per_pair_figures(pairs_lab
                                           for x in lines)
     p = tool("verify", path)
     assert p.returncode == 0 and "pair 2: PASS  5000/5000" in p.stdout, p.stdout + p.stderr
+    p = tool("history", "--json")
+    assert p.returncode == 0, p.stderr
+    runs = json.loads(p.stdout)["runs"]
+    assert runs and runs[0]["verdict"] == "pass" and runs[0]["established_assured"] == 10000
     # the next run clears both pairs' entries first and removes them after
     p = tool("run", path, "--report-json", str(rep))
     assert p.returncode == 0, p.stdout + p.stderr
@@ -109,7 +119,7 @@ def test_a_fault_in_one_pair_stops_the_other(pairs_lab, tmp_path):
     eps = pairs_lab
     path, rep = profile(eps, tmp_path, 8000, 800), tmp_path / "rep.json"  # about 10 s of sending
     proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", path, "--report-json", str(rep)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         deadline = time.monotonic() + 60
         while not ct_lines(eps, "10.2.2.100"):  # pair 1's SYNs are going through the DUT
