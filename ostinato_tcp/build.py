@@ -46,14 +46,15 @@ class BuildCheck:
 
 
 def probe_program(name: str, src_ip: int, dst_ip: int, dport: int, src_mac: int,
-                  wire: Wire | None, frame_length: int) -> list[StreamSpec]:
+                  wire: Wire | None, frame_length: int, family: int = 4) -> list[StreamSpec]:
     """SYNs from ``src_ip`` to ``dst_ip:dport`` whose TCP checksum sum wraps halfway, addressed
     to ``src_mac`` itself. ``wire`` None: the resolve form."""
     target = 0xFFFF - PROBE_PACKETS // 2 + 1  # the sum passes 0xFFFF at the middle packet
     for seq in range(1, 64):  # the sequence number moves the sum; pick one that lets the ports fit
         base = StreamSpec(name=name, to_server=True, flags=TCP_SYN, client_ip=src_ip, client_port=1024,
                           server_ip=dst_ip, server_port=dport, seq=seq, ack=0, count=PROBE_PACKETS,
-                          rate=PROBE_RATE, client_port_count=PROBE_PACKETS, frame_length=frame_length)
+                          rate=PROBE_RATE, client_port_count=PROBE_PACKETS, frame_length=frame_length,
+                          family=family)
         first = 1024 + (target - base.tcp_sum) % 0xFFFF  # S(port) grows by one per port
         if first + PROBE_PACKETS <= 65535:
             break
@@ -102,11 +103,11 @@ def measure_build(port: DronePort, program: list[StreamSpec]) -> float:
 
 
 def check_build(port: DronePort, *, device_ip: int, peer_ip: int, dport: int, wire: Wire | None, check: bool,
-                frame_length: int, name: str) -> BuildCheck:
+                frame_length: int, name: str, family: int = 4) -> BuildCheck:
     """Measure Drone's build cost on ``port`` in the run's form and, with ``check``, send the fast
     form's probe and verify every captured checksum; fall back to resolve when one is wrong."""
     device_mac = port.device_macs()[device_ip]
-    program = probe_program(name, device_ip, peer_ip, dport, device_mac, wire, frame_length)
+    program = probe_program(name, device_ip, peer_ip, dport, device_mac, wire, frame_length, family)
     cost = measure_build(port, program)
     if wire is None:
         return BuildCheck(port.drone.endpoint, "resolve", cost)
@@ -149,7 +150,7 @@ def probe_builds(sc, ports: dict[str, DronePort], plan, *, fault_checksum_bias: 
     fast form, checked by a capture, else resolve)."""
     from .ownership import object_name
 
-    form = sc.traffic.drone_build
+    form = sc.traffic.drone_build if sc.connections.family == 4 else "resolve"  # the fast build is IPv4 only
     gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in ports}
     macs = {side: p.gateway_macs(gateways[side]) for side, p in ports.items()}
     wires = {side: Wire(next(iter(macs[side].values())), p.device_macs(), checksum_bias=fault_checksum_bias)
@@ -162,7 +163,7 @@ def probe_builds(sc, ports: dict[str, DronePort], plan, *, fault_checksum_bias: 
         peer = int(sc.connections.server_ip) if side == "a" else plan.space.first_ip
         checks[id(p.drone)] = check_build(p, device_ip=device, peer_ip=peer, dport=probe_port(sc), wire=wires[side],
                                           check=form == "auto", frame_length=sc.traffic.frame_length,
-                                          name=object_name(sc.name, "probe"))
+                                          name=object_name(sc.name, "probe"), family=sc.connections.family)
     fast = all(c.form == "fast" for c in checks.values())
     return BuildProbe(macs, wires if fast else {side: None for side in ports}, list(checks.values()), fast,
                       max(c.per_packet for c in checks.values()))

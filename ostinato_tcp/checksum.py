@@ -48,8 +48,12 @@ def tcp_header(sport: int, dport: int, seq: int, ack: int, flags: int, window: i
 
 
 def tcp_sum(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int, window: int) -> int:
-    """The folded ones' complement sum S over the pseudo-header and the TCP header (checksum = ~S)."""
-    pseudo = struct.pack("!IIBBH", src, dst, 0, PROTO_TCP, TCP_HEADER)
+    """The folded ones' complement sum S over the pseudo-header and the TCP header (checksum = ~S);
+    addresses above 32 bits take the IPv6 pseudo-header (RFC 8200 section 8.1)."""
+    if src > 0xFFFFFFFF or dst > 0xFFFFFFFF:
+        pseudo = src.to_bytes(16, "big") + dst.to_bytes(16, "big") + struct.pack("!IxxxB", TCP_HEADER, PROTO_TCP)
+    else:
+        pseudo = struct.pack("!IIBBH", src, dst, 0, PROTO_TCP, TCP_HEADER)
     return _sum16(pseudo + tcp_header(sport, dport, seq, ack, flags, window))
 
 

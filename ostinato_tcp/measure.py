@@ -29,6 +29,7 @@ from array import array
 from dataclasses import asdict, dataclass, field
 
 ARP_FRAME_BYTES = 42  # Ethernet + ARP, as Drone's emulated devices send it (no padding on the host side)
+NDP_FRAME_BYTES = 86  # Ethernet + IPv6 + a neighbour solicitation or advertisement with its link-layer option
 FCS_BYTES = 4
 
 
@@ -126,16 +127,17 @@ class Frames:
         return self.tcp + self.other
 
 
-def split_frames(frames: int, nbytes: int, frame_length: int) -> Frames:
-    """Split a counter delta into TCP frames of ``frame_length`` (with FCS) and ARP frames."""
+def split_frames(frames: int, nbytes: int, frame_length: int, other_bytes: int = ARP_FRAME_BYTES) -> Frames:
+    """Split a counter delta into TCP frames of ``frame_length`` (with FCS) and the emulated
+    devices' frames of ``other_bytes`` (ARP; IPv6: neighbour discovery, NDP_FRAME_BYTES)."""
     tcp_len = frame_length - FCS_BYTES
     if frames <= 0:
         return Frames(0, 0, frames == 0 and nbytes == 0)
-    num = nbytes - ARP_FRAME_BYTES * frames
-    tcp, rem = divmod(num, tcp_len - ARP_FRAME_BYTES)
+    num = nbytes - other_bytes * frames
+    tcp, rem = divmod(num, tcp_len - other_bytes)
     if rem == 0 and 0 <= tcp <= frames:
         return Frames(tcp, frames - tcp, True)
-    est = min(frames, max(0, round(num / (tcp_len - ARP_FRAME_BYTES))))
+    est = min(frames, max(0, round(num / (tcp_len - other_bytes))))
     return Frames(est, frames - est, False)
 
 
@@ -147,7 +149,7 @@ CAPTURE_TIMESTAMP_BOUND = 40e-6
 
 def pcap_tcp(pcap: bytes):
     """(timestamp s, source IP, destination IP, source port, destination port, TCP flags) of the
-    IPv4/TCP frames of a classic pcap (micro- or nanosecond timestamps, either byte order)."""
+    IPv4/TCP and IPv6/TCP frames of a classic pcap (micro- or nanosecond timestamps, either byte order)."""
     if len(pcap) < 24:
         return
     magic = pcap[:4]
@@ -159,7 +161,14 @@ def pcap_tcp(pcap: bytes):
         sec, frac, incl, _ = head.unpack_from(pcap, off)
         f = off + 16
         off = f + incl
-        if incl < 54 or pcap[f + 12:f + 14] != b"\x08\x00" or pcap[f + 23] != 6:
+        kind = pcap[f + 12:f + 14]
+        if kind == b"\x86\xdd" and incl >= 74 and pcap[f + 20] == 6:  # IPv6 + TCP
+            src = int.from_bytes(pcap[f + 22:f + 38], "big")
+            dst = int.from_bytes(pcap[f + 38:f + 54], "big")
+            sport, dport = struct.unpack_from("!HH", pcap, f + 54)
+            yield sec + frac * scale, src, dst, sport, dport, pcap[f + 54 + 13]
+            continue
+        if incl < 54 or kind != b"\x08\x00" or pcap[f + 23] != 6:
             continue
         ihl = (pcap[f + 14] & 0x0F) * 4
         src, dst = struct.unpack_from("!II", pcap, f + 26)

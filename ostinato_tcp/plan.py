@@ -216,7 +216,7 @@ def build_cost(sc: Scenario, measured: float | None = None) -> tuple[float, str]
         return float(t.build_seconds_per_packet), "traffic.build_seconds_per_packet"
     if measured is not None:
         return measured, "measured on the run's Drone"
-    form = "resolve" if t.drone_build == "resolve" else "fast"
+    form = "resolve" if t.drone_build == "resolve" or sc.connections.family == 6 else "fast"
     return TYPICAL_BUILD_COST[form], f"typical for the {form} build (measured when the run starts)"
 
 
@@ -236,7 +236,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
     dut = dut or DutFacts()
     t, c = sc.traffic, sc.connections
     build_pp, build_source = build_cost(sc, measured_build)
-    fast = t.drone_build != "resolve" if fast is None else fast
+    fast = (t.drone_build != "resolve" and sc.connections.family == 4) if fast is None else fast
     n, r = c.count, t.rate
     warnings: list[str] = []
     problems: list[str] = []
@@ -421,9 +421,9 @@ def _check_hold(sc: Scenario, dut: DutFacts, n: int, r: float, warnings: list[st
 
 def _check_addresses(sc: Scenario, space: ConnectionSpace) -> None:
     dev = sc.ports.a.device
-    net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
-    lo = ipaddress.IPv4Address(space.first_ip)
-    hi = ipaddress.IPv4Address(space.first_ip + space.ip_count - 1)
+    net = ipaddress.ip_network(f"{dev.gateway}/{dev.prefix}", strict=False)
+    lo = ipaddress.ip_address(space.ip_text(space.first_ip))
+    hi = ipaddress.ip_address(space.ip_text(space.first_ip + space.ip_count - 1))
     if lo not in net or hi not in net or lo == net.network_address or hi == net.broadcast_address:
         raise PlanError(f"{sc.source or sc.name}: connections: client IPs {lo}..{hi} do not fit in port A's "
                         f"subnet {net}. Fix: fewer client_ips, a lower client_ip, or a shorter "

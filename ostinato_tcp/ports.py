@@ -33,6 +33,7 @@ from .drone import DroneApi
 from .drone._encode import device_group_config, icmp_echo_config, stream_config
 from .errors import OstinatoTcpError, UsageError
 from .ownership import OWNER_RE, PortClaim, is_ours, owner_is_gone
+from .addr import from_hi_lo
 from .streams import DeviceSpec, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -136,26 +137,34 @@ class DronePort:
         return gid
 
     def unresolved(self, targets: set[int], gateway: int) -> set[int]:
-        """The device IPv4 addresses in ``targets`` whose ARP table lacks ``gateway``'s MAC."""
+        """The device addresses in ``targets`` whose ARP (or NDP) table lacks ``gateway``'s MAC."""
         return targets - set(self.gateway_macs(gateway))
 
-    def gateway_macs(self, gateway: int) -> dict[int, int]:
-        """Device IPv4 address -> the MAC it resolved for ``gateway`` (resolved devices only)."""
+    def _device_ips(self) -> list[tuple[int, int]]:
+        """(address as an integer, MAC) of each emulated device, in Drone's device order."""
         d = self.drone
-        devices = d.getDeviceList(d.port_id(self.id)).Extensions[d.emul.device]
-        index_ip = {i: dev.ip4 for i, dev in enumerate(devices)}
+        out = []
+        for dev in d.getDeviceList(d.port_id(self.id)).Extensions[d.emul.device]:
+            ip = from_hi_lo(dev.ip6.hi, dev.ip6.lo) if dev.HasField("ip6") and not dev.ip4 else dev.ip4
+            out.append((ip, dev.mac))
+        return out
+
+    def gateway_macs(self, gateway: int) -> dict[int, int]:
+        """Device address -> the MAC it resolved for ``gateway`` by ARP or NDP (resolved devices only)."""
+        d = self.drone
+        index_ip = {i: ip for i, (ip, _) in enumerate(self._device_ips())}
         nbrs = d.getDeviceNeighbors(d.port_id(self.id)).Extensions[d.emul.device_neighbor]
         out = {}
         for dn in nbrs:
-            for e in dn.arp:
-                if e.ip4 == gateway and e.mac and dn.device_index in index_ip:
-                    out[index_ip[dn.device_index]] = e.mac
+            entries = [(e.ip4, e.mac) for e in dn.arp] + [(from_hi_lo(e.ip6.hi, e.ip6.lo), e.mac) for e in dn.ndp]
+            for ip, mac in entries:
+                if ip == gateway and mac and dn.device_index in index_ip:
+                    out[index_ip[dn.device_index]] = mac
         return out
 
     def device_macs(self) -> dict[int, int]:
-        """IPv4 address -> MAC of every emulated device on the port."""
-        d = self.drone
-        return {dev.ip4: dev.mac for dev in d.getDeviceList(d.port_id(self.id)).Extensions[d.emul.device]}
+        """Address -> MAC of every emulated device on the port."""
+        return dict(self._device_ips())
 
     @_in_state(*_IDLE)
     def unload(self) -> None:
@@ -354,7 +363,7 @@ def gateway_changes(ports: dict[str, DronePort], gateways: dict[str, int],
         p.unload()
         now = set(p.relearn_gateway(gateways[side]).values())
         if now and was and now != was:
-            out.append(f"port {side.upper()} ({p.name}): the gateway {ipaddress.IPv4Address(gateways[side])} answers "
+            out.append(f"port {side.upper()} ({p.name}): the gateway {ipaddress.ip_address(gateways[side])} answers "
                        f"ARP with {_macs(now)} after the send, but the run's frames went to {_macs(was)}, learnt "
                        "before it: the DUT's MAC changed during the run (VRRP failover, a DUT reboot, a changed "
                        "interface?)")

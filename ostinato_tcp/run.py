@@ -21,7 +21,6 @@ goes to :class:`~ostinato_tcp.result.RunEvents`.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -246,7 +245,7 @@ class Runner:
         if missing:
             side, left = next(iter(missing.items()))
             p, dev = self.ports[side], getattr(sc.ports, side).device
-            sample = ", ".join(str(ipaddress.IPv4Address(i)) for i in sorted(left)[:3])
+            sample = ", ".join(sp.ip_text(i) for i in sorted(left)[:3])
             raise RunFault(f"port {p.name} (Drone {p.drone.endpoint}): the gateway {dev.gateway} did not answer "
                            f"ARP for {len(left)} emulated device(s) ({sample}) within {ARP_TIMEOUT:g} s: check "
                            f"the cabling to the DUT, the DUT's address {dev.gateway}/{dev.prefix} on that link, "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import _signals
 from .errors import DroneRpcError, RunFault
-from .measure import Interval, capture_spans, packet_times, sent_order, span_of, split_frames
+from .measure import ARP_FRAME_BYTES, NDP_FRAME_BYTES, Interval, capture_spans, packet_times, sent_order, span_of, split_frames
 from .ports import DronePort, PortState
 from .streams import Legs, Wire, client_program, handshake, learned_runs, server_program, server_runs
 from .tuples import Batch, StreamFields
@@ -285,7 +285,8 @@ class Sender:
             deadline, last, since = time.monotonic() + 3.0, None, time.monotonic()
             while True:
                 c = p.counters() - base
-                frames = split_frames(c.tx_frames, c.tx_bytes, t.frame_length)
+                frames = split_frames(c.tx_frames, c.tx_bytes, t.frame_length,
+                                      NDP_FRAME_BYTES if self.sc.connections.family == 6 else ARP_FRAME_BYTES)
                 now = time.monotonic()
                 if (frames.tcp, frames.other) != last:
                     last, since = (frames.tcp, frames.other), now

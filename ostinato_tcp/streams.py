@@ -104,6 +104,7 @@ class StreamSpec:
     dst_mac: int | None = None
     checksums: bool = False
     checksum_bias: int = 0  # added to the TCP checksum: a deliberately wrong fast build (tests only)
+    family: int = 4  # 4: IPv4 + TCP; 6: IPv6 + TCP (addresses are IPv6 integers)
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.rate <= 0 or self.client_ip_count < 1 or self.client_port_count < 1:
@@ -174,31 +175,34 @@ class DeviceSpec:
     gateway: int
     mac_base: int | None = None
     ip_step: int = 1
+    family: int = 4  # 6: IPv6 devices (neighbour discovery instead of ARP)
 
     def ips(self) -> list[int]:
         return [self.ip_base + i * self.ip_step for i in range(self.count)]
 
     @property
     def mac(self) -> int:
-        return self.mac_base if self.mac_base is not None else default_mac(self.ip_base)
+        return self.mac_base if self.mac_base is not None else default_mac(self.ip_base, self.family)
 
 
-def default_mac(ip: int) -> int:
-    """A locally administered MAC that spells the IPv4 address: 02:00:a.b.c.d."""
-    return (0x0200 << 32) | ip
+def default_mac(ip: int, family: int = 4) -> int:
+    """A locally administered MAC that spells the IPv4 address (02:00:a.b.c.d), or for IPv6
+    the address's low 32 bits after 02:06."""
+    return ((0x0200 if family == 4 else 0x0206) << 32) | (ip & 0xFFFFFFFF)
 
 
 def client_devices(sc: Scenario, first_ip: int, count: int) -> DeviceSpec:
     dev = sc.ports.a.device
     return DeviceSpec(name=object_name(sc.name, "a"), ip_base=first_ip, count=count, prefix=dev.prefix,
-                      gateway=int(dev.gateway), mac_base=dev.mac_int())
+                      gateway=int(dev.gateway), mac_base=dev.mac_int(), family=sc.connections.family)
 
 
 def server_devices(sc: Scenario) -> DeviceSpec:
     dev = sc.ports.b.device
     c = sc.connections
     return DeviceSpec(name=object_name(sc.name, "b"), ip_base=int(c.server_ip), count=c.server_ips,
-                      ip_step=c.server_ip_step, prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int())
+                      ip_step=c.server_ip_step, prefix=dev.prefix, gateway=int(dev.gateway), mac_base=dev.mac_int(),
+                      family=c.family)
 
 
 def _chain(specs: list[StreamSpec], wire: Wire | None) -> list[StreamSpec]:
@@ -237,7 +241,7 @@ def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, s
                 client_port_count=f.port_count, client_port_step=f.port_step,
                 server_ip=int(c.server_ip) if f.server_ip is None else f.server_ip,
                 server_port=c.server_port if f.server_port is None else f.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=t.rate, enabled=enabled,
-                window=t.window, frame_length=t.frame_length))
+                window=t.window, frame_length=t.frame_length, family=c.family))
     return _chain(specs, wire)
 
 
@@ -258,7 +262,7 @@ def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = Tr
             client_port_step=run.port_step, server_ip=int(c.server_ip) if run.server_ip is None else run.server_ip,
             server_port=c.server_port if run.server_port is None else run.server_port,
             seq=leg.seq, ack=leg.ack, count=run.packets, rate=t.rate, enabled=enabled,
-            window=t.window, frame_length=t.frame_length))
+            window=t.window, frame_length=t.frame_length, family=c.family))
     return _chain(out, wire)
 
 

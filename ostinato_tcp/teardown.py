@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .addr import host_port
 from .measure import Rate
 from .result import PortReport, RunResult
 from .send import Sender
@@ -230,7 +231,7 @@ def diagnose_teardown(report: TeardownReport, expected: "Expected") -> list[str]
         if state in report.end_states:
             continue
         ids = v.connections_in_state(state, 3)
-        shown = ", ".join(f"{o[0]}:{o[2]}" for o in (expected.original_of(i) for i in ids))
+        shown = ", ".join(host_port(o[0], o[2]) for o in (expected.original_of(i) for i in ids))
         cause = causes.get(state, "a state the tear-down does not lead to")
         out.append(f"{n} in {state} after the tear-down" + (f" (e.g. {shown})" if shown else "")
                    + f": {cause} (the DUT's invalid counter rose by {inv} during the tear-down).")

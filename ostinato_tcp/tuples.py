@@ -35,10 +35,10 @@ endpoints one after another. Connection indexes follow that send order. The clie
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 
+from . import addr
 from .errors import PlanError
 
 MAX_PORT = 65535
@@ -63,13 +63,14 @@ class Servers:
     ip_step: int = 1
     port_count: int = 1
     port_step: int = 1
+    family: int = 4
 
     @classmethod
     def of(cls, c) -> "Servers":
         """From a scenario's ``connections`` section."""
-        return cls(first_ip=int(ipaddress.IPv4Address(c.server_ip)), first_port=c.server_port,
+        return cls(first_ip=int(c.server_ip), first_port=c.server_port,
                    ip_count=c.server_ips, ip_step=c.server_ip_step, port_count=c.server_ports,
-                   port_step=c.server_port_step)
+                   port_step=c.server_port_step, family=c.server_ip.version)
 
     @property
     def count(self) -> int:
@@ -96,9 +97,9 @@ class Servers:
         return self.first_port + (self.port_count - 1) * self.port_step
 
     def describe(self) -> str:
-        ip = lambda v: str(ipaddress.IPv4Address(v))  # noqa: E731
+        ip = lambda v: addr.text(v, self.family)  # noqa: E731
         if self.count == 1:
-            return f"{ip(self.first_ip)}:{self.first_port}"
+            return addr.host_port(ip(self.first_ip), self.first_port)
         ips = ip(self.first_ip) if self.ip_count == 1 else (
             f"{self.ip_count} addresses {ip(self.first_ip)}-{ip(self.last_ip())}"
             + (f" (every {self.ip_step})" if self.ip_step > 1 else ""))
@@ -157,6 +158,7 @@ class ConnectionSpace:
     server_ip_step: int = 1
     server_port_count: int = 1
     server_port_step: int = 1
+    family: int = 4  # 4 or 6: the addresses are IPv4 or IPv6 integers
 
     # Construction ------------------------------------------------------------
     @classmethod
@@ -166,7 +168,7 @@ class ConnectionSpace:
         """Choose counts that fit the port range; ``client_ips='auto'`` picks the fewest IPs.
         ``servers``: several server endpoints (needs ``blocks``)."""
         batch_size = max(1, min(batch_size, total))
-        first_ip = int(ipaddress.IPv4Address(client_ip))
+        first_ip = addr.to_int(client_ip)
         if servers is not None and servers.count > 1 and not blocks:
             raise PlanError("several server endpoints need the blocks layout (one stream per client IP)")
         args = (first_port, step, server_ip, server_port, total, batch_size, blocks, servers)
@@ -198,8 +200,9 @@ class ConnectionSpace:
                                              server_port_count=servers.port_count,
                                              server_port_step=servers.port_step)
         return cls(first_ip=first_ip, ip_count=c1, first_port=first_port, step=step, ports_per_batch=c2,
-                   server_ip=int(ipaddress.IPv4Address(server_ip)), server_port=server_port, total=total,
-                   batch_size=batch_size, layout_name="blocks" if blocks else "interleaved", **srv)
+                   server_ip=addr.to_int(server_ip), server_port=server_port, total=total,
+                   batch_size=batch_size, layout_name="blocks" if blocks else "interleaved",
+                   family=addr.family(server_ip) if not isinstance(server_ip, int) else 4, **srv)
 
     @property
     def blocks(self) -> bool:
@@ -209,7 +212,11 @@ class ConnectionSpace:
     def servers(self) -> Servers:
         return Servers(first_ip=self.server_ip, first_port=self.server_port, ip_count=self.server_ip_count,
                        ip_step=self.server_ip_step, port_count=self.server_port_count,
-                       port_step=self.server_port_step)
+                       port_step=self.server_port_step, family=self.family)
+
+    def ip_text(self, value: int) -> str:
+        """An address of this space as conntrack prints it."""
+        return addr.text(value, self.family)
 
     @property
     def endpoint_count(self) -> int:
@@ -262,8 +269,7 @@ class ConnectionSpace:
         return self.first_port + ((self.batch_count - 1) * self.ports_per_batch + used - 1) * self.step
 
     def client_ip_range(self) -> tuple[str, str]:
-        return (str(ipaddress.IPv4Address(self.first_ip)),
-                str(ipaddress.IPv4Address(self.first_ip + self.ip_count - 1)))
+        return self.ip_text(self.first_ip), self.ip_text(self.first_ip + self.ip_count - 1)
 
     # Mapping -----------------------------------------------------------------
     def _block_size(self, b: int, i: int) -> int:
@@ -346,12 +352,15 @@ class ConnectionSpace:
             raise PlanError(f"{c1} IPs x {c2} ports < batch size {self.batch_size}: tuples would repeat")
         if self.last_port() > MAX_PORT:
             raise PlanError(f"client ports would run past {MAX_PORT}")
-        if self.first_ip + c1 - 1 > 0xFFFFFFFF:
-            raise PlanError("client IPs would run past 255.255.255.255")
+        if self.first_ip + c1 - 1 > addr.MAX[self.family]:
+            raise PlanError("client IPs would run past the last address")
+        if self.family == 6 and (self.first_ip & 0xFFFFFFFF) + c1 - 1 > 0xFFFFFFFF:
+            raise PlanError("IPv6 client IPs vary in their low 32 bits (Drone's variable field), which would "
+                            "carry over; start client_ip lower in its /96")
         if self.endpoint_count > 1 and not self.blocks:
             raise PlanError("several server endpoints need the blocks layout")
         srv = self.servers
-        if srv.last_ip() > 0xFFFFFFFF:
-            raise PlanError("server IPs would run past 255.255.255.255")
+        if srv.last_ip() > addr.MAX[self.family]:
+            raise PlanError("server IPs would run past the last address")
         if srv.last_port() > MAX_PORT:
             raise PlanError(f"server ports would run past {MAX_PORT}")

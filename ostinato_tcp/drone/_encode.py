@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from ..addr import hi_lo
 from ..checksum import ipv4_checksum
 from ..streams import DeviceSpec, StreamSpec
 
-PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_TCP, PROTO_ICMP = 100, 200, 301, 400, 402
+PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_IP6, PROTO_TCP, PROTO_ICMP = 100, 200, 301, 302, 400, 402
 IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data
+TCP_HEADER = 20  # the IPv6 payload: the TCP header alone
 OFF_IP_SRC, OFF_IP_DST = 12, 16
+OFF_IP6_SRC_LOW, OFF_IP6_DST_LOW = 20, 36  # the low 32 bits of the IPv6 source / destination
 OFF_TCP_SPORT, OFF_TCP_DPORT, OFF_TCP_CKSUM = 0, 2, 16
 
 
@@ -29,6 +32,13 @@ def device_group_config(pb: Any, emul: Any, port_id: int, group_id: int, spec: D
     mac = g.Extensions[emul.mac]
     mac.address = spec.mac
     mac.step = 1
+    if spec.family == 6:
+        ip6 = g.Extensions[emul.ip6]
+        ip6.address.hi, ip6.address.lo = hi_lo(spec.ip_base)
+        ip6.prefix_length = spec.prefix
+        ip6.default_gateway.hi, ip6.default_gateway.lo = hi_lo(spec.gateway)
+        ip6.step.hi, ip6.step.lo = hi_lo(spec.ip_step)
+        return cfg
     ip4 = g.Extensions[emul.ip4]
     ip4.address = spec.ip_base
     ip4.prefix_length = spec.prefix
@@ -81,12 +91,21 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
         src_ip, dst_ip, sport, dport = spec.server_ip, spec.client_ip, spec.server_port, spec.client_port
         ip_off, port_off = OFF_IP_DST, OFF_TCP_DPORT
     ip_proto = stream.protocol.add()
-    ip_proto.protocol_id.id = PROTO_IP4
-    ip4 = ip_proto.Extensions[pb.ip4]
-    ip4.src_ip = src_ip
-    ip4.dst_ip = dst_ip
-    ip4.is_override_totlen = True  # frame padding is not TCP payload
-    ip4.totlen = IP_TCP_HEADERS
+    if spec.family == 6:
+        ip_proto.protocol_id.id = PROTO_IP6
+        ip6 = ip_proto.Extensions[pb.ip6]
+        ip6.src_addr_hi, ip6.src_addr_lo = hi_lo(src_ip)
+        ip6.dst_addr_hi, ip6.dst_addr_lo = hi_lo(dst_ip)
+        ip6.is_override_payload_length = True  # frame padding is not TCP payload
+        ip6.payload_length = TCP_HEADER
+        ip_off = OFF_IP6_SRC_LOW if spec.to_server else OFF_IP6_DST_LOW
+    else:
+        ip_proto.protocol_id.id = PROTO_IP4
+        ip4 = ip_proto.Extensions[pb.ip4]
+        ip4.src_ip = src_ip
+        ip4.dst_ip = dst_ip
+        ip4.is_override_totlen = True  # frame padding is not TCP payload
+        ip4.totlen = IP_TCP_HEADERS
     tcp_proto = stream.protocol.add()
     tcp_proto.protocol_id.id = PROTO_TCP
     tcp = tcp_proto.Extensions[pb.tcp]
@@ -99,10 +118,12 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
     tcp.ack_num = spec.ack & 0xFFFFFFFF
     tcp.window = spec.window
     if spec.varies_ip:
-        _vf(ip_proto, bits=32, offset=ip_off, value=spec.client_ip, count=spec.client_ip_count, step=1)
+        _vf(ip_proto, bits=32, offset=ip_off, value=spec.client_ip & 0xFFFFFFFF, count=spec.client_ip_count, step=1)
     if spec.varies_port:
         _vf(tcp_proto, bits=16, offset=port_off, value=spec.client_port, count=spec.client_port_count,
             step=spec.client_port_step)
+    if spec.checksums and spec.family == 6:
+        raise ValueError(f"stream {spec.name}: the fast build (given checksums) is IPv4 only")
     if spec.checksums:  # the header is constant along the stream; the TCP sum moves with the port
         ip4.is_override_cksum = True
         ip4.cksum = ipv4_checksum(src_ip, dst_ip)

@@ -1,6 +1,6 @@
 """The commands ostinato-tcp runs on the DUT, built only from validated values.
 
-Every argument is an IPv4 address (parsed), an integer, or a constant of this
+Every argument is an IPv4 or IPv6 address (parsed), an integer, or a constant of this
 module; :meth:`DutShell.command_line` quotes each word. The few commands that
 need a pipe are built here from quoted words too.
 """
@@ -12,6 +12,7 @@ import shlex
 
 SYSCTL_DIR = "/proc/sys/net/netfilter"
 FORWARDING = "/proc/sys/net/ipv4/ip_forward"
+FORWARDING6 = "/proc/sys/net/ipv6/conf/all/forwarding"
 SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_loose",
            "nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
            "nf_conntrack_tcp_timeout_established", "nf_conntrack_timestamp")
@@ -20,7 +21,10 @@ CONNTRACK = "conntrack"  # dut.conntrack: a command name or an absolute path, va
 
 
 def _ip(value) -> str:
-    return str(ipaddress.IPv4Address(value))
+    """An address (IPv4 or IPv6; an integer above 2**32 is IPv6) as text: never anything else."""
+    if isinstance(value, int):
+        return str(ipaddress.IPv4Address(value) if value < 2**32 else ipaddress.IPv6Address(value))
+    return str(ipaddress.ip_address(value))
 
 
 def _port(value) -> str:
@@ -30,8 +34,13 @@ def _port(value) -> str:
     return str(port)
 
 
-def _servers(servers) -> list[tuple[int, int]]:
-    return servers.endpoints() if hasattr(servers, "endpoints") else [servers]
+def _servers(servers) -> list[tuple[str, int]]:
+    """(address as text, port) of each endpoint: a Servers (its family says how to read the
+    integers) or one (address, port)."""
+    if hasattr(servers, "endpoints"):
+        kind = ipaddress.IPv6Address if servers.family == 6 else ipaddress.IPv4Address
+        return [(str(kind(ip)), port) for ip, port in servers.endpoints()]
+    return [servers]
 
 
 def test_space_filter(servers) -> list[str]:
@@ -40,15 +49,19 @@ def test_space_filter(servers) -> list[str]:
     addresses are covered by one network and mask, several ports by no port filter: the
     verdict sorts out what is not the test's."""
     eps = _servers(servers)
-    ips = sorted({ip if isinstance(ip, int) else int(ipaddress.IPv4Address(ip)) for ip, _ in eps})
+    addrs = [ipaddress.ip_address(_ip(ip)) for ip, _ in eps]
+    v6 = addrs[0].version == 6
+    ips = sorted({int(a) for a in addrs})
     ports = sorted({int(p) for _, p in eps})
-    argv = ["-p", "tcp"]
+    argv = ["-f", "ipv6", "-p", "tcp"] if v6 else ["-p", "tcp"]
+    kind = ipaddress.IPv6Address if v6 else ipaddress.IPv4Address
     if len(ips) == 1:
-        argv += ["--orig-dst", _ip(ips[0])]
+        argv += ["--orig-dst", str(kind(ips[0]))]
     else:
+        width = 128 if v6 else 32
         bits = (ips[0] ^ ips[-1]).bit_length()
-        mask = (0xFFFFFFFF << bits) & 0xFFFFFFFF
-        argv += ["--orig-dst", _ip(ips[0] & mask), "--mask-dst", _ip(mask)]
+        mask = ((1 << width) - 1) ^ ((1 << bits) - 1)
+        argv += ["--orig-dst", str(kind(ips[0] & mask)), "--mask-dst", str(kind(mask))]
     if len(ports) == 1:
         argv += ["--orig-port-dst", _port(ports[0])]
     return argv
@@ -57,7 +70,12 @@ def test_space_filter(servers) -> list[str]:
 def endpoint_filters(servers) -> list[list[str]]:
     """One exact filter per server endpoint (deleting needs exactness: entries of other
     ports or addresses stay)."""
-    return [["-p", "tcp", "--orig-dst", _ip(ip), "--orig-port-dst", _port(port)] for ip, port in _servers(servers)]
+    out = []
+    for ip, port in _servers(servers):
+        text = _ip(ip)
+        family = ["-f", "ipv6"] if ":" in text else []
+        out.append(family + ["-p", "tcp", "--orig-dst", text, "--orig-port-dst", _port(port)])
+    return out
 
 
 def dump_argv(servers, ct: str = CONNTRACK, *, timestamps: bool = False) -> list[str]:
@@ -106,7 +124,7 @@ def health_script(ct: str = CONNTRACK) -> str:
     conntrack is there, then ``conntrack -S``."""
     reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
     q = shlex.quote(ct)
-    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); echo kernel=$(uname -r); echo uid=$(id -u); "
+    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); echo ip6_forward=$(cat {FORWARDING6} 2>/dev/null); echo kernel=$(uname -r); echo uid=$(id -u); "
             f"if command -v {q} >/dev/null 2>&1; then echo conntrack=yes; {q} -S; else echo conntrack=no; fi")
 
 

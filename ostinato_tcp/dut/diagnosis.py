@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ..addr import host_port
 from .verdict import CATEGORY_NAMES, Expected, Verdict
 
 
@@ -83,7 +84,7 @@ def diagnose(v: Verdict, exp: Expected, *, counter_deltas: dict[str, int] | None
         ids = v.connections_in(cat, 3)
         if not ids:
             return ""
-        shown = ", ".join(f"{o[0]}:{o[2]}" for o in (exp.original_of(i) for i in ids))
+        shown = ", ".join(host_port(o[0], o[2]) for o in (exp.original_of(i) for i in ids))
         return f" (e.g. {shown})"
 
     if c["missing"]:

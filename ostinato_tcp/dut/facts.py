@@ -54,6 +54,7 @@ class Health:
     established_timeout: int | None = None
     timestamp: int | None = None  # nf_conntrack_timestamp: 1 when entries carry their start time
     ip_forward: int | None = None  # net.ipv4.ip_forward
+    ip6_forward: int | None = None  # net.ipv6.conf.all.forwarding
     kernel: str | None = None
     uid: int | None = None
     has_conntrack: bool | None = None
@@ -101,6 +102,8 @@ def parse_health(text: str) -> Health:
             h.kernel = value.strip() or None
         elif sep and key == "ip_forward" and value.strip().isdigit():
             h.ip_forward = int(value)
+        elif sep and key == "ip6_forward" and value.strip().isdigit():
+            h.ip6_forward = int(value)
         elif sep and key == "uid" and value.strip().isdigit():
             h.uid = int(value)
         elif sep and key == "conntrack":

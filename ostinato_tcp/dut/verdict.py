@@ -35,8 +35,8 @@ CATEGORY_NAMES = {
     STALE: "older_than_the_run",
 }
 
-_HEAD = (rb"^(?:ipv4 +2 +)?tcp +6 +\d+ +([A-Z_0-9]+) +src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
-         rb" +(\[UNREPLIED\] +)?src=([0-9.]+) dst=([0-9.]+) sport=(\d+) dport=(\d+)"
+_HEAD = (rb"^(?:ipv[46] +(?:2|10) +)?tcp +6 +\d+ +([A-Z_0-9]+) +src=([0-9a-f.:]+) dst=([0-9a-f.:]+) sport=(\d+)"
+         rb" dport=(\d+) +(\[UNREPLIED\] +)?src=([0-9a-f.:]+) dst=([0-9a-f.:]+) sport=(\d+) dport=(\d+)"
          rb" *(\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\])?")
 _FAST = re.compile(_HEAD + rb"[^\n]*$", re.M)
 _FAST_AGED = re.compile(_HEAD + rb"[^\n]*? delta-time=(\d+)[^\n]*$", re.M)  # -o ktimestamp: the entry's age
@@ -57,16 +57,16 @@ class Expected:
 
     @property
     def server_ip(self) -> str:
-        return str(ipaddress.IPv4Address(self.space.server_ip))
+        return self.space.ip_text(self.space.server_ip)
 
     @property
     def client_ips(self) -> list[str]:
-        return [str(ipaddress.IPv4Address(self.space.first_ip + i)) for i in range(self.space.ip_count)]
+        return [self.space.ip_text(self.space.first_ip + i) for i in range(self.space.ip_count)]
 
     def server_of(self, n: int) -> tuple[str, int]:
         """(server address, server port) of connection ``n``."""
         ip, port = self.space.server_of(n)
-        return str(ipaddress.IPv4Address(ip)), port
+        return self.space.ip_text(ip), port
 
     def reply_of(self, n: int) -> tuple[str, str, int, int]:
         """Expected reply tuple (src, dst, sport, dport) of connection ``n``."""
@@ -77,13 +77,13 @@ class Expected:
         elif self.nat_mode == "learn" and self.learned_ip is not None and self.learned_ip[n]:
             dst, port = str(ipaddress.IPv4Address(self.learned_ip[n])), self.learned_port[n]
         else:
-            dst = str(ipaddress.IPv4Address(ip))
+            dst = self.space.ip_text(ip)
         return sip, dst, sport, port
 
     def original_of(self, n: int) -> tuple[str, str, int, int]:
         ip, port = self.space.client_of(n)
         sip, sport = self.server_of(n)
-        return str(ipaddress.IPv4Address(ip)), sip, port, sport
+        return self.space.ip_text(ip), sip, port, sport
 
 
 @dataclass
@@ -143,8 +143,16 @@ def per_endpoint(v: Verdict, space: ConnectionSpace) -> list[dict]:
         expected[e] += 1
         if codes[n] == PASS:
             passed[e] += 1
-    return [{"server": f"{ipaddress.IPv4Address(ip)}:{port}", "expected": expected[e],
+    return [{"server": f"[{space.ip_text(ip)}]:{port}" if space.family == 6 else f"{space.ip_text(ip)}:{port}",
+             "expected": expected[e],
              "established_assured": passed[e]} for e, (ip, port) in enumerate(srv.endpoints())]
+
+
+def _norm6(text: bytes) -> bytes:
+    try:
+        return str(ipaddress.ip_address(text.decode())).encode()
+    except ValueError:
+        return text
 
 
 def _positions(values: bytearray, value: int, limit: int) -> list[int]:
@@ -183,7 +191,7 @@ class Judge:
         # several server endpoints: which one each connection goes to
         eps = sp.servers.endpoints()
         self.endpoint_of = sp.endpoint_of if len(eps) > 1 else None
-        self.endpoints = [(str(ipaddress.IPv4Address(ip)).encode(), port) for ip, port in eps]
+        self.endpoints = [(sp.ip_text(ip).encode(), port) for ip, port in eps]
         self.server_ips = {ip for ip, _ in self.endpoints}
         self.server_ports = {port for _, port in self.endpoints}
         self.nat_mode = expected.nat_mode
@@ -265,7 +273,7 @@ class Judge:
         e = parse_counted(raw, self.stats)
         if e is None:
             return
-        if e.proto != "tcp" or e.family != "ipv4":
+        if e.proto != "tcp" or e.family != ("ipv6" if self.exp.space.family == 6 else "ipv4"):
             return
         o, r = e.orig, e.reply
         if any(k not in t for t in (o, r) for k in ("src", "dst", "sport", "dport")):
@@ -280,6 +288,8 @@ class Judge:
     # Judging ------------------------------------------------------------------------
     def _judge(self, state, osrc, odst, osport, odport, unreplied, rsrc, rdst, rsport, rdport, assured,
                age=None) -> None:
+        if b":" in osrc:  # IPv6 as this conntrack printed it, in the one form the verdict compares
+            osrc, odst, rsrc, rdst = (_norm6(x) for x in (osrc, odst, rsrc, rdst))
         osport_i, odport_i = int(osport), int(odport)
         if (osrc, osport_i, odst, odport_i) in self.exclude:
             return

@@ -50,6 +50,8 @@ class LabConfig:
     two_drones: bool = False
     client_gateway: str = "10.1.1.1/24"
     server_gateway: str = "10.2.2.1/24"
+    client_gateway6: str = "fd00:1::1/64"  # the DUT's IPv6 address on the A side (pair i: fd00:<2i-1>::1)
+    server_gateway6: str = "fd00:2::1/64"
     tcp_loose: int = 0
     timestamps: bool = True  # nf_conntrack_timestamp: entries carry their age, the run's per-entry freshness proof
     syn_sent_timeout: int | None = None
@@ -150,10 +152,12 @@ class LabConfig:
         the A side and 10.(2i).(2i).1/24 on the B side (pair 1: the lab's two gateways)."""
         if i == 1:
             return {"port_a": PORT_A, "port_b": PORT_B, "dut_a": DUT_A, "dut_b": DUT_B,
-                    "client_gateway": self.client_gateway, "server_gateway": self.server_gateway}
+                    "client_gateway": self.client_gateway, "server_gateway": self.server_gateway,
+                    "client_gateway6": self.client_gateway6, "server_gateway6": self.server_gateway6}
         a, b = 2 * i - 1, 2 * i
         return {"port_a": f"{PORT_A}{i}", "port_b": f"{PORT_B}{i}", "dut_a": f"{DUT_A}{i}", "dut_b": f"{DUT_B}{i}",
-                "client_gateway": f"10.{a}.{a}.1/24", "server_gateway": f"10.{b}.{b}.1/24"}
+                "client_gateway": f"10.{a}.{a}.1/24", "server_gateway": f"10.{b}.{b}.1/24",
+                "client_gateway6": f"fd00:{a}::1/64", "server_gateway6": f"fd00:{b}::1/64"}
 
     def namespaces(self) -> list[str]:
         return ([self.ns_tg, self.ns_dut] + ([self.ns_tg2] if self.two_drones else [])
@@ -202,7 +206,8 @@ def endpoints_of(c: LabConfig) -> Endpoints:
              "jump": jump},
         dut={"namespace": c.ns_fwd, "ssh_namespace": c.ns_dut, "netns": c.ns_fwd if c.dut_netns else None,
              "client_gateway": c.client_gateway,
-             "server_gateway": c.server_gateway, "client_interface": DUT_A,
+             "server_gateway": c.server_gateway, "client_gateway6": c.client_gateway6,
+             "server_gateway6": c.server_gateway6, "client_interface": DUT_A,
              "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
              "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
              "syn_recv_timeout": c.syn_recv_timeout},
@@ -219,7 +224,8 @@ def _pair_endpoint(c: LabConfig, i: int, first_drone: str) -> dict:
     a, b = links["client_gateway"].split("/")[0], links["server_gateway"].split("/")[0]
     return {"pair": i, "drone": {"host": host, "port": c.drone_port, "namespace": c.ns_pair(i)},
             "port_a": links["port_a"], "port_b": links["port_b"], "client_gateway": links["client_gateway"],
-            "server_gateway": links["server_gateway"], "client_ip": a.rsplit(".", 1)[0] + ".100",
+            "server_gateway": links["server_gateway"], "client_gateway6": links["client_gateway6"],
+            "server_gateway6": links["server_gateway6"], "client_ip": a.rsplit(".", 1)[0] + ".100",
             "server_ip": b.rsplit(".", 1)[0] + ".100"}
 
 

@@ -164,8 +164,6 @@ class Lab:
         for ns, ifname in ((c.ns_tg, PORT_A), (tg_b, PORT_B), (fwd, DUT_A), (fwd, DUT_B)):
             in_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1", check=False)
             in_ns(ns, "ip", "link", "set", ifname, "up")
-        in_ns(fwd, "ip", "addr", "replace", c.client_gateway, "dev", DUT_A)
-        in_ns(fwd, "ip", "addr", "replace", c.server_gateway, "dev", DUT_B)
         for i in range(2, c.pairs + 1):  # more port pairs, each on links and subnets of its own
             links, tg = c.pair_links(i), c.ns_pair(i)
             veth(links["dut_a"], fwd, links["port_a"], tg)
@@ -174,8 +172,16 @@ class Lab:
                                (fwd, links["dut_b"])):
                 in_ns(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=1", check=False)
                 in_ns(ns, "ip", "link", "set", ifname, "up")
-            in_ns(fwd, "ip", "addr", "replace", links["client_gateway"], "dev", links["dut_a"])
-            in_ns(fwd, "ip", "addr", "replace", links["server_gateway"], "dev", links["dut_b"])
+        for i in range(1, c.pairs + 1):
+            links = c.pair_links(i)
+            for side in ("a", "b"):
+                dev, gw = links[f"dut_{side}"], links["client_gateway" if side == "a" else "server_gateway"]
+                in_ns(fwd, "ip", "addr", "replace", gw, "dev", dev)
+                # IPv6 on the DUT's side of the test wires only (no DAD delay); the traffic
+                # generators' kernels keep IPv6 off, Drone's devices answer for themselves
+                gw6 = links["client_gateway6" if side == "a" else "server_gateway6"]
+                in_ns(fwd, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=0", f"net.ipv6.conf.{dev}.accept_dad=0")
+                in_ns(fwd, "ip", "-6", "addr", "replace", gw6, "dev", dev, "nodad")
         # Management links from the root namespace.
         mgmt = [(0, c.ns_tg, "tg"), (1, c.ns_dut, "dut")]
         if c.two_drones:
@@ -209,7 +215,7 @@ class Lab:
     def _configure_dut(self, state: dict) -> None:
         c = self.config
         ns = c.ns_fwd
-        in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        in_ns(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
         in_ns(ns, "nft", "-f", "-", input=self.nft_ruleset())
         for attr, key in _NS_SYSCTLS.items():
             value = getattr(c, attr)

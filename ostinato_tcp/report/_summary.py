@@ -106,7 +106,8 @@ def _traffic_lines(r) -> list[str]:
         if plan.space.endpoint_count > 1:
             lines.append(f"  servers: {plan.space.servers.describe()}" + _endpoint_spread(r))
     for side, p in r.ports.items():
-        extra = [f"{p.other_frames} ARP frame(s) apart"] if p.other_frames else []
+        word = "ARP/NDP" if r.pairs else ("NDP" if r.scenario.connections.family == 6 else "ARP")
+        extra = [f"{p.other_frames} {word} frame(s) apart"] if p.other_frames else []
         if not p.frames_exact:
             extra.append("estimate: frames of other sizes were sent too")
         lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets"

@@ -1,7 +1,7 @@
 """The scenario model: pydantic classes that validate a scenario into typed, frozen objects.
 
 No value from a scenario ever reaches a shell unvalidated: addresses are parsed as
-IPv4, ports and counts are integers, names are restricted to safe characters.
+IPv4 or IPv6, ports and counts are integers, names are restricted to safe characters.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ MAX_SERVER_ENDPOINTS = 1024  # server_ips x server_ports
 _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
 IPv4 = ipaddress.IPv4Address
+IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # a test address: IPv4 or IPv6
+IPV6_MIN_FRAME = 78  # Ethernet 14 + IPv6 40 + TCP 20 + FCS 4
 _PATTERN_WORDS = {
     _NAME_RE: "must be 1-64 of letters, digits and _.:@+- (starting with a letter or digit)",
     _USER_RE: "must be a user name: lower-case letters, digits and _.- (starting with a letter or _)",
@@ -46,11 +48,12 @@ class DroneEndpoint(_Model):
 
 
 class Device(_Model):
-    """The emulated IPv4 device on a port: answers ARP and resolves the gateway's MAC."""
+    """The emulated device on a port: answers ARP (IPv4) or neighbour solicitations (IPv6) and
+    resolves the gateway's MAC."""
 
-    ip: Optional[IPv4] = None
-    prefix: int = Field(24, ge=1, le=30)
-    gateway: IPv4
+    ip: Optional[IP] = None
+    gateway: IP
+    prefix: int = Field(24, ge=1, le=126)
     mac: Optional[str] = None
 
     @field_validator("mac")
@@ -58,6 +61,14 @@ class Device(_Model):
     def _mac(cls, v):
         if v is not None and not _MAC_RE.match(v):
             raise ValueError(f"not a MAC address like 00:11:22:33:44:55 (got {v!r})")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v, info):
+        gw = info.data.get("gateway")
+        if gw is not None and gw.version == 4 and v > 30:
+            raise ValueError(f"must be at most 30 for IPv4 (got {v})")
         return v
 
     def mac_int(self) -> int | None:
@@ -109,17 +120,17 @@ class Pair(_Model):
 
     a: PortSpec
     b: PortSpec
-    client_ip: Optional[IPv4] = None
-    server_ip: Optional[IPv4] = None
+    client_ip: Optional[IP] = None
+    server_ip: Optional[IP] = None
 
 
 MAX_PAIRS = 16
 
 
 class Connections(_Model):
-    client_ip: IPv4
+    client_ip: IP
     client_ips: Union[int, Literal["auto"]] = 1
-    server_ip: IPv4
+    server_ip: IP
     server_port: int = Field(ge=1, le=65535)
     server_ips: int = Field(1, ge=1, le=MAX_SERVER_ENDPOINTS,
                             description="server addresses from server_ip, every server_ip_step")
@@ -138,10 +149,14 @@ class Connections(_Model):
             raise CrossFieldError(("connections", "server_ports"), f"{self.server_ips} server_ips x {self.server_ports} "
                                   f"server_ports = {endpoints} endpoints, more than {MAX_SERVER_ENDPOINTS} (each is "
                                   "a stream per client IP and leg)")
+        if self.server_ip.version != self.client_ip.version:
+            raise CrossFieldError(("connections", "server_ip"), f"{self.server_ip} is IPv{self.server_ip.version} but "
+                                  f"client_ip {self.client_ip} is IPv{self.client_ip.version}: one run is one family "
+                                  "(list port pairs to mix them)")
         last_ip = int(self.server_ip) + (self.server_ips - 1) * self.server_ip_step
-        if last_ip > 0xFFFFFFFF:
+        if last_ip > (0xFFFFFFFF if self.server_ip.version == 4 else 2**128 - 1):
             raise CrossFieldError(("connections", "server_ips"), f"{self.server_ips} addresses from {self.server_ip} every "
-                                  f"{self.server_ip_step} run past 255.255.255.255")
+                                  f"{self.server_ip_step} run past the last address")
         last_port = self.server_port + (self.server_ports - 1) * self.server_port_step
         if last_port > 65535:
             raise CrossFieldError(("connections", "server_ports"), f"{self.server_ports} ports from {self.server_port} every "
@@ -152,8 +167,13 @@ class Connections(_Model):
     def server_endpoints(self) -> int:
         return self.server_ips * self.server_ports
 
-    def server_ip_list(self) -> list[IPv4]:
-        return [IPv4(int(self.server_ip) + i * self.server_ip_step) for i in range(self.server_ips)]
+    @property
+    def family(self) -> int:
+        return self.client_ip.version
+
+    def server_ip_list(self) -> list:
+        kind = type(self.server_ip)
+        return [kind(int(self.server_ip) + i * self.server_ip_step) for i in range(self.server_ips)]
 
     @field_validator("client_ips")
     @classmethod
@@ -314,6 +334,17 @@ class Scenario(_Model):
     source: Optional[str] = Field(None, exclude=True)
     content_hash: Optional[str] = Field(None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ipv6_frames(cls, data):
+        """IPv6 segments need longer frames: the default frame length follows the family."""
+        if isinstance(data, dict):
+            c, t = data.get("connections"), data.get("traffic")
+            if isinstance(c, dict) and ":" in str(c.get("client_ip", "")) and isinstance(t, dict) \
+                    and "frame_length" not in t:
+                data = {**data, "traffic": {**t, "frame_length": IPV6_MIN_FRAME}}
+        return data
+
     @field_validator("drones")
     @classmethod
     def _drone_names(cls, v):
@@ -349,14 +380,18 @@ class Scenario(_Model):
                               f"{pb.device.ip} differs from connections.server_ip {c.server_ip}; leave 'ip' out")
         for side, ip in (("a", c.client_ip), ("b", c.server_ip)):
             dev = getattr(self.ports, side).device
-            net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
+            if dev.gateway.version != ip.version:
+                raise CrossFieldError(("ports", side, "device", "gateway"),
+                                      f"{dev.gateway} is IPv{dev.gateway.version} but the run's addresses are "
+                                      f"IPv{ip.version}")
+            net = ipaddress.ip_network(f"{dev.gateway}/{dev.prefix}", strict=False)
             if ip not in net:
                 raise CrossFieldError(("ports", side, "device", "gateway"),
                                   f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
         servers = c.server_ip_list()
         if c.server_ips > 1:
             dev = pb.device
-            net = ipaddress.IPv4Network(f"{dev.gateway}/{dev.prefix}", strict=False)
+            net = ipaddress.ip_network(f"{dev.gateway}/{dev.prefix}", strict=False)
             outside = [ip for ip in servers if ip not in net or ip in (net.network_address, net.broadcast_address)]
             if outside:
                 raise CrossFieldError(("connections", "server_ips"),
@@ -367,6 +402,16 @@ class Scenario(_Model):
                                       f"the server addresses include port B's gateway {dev.gateway}")
         if c.client_ip in servers:
             raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
+        if c.family == 6:
+            if self.nat.mode != "none":
+                raise CrossFieldError(("nat", "mode"), f"{self.nat.mode} is IPv4 only (NAT66/NPTv6 are not "
+                                      "supported); use none with IPv6 addresses")
+            if self.traffic.drone_build == "fast":
+                raise CrossFieldError(("traffic", "drone_build"), "fast is IPv4 only; with IPv6 addresses Drone "
+                                      "resolves (auto or resolve)")
+            if self.traffic.frame_length < IPV6_MIN_FRAME:
+                raise CrossFieldError(("traffic", "frame_length"), f"{self.traffic.frame_length} is too short for "
+                                      f"IPv6 + TCP: at least {IPV6_MIN_FRAME}")
         if c.server_endpoints > 1 and self.nat.mode == "learn":
             raise CrossFieldError(("nat", "mode"), f"learn with {c.server_endpoints} server endpoints is not "
                                   "supported (the SYN-ACKs are regrouped by translation); use one server endpoint or "
@@ -408,7 +453,7 @@ class Scenario(_Model):
         addresses: dict = {}
         for i, d in enumerate(self._pair_data()):
             for name in ("client_ip", "server_ip"):
-                ip = IPv4(d["connections"][name])
+                ip = ipaddress.ip_address(d["connections"][name])
                 if ip in addresses:
                     raise CrossFieldError(("ports", i, name), f"{ip} is already {addresses[ip]}: each pair needs "
                                           "its own client and server addresses (disjoint tuples)")
@@ -444,6 +489,8 @@ class Scenario(_Model):
             if pair.server_ip is not None:
                 c["server_ip"] = str(pair.server_ip)
             c["count"] = total // k + (1 if i < total % k else 0)
+            if ":" in c["client_ip"]:  # an IPv6 pair: its frames hold IPv6 + TCP
+                d["traffic"]["frame_length"] = max(d["traffic"]["frame_length"], IPV6_MIN_FRAME)
             used = {d["ports"]["a"]["drone"], d["ports"]["b"]["drone"]}
             d["drones"] = {n: v for n, v in d["drones"].items() if n in used}
             out.append(d)

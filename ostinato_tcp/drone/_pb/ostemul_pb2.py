@@ -14,13 +14,14 @@ _sym_db = _symbol_database.Default()
 from ostinato_tcp.drone._pb import ostproto_pb2 as ostinato__tcp_dot_drone_dot___pb_dot_ostproto__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$ostinato_tcp/drone/_pb/ostemul.proto\x12\x07OstEmul\x1a%ostinato_tcp/drone/_pb/ostproto.proto\"0\n\x0cMacEmulation\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x04\x12\x0f\n\x04step\x18\n \x01(\x04:\x01\x31\"d\n\x0cIp4Emulation\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\r\x12\x19\n\rprefix_length\x18\x02 \x01(\r:\x02\x32\x34\x12\x17\n\x0f\x64\x65\x66\x61ult_gateway\x18\x03 \x01(\r\x12\x0f\n\x04step\x18\n \x01(\r:\x01\x31\"h\n\x06\x44\x65vice\x12\x0b\n\x03mac\x18\x01 \x01(\x04\x12\x0c\n\x04vlan\x18\x02 \x01(\r\x12\x0b\n\x03ip4\x18\n \x01(\r\x12\x19\n\x11ip4_prefix_length\x18\x0b \x01(\r\x12\x1b\n\x13ip4_default_gateway\x18\x0c \x01(\r\"$\n\x08\x41rpEntry\x12\x0b\n\x03ip4\x18\x01 \x01(\r\x12\x0b\n\x03mac\x18\x02 \x01(\x04\"J\n\x12\x44\x65viceNeighborList\x12\x14\n\x0c\x64\x65vice_index\x18\x01 \x01(\r\x12\x1e\n\x03\x61rp\x18\x02 \x03(\x0b\x32\x11.OstEmul.ArpEntry::\n\x03mac\x12\x15.OstProto.DeviceGroup\x18\xd1\x0f \x01(\x0b\x32\x15.OstEmul.MacEmulation::\n\x03ip4\x12\x15.OstProto.DeviceGroup\x18\xb8\x17 \x01(\x0b\x32\x15.OstEmul.Ip4Emulation:9\n\x06\x64\x65vice\x12\x18.OstProto.PortDeviceList\x18\x64 \x03(\x0b\x32\x0f.OstEmul.Device:P\n\x0f\x64\x65vice_neighbor\x12\x1a.OstProto.PortNeighborList\x18\x64 \x03(\x0b\x32\x1b.OstEmul.DeviceNeighborList')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$ostinato_tcp/drone/_pb/ostemul.proto\x12\x07OstEmul\x1a%ostinato_tcp/drone/_pb/ostproto.proto\"0\n\x0cMacEmulation\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\x04\x12\x0f\n\x04step\x18\n \x01(\x04:\x01\x31\"d\n\x0cIp4Emulation\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\r\x12\x19\n\rprefix_length\x18\x02 \x01(\r:\x02\x32\x34\x12\x17\n\x0f\x64\x65\x66\x61ult_gateway\x18\x03 \x01(\r\x12\x0f\n\x04step\x18\n \x01(\r:\x01\x31\"$\n\nIp6Address\x12\n\n\x02hi\x18\x01 \x01(\x04\x12\n\n\x02lo\x18\x02 \x01(\x04\"\xa0\x01\n\x0cIp6Emulation\x12$\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x13.OstEmul.Ip6Address\x12\x19\n\rprefix_length\x18\x02 \x01(\r:\x02\x36\x34\x12,\n\x0f\x64\x65\x66\x61ult_gateway\x18\x03 \x01(\x0b\x32\x13.OstEmul.Ip6Address\x12!\n\x04step\x18\n \x01(\x0b\x32\x13.OstEmul.Ip6Address\"\xd7\x01\n\x06\x44\x65vice\x12\x0b\n\x03mac\x18\x01 \x01(\x04\x12\x0c\n\x04vlan\x18\x02 \x01(\r\x12\x0b\n\x03ip4\x18\n \x01(\r\x12\x19\n\x11ip4_prefix_length\x18\x0b \x01(\r\x12\x1b\n\x13ip4_default_gateway\x18\x0c \x01(\r\x12 \n\x03ip6\x18\x14 \x01(\x0b\x32\x13.OstEmul.Ip6Address\x12\x19\n\x11ip6_prefix_length\x18\x15 \x01(\r\x12\x30\n\x13ip6_default_gateway\x18\x16 \x01(\x0b\x32\x13.OstEmul.Ip6Address\"$\n\x08\x41rpEntry\x12\x0b\n\x03ip4\x18\x01 \x01(\r\x12\x0b\n\x03mac\x18\x02 \x01(\x04\"9\n\x08NdpEntry\x12 \n\x03ip6\x18\x01 \x01(\x0b\x32\x13.OstEmul.Ip6Address\x12\x0b\n\x03mac\x18\x02 \x01(\x04\"j\n\x12\x44\x65viceNeighborList\x12\x14\n\x0c\x64\x65vice_index\x18\x01 \x01(\r\x12\x1e\n\x03\x61rp\x18\x02 \x03(\x0b\x32\x11.OstEmul.ArpEntry\x12\x1e\n\x03ndp\x18\x03 \x03(\x0b\x32\x11.OstEmul.NdpEntry::\n\x03mac\x12\x15.OstProto.DeviceGroup\x18\xd1\x0f \x01(\x0b\x32\x15.OstEmul.MacEmulation::\n\x03ip4\x12\x15.OstProto.DeviceGroup\x18\xb8\x17 \x01(\x0b\x32\x15.OstEmul.Ip4Emulation::\n\x03ip6\x12\x15.OstProto.DeviceGroup\x18\xb9\x17 \x01(\x0b\x32\x15.OstEmul.Ip6Emulation:9\n\x06\x64\x65vice\x12\x18.OstProto.PortDeviceList\x18\x64 \x03(\x0b\x32\x0f.OstEmul.Device:P\n\x0f\x64\x65vice_neighbor\x12\x1a.OstProto.PortNeighborList\x18\x64 \x03(\x0b\x32\x1b.OstEmul.DeviceNeighborList')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ostinato_tcp.drone._pb.ostemul_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
   ostinato__tcp_dot_drone_dot___pb_dot_ostproto__pb2.DeviceGroup.RegisterExtension(mac)
   ostinato__tcp_dot_drone_dot___pb_dot_ostproto__pb2.DeviceGroup.RegisterExtension(ip4)
+  ostinato__tcp_dot_drone_dot___pb_dot_ostproto__pb2.DeviceGroup.RegisterExtension(ip6)
   ostinato__tcp_dot_drone_dot___pb_dot_ostproto__pb2.PortDeviceList.RegisterExtension(device)
   ostinato__tcp_dot_drone_dot___pb_dot_ostproto__pb2.PortNeighborList.RegisterExtension(device_neighbor)
 
@@ -29,10 +30,16 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _MACEMULATION._serialized_end=136
   _IP4EMULATION._serialized_start=138
   _IP4EMULATION._serialized_end=238
-  _DEVICE._serialized_start=240
-  _DEVICE._serialized_end=344
-  _ARPENTRY._serialized_start=346
-  _ARPENTRY._serialized_end=382
-  _DEVICENEIGHBORLIST._serialized_start=384
-  _DEVICENEIGHBORLIST._serialized_end=458
+  _IP6ADDRESS._serialized_start=240
+  _IP6ADDRESS._serialized_end=276
+  _IP6EMULATION._serialized_start=279
+  _IP6EMULATION._serialized_end=439
+  _DEVICE._serialized_start=442
+  _DEVICE._serialized_end=657
+  _ARPENTRY._serialized_start=659
+  _ARPENTRY._serialized_end=695
+  _NDPENTRY._serialized_start=697
+  _NDPENTRY._serialized_end=754
+  _DEVICENEIGHBORLIST._serialized_start=756
+  _DEVICENEIGHBORLIST._serialized_end=862
 # @@protoc_insertion_point(module_scope)
