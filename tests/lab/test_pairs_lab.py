@@ -141,3 +141,33 @@ def test_a_fault_in_one_pair_stops_the_other(pairs_lab, tmp_path):
                                    "portb": {"streams": 0, "groups": 0, "transmitting": False}}
     up = tool("lab", "up", "--prefix", PREFIX, "--mgmt-net", NET, "--pairs", "2", "--drone-per-pair", timeout=180)
     assert up.returncode == 0, up.stderr  # the lab brings pair 2's Drone back
+
+
+def test_dual_stack_over_two_pairs(pairs_lab, tmp_path):
+    """Pair 1 IPv4, pair 2 IPv6 on the second Drone: one run, one verdict over both tables."""
+    eps = pairs_lab
+    ports = yaml.safe_load(open(eps["lab_file"]))["ports"]
+    ports[1]["a"]["device"] = {"gateway": "fd00:3::1", "prefix": 64}
+    ports[1]["b"]["device"] = {"gateway": "fd00:4::1", "prefix": 64}
+    ports[1].update(client_ip="fd00:3::100", server_ip="fd00:4::100")
+    data = {"name": "dual-stack", "lab_file": eps["lab_file"], "ports": ports,
+            "connections": {"client_ip": "10.1.1.100", "server_ip": "10.2.2.100", "server_port": 443,
+                            "first_client_port": 41000, "count": 4000},
+            "traffic": {"rate": 2000}}
+    path, rep = tmp_path / "dual.yaml", tmp_path / "rep.json"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    p = tool("run", str(path), "--keep-entries", "--report-json", str(rep))
+    try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        r = json.loads(rep.read_text())
+        assert [(x["client_ip"], x["established_assured"]) for x in r["pairs"]] == [("10.1.1.100", 2000),
+                                                                                     ("fd00:3::100", 2000)]
+        v6 = subprocess.run(["ip", "netns", "exec", eps["dut"]["namespace"], "conntrack", "-L", "-f", "ipv6", "-p",
+                             "tcp", "--orig-dst", "fd00:4::100", "--orig-port-dst", "443"], capture_output=True,
+                            text=True).stdout.splitlines()
+        assert len(v6) == 2000 and all("ESTABLISHED" in x and "[ASSURED]" in x for x in v6)
+        assert len(ct_lines(eps, "10.2.2.100")) == 2000
+    finally:
+        for args in (["-f", "ipv6", "--orig-dst", "fd00:4::100"], ["--orig-dst", "10.2.2.100"]):
+            subprocess.run(["ip", "netns", "exec", eps["dut"]["namespace"], "conntrack", "-D", "-p", "tcp", *args],
+                           capture_output=True)
