@@ -396,7 +396,7 @@ class Scenario(_Model):
             if outside:
                 raise CrossFieldError(("connections", "server_ips"),
                                       f"{c.server_ips} addresses from {c.server_ip} (every {c.server_ip_step}) reach "
-                                      f"{outside[0]}, outside port B's subnet {net}")
+                                      f"{outside[0]}, not a host address of port B's subnet {net}")
             if dev.gateway in servers:
                 raise CrossFieldError(("connections", "server_ips"),
                                       f"the server addresses include port B's gateway {dev.gateway}")

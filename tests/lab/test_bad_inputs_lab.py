@@ -71,6 +71,22 @@ def base_scenario(lab) -> dict:
     }
 
 
+V6 = {"connections.client_ip": "fd00:1::100", "connections.server_ip": "fd00:2::100",
+      "ports.a.device.gateway": "fd00:1::1", "ports.a.device.prefix": 64,
+      "ports.b.device.gateway": "fd00:2::1", "ports.b.device.prefix": 64}
+
+
+def two_pairs(ctx, client_ip: str | None = "10.3.3.100", a_interface: str = "porta2") -> list[dict]:
+    """The catalogue's pair and a second one (ports the lab's Drone does not have: the
+    scenario's checks refuse first), with one thing changed."""
+    second = {"a": {"drone": "main", "interface": a_interface, "device": {"prefix": 24, "gateway": "10.3.3.1"}},
+              "b": {"drone": "main", "interface": "portb2", "device": {"prefix": 24, "gateway": "10.4.4.1"}},
+              "server_ip": "10.4.4.100"}
+    if client_ip is not None:
+        second["client_ip"] = client_ip
+    return [base_scenario(ctx.lab)["ports"], second]
+
+
 # ----------------------------------------------------------------------------- setups
 def foreign_stream(ctx):
     with lab_drone(ctx.lab) as d:
@@ -196,8 +212,35 @@ CASES = [
     # --- addresses
     Case("ip-invalid", "client IP 10.1.1.300", 2, "connections.client_ip", "10.1.1.300",
          changes={"connections.client_ip": "10.1.1.300"}),
-    Case("ip-v6", "an IPv6 server address", 2, "connections.server_ip", "fe80::1",
+    Case("ip-v6", "an IPv6 server address with an IPv4 client", 2, "connections.server_ip", "fe80::1",
          changes={"connections.server_ip": "fe80::1"}),
+    # --- IPv6
+    Case("v6-gateway-family", "IPv6 addresses with an IPv4 gateway", 2, "ports.a.device.gateway", "10.1.1.1",
+         changes={**V6, "ports.a.device.gateway": "10.1.1.1", "ports.a.device.prefix": 24}),
+    Case("v6-nat", "IPv6 with a NAT mode (NAT66 is not supported)", 2, "nat.mode", "preserve-ports",
+         changes={**V6, "nat.mode": "preserve-ports", "nat.address": "10.2.2.1"}),
+    Case("v6-fast", "IPv6 with drone_build fast", 2, "traffic.drone_build", "fast",
+         changes={**V6, "traffic.drone_build": "fast"}),
+    Case("v6-frame", "IPv6 frames too short for IPv6 + TCP", 2, "traffic.frame_length", "64",
+         changes={**V6, "traffic.frame_length": 64}),
+    Case("v6-low-bits", "IPv6 client addresses whose low 32 bits would carry over", 2, "connections", "low 32 bits",
+         changes={**V6, "connections.client_ip": "fd00:1::ffff:fffe", "connections.client_ips": 4}),
+    # --- server ranges
+    Case("server-ips-outside", "server addresses beyond port B's subnet", 2, "connections.server_ips", "200",
+         changes={"connections.server_ips": 200}),
+    Case("server-ports-past", "server ports past 65535", 2, "connections.server_ports", "65535",
+         changes={"connections.server_ports": 3, "connections.server_port_step": 30000}),
+    Case("server-endpoints", "more than 1024 server endpoints", 2, "connections.server_ports", "4096 endpoints",
+         changes={"connections.server_ips": 64, "connections.server_ports": 64}),
+    Case("server-nat-learn", "server ranges with nat.mode learn", 2, "nat.mode", "learn",
+         changes={"connections.server_ips": 2, "nat.mode": "learn"}),
+    # --- port pairs
+    Case("pair-no-address", "a second port pair without its own client_ip", 2, "ports.1.client_ip", "pair 2",
+         changes=lambda ctx: {"ports": two_pairs(ctx, client_ip=None)}),
+    Case("pair-same-address", "two port pairs with the same client address", 2, "ports.1.client_ip", "10.1.1.100",
+         changes=lambda ctx: {"ports": two_pairs(ctx, client_ip="10.1.1.100")}),
+    Case("pair-same-port", "a Drone port in two pairs", 2, "ports.1.a.interface", "'porta'",
+         changes=lambda ctx: {"ports": two_pairs(ctx, a_interface="porta")}),
     Case("prefix-range", "prefix length 33", 2, "ports.a.device.prefix", "33",
          changes={"ports.a.device.prefix": 33}),
     Case("gateway-outside", "gateway outside the client's prefix", 2, "ports.a.device.gateway", "10.9.9.1",
