@@ -134,7 +134,7 @@ def test_dump_filter_covers_the_servers_and_clear_is_exact_per_endpoint():
     ({"connections.server_ips": 64, "connections.server_ports": 64}, "connections.server_ports", "4096 endpoints"),
     ({"connections.server_ports": 3, "connections.server_port_step": 30000}, "connections.server_ports",
      "run past 65535"),
-    ({"connections.server_ips": 200}, "connections.server_ips", "outside port B's subnet"),
+    ({"connections.server_ips": 200}, "connections.server_ips", "not a host address of port B's subnet"),
     ({"connections.server_ips": 2, "nat.mode": "learn"}, "nat.mode", "not supported"),
 ])
 def test_bad_server_ranges_name_the_field(change, field, words):
