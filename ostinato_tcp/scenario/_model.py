@@ -359,150 +359,30 @@ class Scenario(_Model):
     def _cross(self):
         if isinstance(self.ports, list):
             return self._cross_pairs()
-        if len(self.drones) > 2:
-            raise CrossFieldError(("drones",), f"list one or two Drones for one port pair (got {len(self.drones)})")
-        for side in ("a", "b"):
-            if getattr(self.ports, side).drone not in self.drones:
-                raise CrossFieldError(("ports", side, "drone"),
-                                  f"names Drone {getattr(self.ports, side).drone!r}, which is not under 'drones' "
-                                  f"({', '.join(self.drones)})")
-        pa, pb = self.ports.a, self.ports.b
-        if pa.drone == pb.drone and pa.ref == pb.ref:
-            raise CrossFieldError(("ports", "b", pb.ref_field),
-                                  "port B must differ from port A")
-        c = self.connections
-        if pa.device.ip is not None and pa.device.ip != c.client_ip:
-            raise CrossFieldError(("ports", "a", "device", "ip"),
-                              f"{pa.device.ip} differs from connections.client_ip {c.client_ip}: Drone takes each "
-                              "packet's MAC from the device whose IP is its source; leave 'ip' out")
-        if pb.device.ip is not None and pb.device.ip != c.server_ip:
-            raise CrossFieldError(("ports", "b", "device", "ip"),
-                              f"{pb.device.ip} differs from connections.server_ip {c.server_ip}; leave 'ip' out")
-        for side, ip in (("a", c.client_ip), ("b", c.server_ip)):
-            dev = getattr(self.ports, side).device
-            if dev.gateway.version != ip.version:
-                raise CrossFieldError(("ports", side, "device", "gateway"),
-                                      f"{dev.gateway} is IPv{dev.gateway.version} but the run's addresses are "
-                                      f"IPv{ip.version}")
-            net = ipaddress.ip_network(f"{dev.gateway}/{dev.prefix}", strict=False)
-            if ip not in net:
-                raise CrossFieldError(("ports", side, "device", "gateway"),
-                                  f"{dev.gateway}/{dev.prefix} is not on the subnet of {ip}")
-        servers = c.server_ip_list()
-        if c.server_ips > 1:
-            dev = pb.device
-            net = ipaddress.ip_network(f"{dev.gateway}/{dev.prefix}", strict=False)
-            outside = [ip for ip in servers if ip not in net or ip in (net.network_address, net.broadcast_address)]
-            if outside:
-                raise CrossFieldError(("connections", "server_ips"),
-                                      f"{c.server_ips} addresses from {c.server_ip} (every {c.server_ip_step}) reach "
-                                      f"{outside[0]}, not a host address of port B's subnet {net}")
-            if dev.gateway in servers:
-                raise CrossFieldError(("connections", "server_ips"),
-                                      f"the server addresses include port B's gateway {dev.gateway}")
-        if c.client_ip in servers:
-            raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
-        if c.family == 6:
-            if self.nat.mode != "none":
-                raise CrossFieldError(("nat", "mode"), f"{self.nat.mode} is IPv4 only (NAT66/NPTv6 are not "
-                                      "supported); use none with IPv6 addresses")
-            if self.traffic.drone_build == "fast":
-                raise CrossFieldError(("traffic", "drone_build"), "fast is IPv4 only; with IPv6 addresses Drone "
-                                      "resolves (auto or resolve)")
-            if self.traffic.frame_length < IPV6_MIN_FRAME:
-                raise CrossFieldError(("traffic", "frame_length"), f"{self.traffic.frame_length} is too short for "
-                                      f"IPv6 + TCP: at least {IPV6_MIN_FRAME}")
-        if c.server_endpoints > 1 and self.nat.mode == "learn":
-            raise CrossFieldError(("nat", "mode"), f"learn with {c.server_endpoints} server endpoints is not "
-                                  "supported (the SYN-ACKs are regrouped by translation); use one server endpoint or "
-                                  "preserve-ports")
-        if self.traffic.teardown == "fin" and self.nat.mode == "learn":
-            raise CrossFieldError(("traffic", "teardown"), "fin with nat.mode learn is not supported (the FIN-ACKs "
-                                  "would need the learnt translations); use rst")
-        if self.traffic.keepalive is not None and not self.expect.hold:
-            raise CrossFieldError(("traffic", "keepalive"), f"{self.traffic.keepalive:g} s needs expect.hold (the "
-                                  "keep-alive ACKs are sent while the connections are held)")
+        from ._checks import check_one_pair
+
+        check_one_pair(self)
         return self
 
     def _cross_pairs(self):
-        """Several port pairs: each pair must make a valid one-pair scenario, no port is used
-        twice, and the pairs' addresses differ (their tuples are disjoint)."""
-        from pydantic import ValidationError
+        from ._pairs import check_pairs
 
-        pairs = self.ports
-        if not 2 <= len(pairs) <= MAX_PAIRS:
-            raise CrossFieldError(("ports",), f"list 2 to {MAX_PAIRS} pairs (got {len(pairs)}), or one pair as a "
-                                  "mapping with a and b")
-        if self.connections.count < len(pairs):
-            raise CrossFieldError(("connections", "count"), f"{self.connections.count} is fewer than the "
-                                  f"{len(pairs)} port pairs")
-        for i, pair in enumerate(pairs[1:], 1):
-            for name in ("client_ip", "server_ip"):
-                if getattr(pair, name) is None:
-                    raise CrossFieldError(("ports", i, name), f"pair {i + 1} needs its own {name} (the first pair "
-                                          f"takes connections.{name})")
-        seen: dict = {}
-        for i, pair in enumerate(pairs):
-            for side in ("a", "b"):
-                spec = getattr(pair, side)
-                key = (spec.drone, spec.ref)
-                if key in seen:
-                    raise CrossFieldError(("ports", i, side, spec.ref_field),
-                                          f"Drone {spec.drone!r} port {spec.ref!r} is already {seen[key]}")
-                seen[key] = f"port {side.upper()} of pair {i + 1}"
-        addresses: dict = {}
-        for i, d in enumerate(self._pair_data()):
-            for name in ("client_ip", "server_ip"):
-                ip = ipaddress.ip_address(d["connections"][name])
-                if ip in addresses:
-                    raise CrossFieldError(("ports", i, name), f"{ip} is already {addresses[ip]}: each pair needs "
-                                          "its own client and server addresses (disjoint tuples)")
-                addresses[ip] = f"the {name} of pair {i + 1}"
-            try:
-                Scenario.model_validate(d)
-            except ValidationError as exc:
-                err = exc.errors(include_url=False)[0]
-                ctx = (err.get("ctx") or {}).get("error")
-                loc = ctx.loc if isinstance(ctx, CrossFieldError) else tuple(err["loc"])
-                if loc[:1] == ("ports",):
-                    loc = ("ports", i) + tuple(loc[1:])
-                raise CrossFieldError(loc, f"pair {i + 1}: {ctx if ctx is not None else err['msg']}") from None
+        check_pairs(self)
         return self
 
     @property
     def pair_count(self) -> int:
         return len(self.ports) if isinstance(self.ports, list) else 1
 
-    def _pair_data(self) -> list[dict]:
-        pairs = self.ports
-        k = len(pairs)
-        data = self.model_dump(mode="json", exclude={"source", "content_hash"})
-        total = self.connections.count
-        out = []
-        for i, pair in enumerate(pairs):
-            d = json.loads(json.dumps(data))
-            d["name"] = f"{self.name[:59]}-p{i + 1}"
-            d["ports"] = {"a": d["ports"][i]["a"], "b": d["ports"][i]["b"]}
-            c = d["connections"]
-            if pair.client_ip is not None:
-                c["client_ip"] = str(pair.client_ip)
-            if pair.server_ip is not None:
-                c["server_ip"] = str(pair.server_ip)
-            c["count"] = total // k + (1 if i < total % k else 0)
-            if ":" in c["client_ip"]:  # an IPv6 pair: its frames hold IPv6 + TCP
-                d["traffic"]["frame_length"] = max(d["traffic"]["frame_length"], IPV6_MIN_FRAME)
-            used = {d["ports"]["a"]["drone"], d["ports"]["b"]["drone"]}
-            d["drones"] = {n: v for n, v in d["drones"].items() if n in used}
-            out.append(d)
-        return out
-
     def pair_scenarios(self) -> list["Scenario"]:
         """One single-pair scenario per port pair, the connections shared out (the first pairs
         take one more when the count does not divide); a single-pair scenario is its own."""
+        from ._pairs import pair_data
+
         if not isinstance(self.ports, list):
             return [self]
         return [Scenario.model_validate(d).model_copy(update={"source": self.source, "content_hash": self.content_hash})
-                for d in self._pair_data()]
+                for d in pair_data(self)]
 
     # Derived -------------------------------------------------------------
     def with_changes(self, changes: dict) -> "Scenario":
