@@ -23,6 +23,7 @@ class RunOptions:
     take_over_ports: bool = False  # use ports holding foreign streams; they are disabled, then restored
     keep_entries: bool = False  # leave the test's entries on the DUT after the verdict (for inspection)
     overfill: bool = False  # the capacity probe: more connections than the table takes, on purpose
+    reserved_entries: int = 0  # a run over several port pairs: the entries the other pairs add
     fault_fast_build: int = 0  # tests only: add this to every TCP checksum the fast build gives
 
 

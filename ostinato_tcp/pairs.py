@@ -23,6 +23,7 @@ cancellation (:func:`ostinato_tcp._signals.checkpoint`).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from . import _signals
 from .dut.verdict import Verdict
@@ -84,8 +85,11 @@ def run_pairs(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | 
         except threading.BrokenBarrierError:
             raise getattr(cancel, "error", None) or RunFault("another port pair stopped before sending") from None
 
-    runners = [Runner(s, opts, _PairEvents(events, i, shared, lock), drone_opener=drone_opener,
-                      dut_opener=dut_opener, start_gate=wait_for_all) for i, s in enumerate(subs)]
+    total = sc.connections.count
+    # each pair's plan counts the entries the other pairs will add: together they must fit the table
+    runners = [Runner(s, replace(opts, reserved_entries=total - s.connections.count), _PairEvents(events, i, shared, lock),
+                      drone_opener=drone_opener, dut_opener=dut_opener, start_gate=wait_for_all)
+               for i, s in enumerate(subs)]
     results: list[RunResult | None] = [None] * len(runners)
     crashes: list[BaseException | None] = [None] * len(runners)
 

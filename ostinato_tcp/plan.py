@@ -380,6 +380,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
                          f"Fix: a count above {free}, e.g. --set connections.count={int(free * 1.5) + 1}")
     if free is not None and n > free:
         own = (f" + {dut.own_entries} of the test's own that dut.clear removes" if dut.own_entries else "")
+        own += f" - {dut.reserved} for the run's other port pairs" if dut.reserved else ""
         msg = (f"connections.count {n} is more than the DUT's conntrack table can take: "
                f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count}{own} = {free} free. "
                "Fix: raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or lower connections.count")

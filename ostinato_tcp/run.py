@@ -164,7 +164,7 @@ class Runner:
         with self._timed("plan"):
             self.dut = self._open_dut(self.sc, self.opts)
             r.health_before = self.dut.health()
-            self.facts = plan_facts(self.dut, r.health_before, self.sc)
+            self.facts = plan_facts(self.dut, r.health_before, self.sc, reserved=self.opts.reserved_entries)
             r.plan = make_plan(self.sc, self.facts, force=self.opts.force, overfill=self.opts.overfill)
         r.warnings.extend(r.plan.warnings)
         r.expected = r.plan.expected()

@@ -8,6 +8,7 @@ import math
 import re
 import time
 import threading
+from dataclasses import replace
 import zlib
 from array import array
 
@@ -283,14 +284,15 @@ class CountPoller(threading.Thread):
         self.join(timeout=5)
 
 
-def plan_facts(dut, health: Health, sc) -> DutFacts:
+def plan_facts(dut, health: Health, sc, *, reserved: int = 0) -> DutFacts:
     """The facts a plan of ``sc`` needs from the DUT's ``health``. When the table looks too
     small, the test's own entries (which ``dut.clear: test`` removes before sending) are
     counted on ``dut`` too, so a run that fits after its own clear is not refused."""
     own = 0
-    if sc.dut.clear == "test" and health.free is not None and sc.connections.count > health.free:
+    if sc.dut.clear == "test" and health.free is not None and sc.connections.count + reserved > health.free:
         own = dut.count_test_space(Servers.of(sc.connections))
-    return health.facts(f"read from the DUT {dut.where}", own_entries=own, clear=sc.dut.clear)
+    facts = health.facts(f"read from the DUT {dut.where}", own_entries=own, clear=sc.dut.clear)
+    return replace(facts, reserved=reserved) if reserved else facts
 
 
 def read_after_traffic(dut, expected, fresh, warnings: list[str]) -> tuple[Health, Verdict, dict]:

@@ -24,6 +24,7 @@ class DutFacts:
     established_timeout: int | None = None  # nf_conntrack_tcp_timeout_established (expect.hold)
     own_entries: int = 0  # entries of the test's own space, which the run's dut.clear removes first
     clear: str = "test"  # the scenario's dut.clear (all: the whole table is emptied first)
+    reserved: int = 0  # entries the run's other port pairs will add beside this pair's
     source: str = "kernel defaults (DUT not read)"
 
     @property
@@ -32,8 +33,9 @@ class DutFacts:
         if self.conntrack_max is None or self.conntrack_count is None:
             return None
         if self.clear == "all":
-            return self.conntrack_max
-        return self.conntrack_max - self.conntrack_count + (self.own_entries if self.clear == "test" else 0)
+            return self.conntrack_max - self.reserved
+        return (self.conntrack_max - self.conntrack_count + (self.own_entries if self.clear == "test" else 0)
+                - self.reserved)
 
     @property
     def entries_after_clear(self) -> int | None:

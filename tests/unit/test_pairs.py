@@ -94,3 +94,23 @@ def test_verdicts_are_laid_end_to_end():
     m = merge_verdicts([a, b])
     assert m.expected == 5 and m.established_assured == 4 and m.connections_in("missing") == [1]
     assert m.states == {"ESTABLISHED": 4} and m.unexpected == 2 and not m.passed
+
+
+def test_pairs_that_fit_the_table_alone_but_not_together_are_refused_before_sending():
+    drones = {"192.0.2.10": FakeDrone(host="192.0.2.10"), "192.0.2.11": FakeDrone(host="192.0.2.11")}
+    duts = {"unit-p1": ScriptedDut(), "unit-p2": ScriptedDut()}  # 262,134 free entries
+    r = run_two(drones, duts, **{"connections.count": 300_000, "connections.client_ips": "auto",
+                                 "connections.first_client_port": 1024})
+    assert r.outcome == "error" and r.exit_code == 2, r.error
+    assert "150000 is more than the DUT's conntrack table can take" in r.error
+    assert "150000 for the run's other port pairs" in r.error
+    assert all("startTransmit" not in d.calls and nothing_of_ours(d) for d in drones.values())
+
+
+def test_sweeps_rank_a_multi_pair_point_by_its_aggregate_rate():
+    from ostinato_tcp.sweep import _offered
+
+    one = {"pairs": [], "rates": {"offered_connection_rate": {"per_second": 7.0}}}
+    two = {"pairs": [{}, {}], "rates": {"offered_connection_rate": {"per_second": 0.0},
+                                        "aggregate_connection_rate": {"per_second": 5.0}}}
+    assert _offered(one)["per_second"] == 7.0 and _offered(two)["per_second"] == 5.0
