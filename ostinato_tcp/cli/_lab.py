@@ -47,9 +47,12 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
 @click.option("--pairs", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Port pairs: pair i (from 2) is porta<i>/portb<i> on 10.(2i-1).(2i-1).0/24 and 10.(2i).(2i).0/24.")
 @click.option("--drone-per-pair", is_flag=True, help="Each pair from the second on a Drone namespace of its own.")
+@click.option("--ipv6", is_flag=True,
+              help="IPv6 on the DUT's test links too: fd00:1::1/64 (A), fd00:2::1/64 (B); pair i fd00:<2i-1>::1, "
+                   "fd00:<2i>::1.")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
-           conntrack_buckets, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, json, report_json) -> None:
+           conntrack_buckets, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, json, report_json) -> None:
     """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
     The options describe the whole lab: settings not given return to their defaults.
@@ -61,7 +64,7 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
                         syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
                         conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
                         sudo_user=sudo_user, jump_host=jump_host, dut_netns=dut_netns, pairs=pairs,
-                        drone_per_pair=drone_per_pair)).up()
+                        drone_per_pair=drone_per_pair, ipv6=ipv6)).up()
     emit_json(eps.to_dict(), as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         _print_endpoints(eps.to_dict())
@@ -83,6 +86,7 @@ def _print_endpoints(e: dict) -> None:
                    f"{j['dut_host']}")
     d = e["dut"]
     click.echo(f"  DUT: {d['namespace']} gateways {d['client_gateway']} (A side), {d['server_gateway']} (B side)"
+               + (f"; IPv6 {d['client_gateway6']}, {d['server_gateway6']}" if d.get("ipv6") else "")
                + (f", NAT {d['nat']}" if d["nat"] else "")
                + (f"; forwards in netns {d['netns']} (dut.netns)" if d.get("netns") else ""))
     if e.get("lab_file"):

@@ -50,6 +50,7 @@ class LabConfig:
     two_drones: bool = False
     client_gateway: str = "10.1.1.1/24"
     server_gateway: str = "10.2.2.1/24"
+    ipv6: bool = False  # IPv6 on the DUT's side of the test wires (off: no IPv6 frame on the wires)
     client_gateway6: str = "fd00:1::1/64"  # the DUT's IPv6 address on the A side (pair i: fd00:<2i-1>::1)
     server_gateway6: str = "fd00:2::1/64"
     tcp_loose: int = 0
@@ -206,8 +207,9 @@ def endpoints_of(c: LabConfig) -> Endpoints:
              "jump": jump},
         dut={"namespace": c.ns_fwd, "ssh_namespace": c.ns_dut, "netns": c.ns_fwd if c.dut_netns else None,
              "client_gateway": c.client_gateway,
-             "server_gateway": c.server_gateway, "client_gateway6": c.client_gateway6,
-             "server_gateway6": c.server_gateway6, "client_interface": DUT_A,
+             "server_gateway": c.server_gateway, "ipv6": c.ipv6,
+             "client_gateway6": c.client_gateway6 if c.ipv6 else None,
+             "server_gateway6": c.server_gateway6 if c.ipv6 else None, "client_interface": DUT_A,
              "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
              "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
              "syn_recv_timeout": c.syn_recv_timeout},

@@ -177,6 +177,9 @@ class Lab:
             for side in ("a", "b"):
                 dev, gw = links[f"dut_{side}"], links["client_gateway" if side == "a" else "server_gateway"]
                 in_ns(fwd, "ip", "addr", "replace", gw, "dev", dev)
+                if not c.ipv6:  # no IPv6 frame on the wires (turning it off also drops the addresses)
+                    in_ns(fwd, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+                    continue
                 # IPv6 on the DUT's side of the test wires only (no DAD delay); the traffic
                 # generators' kernels keep IPv6 off, Drone's devices answer for themselves
                 gw6 = links["client_gateway6" if side == "a" else "server_gateway6"]

@@ -189,6 +189,9 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
         raise _error(f"lab: this scenario needs the lab's DUT to NAT ({nat}), but lab '{prefix}' has "
                      f"{eps['dut']['nat'] or 'no NAT'}; run 'ostinato-tcp lab up --nat {nat}{hint}'", ("lab",), lines,
                      source, "lab")
+    if not eps["dut"].get("ipv6") and _mentions_ipv6(data):
+        raise _error(f"lab: this scenario uses IPv6 addresses, but lab '{prefix}' has no IPv6 on its test links; run "
+                     f"'ostinato-tcp lab up --ipv6{hint}'", ("lab",), lines, source, "lab")
     out = dict(data)
     out["lab"] = prefix
     drones = {"lab-a": {"host": a["host"], "port": a["port"]}}
@@ -214,6 +217,14 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
         dut["netns"] = eps["dut"]["netns"]
     out["dut"] = dut
     return out
+
+
+def _mentions_ipv6(data: dict) -> bool:
+    """Whether scenario data asks for IPv6 addresses (connections or any port pair)."""
+    c = data.get("connections") if isinstance(data.get("connections"), dict) else {}
+    pairs = data.get("ports") if isinstance(data.get("ports"), list) else []
+    return any(":" in str(x) for x in [c.get("client_ip", "")] + [p.get("client_ip", "") for p in pairs
+                                                                  if isinstance(p, dict)])
 
 
 def _fill_pairs(pairs: list, eps: dict, drones: dict, prefix: str, hint: str, lines: dict, source: str) -> list:

@@ -15,8 +15,12 @@ def v6_entries(lab, server="fd00:2::100", port=8080) -> list[str]:
     return [line for line in out.splitlines() if line.strip()]
 
 
-def test_ipv6_connections_all_established_and_assured(ot, lab):
+def test_ipv6_connections_all_established_and_assured(ot, lab, relab):
     sc = str(SCENARIOS / "lab-ipv6.yaml")
+    # a lab without IPv6 on its links refuses an IPv6 scenario, naming the fix
+    rc, out, err, _ = ot("run", sc)
+    assert rc == 2 and "no IPv6 on its test links; run 'ostinato-tcp lab up --ipv6" in err, out + err
+    relab(ipv6=True)
     rc, out, err, rep = ot("run", "--keep-entries", sc)
     try:
         assert rc == 0, out + err
@@ -35,8 +39,9 @@ def test_ipv6_connections_all_established_and_assured(ot, lab):
                         "--orig-dst", "fd00:2::100"], capture_output=True)
 
 
-def test_an_ipv6_lost_syn_ack_leg_is_diagnosed(ot, lab):
+def test_an_ipv6_lost_syn_ack_leg_is_diagnosed(ot, lab, relab):
     sc = str(SCENARIOS / "lab-ipv6.yaml")
+    relab(ipv6=True)
     rc, out, err, rep = ot("run", "--disable-stream", "synack", "--keep-entries", sc, "--set", "connections.count=1000",
                            "--set", "traffic.rate=1000")
     try:

@@ -28,8 +28,8 @@ def tool(*args, timeout=300):
 
 @pytest.fixture(scope="module")
 def pairs_lab():
-    up = tool("lab", "up", "--prefix", PREFIX, "--mgmt-net", NET, "--pairs", "2", "--drone-per-pair", "--json",
-              timeout=180)
+    up = tool("lab", "up", "--prefix", PREFIX, "--mgmt-net", NET, "--pairs", "2", "--drone-per-pair", "--ipv6",
+              "--json", timeout=180)
     assert up.returncode == 0, up.stderr
     yield json.loads(up.stdout)
     down = tool("lab", "down", "--prefix", PREFIX, timeout=120)
@@ -139,7 +139,8 @@ def test_a_fault_in_one_pair_stops_the_other(pairs_lab, tmp_path):
     assert r["ports"]["a1"]["sent_packets"] < 16000
     assert drone_ports(eps, 1) == {"porta": {"streams": 0, "groups": 0, "transmitting": False},
                                    "portb": {"streams": 0, "groups": 0, "transmitting": False}}
-    up = tool("lab", "up", "--prefix", PREFIX, "--mgmt-net", NET, "--pairs", "2", "--drone-per-pair", timeout=180)
+    up = tool("lab", "up", "--prefix", PREFIX, "--mgmt-net", NET, "--pairs", "2", "--drone-per-pair", "--ipv6",
+              timeout=180)
     assert up.returncode == 0, up.stderr  # the lab brings pair 2's Drone back
 
 
