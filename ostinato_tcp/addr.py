@@ -36,11 +36,6 @@ def to_int(value, fam: int | None = None) -> int:
     return int(addr)
 
 
-def network(gateway, prefix: int):
-    """The subnet of ``gateway``/``prefix`` (either family)."""
-    return ipaddress.ip_network(f"{gateway}/{prefix}", strict=False)
-
-
 def hi_lo(value: int) -> tuple[int, int]:
     """An IPv6 address as Drone's two 64-bit halves."""
     return value >> 64, value & 0xFFFFFFFFFFFFFFFF
