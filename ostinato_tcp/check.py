@@ -23,6 +23,8 @@ from .options import RunOptions, open_dut
 from .ownership import object_name, owner_tag
 from .plan import HASH_LOAD_WARN, hash_load, make_plan
 from .ports import DronePort, await_gateways
+from .probe import CEILING_USE, probe_drones, probe_servers
+from .probe_cache import BuildCheckCache
 from .scenario import Scenario
 from .streams import client_devices, server_devices
 
@@ -47,6 +49,7 @@ class Check:
 class CheckReport:
     scenario: str
     checks: list[Check] = field(default_factory=list)
+    ceiling: dict | None = None  # Drone's send ceiling as measured (probe.Ceiling.to_dict)
 
     def add(self, name: str, status: str, detail: str, fix: str = "", exit_code: int = EXIT_USAGE) -> Check:
         c = Check(name, status, detail, fix, exit_code if status == FAIL else EXIT_OK)
@@ -59,7 +62,8 @@ class CheckReport:
         return EXIT_INFRA if EXIT_INFRA in codes else (EXIT_USAGE if codes else EXIT_OK)
 
     def to_dict(self) -> dict:
-        return {"scenario": self.scenario, "exit_code": self.exit_code, "checks": [asdict(c) for c in self.checks]}
+        return {"scenario": self.scenario, "exit_code": self.exit_code, "checks": [asdict(c) for c in self.checks],
+                "ceiling": self.ceiling}
 
 
 def check(sc: Scenario, opts: RunOptions) -> CheckReport:
@@ -71,17 +75,20 @@ def check(sc: Scenario, opts: RunOptions) -> CheckReport:
     rep = CheckReport(sc.name)
     facts = _check_dut(sc, opts, rep)
     ports = _check_drones(sc, opts, rep)
+    ceiling = None
     if ports:
         try:
-            _check_paths(sc, opts, rep, ports, dut_ok=facts is not None)
+            ceiling = _check_paths(sc, opts, rep, ports, dut_ok=facts is not None)
         finally:
             for p in ports.values():
                 p.release()
             for d in {id(p.drone): p.drone for p in ports.values()}.values():
                 d.disconnect()
     try:
-        plan = make_plan(sc, facts, force=True)
-        problems = [p for p in plan.problems if p != plan.capacity_problem]  # the "DUT table" line has that one
+        plan = make_plan(sc, facts, force=True, ceiling=ceiling)
+        rep.ceiling = ceiling.to_dict() if ceiling is not None else None
+        # the "DUT table" and "Drone send ceiling" lines have those
+        problems = [p for p in plan.problems if p not in (plan.capacity_problem, plan.rate_problem)]
         if problems:
             rep.add("plan", FAIL, " | ".join(problems), "see 'ostinato-tcp plan' for the timing")
         else:
@@ -191,7 +198,7 @@ def _check_drones(sc: Scenario, opts: RunOptions, rep: CheckReport) -> dict[str,
 
 
 def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[str, DronePort], *,
-                 dut_ok: bool) -> None:
+                 dut_ok: bool):
     c = sc.connections
     client = int(c.client_ip)
     devices = {"a": client_devices(sc, client, 1), "b": server_devices(sc)}
@@ -212,6 +219,9 @@ def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
             mac = next(iter(port.gateway_macs(int(dev.gateway)).values()))
             rep.add(f"ARP port {side.upper()}", OK, f"the gateway {dev.gateway} is at "
                                                     + ":".join(f"{(mac >> s) & 0xFF:02x}" for s in range(40, -8, -8)))
+    ceiling = None
+    if "a" in ports and "b" in ports and not pending:
+        ceiling = _check_probe(sc, opts, rep, ports)
     if "a" in ports and "b" in ports and not pending:
         if sc.connections.family == 6:
             rep.add("DUT tracks forwarded packets", SKIP, "the ICMP echo probe is IPv4 only; the run's read-back of "
@@ -220,6 +230,41 @@ def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
             _check_tracking(sc, opts, rep, ports["a"])
         else:
             rep.add("DUT tracks forwarded packets", SKIP, "needs the DUT's conntrack, which could not be read (above)")
+    return ceiling
+
+
+def _check_probe(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[str, DronePort]):
+    """Drone's build (and the fast build's frames) and both ports' send ceiling, as a run measures them."""
+    try:
+        probe = probe_drones(sc, ports, rate_needs_precision=lambda c: True, fault_checksum_bias=opts.fault_fast_build,
+                             cache=None if opts.recheck_build else BuildCheckCache())
+    except OstinatoTcpError as exc:
+        rep.add("Drone probe", FAIL, f"could not measure Drone's build and send ceiling: {exc}", exit_code=EXIT_INFRA)
+        return None
+    for c in probe.checks:
+        rep.add(f"Drone build {c.drone}", OK if c.form == "fast" else WARN,
+                f"{c.form} form, {c.per_packet * 1000:.3f} ms per packet" + (f"; {c.note}" if c.note else ""))
+    try:  # the probe went through the DUT: its entries go
+        with open_dut(sc, opts) as dut:
+            dut.clear(probe_servers(sc), "none", also=probe_servers(sc))
+    except OstinatoTcpError as exc:
+        rep.add("Drone probe", WARN, f"the probe's entries on the DUT could not be removed ({exc}); they expire "
+                                     "in the DUT's SYN_RECV timeout")
+    ceiling = probe.ceiling
+    asked = sc.traffic.rate
+    detail = f"{ceiling.text()} (both ports flat out); a run may ask {CEILING_USE:.0%} of the slower: " \
+             f"{ceiling.usable:,.0f}/s"
+    if asked == "max":
+        rep.add("Drone send ceiling", OK, f"{detail}; traffic.rate max sends at that")
+    elif float(asked) <= ceiling.usable:
+        rep.add("Drone send ceiling", OK, f"{detail}; traffic.rate asks {float(asked):,.0f}/s")
+    elif sc.traffic.above_ceiling == "lower":
+        rep.add("Drone send ceiling", WARN, f"{detail}; traffic.rate asks {float(asked):,.0f}/s, which the run "
+                                            "lowers to the ceiling (traffic.above_ceiling: lower)")
+    else:
+        rep.add("Drone send ceiling", FAIL, f"{detail}; traffic.rate asks {float(asked):,.0f}/s: a run refuses it",
+                f"traffic.rate {int(ceiling.usable):,} or less, traffic.rate max, or traffic.above_ceiling lower")
+    return ceiling
 
 
 def _check_tracking(sc: Scenario, opts: RunOptions, rep: CheckReport, a: DronePort) -> None:

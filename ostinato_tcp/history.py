@@ -80,8 +80,9 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        """The compared run did not pass its verdict (with or without a baseline)."""
-        return self.run.get("verdict") != "pass"
+        """The compared run failed its verdict (the DUT's failure, or a fault; an inconclusive
+        run is the traffic's)."""
+        return self.run.get("verdict") not in ("pass", "inconclusive")
 
 
 LIKE_FIELDS = (("connections", "count"), ("connections", "client_ip"), ("connections", "client_ips"),
@@ -201,12 +202,12 @@ class History:
                      "rate)")
         regressions = []
         if base is not None:
-            if run["established_assured"] < base["established_assured"]:
+            if run["verdict"] != "inconclusive" and run["established_assured"] < base["established_assured"]:
                 regressions.append(f"established+assured {run['established_assured']} < {base['established_assured']} "
                                    f"(run {base['id']})")
-            if run["verdict"] != "pass":
+            if run["verdict"] == "fail":  # an inconclusive run (the traffic broke the order) is not the DUT's
                 regressions.append(f"verdict {run['verdict']} (run {base['id']} passed)")
-            for side in ("a", "b"):
+            for side in ("a", "b") if run["verdict"] != "inconclusive" else ():
                 now, then = run[f"packet_rate_{side}"], base[f"packet_rate_{side}"]
                 if now and then and now < then * (1 - RATE_DROP):
                     regressions.append(f"port {side.upper()} packet rate {now:,.0f}/s < {then:,.0f}/s "

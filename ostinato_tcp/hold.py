@@ -73,7 +73,7 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutSession", port_a: "DronePor
     keep = report.keepalive
     if keep is not None and keep <= report.requested:
         runs = [r for b in plan.batches for r in plan.space.stream_runs(b)]
-        port_a.load(client_program(sc, runs, syn=False, ack=True, wire=wire))
+        port_a.load(client_program(sc, runs, syn=False, ack=True, wire=wire, rate=plan.rate))
         port_a.build(timeout=max(60.0, 10 * plan.total * plan.build_per_packet))
     events.phase("hold", f"{report.requested:g} s, then every connection checked again"
                  + (f"; keep-alive ACKs every {keep:g} s" if keep else " (idle)"))

@@ -236,6 +236,20 @@ def _first_seen(times: array, indexes: range) -> int | None:
     return None
 
 
+def clock_offset(a_tx: array, a_seen_at_b: array, b_tx: array, b_seen_at_a: array) -> tuple[float, float] | None:
+    """Bounds (lo, hi) on B's capture clock minus A's, from frames each port's capture saw both
+    leave one port and arrive at the other through the DUT: a frame A sent at ``a`` (A's clock)
+    reaches B at ``b = a + offset + latency`` (B's clock), so ``offset <= b - a``; a frame B sent
+    at ``b`` reaches A at ``a = b - offset + latency``, so ``offset >= b - a``. The width is the
+    DUT's smallest forwarding latency each way. None when either direction matched no frame
+    (NAT rewrites the tuples)."""
+    hi = min((y - x for x, y in zip(a_tx, a_seen_at_b) if not (math.isnan(x) or math.isnan(y))), default=None)
+    lo = max((x - y for x, y in zip(b_tx, b_seen_at_a) if not (math.isnan(x) or math.isnan(y))), default=None)
+    if hi is None or lo is None:
+        return None
+    return lo, hi
+
+
 @dataclass
 class SentOrder:
     """The order one pipelined batch was sent in, per connection, by the two ports' captures:
@@ -251,16 +265,28 @@ class SentOrder:
     at_synack_to_ack: int | None = None
     synack_first: list[tuple[int, int, float]] = field(default_factory=list)  # blocks (first, last, worst s)
     ack_first: list[tuple[int, int, float]] = field(default_factory=list)
-    same_clock: bool = True  # both ports captured by one Drone host (one clock)
+    same_clock: bool = True  # both ports' captures on one clock (one Drone host, or the offset measured)
+    clock_offset: float | None = None  # two Drone hosts: B's clock minus A's as measured from the captures
+    clock_bound: float | None = None  # ... known within this (seconds, either way)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock: bool) -> SentOrder:
+# A packet that left less than this after the one it must follow may still be overtaken on the
+# way (two links, two receive queues): its connection counts as sent out of order
+ORDER_GUARD = 0.001
+IN_ORDER, ORDER_UNKNOWN, OUT_OF_ORDER = 1, 0, 2  # per-connection order marks (RunResult.order_marks)
+
+
+def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock: bool,
+               marks: bytearray | None = None, offset: int = 0) -> SentOrder:
     """Per-connection margins of a pipelined batch of ``m``: port A's program is m SYNs then m
-    ACKs, port B's m SYN-ACKs, connection k at index k (and m + k)."""
+    ACKs, port B's m SYN-ACKs, connection k at index k (and m + k). With ``marks`` (and both
+    ports on one clock), connection ``offset + k`` is marked IN_ORDER or OUT_OF_ORDER (a margin
+    below ORDER_GUARD); a connection the captures did not see whole keeps its mark."""
     out = SentOrder(batch=batch, connections=m, timed=0, same_clock=same_clock)
+    mark = marks if (marks is not None and same_clock) else None
     neg1: list[tuple[int, float]] = []
     neg2: list[tuple[int, float]] = []
     lo1 = lo2 = math.inf
@@ -270,6 +296,8 @@ def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock
             continue
         out.timed += 1
         m1, m2 = t_sa - t_syn, t_ack - t_sa
+        if mark is not None:
+            mark[offset + k] = OUT_OF_ORDER if (m1 < ORDER_GUARD or m2 < ORDER_GUARD) else IN_ORDER
         if m1 < lo1:
             lo1, out.at_syn_to_synack = m1, k
         if m2 < lo2:

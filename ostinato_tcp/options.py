@@ -24,6 +24,7 @@ class RunOptions:
     keep_entries: bool = False  # leave the test's entries on the DUT after the verdict (for inspection)
     overfill: bool = False  # the capacity probe: more connections than the table takes, on purpose
     reserved_entries: int = 0  # a run over several port pairs: the entries the other pairs add
+    recheck_build: bool = False  # check the fast build's checksums on a capture even when an earlier run did
     fault_fast_build: int = 0  # tests only: add this to every TCP checksum the fast build gives
 
 

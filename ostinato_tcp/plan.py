@@ -24,11 +24,16 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from .dut.facts import DutFacts
 from .dut.verdict import Expected
 from .errors import CapacityError, PlanError, UsageError
 from .scenario import Scenario
 from .tuples import Batch, ConnectionSpace, Servers
+
+if TYPE_CHECKING:
+    from .probe import Ceiling
 
 TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
 # Drone's build cost per packet before it is measured on the run's Drone (drone-build-cost.md, this VM)
@@ -62,6 +67,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # refusals; forced runs keep them as warnings
     capacity_problem: str | None = None  # the table-size refusal (also in problems when forced)
+    rate_problem: str | None = None  # the send-ceiling refusal (also in problems)
     forced: bool = False
     build_per_packet: float = TYPICAL_BUILD_COST["fast"]  # seconds Drone spends per packet it builds
     build_source: str = ""  # where that figure comes from
@@ -70,6 +76,8 @@ class Plan:
     margin_why: str = ""  # where that margin comes from
     mode_why: str = ""  # why this mode
     hash_load: float | None = None  # the DUT's entries per hash bucket at the end of the run
+    ceiling: "Ceiling | None" = None  # Drone's send ceiling, measured before the first packet
+    rate_why: str = ""  # where the rate comes from (traffic.rate, max, lowered to the ceiling)
 
     @property
     def total(self) -> int:
@@ -113,7 +121,8 @@ class Plan:
                 "ports_per_batch": sp.ports_per_batch, "last_client_port": sp.last_port(),
                 "server_endpoints": sp.endpoint_count, "streams_per_leg": self.streams_per_leg,
                 "expected_seconds": self.expected_seconds, "mode_why": self.mode_why,
-                "min_margin": self.min_margin, "margin_why": self.margin_why,
+                "min_margin": self.min_margin, "margin_why": self.margin_why, "rate_why": self.rate_why,
+                "ceiling": self.ceiling.to_dict() if self.ceiling is not None else None,
                 "dut": {"syn_sent_timeout": self.dut.syn_sent_timeout, "syn_recv_timeout": self.dut.syn_recv_timeout,
                         "conntrack_max": self.dut.conntrack_max, "conntrack_count": self.dut.conntrack_count,
                         "own_entries": self.dut.own_entries, "free_after_clear": self.dut.free_entries,
@@ -131,6 +140,8 @@ class Plan:
         sc, sp = self.scenario, self.space
         lines = [f"plan for '{sc.name}': {self.total} connections at {self.rate:g} packets/s per stream, "
                  f"{self.mode} mode, {len(self.timings)} batch(es)"]
+        if self.rate_why:
+            lines.append(f"  rate: {self.rate:,.0f} packets/s per stream ({self.rate_why})")
         if self.mode_why:
             lines.append(f"  mode: {self.mode}: {self.mode_why}")
         lines.append(f"  ordering margin kept: at least {self.min_margin:.3f} s ({self.margin_why})")
@@ -227,19 +238,51 @@ def hash_load(dut: DutFacts, n: int) -> float | None:
     return (dut.entries_after_clear + n) / dut.buckets
 
 
+def plan_rate(sc: Scenario, ceiling: "Ceiling | None", warnings: list[str], problems: list[str]) -> tuple[float, str]:
+    """The packets per second each stream asks, and where the figure comes from: traffic.rate
+    within Drone's measured send ceiling; ``max`` or a lowered rate from the ceiling; a rate
+    above it refused (``traffic.above_ceiling: refuse``) with the measured figures."""
+    from .probe import CEILING_USE, TYPICAL_CEILING
+
+    t = sc.traffic
+    if t.rate == "max":
+        if ceiling is None:
+            return CEILING_USE * TYPICAL_CEILING, (f"traffic.rate max: {CEILING_USE:.0%} of Drone's send ceiling, "
+                                                   f"measured when the run starts; {TYPICAL_CEILING:,.0f}/s assumed "
+                                                   "until then")
+        return ceiling.usable, (f"traffic.rate max: {CEILING_USE:.0%} of the slower port's measured send ceiling, "
+                                f"{ceiling.value:,.0f}/s")
+    r = float(t.rate)
+    if ceiling is None:
+        return r, ""
+    if r <= ceiling.usable:
+        return r, (f"traffic.rate; Drone's measured send ceiling {ceiling.value:,.0f}/s, of which a run may ask "
+                   f"{CEILING_USE:.0%}")
+    said = (f"traffic.rate {r:,.0f}/s is more than Drone's ports keep here: sending together they measured "
+            f"{ceiling.text()}, and a run may ask {CEILING_USE:.0%} of the slower one's, {ceiling.usable:,.0f}/s")
+    if t.above_ceiling == "lower":
+        warnings.append(f"{said}: the run sends at {ceiling.usable:,.0f}/s (traffic.above_ceiling: lower)")
+        return ceiling.usable, f"lowered from traffic.rate {r:,.0f}/s to {CEILING_USE:.0%} of the measured ceiling"
+    problems.append(f"{said}. Fix: traffic.rate {int(ceiling.usable):,} or less, traffic.rate max, or "
+                    "traffic.above_ceiling lower (the run lowers its rate to the ceiling)")
+    return r, "traffic.rate (above the measured ceiling)"
+
+
 def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False, measured_build: float | None = None,
-              fast: bool | None = None, overfill: bool = False) -> Plan:
+              fast: bool | None = None, overfill: bool = False, ceiling: "Ceiling | None" = None) -> Plan:
     """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``.
     ``measured_build``: Drone's build cost per packet as the run measured it; ``fast``: whether
     the fast build is used (default: unless ``traffic.drone_build`` is resolve); ``overfill``:
-    more connections than the DUT's table can take is the point (the capacity probe)."""
+    more connections than the DUT's table can take is the point (the capacity probe);
+    ``ceiling``: Drone's send ceiling as the run measured it (:mod:`.probe`)."""
     dut = dut or DutFacts()
     t, c = sc.traffic, sc.connections
     build_pp, build_source = build_cost(sc, measured_build)
     fast = (t.drone_build != "resolve" and sc.connections.family == 4) if fast is None else fast
-    n, r = c.count, t.rate
     warnings: list[str] = []
     problems: list[str] = []
+    r, rate_why = plan_rate(sc, ceiling, warnings, problems)
+    n = c.count
     explicit_delay = None if t.delay == "auto" else float(t.delay)
 
     # Mode --------------------------------------------------------------------
@@ -371,7 +414,8 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
     plan = Plan(scenario=sc, mode=mode, rate=r, delay=delay, space=space, dut=dut, timings=timings,
                 warnings=warnings, problems=problems, forced=force, build_per_packet=build_pp,
                 build_source=build_source, fast=fast, min_margin=min_margin, margin_why=margin_why,
-                mode_why=mode_why, hash_load=load)
+                mode_why=mode_why, hash_load=load, ceiling=ceiling, rate_why=rate_why,
+                rate_problem=next((p for p in problems if p.startswith("traffic.rate ")), None))
 
     free = dut.free_entries
     if overfill and free is not None and n <= free:

@@ -239,15 +239,23 @@ class DronePort:
         self.state = PortState.TRANSMITTING
         return t0, t1
 
-    CAPTURE_OPEN, CAPTURE_SETTLE = 0.3, 1.3  # seconds: Drone's capture thread opens; hands frames over ~1/s
+    @property
+    def capture_open(self) -> float:
+        """Seconds Drone's capture thread needs to open after startCapture."""
+        return self.drone.capture_open_seconds
+
+    @property
+    def capture_settle(self) -> float:
+        """Seconds after the last frame until Drone's capture holds it."""
+        return self.drone.capture_settle_seconds
 
     def start_capture(self) -> None:
-        """Drone captures what the port sends and receives (give it CAPTURE_OPEN to open)."""
+        """Drone captures what the port sends and receives (give it :attr:`capture_open` to open)."""
         self.capturing = True  # before the RPC: a fault after it must still stop the capture
         self.drone.startCapture(self.drone.port_id_list([self.id]))
 
     def stop_capture(self) -> bytes:
-        """Stop the capture (after CAPTURE_SETTLE for the last block) and return it as pcap bytes."""
+        """Stop the capture (after :attr:`capture_settle` for the last block) and return it as pcap bytes."""
         d = self.drone
         d.stopCapture(d.port_id_list([self.id]))
         self.capturing = False
@@ -256,11 +264,11 @@ class DronePort:
     def capture_sent(self) -> bytes:
         """Send the built program with Drone capturing on the port; returns the capture."""
         self.start_capture()
-        time.sleep(self.CAPTURE_OPEN)
+        time.sleep(self.capture_open)
         self.start()
         while self.poll()[0]:
             time.sleep(0.005)
-        time.sleep(self.CAPTURE_SETTLE)
+        time.sleep(self.capture_settle)
         return self.stop_capture()
 
     def poll(self) -> tuple[bool, int, float]:

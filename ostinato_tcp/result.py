@@ -7,10 +7,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, OstinatoTcpError
+from .errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, OstinatoTcpError
 from .measure import Interval, Rate, Span
 
 if TYPE_CHECKING:
+    from .batches import BatchReport
+    from .outcome import Outcome
     from .dut import Expected, Health, Verdict
     from .hold import HoldReport
     from .teardown import TeardownReport
@@ -102,6 +104,9 @@ class RunResult:
     send_window: Interval | None = None  # the handshake's first start to last end, on the host's monotonic clock
     pairs: "list[RunResult]" = field(default_factory=list)  # a run over several port pairs: each pair's result
     aggregate_rate: Rate | None = None  # several pairs: all connections / the union of their send windows
+    batches: "list[BatchReport]" = field(default_factory=list)  # each batch as sent
+    order_marks: bytearray | None = None  # per connection: how its packets' order is known (measure.IN_ORDER ...)
+    decision: "Outcome | None" = None  # the outcome, decided once the run is over (ostinato_tcp.outcome)
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -140,17 +145,28 @@ class RunResult:
                 and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
                 and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed))
 
+    def decide(self) -> "Outcome":
+        """The outcome from what the run holds now (kept in :attr:`decision`)."""
+        from .outcome import decide
+
+        self.decision = decide(self)
+        return self.decision
+
     @property
     def outcome(self) -> str:
-        """``pass``, ``fail`` (the verdict) or ``error`` (a fault stopped the run: see ``error``)."""
-        return "error" if self.error else ("pass" if self.passed else "fail")
+        """``pass``, ``fail`` (the DUT failed connections the traffic delivered in order),
+        ``inconclusive`` (the traffic, not the DUT: :mod:`ostinato_tcp.outcome`) or ``error``
+        (a fault stopped the run: see ``error``)."""
+        if self.error:
+            return "error"
+        return (self.decision or self.decide()).word
 
     @property
     def exit_code(self) -> int:
         if self.error:
             code = getattr(self.exception, "exit_code", EXIT_INFRA)
             return code if isinstance(code, int) else EXIT_INFRA
-        return EXIT_OK if self.passed else EXIT_FAILED
+        return {"pass": EXIT_OK, "fail": EXIT_FAILED, "inconclusive": EXIT_INCONCLUSIVE}[self.outcome]
 
     @property
     def counter_deltas(self) -> dict[str, int]:

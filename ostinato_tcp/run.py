@@ -2,14 +2,16 @@
 
     plan      read the DUT (capacity, timeouts), make the plan: refused before anything is sent
     claim     connect to the Drone(s), claim ports A and B (:class:`~ostinato_tcp.ports.DronePort`)
-    configure emulated devices on both ports
-    clear     the test's old entries on the DUT (while Drone resolves ARP)
-    resolve   every device has its gateway's MAC
-    fresh     read the test's address space back: it must hold none of this run's tuples
+    configure emulated devices on both ports; every device has its gateway's MAC
+    probe     Drone's build cost, its fast build's frames and each port's send ceiling
+              (:mod:`ostinato_tcp.probe`); the final plan: a rate above the ceiling is refused here
+    clear     the test's old entries on the DUT, then its address space read back (it must hold
+              none of this run's tuples), while Drone builds the first batch
     send      per batch: programs, builds, starts, measured (:class:`~ostinato_tcp.send.Sender`)
-    verify    dump and judge the DUT's entries
+    verify    dump and judge the DUT's entries (Drone's counters and captures settle meanwhile)
     report    diagnosis, from the verdict, the DUT's counters and what the ports did
     release   always: stop what was started, remove what was created, restore what was changed
+    outcome   pass, fail (the DUT), inconclusive (the traffic) or error (:mod:`ostinato_tcp.outcome`)
 
 A fault stops traffic on every port this run started and becomes data in the result
 (``result.error``, ``result.exception``; the verdict word is ``error``): the caller
@@ -40,7 +42,8 @@ from .ports import DronePort, await_gateways, gateway_changes
 from .result import PortReport, RunEvents, RunResult
 from .scenario import Scenario
 from .send import Sender
-from .build import probe_builds
+from .probe import LONG_PROBE_BELOW, probe_drones, probe_servers
+from .probe_cache import BuildCheckCache
 from .streams import client_devices, server_devices
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,8 @@ class Runner:
         self._poller: CountPoller | None = None
         self.wires: dict = {"a": None, "b": None}
         self.gateway_macs: dict[str, dict[int, int]] = {}
+        self._counters: dict = {}  # each port's counters before the probe (the run's sent counts start there)
+        self._probe_frames: dict[str, int] = {}  # frames of the run's size each port's probe sent since
         self.owner = owner_tag(sc.name)
 
     def _real_drone(self, host: str, port: int) -> DroneApi:
@@ -117,6 +122,7 @@ class Runner:
             self._plan()
             self._claim()
             self._configure()
+            self._prepare()
             self._send()
             self._verify()
             self._report()
@@ -142,6 +148,7 @@ class Runner:
                                                               + r.timings.get("dump", 0.0)
                                                               + r.timings.get("hold", 0.0)
                                                               + r.timings.get("teardown", 0.0))
+                r.decide()
         if isinstance(r.exception, Interrupted):
             raise r.exception
         return r
@@ -199,39 +206,66 @@ class Runner:
         with self._timed("configure"):
             self.ports["a"].add_devices(client_devices(sc, sp.first_ip, sp.ip_count))
             self.ports["b"].add_devices(server_devices(sc))
-            # The DUT deletes old entries one by one: do it while Drone resolves ARP.
-            self.ev.phase("clear", f"clearing the test's entries on the DUT ({sc.dut.clear})")
-            clear = _Background(lambda: self.dut.clear(sp.servers, sc.dut.clear))
-            try:
-                self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
-                self._resolve()
-                self._prepare_build()
-            finally:
-                clear.join()
-            self._prove_fresh_start()
+            self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
+            self._resolve()
+            self._probe()
 
-    def _prepare_build(self) -> None:
-        """Measure Drone's build on every Drone of the run (and check the fast form), then plan
-        again with the measured cost: batches and phase gaps depend on it."""
-        r, sc = self.result, self.sc
-        self.ev.phase("build", f"measuring Drone's build ({sc.traffic.drone_build} form) on each Drone")
-        probe = probe_builds(sc, self.ports, r.plan, fault_checksum_bias=self.opts.fault_fast_build)
-        self.gateway_macs, self.wires = probe.gateway_macs, probe.wires
+    def _probe(self) -> None:
+        """Measure Drone (build cost, the fast build's frames, each port's send ceiling), then plan
+        again with what was measured: batches and phase gaps depend on the build, the rate on the
+        ceiling (a rate above it is refused here, before the DUT is touched)."""
+        r, sc, opts = self.result, self.sc, self.opts
+        self.ev.phase("probe", f"measuring Drone: its build ({sc.traffic.drone_build} form) and both ports' send "
+                               "ceiling")
+        asked = sc.traffic.rate
+        # the ports' counters before the probe: the run's sent counts start here, less the probe's frames
+        self._counters = {side: p.counters() for side, p in self.ports.items()}
+        with self._timed("probe"):
+            probe = probe_drones(sc, self.ports, fault_checksum_bias=opts.fault_fast_build,
+                                 rate_needs_precision=lambda c: asked == "max" or float(asked) >= LONG_PROBE_BELOW * c.value,
+                                 cache=None if (opts.recheck_build or opts.fault_fast_build) else BuildCheckCache())
+        self.gateway_macs, self.wires, self._probe_frames = probe.gateway_macs, probe.wires, probe.sent
         r.build_checks = [c.to_dict() for c in probe.checks]
         r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
-        plan = make_plan(sc, self.facts, force=self.opts.force, measured_build=probe.per_packet, fast=probe.fast,
-                         overfill=self.opts.overfill)
+        plan = make_plan(sc, self.facts, force=opts.force, measured_build=probe.per_packet, fast=probe.fast,
+                         overfill=opts.overfill, ceiling=probe.ceiling)
         if plan.space != r.plan.space:
             r.expected = plan.expected()
+        r.warnings.extend(w for w in plan.warnings if w not in r.warnings)
         r.plan = plan
+
+    def _prepare(self) -> None:
+        """The DUT's old entries go (one by one: it takes a while at scale) and its space is read back
+        while Drone builds the first batch."""
+        r, sc = self.result, self.sc
+        r.order_marks = bytearray(r.plan.total)
+        interval = self.opts.poll_interval if self.opts.poll_interval is not None else sc.dut.poll_interval
+        if interval and interval > 0:
+            self._poller = CountPoller(self.dut, interval)
+        self.sender = Sender(r.plan, self.ports, r, self.ev, self.opts, dut=self.dut, expected=r.expected,
+                             wires=self.wires, start_gate=self.start_gate, count_poller=self._poller)
+        self.ev.phase("clear", f"clearing the test's entries on the DUT ({sc.dut.clear}) and reading its space "
+                               "back, while Drone builds batch 1")
+
+        def clear_then_prove() -> None:
+            self.dut.clear(r.plan.space.servers, sc.dut.clear, also=probe_servers(sc))  # the probe's entries too
+            r.health_before = self.dut.health()  # the counters the run's deltas start from (after the probe)
+            self._prove_fresh_start(announce=False)
+
+        dut_side = _Background(clear_then_prove)
+        try:
+            self.sender.prepare(r.plan.batches[0])
+        finally:
+            dut_side.join()
 
     def _check_gateways(self) -> None:
         """After the send: the gateways' MACs now, against those the frames were sent to."""
         gateways = {side: int(getattr(self.sc.ports, side).device.gateway) for side in self.ports}
         self.result.gateway_changes.extend(gateway_changes(self.ports, gateways, self.gateway_macs))
 
-    def _prove_fresh_start(self) -> None:
-        self.ev.phase("fresh", "reading the test's address space back before the first packet")
+    def _prove_fresh_start(self, announce: bool = True) -> None:
+        if announce:
+            self.ev.phase("fresh", "reading the test's address space back before the first packet")
         r = self.result
         r.freshness = self.dut.prove_fresh_start(r.expected, self.sc.dut.clear,
                                                  timestamps=r.health_before.timestamp == 1)
@@ -253,15 +287,9 @@ class Runner:
 
     def _send(self) -> None:
         r = self.result
-        self.sender = Sender(r.plan, self.ports, r, self.ev, self.opts, dut=self.dut, expected=r.expected)
-        self.sender.start_gate = self.start_gate
-        self.sender.take_baseline()
-        interval = self.opts.poll_interval if self.opts.poll_interval is not None else self.sc.dut.poll_interval
-        if interval and interval > 0:
-            self._poller = CountPoller(self.dut, interval)
+        self.sender.take_baseline(self._counters, self._probe_frames)
+        if self._poller is not None:
             self._poller.start()
-            self.sender.count_poller = self._poller
-        self.sender.wires = self.wires
         for batch in r.plan.batches:
             self.ev.batch_started(batch, len(r.plan.batches))
             self.sender.send_batch(batch)
@@ -274,7 +302,7 @@ class Runner:
         once; after that the run ends with ``error`` set and the traffic figures still reported."""
         r = self.result
         self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
-        settle = _Background(self.sender.settle_counters)
+        settle = _Background(self.sender.after_send)
         with self._timed("verify"):
             try:
                 r.health_after, r.verdict, r.dump = read_after_traffic(self.dut, r.expected, r.freshness,
@@ -329,7 +357,8 @@ class Runner:
     # ------------------------------------------------------------------ faults and clean-up
     def _stop_poller(self) -> None:
         if self._poller is not None:
-            self._poller.stop()
+            if self._poller.is_alive():
+                self._poller.stop()
             self.result.peak_count = self._poller.peak
             self._poller = None
 

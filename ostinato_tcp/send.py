@@ -8,18 +8,28 @@ entries between the first two).
 Every start and end is measured (:mod:`ostinato_tcp.measure`): a port's state is
 polled more densely the longer it has been sending (every 0.5% of the time so far),
 so the end of a send is known within about 0.25% of its length.
+
+A batch that lagged feeds the next one: when a port of a pipelined batch kept a slower pace
+than planned, the next batch's delay is the one that keeps both ordering margins largest at
+the paces measured (:func:`adapted_delay`), or, when even that margin is below
+``traffic.min_margin``, the next batch is sent in phases. Each batch's record
+(:class:`BatchReport`) says what was asked, what each port did and how its connections'
+order is known, for the run's outcome (:mod:`ostinato_tcp.outcome`).
 """
 
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
 
 from . import _signals
+from .batch_capture import BatchCapture
+from .batches import BatchReport, adapted_delay
 from .errors import DroneRpcError, RunFault
-from .measure import ARP_FRAME_BYTES, NDP_FRAME_BYTES, Interval, capture_spans, packet_times, sent_order, span_of, split_frames
-from .ports import DronePort, PortState
+from .measure import (ARP_FRAME_BYTES, IN_ORDER, NDP_FRAME_BYTES, ORDER_UNKNOWN, Interval, span_of, split_frames)
+from .ports import DronePort
 from .streams import Legs, Wire, client_program, handshake, learned_runs, server_program, server_runs
 from .tuples import Batch, StreamFields
 
@@ -36,22 +46,29 @@ CAPTURE_FRAMES = 900_000  # batches timed by Drone's capture: at most this many 
 
 
 class Sender:
-    """Sends the plan's batches through ports ``a`` and ``b``; records what happened in ``result``."""
+    """Sends the plan's batches through ports ``a`` and ``b``; records what happened in ``result``.
+    ``wires``: the fast build's MACs per port (None: Drone resolves); ``start_gate``: called once
+    before the first start (several port pairs start together); ``count_poller``: the DUT's
+    count for progress; ``legs``: the handshake by default, or a tear-down's."""
 
     def __init__(self, plan: "Plan", ports: dict[str, DronePort], result: "RunResult", events: "RunEvents",
                  opts: "RunOptions", *, dut: "DutSession | None" = None, expected: "Expected | None" = None,
+                 wires: dict[str, Wire | None] | None = None, start_gate: Callable[[], None] | None = None,
                  count_poller=None, legs: Legs | None = None):
         self.plan, self.sc = plan, plan.scenario
-        self.legs = legs or handshake(self.sc)  # the handshake, or a tear-down's legs
+        self.legs = legs or handshake(self.sc)
         self.a, self.b = ports["a"], ports["b"]
         self.result, self.ev, self.opts = result, events, opts
         self.dut, self.expected = dut, expected
         self.count_poller = count_poller
-        self.wires: dict[str, Wire | None] = {"a": None, "b": None}  # the fast build's MACs, per port
+        self.wires: dict[str, Wire | None] = wires or {"a": None, "b": None}
+        self.start_gate = start_gate
         self.baseline_tx: dict[str, int] = {}
         self._last_sent: dict[str, int] = {}  # each port's TCP count at its last poll, for progress
         self._next_progress = 0.0
-        self.start_gate = None  # called once before the first start (several pairs start together)
+        self._prepared: tuple | None = None  # (batch index, mode, delay, why, capture) of a batch loaded and built
+        self._pending: tuple | None = None  # a batch whose capture is still to be read: (capture, args)
+        self.reports: list[BatchReport] = result.batches  # one per batch sent
 
     # ------------------------------------------------------------------ programs and builds
     def _enabled(self, leg) -> bool:
@@ -59,17 +76,18 @@ class Sender:
         return leg is not None and self.opts.disable_stream != leg.role
 
     def _load(self, runs: list[StreamFields], *, syn: bool, ack: bool, server: bool = True) -> None:
-        legs = self.legs
+        legs, rate = self.legs, self.plan.rate
         syn, ack = syn and self._enabled(legs.first), ack and self._enabled(legs.last)
-        self.a.load(client_program(self.sc, runs, syn=syn, ack=ack, wire=self.wires["a"], legs=legs))
+        self.a.load(client_program(self.sc, runs, syn=syn, ack=ack, wire=self.wires["a"], legs=legs, rate=rate))
         if server and legs.reply is not None:
             nat = self.sc.nat
             dests = server_runs(runs, int(nat.address) if nat.mode == "preserve-ports" else None)
             self.b.load(server_program(self.sc, dests, enabled=self._enabled(legs.reply), wire=self.wires["b"],
-                                       legs=legs))
+                                       legs=legs, rate=rate))
 
     def _build(self, *ports: DronePort) -> None:
-        """Build the ports' programs; ports on different Drones build at the same time."""
+        """Build the ports' programs; ports on different Drone connections build at the same time
+        (Drone runs each connection's requests on a thread of its own)."""
         t0 = time.monotonic()
         if len(ports) == 2 and ports[0].drone is not ports[1].drone:
             with ThreadPoolExecutor(2) as pool:
@@ -170,73 +188,144 @@ class Sender:
                          self.count_poller.count if self.count_poller else None)
 
     # ------------------------------------------------------------------ batches
+    def _mode_for(self, batch: Batch) -> tuple[str, float | None, str]:
+        """How this batch goes: the plan's mode and delay, or, after a pipelined batch that lagged,
+        the delay for the paces it measured (or phases, when that leaves too small a margin)."""
+        plan = self.plan
+        if plan.mode != "pipelined" or self.legs.reply is None:
+            return plan.mode, None, ""
+        prev = self.reports[-1] if self.reports else None
+        if prev is None or prev.mode != "pipelined" or not prev.lagged:
+            return "pipelined", plan.delay, ""
+        pa, pb = prev.ports["a"]["pace"], prev.ports["b"]["pace"]
+        delay, margin = adapted_delay(batch.count, pa, pb)
+        paces = f"port A {pa:,.0f}/s, port B {pb:,.0f}/s in batch {prev.index + 1} (planned {plan.rate:,.0f}/s)"
+        if margin >= plan.min_margin and delay < 0.9 * plan.dut.syn_sent_timeout:
+            return "pipelined", delay, (f"{paces}: delay {delay:.3f} s keeps both ordering margins at {margin:.3f} s "
+                                        "at those paces")
+        return "phased", None, (f"{paces}: the best delay keeps margins of only {margin:.3f} s (< {plan.min_margin:g} "
+                                "s), so this batch is sent in phases")
+
+    def prepare(self, batch: Batch) -> None:
+        """Load and build what the batch sends first (the run builds its first batch while the
+        DUT is being cleared), and open the batch's capture."""
+        mode, delay, why = self._mode_for(batch)
+        fields = self.plan.space.stream_runs(batch)
+        capture = None
+        wants_capture = self.legs.reply is not None and 3 * batch.count <= CAPTURE_FRAMES
+        if wants_capture and self._pending is None:  # nothing to read first: the capture opens while this builds
+            capture = self._open_capture()
+        if self.legs.reply is None:
+            self._load(fields, syn=True, ack=False, server=False)
+            self._build(self.a)
+        elif mode == "pipelined":
+            self._load(fields, syn=True, ack=True)
+            self._build(self.a, self.b)
+        else:
+            learn = self.sc.nat.mode == "learn"
+            self._load(fields, syn=True, ack=False, server=not learn)
+            self._build(self.a) if learn else self._build(self.a, self.b)
+        if self._pending is not None:
+            self.finish_pending()  # the previous batch's capture settled while this one built
+            if wants_capture:
+                capture = self._open_capture()
+        self._prepared = (batch.index, mode, delay, why, capture)
+
+    def _open_capture(self) -> BatchCapture | None:
+        capture = BatchCapture(self.a, self.b, self.result)
+        return capture if capture.start() else None
+
     def send_batch(self, batch: Batch) -> None:
+        if self._prepared is None or self._prepared[0] != batch.index:
+            self.prepare(batch)
+        _, mode, delay, why, capture = self._prepared
+        self._prepared = None
+        if capture is not None:
+            capture.wait_open()
         plan, r = self.plan, self.result
         m, rate = batch.count, plan.rate
         fields = plan.space.stream_runs(batch)
         a, b = self.a, self.b
-        if self.legs.reply is None:
-            self._send_one_leg(batch, fields)
-            return
-        n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
-        planned = {"a": 2 * m / rate, "b": m / rate}
-        capture = BatchCapture(self.a, self.b, self.result) if 3 * batch.count <= CAPTURE_FRAMES else None
-        if capture and not capture.start():
-            capture = None
-        t0, build0 = time.monotonic(), r.timings["build"]
+        rep = BatchReport(index=batch.index, first=batch.first, count=m, mode=mode, delay=delay, why=why)
+        if why:
+            r.warnings.append(f"batch {batch.index + 1}: {why}")
         self._expect(batch)
-        if plan.mode == "pipelined":
-            self._load(fields, syn=True, ack=True)
-            self._build(a, b)
+        t0, build0 = time.monotonic(), r.timings["build"]
+        if self.legs.reply is None:
+            planned = {"a": m / rate}
+            self.ev.phase("send", f"batch {batch.index + 1}: {_word(self.legs.first.role)}s on {a.name}")
+            got = self._transmit({"a": a}, planned)["a"]
+            times = {"a": [got], "syn": got, "handshake": got}
+        elif mode == "pipelined":
+            n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
+            planned = {"a": 2 * m / rate, "b": m / rate}
+            rep.margin = min(delay, m / rate - delay)
             self.ev.phase("send", f"batch {batch.index + 1}: {n1}s and {n3}s on {a.name}, {n2}s on {b.name} "
-                                  f"after {plan.delay:.3f} s")
-            got = self._transmit({"a": a, "b": b}, planned, start_b_after=plan.delay)
+                                  f"after {delay:.3f} s")
+            got = self._transmit({"a": a, "b": b}, planned, start_b_after=delay)
             times = {"a": [got["a"]], "b": [got["b"]], "syn": got["a"].share(m, 2 * m), "handshake": got["a"]}
         else:
-            learn = self.sc.nat.mode == "learn"
-            self._load(fields, syn=True, ack=False, server=not learn)
-            self._build(a) if learn else self._build(a, b)
-            self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, {n1}s on {a.name}")
-            syn = self._transmit({"a": a}, {"a": m / rate})["a"]
-            if learn:
-                self._learn(batch)
-                self._build(b)
-            self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, {n2}s on {b.name}")
-            synack = self._transmit({"b": b}, {"b": m / rate})["b"]
-            self._load(fields, syn=False, ack=True, server=False)
-            self._build(a)
-            self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, {n3}s on {a.name}")
-            ack = self._transmit({"a": a}, {"a": m / rate})["a"]
-            times = {"a": [syn, ack], "b": [synack], "syn": syn, "handshake": span_of(syn, ack)}
+            times, planned = self._phased(batch, fields, m, rate)
         # send time: from the first start to the last port done, Drone's builds excluded
         r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
-        if capture:
-            capture.finish(batch.index, self._reference_programs(fields), m, times, pipelined=plan.mode == "pipelined")
-        self._account({"a": times["a"], "b": times["b"]}, planned)
+        self._account(rep, {side: times[side] for side in planned}, planned)
+        self.reports.append(rep)
+        marks = r.order_marks
+        if marks is not None:  # what is known of this batch's order before any capture is read
+            marks[batch.first:batch.first + m] = bytes([IN_ORDER if not rep.suspect else ORDER_UNKNOWN]) * m
+        rep.order = "phased" if mode == "phased" else ("port timing, " + ("a port fell behind its plan" if rep.suspect
+                                                                          else "no port fell behind by its margin"))
+        if capture is not None:
+            capture.mark_sent()
+            self._pending = (capture, batch, self._reference_programs(fields), times, mode == "pipelined", rep)
+        else:
+            self._commit(times)
+
+    def _phased(self, batch: Batch, fields, m: int, rate: float) -> tuple[dict, dict]:
+        a, b = self.a, self.b
+        n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
+        learn = self.sc.nat.mode == "learn"
+        self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, {n1}s on {a.name}")
+        syn = self._transmit({"a": a}, {"a": m / rate})["a"]
+        if learn:
+            self._learn(batch)
+            self._build(b)
+        self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, {n2}s on {b.name}")
+        synack = self._transmit({"b": b}, {"b": m / rate})["b"]
+        self._load(fields, syn=False, ack=True, server=False)
+        self._build(a)
+        self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, {n3}s on {a.name}")
+        ack = self._transmit({"a": a}, {"a": m / rate})["a"]
+        times = {"a": [syn, ack], "b": [synack], "syn": syn, "handshake": span_of(syn, ack)}
+        return times, {"a": 2 * m / rate, "b": m / rate}
+
+    def _commit(self, times: dict) -> None:
+        """A batch's times (the capture's, where it was read) into the ports' and the run's spans."""
+        r = self.result
+        for side in ("a", "b"):
+            for iv in times.get(side, []):
+                r.ports[side].transmit += iv
         r.syn_phase += times["syn"]
         r.handshake += times["handshake"]
 
-    def _send_one_leg(self, batch: Batch, fields: list[StreamFields]) -> None:
-        """Legs without a reply (the RST close): port A sends its one leg, timed by its transmit state."""
-        r, m = self.result, batch.count
-        t0, build0 = time.monotonic(), r.timings["build"]
-        self._expect(batch)
-        self._load(fields, syn=True, ack=False, server=False)
-        self._build(self.a)
-        self.ev.phase("send", f"batch {batch.index + 1}: {_word(self.legs.first.role)}s on {self.a.name}")
-        got = self._transmit({"a": self.a}, {"a": m / self.plan.rate})["a"]
-        r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
-        self._account({"a": [got]}, {"a": m / self.plan.rate})
-        r.syn_phase += got
-        r.handshake += got
+    def finish_pending(self) -> None:
+        """Read the last batch's capture (once Drone has handed its frames over) and commit its times."""
+        if self._pending is None:
+            return
+        capture, batch, refs, times, pipelined, rep = self._pending
+        self._pending = None
+        capture.finish(batch, refs, times, pipelined=pipelined, marks=self.result.order_marks)
+        if pipelined and capture.order_read:
+            rep.order = "Drone's captures" + ("" if capture.same_clock else " (two Drone hosts: clock offset measured)")
+        self._commit(times)
 
     def _reference_programs(self, fields: list[StreamFields]) -> tuple[list, list]:
         """Ports A's and B's whole programs of a batch, to place each captured frame in."""
-        nat = self.sc.nat
-        ref_a = client_program(self.sc, fields, wire=self.wires["a"], legs=self.legs)
+        nat, rate = self.sc.nat, self.plan.rate
+        ref_a = client_program(self.sc, fields, wire=self.wires["a"], legs=self.legs, rate=rate)
         ref_b = self.b.program if nat.mode == "learn" else server_program(
             self.sc, server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None),
-            wire=self.wires["b"], legs=self.legs)
+            wire=self.wires["b"], legs=self.legs, rate=rate)
         return ref_a, ref_b
 
     def _expect(self, batch: Batch) -> None:
@@ -245,16 +334,20 @@ class Sender:
         self.result.ports["a"].expected_packets += batch.count * (2 if legs.last is not None else 1)
         self.result.ports["b"].expected_packets += batch.count if legs.reply is not None else 0
 
-    def _account(self, intervals: dict[str, list[Interval]], planned: dict[str, float]) -> None:
+    def _account(self, rep: BatchReport, intervals: dict[str, list[Interval]], planned: dict[str, float]) -> None:
+        """Each port's plan against its transmit state in this batch: lagged, how late, its pace."""
         tol = self.sc.traffic.rate_tolerance
+        packets = {"a": 2 * rep.count if self.legs.last is not None else rep.count, "b": rep.count}
         for side, ivs in intervals.items():
-            rep = self.result.ports[side]
-            for iv in ivs:
-                rep.transmit += iv
-            rep.planned_seconds += planned[side]
-            took = sum(iv.seconds - iv.bound for iv in ivs)
-            if took > planned[side] * (1 + tol) + 0.005:
-                rep.lagged = True
+            port = self.result.ports[side]
+            port.planned_seconds += planned[side]
+            seconds, bound = sum(iv.seconds for iv in ivs), sum(iv.bound for iv in ivs)
+            took = seconds - bound
+            lagged = took > planned[side] * (1 + tol) + 0.005
+            port.lagged = port.lagged or lagged
+            rep.ports[side] = {"planned_seconds": planned[side], "seconds": seconds, "bound_seconds": bound,
+                               "late_seconds": max(0.0, took - planned[side]), "lagged": lagged,
+                               "pace": packets[side] / seconds if seconds > 0 else 0.0}
 
     # ------------------------------------------------------------------ NAT learn
     def _learn(self, batch: Batch) -> None:
@@ -268,14 +361,25 @@ class Sender:
         except ValueError as exc:
             raise RunFault(str(exc)) from None
         self.result.warnings.extend(notes)
-        self.b.load(server_program(self.sc, runs, enabled=self._enabled(self.legs.reply), wire=self.wires["b"]))
+        self.b.load(server_program(self.sc, runs, enabled=self._enabled(self.legs.reply), wire=self.wires["b"],
+                                   rate=self.plan.rate))
 
     # ------------------------------------------------------------------ counters
-    def take_baseline(self) -> None:
+    def take_baseline(self, baselines: dict | None = None, not_ours: dict[str, int] | None = None) -> None:
         """Counters before the first packet (the devices' ARP may still come in: the bytes
-        tell those frames apart later)."""
-        self.baselines = {"a": self.a.counters(), "b": self.b.counters()}
-        self.baseline_tx = {side: c.tx_frames for side, c in self.baselines.items()}
+        tell those frames apart later). ``baselines``: counters read earlier, before the probe,
+        with ``not_ours`` the frames of the run's size each port sent since that are not the run's
+        (the probe's): Drone refreshes its counters about once a second, so counters read right
+        after the probe could miss its last frames and count them as the run's."""
+        self.baselines = baselines or {"a": self.a.counters(), "b": self.b.counters()}
+        self.not_ours = dict(not_ours or {})
+        self.baseline_tx = {side: c.tx_frames + self.not_ours.get(side, 0) for side, c in self.baselines.items()}
+
+    def after_send(self) -> None:
+        """Once the last batch is sent: the ports' counters settled, then its capture read (the
+        two wait on Drone one after the other, beside the DUT's dump)."""
+        self.settle_counters()
+        self.finish_pending()
 
     def settle_counters(self) -> None:
         """The run's frames per port, once Drone's counters caught up, split into TCP and ARP."""
@@ -287,6 +391,7 @@ class Sender:
                 c = p.counters() - base
                 frames = split_frames(c.tx_frames, c.tx_bytes, t.frame_length,
                                       NDP_FRAME_BYTES if self.sc.connections.family == 6 else ARP_FRAME_BYTES)
+                frames = replace(frames, tcp=frames.tcp - self.not_ours.get(side, 0))
                 now = time.monotonic()
                 if (frames.tcp, frames.other) != last:
                     last, since = (frames.tcp, frames.other), now
@@ -301,61 +406,7 @@ class Sender:
         a, b = self.result.ports["a"], self.result.ports["b"]
         self.ev.finished(a.sent_packets, b.sent_packets, a.expected_packets, b.expected_packets)
 
-    def stop_all(self) -> list[str]:
-        """Stop every port this run started; returns what could not be stopped."""
-        problems = []
-        for p in (self.a, self.b):
-            if p.started and p.state != PortState.RELEASED:
-                try:
-                    p.stop()
-                except Exception as exc:  # noqa: BLE001 - a fault path: report, go on with the other port
-                    problems.append(f"could not stop transmit on {p.name}: {exc}")
-        return problems
-
 
 def _word(role: str) -> str:
     """A leg's role as the output names it: SYN, SYN-ACK, ACK, FIN, FIN-ACK, last ACK, RST."""
     return {"synack": "SYN-ACK", "finack": "FIN-ACK", "lastack": "last ACK"}.get(role, role.upper())
-
-
-class BatchCapture:
-    """Times a batch of up to 300,000 connections by Drone's own capture of both ports (to
-    microseconds, a pipelined SYN phase apart from its ACKs, and the order each connection's
-    packets left in) rather than by the transmit state, whose start is known only to the
-    startTransmit reply (about 10 ms after the first packet)."""
-
-    def __init__(self, a: DronePort, b: DronePort, result: "RunResult"):
-        self.a, self.b, self.result = a, b, result
-
-    def start(self) -> bool:
-        try:
-            for p in (self.a, self.b):
-                p.start_capture()
-        except DroneRpcError as exc:
-            self.result.warnings.append(f"Drone could not capture ({exc}): the send is timed by its transmit state")
-            return False
-        time.sleep(DronePort.CAPTURE_OPEN)
-        return True
-
-    def finish(self, index: int, refs: tuple[list, list], m: int, times: dict, *, pipelined: bool) -> None:
-        """Replace the transmit-state times in ``times`` by the captures' (where they saw enough)."""
-        t0 = time.monotonic()
-        time.sleep(DronePort.CAPTURE_SETTLE)
-        a_times, b_times = packet_times(self.a.stop_capture(), refs[0]), packet_times(self.b.stop_capture(), refs[1])
-        got_a = capture_spans(a_times, {"syn": range(0, m), "ack": range(m, 2 * m), "all": range(0, 2 * m)})
-        got_b = capture_spans(b_times, {"all": range(0, m)})
-        r = self.result
-        if pipelined and len(a_times) >= 2 * m and len(b_times) >= m:
-            same_clock = self.a.drone.endpoint.rsplit(":", 1)[0] == self.b.drone.endpoint.rsplit(":", 1)[0]
-            r.sent_order.append(sent_order(index, a_times, b_times, m, same_clock=same_clock))
-        r.timings["capture"] = r.timings.get("capture", 0.0) + time.monotonic() - t0
-        if "syn" in got_a:
-            times["syn"] = got_a["syn"]
-        if pipelined:
-            if "all" in got_a:
-                times["handshake"], times["a"] = got_a["all"], [got_a["all"]]
-        elif "syn" in got_a and "ack" in got_a:
-            times["a"] = [got_a["syn"], got_a["ack"]]
-        if "all" in got_b:
-            times["b"] = [got_b["all"]]
-        r.timed_by_capture = True

@@ -220,16 +220,26 @@ def handshake(sc: Scenario) -> Legs:
     return legs_for("handshake", sc.traffic.client_isn, sc.traffic.server_isn)
 
 
+def _rate(sc: Scenario, rate: float | None) -> float:
+    """The packets per second of each stream: the plan's (``rate``), else the scenario's own."""
+    if rate is not None:
+        return float(rate)
+    if sc.traffic.rate == "max":
+        raise ValueError("traffic.rate max: the streams need the plan's rate (measured from Drone's ceiling)")
+    return float(sc.traffic.rate)
+
+
 def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, syn: bool = True, ack: bool = True,
-                   wire: Wire | None = None, legs: Legs | None = None) -> list[StreamSpec]:
+                   wire: Wire | None = None, legs: Legs | None = None, rate: float | None = None) -> list[StreamSpec]:
     """Port A: the first leg's stream(s) (the SYNs), then the last leg's (the ACKs), sent in
     sequence (goto next), one pair per run of ``fields`` (per client IP in the blocks layout).
     ``syn``/``ack`` enable the first/last leg: a leg left out stays in the program, disabled, so
     stream ids stay put across phases. ``wire``: the fast build's form; ``legs``: the handshake
-    by default, or a tear-down's (:func:`legs_for`)."""
+    by default, or a tear-down's (:func:`legs_for`); ``rate``: the plan's packets per second."""
     t, c = sc.traffic, sc.connections
     legs = legs or handshake(sc)
     runs = _runs(fields)
+    pps = _rate(sc, rate)
     specs = []
     for leg, enabled in ((legs.first, syn), (legs.last, ack)):
         if leg is None:
@@ -240,16 +250,17 @@ def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, s
                 flags=leg.flags, client_ip=f.ip_base, client_ip_count=f.ip_count, client_port=f.port_base,
                 client_port_count=f.port_count, client_port_step=f.port_step,
                 server_ip=int(c.server_ip) if f.server_ip is None else f.server_ip,
-                server_port=c.server_port if f.server_port is None else f.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=t.rate, enabled=enabled,
+                server_port=c.server_port if f.server_port is None else f.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=pps, enabled=enabled,
                 window=t.window, frame_length=t.frame_length, family=c.family))
     return _chain(specs, wire)
 
 
 def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = True,
-                   wire: Wire | None = None, legs: Legs | None = None) -> list[StreamSpec]:
+                   wire: Wire | None = None, legs: Legs | None = None, rate: float | None = None) -> list[StreamSpec]:
     """Port B: the reply leg's stream(s) (the SYN-ACKs), one per run of destinations; packet k
     of a run goes to (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
     t, c = sc.traffic, sc.connections
+    pps = _rate(sc, rate)
     leg = (legs or handshake(sc)).reply
     if leg is None:
         raise ValueError("these legs have no reply from port B")
@@ -261,7 +272,7 @@ def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = Tr
             client_ip_count=run.ip_count, client_port=run.port_base, client_port_count=run.port_count,
             client_port_step=run.port_step, server_ip=int(c.server_ip) if run.server_ip is None else run.server_ip,
             server_port=c.server_port if run.server_port is None else run.server_port,
-            seq=leg.seq, ack=leg.ack, count=run.packets, rate=t.rate, enabled=enabled,
+            seq=leg.seq, ack=leg.ack, count=run.packets, rate=pps, enabled=enabled,
             window=t.window, frame_length=t.frame_length, family=c.family))
     return _chain(out, wire)
 

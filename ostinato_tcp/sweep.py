@@ -19,10 +19,13 @@ sweep resumes where it stopped. Results: ``results.csv``, ``results.json``,
 Terms of RFC 9693 (benchmarking stateful NAT gateways) in the results, from
 measured rates only (docs/figures.md): "maximum connection establishment rate" is
 the highest measured offered connection rate among the points of a count where
-every connection was ESTABLISHED+ASSURED and no port lagged (a lagging point did
-not test its asked rate: it is reported as lagged, never as a pass); "connection
-tracking table capacity" is the largest count fully established, shown beside the
-DUT's nf_conntrack_max.
+every connection was ESTABLISHED+ASSURED (a point whose port lagged counts at the rate
+it measured: "lagged" only says the asked rate was not the one tested); a point that
+failed bounds it from above at its measured rate; an inconclusive point (the traffic
+broke the order) or one the plan refused (a rate above Drone's ceiling) never does.
+"Connection tracking table capacity" is the largest count fully established, shown
+beside the DUT's nf_conntrack_max. A search on ``traffic.rate`` steers on measured
+rates: to test an offered rate it asks what made Drone offer the nearest rate so far.
 """
 
 from __future__ import annotations
@@ -240,7 +243,8 @@ def _clear_point(sc, opts: RunOptions) -> None:
 
 def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
     """Bisect (geometrically) the search field between its highest passing and lowest failing
-    (or lagging) value, for each combination of the other varied fields."""
+    value, for each combination of the other varied fields; ``traffic.rate`` by the rates the
+    points measured (:func:`_search_rate`)."""
     spec = sweep.spec.search
     key = spec.field
     added = []
@@ -250,8 +254,11 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
             others = tuple(sorted((k, str(v)) for k, v in r["varied"].items() if k != key))
             groups.setdefault(others, []).append(r)
     for others, grid in groups.items():
+        if key == "traffic.rate":
+            added += _search_rate(spec, grid, rows, run_point)
+            continue
         passing = [r["varied"][key] for r in grid if point_status(r) == "pass"]
-        failing = [r["varied"][key] for r in grid if point_status(r) in ("fail", "lagged")]  # lagged: a ceiling
+        failing = [r["varied"][key] for r in grid if point_status(r) == "fail"]
         if not passing or not failing:
             continue
         lo = max(passing)
@@ -264,17 +271,61 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
             if hi / lo <= 1 + spec.precision:
                 break
             mid = math.sqrt(lo * hi)
-            mid = round(mid) if all(isinstance(v, int) for v in (lo, hi)) or key == "traffic.rate" else mid
-            p = Point({**base, key: float(mid) if key == "traffic.rate" else mid}, search=True)
+            mid = round(mid) if all(isinstance(v, int) for v in (lo, hi)) else mid
+            p = Point({**base, key: mid}, search=True)
             row = run_point(len(rows), len(rows) + 1, p)
             rows[p.name] = row
             added.append(p)
             if point_status(row) == "pass":
                 lo = mid
-            elif point_status(row) in ("fail", "lagged"):
+            elif point_status(row) == "fail":
                 hi = mid
             else:
                 break
+    return added
+
+
+def _measured(r: dict) -> float | None:
+    return _offered(r).get("per_second") or None
+
+
+def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
+    """Bisect the offered connection rate the points measured, between the highest that passed
+    and the lowest that failed above it; each step asks the rate that made Drone offer the
+    target, from the asked/offered ratio of the point that measured nearest it."""
+    seen = [r for r in grid if _measured(r) and point_status(r) in ("pass", "fail")]
+    passing = [_measured(r) for r in seen if point_status(r) == "pass"]
+    if not passing:
+        return []
+    lo = max(passing)
+    above = [_measured(r) for r in seen if point_status(r) == "fail" and _measured(r) > lo]
+    if not above:
+        return []
+    hi = min(above)
+    base = next(r["varied"] for r in grid)
+    added = []
+    for _ in range(spec.max_steps):
+        if hi / lo <= 1 + spec.precision:
+            break
+        target = math.sqrt(lo * hi)
+        ref = min(seen, key=lambda r: abs(math.log(_measured(r) / target)))
+        ask = float(round(target * float(ref["rate"]) / _measured(ref)))
+        p = Point({**base, "traffic.rate": ask}, search=True)
+        if p.name in rows:  # asked before: Drone cannot be steered closer
+            break
+        row = run_point(len(rows), len(rows) + 1, p)
+        rows[p.name] = row
+        added.append(p)
+        got, status = _measured(row), point_status(row)
+        if got is None or status not in ("pass", "fail"):
+            break  # inconclusive, refused or an error: nothing to steer on
+        seen.append(row)
+        if status == "pass":
+            lo = max(lo, got)
+        else:
+            hi = min(hi, got)
+        if lo >= hi:  # a pass measured above a failure: the DUT's edge is not sharp at this precision
+            break
     return added
 
 
@@ -312,13 +363,21 @@ def _max_teardown(results: list[dict]) -> dict:
     return out
 
 
+REFUSALS = ("PlanError", "CapacityError")
+
+
 def point_status(r: dict) -> str:
-    """pass, fail, lagged (a port sent slower than asked: the asked rate was not tested) or error."""
-    if r.get("verdict") == "error":
-        return "error"
-    if any((p or {}).get("lagged") for p in (r.get("ports") or {}).values()):
-        return "lagged"
-    return "pass" if r.get("verdict") == "pass" else "fail"
+    """pass, fail (the DUT), inconclusive (the traffic broke the order, or a port sent short),
+    refused (the plan refused the point: e.g. a rate above Drone's ceiling) or error (a fault)."""
+    verdict = r.get("verdict")
+    if verdict == "error":
+        return "refused" if r.get("error_type") in REFUSALS else "error"
+    return verdict if verdict in ("pass", "fail", "inconclusive") else "fail"
+
+
+def point_lagged(r: dict) -> bool:
+    """A port sent slower than asked: the point tested its measured rate, not the asked one."""
+    return any((p or {}).get("lagged") for p in (r.get("ports") or {}).values())
 
 
 def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
@@ -333,18 +392,21 @@ def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
         ok = [r for r in rows if point_status(r) == "pass" and (_offered(r).get("bound_pct") is not None)
               and _offered(r)["bound_pct"] <= MAX_BOUND_PCT]
         best = max(ok, key=lambda r: _offered(r)["per_second"], default=None)
-        failing = [r for r in rows if point_status(r) == "fail"]
-        above = [r for r in failing if best is None or _offered(r).get("per_second", 0) > _offered(best)["per_second"]]
-        first_fail = min(above, key=lambda r: _offered(r).get("per_second") or r["rate"], default=None)
+        failing = [r for r in rows if point_status(r) == "fail" and _measured(r)]
+        above = [r for r in failing if best is None or _measured(r) > _offered(best)["per_second"]]
+        first_fail = min(above, key=_measured, default=None)
         max_rate[str(count)] = {
             "connections_per_second": _offered(best).get("per_second") if best else None,
             "bound_pct": _offered(best).get("bound_pct") if best else None,
             "point": best.get("point_name") if best else None,
             "asked_rate": best["rate"] if best else None,
-            "first_failing_above": (_offered(first_fail).get("per_second") or first_fail["rate"]) if first_fail else None,
-            "lagged_points": [{"point": r.get("point_name"), "asked_rate": r["rate"],
+            "first_failing_above": _measured(first_fail) if first_fail else None,
+            "lagged_points": [{"point": r.get("point_name"), "asked_rate": r["rate"], "status": point_status(r),
                                "measured_offered_rate": _offered(r).get("per_second")}
-                              for r in rows if point_status(r) == "lagged"],
+                              for r in rows if point_lagged(r)],
+            "not_tested": [{"point": r.get("point_name"), "asked_rate": r["rate"], "status": point_status(r),
+                            "why": r.get("error") or "; ".join((r.get("outcome") or {}).get("reasons") or [])}
+                           for r in rows if point_status(r) in ("inconclusive", "refused")],
             "not_counted_bound_over_5pct": [r.get("point_name") for r in rows if point_status(r) == "pass"
                                             and r not in ok]}
     full = [int(r["count"]) for r in results if point_status(r) == "pass"]
@@ -360,12 +422,15 @@ def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
         "grid_points": len(grid),
         "grid_passed": sum(1 for r in grid if point_status(r) == "pass"),
         "grid_failed": sum(1 for r in grid if point_status(r) == "fail"),
-        "grid_lagged": sum(1 for r in grid if point_status(r) == "lagged"),
+        "grid_inconclusive": sum(1 for r in grid if point_status(r) == "inconclusive"),
+        "grid_refused": sum(1 for r in grid if point_status(r) == "refused"),
+        "grid_lagged": sum(1 for r in grid if point_lagged(r)),
         "errors": sum(1 for r in results if point_status(r) == "error"),
         "maximum_connection_establishment_rate": max_rate,
         "maximum_rate_rule": ("the highest measured offered connection rate (SYNs sent / SYN phase time) among "
-                              "points where every connection was ESTABLISHED+ASSURED, no port lagged, and the rate "
-                              f"is known within {MAX_BOUND_PCT:g}%"),
+                              "points where every connection was ESTABLISHED+ASSURED, at the rate each point measured "
+                              f"(lagged or not), known within {MAX_BOUND_PCT:g}%; inconclusive and refused points "
+                              "are not counted"),
         "connection_tracking_table_capacity": {"largest_count_fully_established": max(full, default=None),
                                                "dut_nf_conntrack_max": ct_max},
         "connection_teardown_rate": _max_teardown(results),

@@ -174,8 +174,7 @@ def tear_down(report: TeardownReport, *, dut: "DutSession", ports: dict[str, "Dr
     report.health_before = dut.health()
     events.phase("teardown", f"closing every connection ({report.mode}: {', '.join(legs.roles)})")
     poller = RetirePoller(dut, Servers.of(sc.connections))
-    sender = Sender(plan, ports, traffic, events, opts, dut=dut, expected=expected, legs=legs)
-    sender.wires = wires
+    sender = Sender(plan, ports, traffic, events, opts, dut=dut, expected=expected, legs=legs, wires=wires)
     sender.take_baseline()
     poller.start()
     try:
@@ -186,7 +185,7 @@ def tear_down(report: TeardownReport, *, dut: "DutSession", ports: dict[str, "Dr
             sender.send_batch(batch)
     finally:
         poller.mark_sent()
-    sender.settle_counters()
+    sender.after_send()
     poller.done.wait(120)
     report.polls = list(poller.polls)
     report.poll_error = str(poller.error) if poller.error else None

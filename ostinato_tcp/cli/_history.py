@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, UsageError
+from ..errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, UsageError
 from ._base import (cli, drone_options, emit_json, history_db_option, history_options, output_options, password,
                     ssh_options, take_over_option)
 
@@ -92,8 +92,10 @@ def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json,
               accept_new_host_key, ask_dut_password, history_db, no_history, take_over_ports) -> None:
     """Run a base scenario over counts x rates (x delays); write CSV, JSON, JUnit XML and plots.
 
-    Exit codes: 0 every grid point passed, 1 a grid point failed its verdict or lagged, 2 bad sweep file,
-    3 a point could not run (Drone or DUT fault). Points already in --out are not run again.
+    Exit codes: 0 every grid point passed, 1 a grid point failed its verdict (the DUT), 4 none failed but a
+    grid point was inconclusive or refused (the traffic could not test it: a rate above Drone's ceiling, the
+    order broken before the DUT), 2 bad sweep file, 3 a point could not run (Drone or DUT fault). Points
+    already in --out are not run again.
     """
     from .._console import sweep_events
     from contextlib import nullcontext
@@ -117,26 +119,38 @@ def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json,
         _print_sweep(summary, out_dir)
     if summary["errors"]:
         sys.exit(EXIT_INFRA)
-    sys.exit(EXIT_FAILED if summary["grid_failed"] or summary["grid_lagged"] else EXIT_OK)
+    if summary.get("grid_failed", 0):
+        sys.exit(EXIT_FAILED)
+    sys.exit(EXIT_INCONCLUSIVE if summary.get("grid_inconclusive", 0) or summary.get("grid_refused", 0) else EXIT_OK)
+
+
+def _asked(rate) -> str:
+    return f"{rate:,.0f}/s" if isinstance(rate, (int, float)) else str(rate)
 
 
 def _print_sweep(summary: dict, out_dir: str) -> None:
     click.echo(f"sweep {summary['sweep']}: {summary['grid_passed']}/{summary['grid_points']} grid points passed"
-               + (f", {summary['grid_lagged']} lagged (a port sent slower than asked)" if summary["grid_lagged"]
-                  else "")
+               + (f", {summary.get('grid_failed', 0)} failed" if summary.get("grid_failed", 0) else "")
+               + (f", {summary.get('grid_inconclusive', 0)} inconclusive (the traffic, not the DUT)"
+                  if summary.get("grid_inconclusive", 0) else "")
+               + (f", {summary.get('grid_refused', 0)} refused by the plan" if summary.get("grid_refused", 0) else "")
+               + (f", {summary.get('grid_lagged', 0)} with a port slower than asked (counted at the rate measured)"
+                  if summary.get("grid_lagged", 0) else "")
                + (f", {summary['errors']} error(s)" if summary["errors"] else "") + f"; results in {out_dir}")
     for count, m in summary["maximum_connection_establishment_rate"].items():
         best, above = m["connections_per_second"], m["first_failing_above"]
         click.echo(f"  {int(count):>9,} connections: maximum connection establishment rate "
                    + (f"{best:,.0f}/s ±{m['bound_pct']:.1f}% measured (point {m['point']}, asked "
-                      f"{m['asked_rate']:,.0f}/s)" if best is not None else "none passed")
+                      f"{_asked(m['asked_rate'])})" if best is not None else "none passed")
                    + (f"; fails at {above:,.0f}/s" if above else "; no failing rate tried above it"))
         if m["not_counted_bound_over_5pct"]:
             click.echo(f"    passed but not counted (send too short to time within 5%): "
                        f"{', '.join(m['not_counted_bound_over_5pct'])}")
         for lag in m["lagged_points"]:
-            click.echo(f"    point {lag['point']}: LAGGED, asked {lag['asked_rate']:,.0f}/s, Drone offered "
-                       f"{lag['measured_offered_rate'] or 0:,.0f}/s: the asked rate was not tested")
+            click.echo(f"    point {lag['point']}: LAGGED, asked {_asked(lag['asked_rate'])}, Drone offered "
+                       f"{lag['measured_offered_rate'] or 0:,.0f}/s: {lag['status']} at the rate measured")
+        for nt in m.get("not_tested", []):
+            click.echo(f"    point {nt['point']}: {nt['status'].upper()}, asked {_asked(nt['asked_rate'])}: {nt['why']}")
     for count, m in summary.get("connection_teardown_rate", {}).items():
         retire = m["dut_retire_rate"]
         click.echo(f"  {int(count):>9,} connections: connection tear-down rate ({m['mode']}) "

@@ -186,6 +186,10 @@ class DroneApi(DroneHelpers, ABC):
     pb: Any  # OstProto messages and extensions of this backend
     emul: Any  # OstEmul extensions of this backend
     drone_version: str | None = None  # what checkVersion established (MAJOR.MINOR.x), if the backend knows
+    # Drone's capture thread needs this long to open, and hands its last frames over only this long
+    # after they were sent (pcap's one-second read timeout); the fake has neither wait
+    capture_open_seconds: float = 0.3
+    capture_settle_seconds: float = 1.3
 
     # ------------------------------------------------------------------ transport (per backend)
     @property

@@ -171,13 +171,20 @@ class FakeDrone(_FakeDevices, DroneApi):
 
     pb = ostproto_pb2
     emul = ostemul_pb2
+    capture_open_seconds = capture_settle_seconds = 0.0  # the fake's capture holds every frame at once
 
     def __init__(self, port_names=("porta", "portb"), *, host: str = "fake-drone", port: int = 7878,
-                 gateway_mac: int = 0x02AABBCCDD01, tx_seconds: float = 0.0, arp_per_start: int = 0):
+                 gateway_mac: int = 0x02AABBCCDD01, tx_seconds: float = 0.0, arp_per_start: int = 0,
+                 pps: float | dict[str, float] | None = None, capture_limit: int = 100_000,
+                 paced: bool = False, keeps: dict[str, float] | None = None):
         self.host, self.port_number = host, port
         self.ports = {i: FakePort(i, name) for i, name in enumerate(port_names)}
         self.gateway_mac = gateway_mac
         self.tx_seconds = tx_seconds
+        self.pps = pps  # a port's send ceiling (or each port's, by name): a transmit lasts at least frames / pps
+        self.capture_limit = capture_limit  # frames a capture keeps per stream and start
+        self.paced = paced  # a transmit takes its streams' packets / their rates (else it ends at once)
+        self.keeps = keeps or {}  # paced: the share of each stream's rate a port keeps, by port name (a lag)
         self.arp_per_start = arp_per_start  # ARP replies the devices send during each transmit (the DUT asks)
         self.calls: list[str] = []
         self.faults: dict[tuple[str, int], BaseException] = {}
@@ -308,14 +315,24 @@ class FakeDrone(_FakeDevices, DroneApi):
 
     # ------------------------------------------------------------------ transmit and counters
     def _rpc_startTransmit(self, request):
+        began = time.monotonic()  # the transmit starts with the request (making the capture's frames takes time)
         for pid in request.port_id:
             p = self._port(pid.id, "startTransmit")
             frames, nbytes = p.program_size(self.pb.StreamControl.e_nw_stop)
             if p.capturing:
-                p.captured += [frame(st, k) for st in sorted(p.streams.values(), key=lambda x: x.core.ordinal)
-                               if st.core.is_enabled for k in range(st.control.num_packets)]
+                for st in sorted(p.streams.values(), key=lambda x: x.core.ordinal):
+                    if st.core.is_enabled:  # a stream's distinct frames (its repeats add nothing), up to the limit
+                        distinct = max([vf.count for pr in st.protocol for vf in pr.variable_field] or [1])
+                        p.captured += [frame(st, k) for k in range(min(st.control.num_packets, distinct,
+                                                                       self.capture_limit))]
             p.pending = (frames + self.arp_per_start, nbytes + self.arp_per_start * ARP_FRAME_BYTES)
-            p.tx_until = time.monotonic() + max(self.tx_seconds, 1e-6)
+            pps = self.pps.get(p.name) if isinstance(self.pps, dict) else self.pps
+            seconds = frames / pps if pps else 0.0
+            if self.paced:
+                keep = self.keeps.get(p.name, 1.0)
+                seconds = sum(st.control.num_packets / min(st.control.packets_per_sec * keep, pps or float("inf"))
+                              for st in p.streams.values() if st.core.is_enabled)
+            p.tx_until = began + max(self.tx_seconds, seconds, 1e-6)
         return self._ack()
 
     def _rpc_stopTransmit(self, request):

@@ -98,15 +98,18 @@ class DutSession:
         # the count is readable by anyone, but only root enters another namespace
         return int(self.shell.run(C.count_argv(), sudo=None if self.netns else False, timeout=15).stdout.strip())
 
-    def clear(self, servers, mode: str) -> int:
+    def clear(self, servers, mode: str, *, also=None) -> int:
         """Delete the test's entries (``test``: those to each server endpoint of ``servers``, a
-        :class:`~ostinato_tcp.tuples.Servers`), everything (``all``) or nothing (``none``)."""
-        if mode == "none":
-            return 0
+        :class:`~ostinato_tcp.tuples.Servers`), everything (``all``) or nothing (``none``);
+        ``also``: another Servers whose entries go whatever the mode (the probe's), in the same
+        login. Returns the entries deleted (-1: the table was flushed)."""
         if mode == "all":
             self.shell.run(C.flush_argv(self.conntrack), timeout=600)
             return -1
-        return self._sum_counts(C.clear_test_argvs(servers, self.conntrack), _DELETED_RE, "-D", 3600)
+        argvs = C.clear_test_argvs(servers, self.conntrack) if mode == "test" else []
+        if also is not None:
+            argvs += C.clear_test_argvs(also, self.conntrack)
+        return self._sum_counts(argvs, _DELETED_RE, "-D", 3600) if argvs else 0
 
     def count_test_space(self, servers, state: str | None = None) -> int:
         """Entries of the test's address space now (what ``dut.clear: test`` would remove); with

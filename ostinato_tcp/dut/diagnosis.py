@@ -38,7 +38,11 @@ def _as_sent(orders, plan, which: str) -> str:
     timed = [o for o in orders if o.timed]
     if not timed:
         return ""
-    clock = "" if all(o.same_clock for o in timed) else " (two Drone hosts: their clocks' offset is in these figures)"
+    offsets = [o for o in timed if getattr(o, "clock_offset", None) is not None and o.same_clock]
+    clock = ("" if all(o.same_clock for o in timed) and not offsets else
+             f" (two Drone hosts: B's clock {offsets[0].clock_offset * 1000:+.3f} ms ±{offsets[0].clock_bound * 1000:.3f} "
+             "against A's, measured from the captures and taken out)" if offsets else
+             " (two Drone hosts: their clocks' offset is in these figures)")
     m = plan.space.batch_size
     if which == "synack_first":
         blocks = [(o.batch * m + a, o.batch * m + b, w) for o in timed for a, b, w in o.synack_first]

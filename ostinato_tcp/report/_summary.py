@@ -6,6 +6,9 @@ from ..dut.verdict import per_endpoint
 from ..measure import worst_order
 
 
+OUTCOME_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR"}
+
+
 def _fmt_s(x: float) -> str:
     return f"{x:.2f} s" if x < 100 else f"{x:.0f} s"
 
@@ -20,7 +23,16 @@ def summary_lines(r) -> list[str]:
         lines.extend(f"  warning: {w}" for w in r.warnings)
         return lines
     head = f"{v.established_assured}/{n} {'ESTABLISHED+ASSURED' if sc.expect.assured else 'ESTABLISHED'}"
-    lines.append(f"{'PASS' if r.passed else 'FAIL'}  {head}  ({sc.name})")
+    word = r.outcome
+    lines.append(f"{OUTCOME_WORDS[word]}  {head}  ({sc.name})"
+                 + ("  the traffic, not the DUT" if word == "inconclusive" else ""))
+    d = r.decision
+    if d is not None and word != "pass":
+        if d.in_order is not None and word in ("fail", "inconclusive") and not r.ports_short:
+            lines.append(f"  outcome: {d.in_order} connection(s) delivered in order, the DUT failed "
+                         f"{d.failed_in_order} of them; {d.dut_failed} failure(s) are the DUT's, "
+                         f"{d.traffic_failed} the traffic's")
+        lines.extend(f"  outcome: {reason}" for reason in d.reasons)
     states = ", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"
     lines.append(f"  states of the expected connections' entries: {states}")
     missing = v.counts.get("missing", 0)
@@ -101,8 +113,15 @@ def _traffic_lines(r) -> list[str]:
     lines = ["  timings: " + ", ".join(parts)]
     plan = r.plan
     if plan is not None:
-        lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate {plan.rate:g}/s"
+        lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate "
+                     + (f"{plan.rate:,.0f}/s" if plan.rate >= 100 else f"{plan.rate:g}/s")
                      + (f", delay {plan.delay:.3f} s" if plan.delay is not None else ""))
+        if plan.ceiling is not None:
+            lines.append(f"  Drone's send ceiling (both ports flat out): {plan.ceiling.text()}"
+                         + (f"; {plan.rate_why}" if plan.rate_why.startswith(("lowered", "traffic.rate max")) else ""))
+        changed = [b for b in r.batches if b.why]
+        for b in changed[:3]:
+            lines.append(f"  batch {b.index + 1}: {b.why}")
         if plan.space.endpoint_count > 1:
             lines.append(f"  servers: {plan.space.servers.describe()}" + _endpoint_spread(r))
     for side, p in r.ports.items():

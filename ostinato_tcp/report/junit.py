@@ -6,6 +6,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
+def _is_error(d: dict) -> bool:
+    """A fault, or an inconclusive run (the traffic broke the order): errors, not the DUT's failures."""
+    return bool(d.get("error")) or d.get("verdict") == "inconclusive"
+
+
 def _case_name(d: dict) -> str:
     return d.get("point_name") or d.get("scenario_name") or "run"
 
@@ -13,8 +18,8 @@ def _case_name(d: dict) -> str:
 def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.ElementTree:
     """``results``: dicts as made by :func:`ostinato_tcp.report.result_to_dict` (or a sweep point);
     an entry with ``error`` set is an error (infrastructure), a failed verdict a failure."""
-    failures = sum(1 for d in results if not d.get("error") and d.get("verdict") != "pass")
-    errors = sum(1 for d in results if d.get("error"))
+    failures = sum(1 for d in results if not _is_error(d) and d.get("verdict") != "pass")
+    errors = sum(1 for d in results if _is_error(d))
     total_time = sum(float((d.get("timings") or {}).get("total", 0.0)) for d in results)
     suites = ET.Element("testsuites", name=suite_name, tests=str(len(results)), failures=str(failures),
                         errors=str(errors), time=f"{total_time:.3f}")
@@ -32,6 +37,11 @@ def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.Elem
         if d.get("error"):
             el = ET.SubElement(case, "error", message=str(d["error"]), type=d.get("error_type", "fault"))
             el.text = str(d["error"])
+        elif d.get("verdict") == "inconclusive":  # the traffic, not the DUT: an error of the test, not a failure
+            reasons = (d.get("outcome") or {}).get("reasons") or []
+            el = ET.SubElement(case, "error", message=f"INCONCLUSIVE {headline}: " + "; ".join(reasons)[:2000],
+                               type="inconclusive")
+            el.text = "\n".join(reasons + (d.get("diagnosis") or []))
         elif d.get("verdict") != "pass":
             el = ET.SubElement(case, "failure", message=f"{headline}: " + "; ".join(d.get("diagnosis") or [])[:2000],
                                type="verdict")

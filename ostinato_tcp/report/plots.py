@@ -21,7 +21,7 @@ def write_plots(rows: list[dict], out: Path) -> list[Path]:
 
     out = Path(out)
     written = []
-    rows = [r for r in rows if r.get("status") in ("pass", "fail", "lagged")]
+    rows = [r for r in rows if r.get("status") in ("pass", "fail")]  # points that tested the DUT
     counts = sorted({r["count"] for r in rows})
     rates = sorted({r["rate"] for r in rows})
 
@@ -29,10 +29,10 @@ def write_plots(rows: list[dict], out: Path) -> list[Path]:
     #    a point where a port lagged is drawn hollow (its asked rate was not reached).
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for c in counts:
-        pts = sorted((r["offered_connection_rate"], r["success_ratio"] * 100, r["status"]) for r in rows
-                     if r["count"] == c and r.get("offered_connection_rate"))
+        pts = sorted((r["offered_connection_rate"], r["success_ratio"] * 100, bool(r["lagged_a"] or r["lagged_b"]))
+                     for r in rows if r["count"] == c and r.get("offered_connection_rate"))
         line = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{c:,} connections")[0]
-        lag = [p for p in pts if p[2] == "lagged"]
+        lag = [p for p in pts if p[2]]
         if lag:
             ax.plot([p[0] for p in lag], [p[1] for p in lag], linestyle="none", marker="o", markersize=11,
                     markerfacecolor="none", color=line.get_color())

@@ -148,7 +148,8 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
         if isinstance(ctx_exc, CrossFieldError):
             loc = ctx_exc.loc
         # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
-        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str", "Ports"))))
+        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("constrained-")
+                                                                   or p in ("int", "float", "str", "Ports"))))
         field = ".".join(str(p) for p in clean) or "(top)"
         raise _error(f"{field}: {_describe(err)}", clean, lines, source, field) from None
 

@@ -10,7 +10,7 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -184,7 +184,12 @@ class Connections(_Model):
 
 
 class Traffic(_Model):
-    rate: float = Field(gt=0, le=10_000_000, description="packets per second of each stream")
+    rate: Union[Annotated[float, Field(gt=0, le=10_000_000)], Literal["max"]] = Field(
+        description="packets per second of each stream; max: the highest rate Drone's ports keep here, from "
+                    "the send ceiling the run measures before its first packet")
+    above_ceiling: Literal["refuse", "lower"] = Field(
+        "refuse", description="a rate above what Drone's ports keep (measured before the first packet): refuse "
+                              "(exit 2, naming the measured ceiling) or lower (the run sends at the ceiling)")
     delay: Union[float, Literal["auto"]] = "auto"
     mode: Literal["auto", "pipelined", "phased"] = "auto"
     batches: Union[Literal["auto", "off"], int] = "auto"

@@ -15,13 +15,9 @@ from pathlib import Path
 from .conftest import clear_test_space, entries_in_test_space
 
 
-def test_port_a_falling_behind_is_diagnosed(ot, relab, scenario_file, tmp_path):
-    eps = relab(two_drones=True)
-    # 20,000 connections at 5,000/s pipelined, SYN-ACKs 1 s behind the SYNs. Drone A is stopped
-    # (SIGSTOP) for 1.6 s early in the SYN phase: port B keeps sending, so the SYN-ACKs of the
-    # connections whose SYNs were held up reach the DUT first.
-    sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 5000,
-                                                 "traffic.delay": 1.0, "traffic.mode": "pipelined"})
+def run_with_drone_a_stopped(eps, sc, tmp_path) -> tuple[int, str, dict]:
+    """Run ``sc`` and stop Drone A (SIGSTOP) for 1.6 s, 1.5 s into the send: port B (on the other
+    Drone) keeps sending, so the SYN-ACKs of the connections whose SYNs were held up go first."""
     report = tmp_path / "behind.json"
     env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "h.sqlite"))
     proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "--lab", eps.prefix,
@@ -41,11 +37,30 @@ def test_port_a_falling_behind_is_diagnosed(ot, relab, scenario_file, tmp_path):
     finally:
         os.kill(drone_a, signal.SIGCONT)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 1, "".join(seen) + out
-    rep = json.loads(report.read_text())
+    return proc.returncode, "".join(seen) + out, json.loads(report.read_text())
+
+
+def test_port_a_falling_behind_is_inconclusive_and_diagnosed(relab, scenario_file, tmp_path):
+    eps = relab(two_drones=True)
+    # 20,000 connections at 5,000/s pipelined, SYN-ACKs 1 s behind the SYNs.
+    sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 5000,
+                                                 "traffic.delay": 1.0, "traffic.mode": "pipelined"})
+    rc, out, rep = run_with_drone_a_stopped(eps, sc, tmp_path)
+    # the traffic, not the DUT: exit 4, not 1
+    assert rc == 4, out
+    assert rep["verdict"] == "inconclusive" and "INCONCLUSIVE  " in out and "the traffic, not the DUT" in out
     failed = rep["categories"]["syn_sent_unreplied"]
     assert failed > 1000 and rep["established_assured"] == 20000 - failed
     assert rep["dut"]["counter_deltas"]["invalid"] >= 1.8 * failed  # two per connection
+    o = rep["outcome"]
+    assert o["failed_by_the_traffic"] == failed and o["failed_by_the_dut"] == 0 and o["failed_in_order"] == 0
+    # each connection's order as sent, from the two Drones' captures (their clocks' offset measured from them)
+    order = rep["order_as_sent_batches"][0]
+    assert order["same_clock"] and order["clock_offset"] is not None and order["clock_bound"] < 0.0005
+    assert 20000 - failed - 200 <= o["delivered_in_order"] <= 20000 - failed
+    assert "Drone's captures show packets of" in o["reasons"][0]
+    assert f"of the {o['delivered_in_order']} connection(s) the traffic delivered in order, the DUT failed 0" \
+        in o["reasons"][0]
     diag = " ".join(rep["diagnosis"])
     assert f"{failed} in SYN_SENT [UNREPLIED]" in diag
     assert "their SYN-ACKs reached the DUT before their SYNs" in diag

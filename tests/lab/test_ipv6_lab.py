@@ -45,8 +45,8 @@ def test_an_ipv6_lost_syn_ack_leg_is_diagnosed(ot, lab, relab):
     rc, out, err, rep = ot("run", "--disable-stream", "synack", "--keep-entries", sc, "--set", "connections.count=1000",
                            "--set", "traffic.rate=1000")
     try:
-        assert rc == 1, out + err
-        assert out.startswith("FAIL  0/1000"), out
+        assert rc == 4, out + err  # Drone sent no SYN-ACK: the traffic, not the DUT
+        assert out.startswith("INCONCLUSIVE  0/1000"), out
         assert rep["categories"]["syn_sent_unreplied"] == 1000
         assert "e.g. [fd00:1::100]:30000" in out and "the SYN-ACK never reached the DUT" in out
         assert len([x for x in v6_entries(lab) if "SYN_SENT" in x and "[UNREPLIED]" in x]) == 1000

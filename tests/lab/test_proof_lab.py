@@ -53,9 +53,11 @@ def test_stale_entries_never_make_a_pass(ot, lab, scenario_file):
     with synacks_dropped_at_the_dut(lab):
         rc, out, err, rep = ot("run", str(fresh))
     assert rc == 1 and rep["categories"]["syn_sent_unreplied"] == 5000, out + err
+    assert rep["outcome"]["delivered_in_order"] == 5000 and rep["outcome"]["failed_in_order"] == 5000
     assert rep["freshness"]["entries_before"] == 0
     rc, out, err, rep = ot("run", "--disable-stream", "synack", str(fresh))
-    assert rc == 1 and rep["ports"]["b"]["sent_packets"] == 0 and rep["ports_short"] == ["b"]
+    assert rc == 4 and rep["ports"]["b"]["sent_packets"] == 0 and rep["ports_short"] == ["b"]
+    assert rep["verdict"] == "inconclusive"  # port B sent nothing: the traffic, not the DUT
     assert any("port B (portb) sent 0 of the 5000 TCP packets the plan said" in d for d in rep["diagnosis"])
 
 
@@ -72,24 +74,24 @@ def test_freshness_proof_with_and_without_dut_timestamps(ot, relab, scenario_fil
     assert "fresh: the test's space read back empty before the first packet" in out
 
 
-def test_sweep_point_asking_more_than_drone_can_send_reports_what_was_measured(ot, tmp_path):
+def test_sweep_point_asking_more_than_drone_can_send_is_refused_with_the_measured_ceiling(ot, tmp_path):
     sweep = tmp_path / "fast.yaml"
     sweep.write_text(yaml.safe_dump({"name": "too-fast", "base": str(SCENARIOS / "lab-1000.yaml"),
                                      "counts": [10000], "rates": [5000, 3000000]}))
     out = tmp_path / "out"
     rc, stdout, err, _ = ot("sweep", str(sweep), "--out", str(out), "-q", timeout=900)
-    assert rc == 1, stdout + err  # a lagging point is not a pass
+    assert rc == 4, stdout + err  # nothing failed, a point could not be tested: not a pass
     data = json.loads((out / "results.json").read_text())
     points = {p["point_name"]: p for p in data["points"]}
     fast = points["n10000-r3e+06"]
-    offered = fast["rates"]["offered_connection_rate"]["per_second"]
-    assert fast["ports"]["a"]["lagged"] and offered < 1_000_000  # Drone's ceiling, measured
+    assert fast["verdict"] == "error" and fast["error_type"] == "PlanError"
+    assert "traffic.rate 3,000,000/s is more than Drone's ports keep here" in fast["error"]
     m = data["summary"]["maximum_connection_establishment_rate"]["10000"]
-    assert [x["point"] for x in m["lagged_points"]] == ["n10000-r3e+06"]
+    assert [x["point"] for x in m["not_tested"]] == ["n10000-r3e+06"] and m["not_tested"][0]["status"] == "refused"
     slow = points["n10000-r5000"]["rates"]["offered_connection_rate"]["per_second"]
     assert m["point"] == "n10000-r5000" and m["connections_per_second"] == slow
     assert abs(m["connections_per_second"] - 5000) / 5000 < 0.10
-    assert "LAGGED, asked 3,000,000/s, Drone offered" in stdout and "3,000,000/s" not in stdout.split("LAGGED")[0]
+    assert "point n10000-r3e+06: REFUSED, asked 3,000,000/s:" in stdout and "1 refused by the plan" in stdout
 
 
 def test_the_tools_own_ssh_session_is_never_an_unexpected_entry(lab, tmp_path):

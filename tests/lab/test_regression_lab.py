@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 
 from .conftest import SCENARIOS
+
+
+@contextmanager
+def acks_dropped_at_the_dut(lab):
+    """Every pure ACK arriving on the DUT's client-side link is dropped (netdev ingress): the SYNs and
+    SYN-ACKs go through, so the entries stay in SYN_RECV."""
+    rules = ("table netdev otcp_noack {\n chain in {\n  type filter hook ingress device dut-a priority -500;\n"
+             "  tcp flags & (fin | syn | rst | ack) == ack counter drop\n }\n}\n")
+    ns = lab.dut["namespace"]
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "netdev", "otcp_noack"], check=True)
 
 
 def test_lab_sweep_writes_every_output(ot, tmp_path):
@@ -41,7 +57,7 @@ def test_lab_sweep_writes_every_output(ot, tmp_path):
     assert rc == 0 and err.count("(already done)") == 6
 
 
-def test_history_flags_a_degraded_run(ot, scenario_file):
+def test_history_flags_a_degraded_run(ot, lab, scenario_file):
     sc = scenario_file("lab-1000.yaml", **{"name": "hist-check", "connections.count": 500, "traffic.rate": 500})
     rc, out, err, _ = ot("run", str(sc))
     assert rc == 0, out + err
@@ -51,8 +67,9 @@ def test_history_flags_a_degraded_run(ot, scenario_file):
     assert rc == 0
     rc, out, err, _ = ot("history", "--scenario", "hist-check", "--fail-on-regression")
     assert rc == 0 and "is no worse than run" in out
-    # the same scenario, its ACK leg lost: worse, flagged, exit 1
-    rc, out, err, _ = ot("run", "--disable-stream", "ack", str(sc))
+    # the same scenario on a DUT that now drops the ACKs: worse, flagged, exit 1
+    with acks_dropped_at_the_dut(lab):
+        rc, out, err, _ = ot("run", str(sc))
     assert rc == 1
     rc, out, err, _ = ot("history", "--scenario", "hist-check")
     assert rc == 0 and "REGRESSION: run 3 against run 2" in out and "established+assured 0 < 500" in out

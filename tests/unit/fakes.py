@@ -40,7 +40,7 @@ class ScriptedDut:
                       syn_recv_timeout=60, established_timeout=self.established_timeout, timestamp=0,
                       counters={"invalid": 0, "drop": 0})
 
-    def clear(self, servers, mode: str) -> int:
+    def clear(self, servers, mode: str, *, also=None) -> int:
         self._call("clear")
         return 0
 

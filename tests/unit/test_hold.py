@@ -58,7 +58,8 @@ def test_an_idle_hold_rechecks_every_connection():
     r = run_on_fakes(drone, dut, **{"expect.hold": 0.3})
     assert r.passed and r.hold.passed and r.hold.verdict.established_assured == 200
     assert r.hold.held >= 0.3 and r.hold.keepalive_rounds == 0
-    assert dut.calls == ["health", "clear", "prove_fresh_start", "health", "verify", "health", "verify", "clear", "clear"]
+    assert dut.calls == ["health", "clear", "health", "prove_fresh_start", "health", "verify", "health", "verify", "clear",
+                         "clear"]
     assert nothing_of_ours(drone)
 
 

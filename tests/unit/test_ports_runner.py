@@ -120,23 +120,27 @@ def test_runner_sequences_the_phases_and_leaves_the_ports_clean():
     r = run_on_fakes(drone, dut)
     assert r.passed, (r.error, r.diagnosis)
     assert r.ports["a"].sent_packets == 400 and r.ports["b"].sent_packets == 200
-    # ARP frames, counted apart by their size: one reply per start (SYN and ACK phases) and the
-    # gateway's ARP after the send (is its MAC still the one the frames went to?)
-    assert r.ports["a"].other_frames == 3 and r.ports["a"].frames_exact
+    # ARP frames, counted apart by their size: one reply per start (the probe's, the SYN and ACK
+    # phases) and the gateway's ARP after the send (is its MAC still the one the frames went to?)
+    assert r.ports["a"].other_frames == 4 and r.ports["a"].frames_exact
     order = [c for c in drone.calls if c in ("modifyPort", "addDeviceGroup", "resolveDeviceNeighbors", "addStream",
                                              "build", "startTransmit", "deleteStream", "deleteDeviceGroup")]
     first = {name: order.index(name) for name in reversed(order)}
     assert first["modifyPort"] < first["addDeviceGroup"] < first["resolveDeviceNeighbors"] < first["addStream"] \
         < first["build"] < first["startTransmit"] < first["deleteStream"] < first["deleteDeviceGroup"]
-    assert dut.calls == ["health", "clear", "prove_fresh_start", "health", "verify", "clear", "clear"]  # clear_after, then its empty twin (the delete rate)
+    # the plan's health; the clear (the probe's entries too), the counters the run starts from, the read-back;
+    # the verdict; clear_after, then its empty twin (the delete rate)
+    assert dut.calls == ["health", "clear", "health", "prove_fresh_start", "health", "verify", "clear", "clear"]
     assert nothing_of_ours(drone) and all(p.user_name == "" for p in drone.ports.values()) and dut.closed
 
 
 def test_a_port_that_sent_less_than_planned_cannot_pass():
     drone, dut = FakeDrone(), ScriptedDut()  # the DUT's table shows every connection anyway
     r = run_on_fakes(drone, dut, RunOptions(poll_interval=0, disable_stream="synack"))
-    assert r.verdict.passed and not r.passed and r.exit_code == 1
+    assert r.verdict.passed and not r.passed and r.outcome == "inconclusive" and r.exit_code == 4
     assert r.ports_short == ["b"] and r.ports["b"].sent_packets == 0
+    assert "port B (portb) sent 0 of the 200 TCP packets the plan said: the traffic, not the DUT" \
+        in r.decision.reasons
     assert any("sent 0 of the 200 TCP packets" in d for d in r.diagnosis)
 
 
