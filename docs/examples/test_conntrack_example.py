@@ -10,8 +10,8 @@ def test_the_dut_tracks_2000_connections(ostinato_tcp_run):
     assert result.passed, result.diagnosis
 
 
-def test_a_lost_synack_leg_fails_with_its_diagnosis(ostinato_tcp_run):
+def test_synacks_drone_never_sent_are_not_blamed_on_the_dut(ostinato_tcp_run):
     result = ostinato_tcp_run(PROFILE, {"connections.count": 500, "connections.first_client_port": 40000},
                               disable_stream="synack")
-    assert result.outcome == "fail"
+    assert result.outcome == "inconclusive"  # the traffic, not the DUT: port B sent none of its SYN-ACKs
     assert result.verdict.counts["syn_sent_unreplied"] == 500

@@ -35,7 +35,7 @@ def test_the_plugin_example_suite_runs_with_junit_properties(lab, tmp_path):
     props = cases["test_the_dut_tracks_2000_connections"]
     assert props["outcome"] == "pass" and props["established_assured"] == "2000"
     assert float(props["offered_connection_rate"]) > 0 and props["drone_build"] == "fast"
-    assert cases["test_a_lost_synack_leg_fails_with_its_diagnosis"]["outcome"] == "fail"
+    assert cases["test_synacks_drone_never_sent_are_not_blamed_on_the_dut"]["outcome"] == "inconclusive"
     # without a lab file the fixtures fail the test, they do not skip it
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES), "--rootdir",
                         str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
