@@ -23,11 +23,11 @@ from pathlib import Path
 import yaml
 from _common import ROOT, bench_lab, report, scenario
 
-from ostinato_tcp.checksum import ipv4_checksum
+from ostinato_tcp.ground.checksum import ipv4_checksum
 from ostinato_tcp.drone import open_drone
 from ostinato_tcp.drone._encode import device_group_config, stream_config
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import Wire, client_devices, client_program
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.domain.streams import Wire, client_devices, client_program
 
 PACKETS = 30_000
 

@@ -9,8 +9,8 @@ from _common import bench_lab, report, scenario
 
 from ostinato_tcp.drone import open_drone
 from ostinato_tcp.drone._encode import stream_config
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import Wire, client_program, server_program, server_runs
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.domain.streams import Wire, client_program, server_program, server_runs
 
 
 def request_sizes(prefix: str, pb) -> dict:

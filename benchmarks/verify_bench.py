@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 from _common import ROOT, bench_lab, ns, report, scenario
 
-from ostinato_tcp.plan import make_plan
+from ostinato_tcp.domain.plan import make_plan
 
 N = int(os.environ.get("VERIFY_BENCH_N", 1_000_000))
 OVERRIDES = {"connections.count": N, "connections.client_ips": 16, "connections.first_client_port": 1024,

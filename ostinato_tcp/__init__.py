@@ -5,7 +5,7 @@ The library behind the ``ostinato-tcp`` command (docs/api.md)::
     from ostinato_tcp import load_scenario, run_scenario
     sc = load_scenario("scenarios/lab-1000.yaml")
     result = run_scenario(sc.with_changes({"connections.count": 500}))
-    result.outcome                # "pass", "fail" or "error"
+    result.outcome                # "pass", "fail", "inconclusive" or "error"
     result.raise_for_error()      # raise the fault that stopped the run, if any
 
 A fault never escapes ``run_scenario``: it is in ``result.error`` / ``result.exception``.
@@ -13,28 +13,28 @@ SIGINT and SIGTERM stop a run cleanly (transmit stopped, what it created on Dron
 removed, port settings restored) and are raised as :class:`Interrupted`.
 """
 
-__version__ = "0.2.0"
+from ostinato_tcp.ground.version import __version__  # noqa: F401  (the package version)
 
-from ._signals import stop_on_signals
-from .capacity import CapacityReport, probe_capacity
-from .dut.verdict import Expected, Verdict
-from .errors import (CapacityError, DroneError, DutError, InfrastructureError, Interrupted, LabError,
+from ostinato_tcp.ground.signals import stop_on_signals
+from ostinato_tcp.jobs.capacity import CapacityReport, probe_capacity
+from ostinato_tcp.domain.verdict import Expected, Verdict
+from ostinato_tcp.errors import (CapacityError, DroneError, DutError, InfrastructureError, Interrupted, LabError,
                      OstinatoTcpError, PlanError, ScenarioError, UsageError)
-from .options import RunOptions
-from .plan import Plan, make_plan
-from .report import result_to_dict
-from .result import RunEvents, RunResult
-from .run import run_scenario
-from .scenario import Scenario, scenario_from_data
-from .verify import VerifyOutcome, verify_dump_file, verify_live
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.domain.plan import Plan, make_plan
+from ostinato_tcp.report import result_to_dict
+from ostinato_tcp.run.result import RunEvents, RunResult
+from ostinato_tcp.run.runner import run_scenario
+from ostinato_tcp.scenario import Scenario, scenario_from_data
+from ostinato_tcp.jobs.verify import VerifyOutcome, verify_dump_file, verify_live
 
 
 def load_scenario(path, *, lab: str | None = None, lab_file=None, sets: list[str] | None = None) -> Scenario:
     """Read and validate a scenario file. ``lab`` (or the file's ``lab:``) takes Drone and DUT
     endpoints from that running built-in lab; ``lab_file`` (or ``lab_file:``) is a lab file the
     scenario is a test profile for; ``sets`` are ``dotted.key=value`` changes."""
-    from .lab import read_endpoints
-    from .scenario import load_scenario as _load
+    from ostinato_tcp.lab import read_endpoints
+    from ostinato_tcp.scenario import load_scenario as _load
 
     return _load(path, lab=lab, lab_reader=read_endpoints, lab_file=lab_file, sets=sets)
 

@@ -1,3 +1,3 @@
-from .cli import main
+from ostinato_tcp.cli import main
 
 main()

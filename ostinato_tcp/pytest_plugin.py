@@ -47,7 +47,7 @@ def ostinato_tcp_run(ostinato_tcp_lab, record_property) -> Callable[..., Any]:
     """``run(profile, changes=None, **options)``: load the profile against the lab file, apply
     ``changes`` (``{"dotted.key": value}``), run it and return the RunResult. ``options`` go to
     :class:`ostinato_tcp.RunOptions`. The run's figures are recorded as JUnit properties."""
-    from . import RunOptions, load_scenario, run_scenario
+    from ostinato_tcp import RunOptions, load_scenario, run_scenario
 
     def run(profile, changes: dict | None = None, **options):
         sc = load_scenario(profile, lab_file=ostinato_tcp_lab)

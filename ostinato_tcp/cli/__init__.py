@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from ..errors import EXIT_USAGE, OstinatoTcpError
-from . import _capacity, _history, _lab, _prepare, _run  # noqa: F401  (each registers its commands on the group)
-from ._base import cli
+from ostinato_tcp.errors import EXIT_USAGE, OstinatoTcpError
+from ostinato_tcp.cli import _capacity, _history, _lab, _prepare, _run  # noqa: F401  (each registers its commands on the group)
+from ostinato_tcp.cli._base import cli
 
 
 def main(argv: list[str] | None = None) -> None:

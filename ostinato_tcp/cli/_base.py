@@ -20,7 +20,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_INFRA, Interrupted, OstinatoTcpError
+from ostinato_tcp.errors import EXIT_INFRA, Interrupted, OstinatoTcpError
 
 log = logging.getLogger("ostinato_tcp")
 ENV_PREFIX = "OSTINATO_TCP"
@@ -37,7 +37,7 @@ def emit_json(data, *, as_json: bool, report_json: str | None) -> None:
     if to_stdout:
         echo_json(data)
     if report_json and report_json != "-":
-        from ..report import write_json
+        from ostinato_tcp.report import write_json
 
         write_json(data, report_json)
 
@@ -168,8 +168,8 @@ def history_db_option(fn):
 
 
 def load(path: str, lab_prefix: str | None, lab_file: str | None = None, sets=()):
-    from ..lab import read_endpoints
-    from ..scenario import load_scenario
+    from ostinato_tcp.lab import read_endpoints
+    from ostinato_tcp.scenario import load_scenario
 
     return load_scenario(path, lab=lab_prefix, lab_reader=read_endpoints, lab_file=lab_file, sets=list(sets))
 

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..errors import EXIT_USAGE
-from ._base import (cli, drone_options, emit_json, error_line, load, output_options, password, scenario_options,
+from ostinato_tcp.errors import EXIT_USAGE
+from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, load, output_options, password, scenario_options,
                     ssh_options, take_over_option, traceback_if_debug)
 
 
@@ -28,9 +28,9 @@ def capacity_cmd(scenario, lab, lab_file, sets, json, report_json, quiet, keep_e
 
     Exit codes: 0 measured, no ASSURED entry evicted; 1 ASSURED entries were evicted; 2 bad
     input (e.g. a count that fits); 3 a lab fault."""
-    from .._console import make_events
-    from ..capacity import probe_capacity
-    from ..options import RunOptions
+    from ostinato_tcp.cli._console import make_events
+    from ostinato_tcp.jobs.capacity import probe_capacity
+    from ostinato_tcp.run.options import RunOptions
 
     sc = load(scenario, lab, lab_file, sets)
     opts = RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, UsageError
-from ._base import (cli, drone_options, emit_json, history_db_option, history_options, output_options, password,
+from ostinato_tcp.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, UsageError
+from ostinato_tcp.cli._base import (cli, drone_options, emit_json, history_db_option, history_options, output_options, password,
                     ssh_options, take_over_option)
 
 
@@ -22,7 +22,7 @@ from ._base import (cli, drone_options, emit_json, history_db_option, history_op
 @output_options
 def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression, json, report_json) -> None:
     """List recorded runs and flag a run that got worse than the last passing one."""
-    from ..history import History
+    from ostinato_tcp.report.history import History
 
     with History.open(history_db) as hist:
         rows = hist.runs(scenario_name, limit)
@@ -97,13 +97,13 @@ def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json,
     order broken before the DUT), 2 bad sweep file, 3 a point could not run (Drone or DUT fault). Points
     already in --out are not run again.
     """
-    from .._console import sweep_events
+    from ostinato_tcp.cli._console import sweep_events
     from contextlib import nullcontext
 
-    from ..history import History
-    from ..lab import read_endpoints
-    from ..options import RunOptions
-    from ..sweep import load_sweep, run_sweep
+    from ostinato_tcp.report.history import History
+    from ostinato_tcp.lab import read_endpoints
+    from ostinato_tcp.run.options import RunOptions
+    from ostinato_tcp.jobs.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(sweep_file, lab=lab, lab_reader=read_endpoints, sets=list(sets))
     opts = RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,

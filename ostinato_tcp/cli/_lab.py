@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..errors import EXIT_FAILED, EXIT_OK
-from ._base import cli, emit_json, output_options
+from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK
+from ostinato_tcp.cli._base import cli, emit_json, output_options
 
 
 # --------------------------------------------------------------------------- lab
@@ -57,7 +57,7 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
 
     The options describe the whole lab: settings not given return to their defaults.
     """
-    from ..lab import Lab, LabConfig
+    from ostinato_tcp.lab import Lab, LabConfig
 
     eps = Lab(LabConfig(prefix=prefix, mgmt_net=mgmt_net, two_drones=two_drones, tcp_loose=tcp_loose,
                         timestamps=timestamps,
@@ -97,7 +97,7 @@ def _print_endpoints(e: dict) -> None:
 @_prefix_option
 def lab_down(prefix) -> None:
     """Remove every namespace, link, process and file the lab made."""
-    from ..lab import Lab
+    from ostinato_tcp.lab import Lab
 
     removed = Lab.from_state(prefix).down()
     if removed:
@@ -112,7 +112,7 @@ def lab_down(prefix) -> None:
 @output_options
 def lab_status(prefix, json, report_json) -> None:
     """Say whether the lab is up; exit 1 when it is not."""
-    from ..lab import Lab, check_prerequisites
+    from ostinato_tcp.lab import Lab, check_prerequisites
 
     check_prerequisites()
     st = Lab.from_state(prefix).status()

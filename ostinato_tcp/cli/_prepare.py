@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-from ._base import cli, drone_options, emit_json, load, output_options, password, scenario_options, ssh_options
+from ostinato_tcp.errors import UsageError
+from ostinato_tcp.cli._base import cli, drone_options, emit_json, load, output_options, password, scenario_options, ssh_options
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -38,8 +38,8 @@ def init_cmd(directory: str) -> None:
 def ports_cmd(drone: str, drone_backend, json, report_json) -> None:
     """Every port DRONE[:PORT] lists: id, name, link, owner (user name), streams, device groups,
     transmitting. The name is what a scenario's ports.X.interface takes."""
-    from ..check import list_ports
-    from ..drone import open_drone
+    from ostinato_tcp.jobs.preflight import list_ports
+    from ostinato_tcp.drone import open_drone
 
     host, _, port = drone.rpartition(":") if drone.count(":") == 1 else (drone, "", "")
     host = host or drone
@@ -77,8 +77,8 @@ def check_cmd(scenario, lab, lab_file, sets, drone_backend, accept_new_host_key,
     Exit codes: 0 every check OK or WARN, 2 a check failed that the scenario or the lab must fix,
     3 Drone or the DUT unreachable.
     """
-    from ..check import check
-    from ..options import RunOptions
+    from ostinato_tcp.jobs.preflight import check
+    from ostinato_tcp.run.options import RunOptions
 
     sc = load(scenario, lab, lab_file, sets)
     report = check(sc, RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,

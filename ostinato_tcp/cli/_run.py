@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted
-from ._base import (cli, drone_options, emit_json, error_line, history_options, load, output_options, password,
+from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted
+from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, history_options, load, output_options, password,
                     scenario_options, ssh_options, take_over_option, traceback_if_debug)
 
 
@@ -21,9 +21,9 @@ from ._base import (cli, drone_options, emit_json, error_line, history_options, 
 def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_json, accept_new_host_key,
              ask_dut_password) -> None:
     """Show the timing and layout of a run without sending a packet (exit 2 when it cannot work)."""
-    from ..dut import plan_facts
-    from ..options import RunOptions, open_dut
-    from ..plan import make_plan
+    from ostinato_tcp.dut import plan_facts
+    from ostinato_tcp.run.options import RunOptions, open_dut
+    from ostinato_tcp.domain.plan import make_plan
 
     top = load(scenario, lab, lab_file, sets)
     plans = []
@@ -78,10 +78,10 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
     Exit codes: 0 every expected connection ESTABLISHED+ASSURED, 1 the verdict failed,
     2 bad scenario or usage (or the plan cannot work), 3 Drone or DUT unreachable or another fault.
     """
-    from .._console import make_events
-    from ..options import RunOptions
-    from ..report import result_to_dict, summary_lines
-    from ..run import run_scenario
+    from ostinato_tcp.cli._console import make_events
+    from ostinato_tcp.run.options import RunOptions
+    from ostinato_tcp.report import result_to_dict, summary_lines
+    from ostinato_tcp.run.runner import run_scenario
 
     sc = load(scenario, lab, lab_file, sets)
     opts = RunOptions(force=ignore_plan_checks, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
@@ -119,15 +119,15 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
 
 def _write_run_outputs(data: dict, name: str, *, json: bool, report_json, junit, history_db, history: bool) -> None:
     """--json / --report-json, --junit and the history record of one run."""
-    from ..errors import OstinatoTcpError
+    from ostinato_tcp.errors import OstinatoTcpError
 
     emit_json(data, as_json=json, report_json=report_json)
     if junit:
-        from ..report.junit import write_junit
+        from ostinato_tcp.report.junit import write_junit
 
         write_junit([data], junit, suite_name=f"ostinato-tcp {name}")
     if history:
-        from ..history import History
+        from ostinato_tcp.report.history import History
 
         try:
             with History.open(history_db) as hist:
@@ -149,8 +149,8 @@ def _write_run_outputs(data: dict, name: str, *, json: bool, report_json, junit,
 def verify_cmd(scenario, lab, lab_file, sets, dump_file, batch_size, json, report_json,
                accept_new_host_key, ask_dut_password) -> None:
     """Check the DUT's conntrack table against the scenario now, sending nothing (exit 0 pass, 1 fail)."""
-    from ..options import RunOptions
-    from ..verify import verify_dump_file, verify_live
+    from ostinato_tcp.run.options import RunOptions
+    from ostinato_tcp.jobs.verify import verify_dump_file, verify_live
 
     top = load(scenario, lab, lab_file, sets)
     if dump_file and top.pair_count > 1:
@@ -180,8 +180,8 @@ def verify_cmd(scenario, lab, lab_file, sets, dump_file, batch_size, json, repor
 def cleanup_cmd(scenario, lab, lab_file, sets, drone_backend, remove_live_tag) -> None:
     """Remove streams and device groups an interrupted run of SCENARIO left on its Drone ports,
     and the port tag of a run that is gone."""
-    from ..drone import open_drone
-    from ..ports import remove_leftovers
+    from ostinato_tcp.drone import open_drone
+    from ostinato_tcp.drone.port import remove_leftovers
 
     removed = []
     for sc in load(scenario, lab, lab_file, sets).pair_scenarios():

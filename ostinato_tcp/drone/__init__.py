@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import UsageError
-from ._api import DroneApi
+from ostinato_tcp.errors import UsageError
+from ostinato_tcp.drone._api import DroneApi
 
 BACKENDS = ("builtin", "python-ostinato")
 
@@ -20,13 +20,13 @@ def open_drone(host: str, port: int = 7878, *, backend: str = "builtin", **kwarg
         if "ostinato.protocols.protocol_pb2" in sys.modules:
             raise UsageError("python-ostinato's protobuf modules are already loaded in this process; "
                              "use --drone-backend python-ostinato")
-        from ._client import DroneClient
+        from ostinato_tcp.drone._client import DroneClient
         return DroneClient(host, port, **kwargs).connect()
     if backend == "python-ostinato":
         if "ostinato_tcp.drone._pb.ostproto_pb2" in sys.modules:
             raise UsageError("the built-in Drone client is already loaded in this process; "
                              "python-ostinato cannot be used beside it")
-        from ._python_ostinato import PythonOstinatoDrone
+        from ostinato_tcp.drone._python_ostinato import PythonOstinatoDrone
         return PythonOstinatoDrone(host, port, **kwargs).connect()
     raise UsageError(f"drone backend {backend!r}: choose one of {', '.join(BACKENDS)}")
 

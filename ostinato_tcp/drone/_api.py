@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from google.protobuf.message import Message
 
-from ..errors import DroneTimeoutError, UnknownPortError
+from ostinato_tcp.errors import DroneTimeoutError, UnknownPortError
 
 # Drone's method index per RPC name (docs/drone-wire.md). The built-in client frames
 # requests with these; the declarations below are in the same order.

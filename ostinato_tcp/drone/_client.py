@@ -22,10 +22,10 @@ from typing import Callable
 
 from google.protobuf.message import DecodeError
 
-from ..errors import (DroneConnectError, DroneError, DroneProtocolError, DroneRpcError, DroneTimeoutError,
+from ostinato_tcp.errors import (DroneConnectError, DroneError, DroneProtocolError, DroneRpcError, DroneTimeoutError,
                       DroneVersionError)
-from ._api import RPC_INDEX, DroneApi
-from ._pb import ostemul_pb2, ostproto_pb2
+from ostinato_tcp.drone._api import RPC_INDEX, DroneApi
+from ostinato_tcp.drone._pb import ostemul_pb2, ostproto_pb2
 
 log = logging.getLogger(__name__)
 

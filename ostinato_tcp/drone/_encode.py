@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..addr import hi_lo
-from ..checksum import ipv4_checksum
-from ..streams import DeviceSpec, StreamSpec
+from ostinato_tcp.ground.addr import hi_lo
+from ostinato_tcp.ground.checksum import ipv4_checksum
+from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
 
 PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_IP6, PROTO_TCP, PROTO_ICMP = 100, 200, 301, 302, 400, 402
 IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ..errors import DroneConnectError, DroneError, DroneRpcError, UsageError
-from ._api import RPC_INDEX, DroneApi
+from ostinato_tcp.errors import DroneConnectError, DroneError, DroneRpcError, UsageError
+from ostinato_tcp.drone._api import RPC_INDEX, DroneApi
 
 
 def _namespace(*modules) -> SimpleNamespace:

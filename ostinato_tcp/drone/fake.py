@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..checksum import ipv4_checksum, ipv4_header, tcp_checksum, tcp_header
-from ..errors import DroneProtocolError, DroneRpcError
-from ._api import DroneApi
-from ._pb import ostemul_pb2, ostproto_pb2
+from ostinato_tcp.ground.checksum import ipv4_checksum, ipv4_header, tcp_checksum, tcp_header
+from ostinato_tcp.errors import DroneProtocolError, DroneRpcError
+from ostinato_tcp.drone._api import DroneApi
+from ostinato_tcp.drone._pb import ostemul_pb2, ostproto_pb2
 
 ARP_FRAME_BYTES = 42
 PB = ostproto_pb2

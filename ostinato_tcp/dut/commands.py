@@ -45,7 +45,7 @@ def _servers(servers) -> list[tuple[str, int]]:
 
 def test_space_filter(servers) -> list[str]:
     """conntrack filter for entries whose original direction goes to the test's servers:
-    ``servers`` is a :class:`~ostinato_tcp.tuples.Servers` or one (address, port). Several
+    ``servers`` is a :class:`~ostinato_tcp.domain.tuples.Servers` or one (address, port). Several
     addresses are covered by one network and mask, several ports by no port filter: the
     verdict sorts out what is not the test's."""
     eps = _servers(servers)

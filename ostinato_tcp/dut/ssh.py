@@ -27,7 +27,7 @@ from typing import Callable
 
 import paramiko
 
-from ..errors import DutCommandError, HostKeyError, SshDroppedError, SshError, UsageError
+from ostinato_tcp.errors import DutCommandError, HostKeyError, SshDroppedError, SshError, UsageError
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The built-in lab: real Drone, a Linux conntrack DUT and sshd in network namespaces."""
 
-from ._config import DEFAULT_PREFIX, PORT_A, PORT_B, Endpoints, LabConfig
-from ._lab import Lab, read_endpoints
-from ._sys import check_prerequisites, list_namespaces
+from ostinato_tcp.lab._config import DEFAULT_PREFIX, PORT_A, PORT_B, Endpoints, LabConfig
+from ostinato_tcp.lab._lab import Lab, read_endpoints
+from ostinato_tcp.lab._sys import check_prerequisites, list_namespaces
 
 __all__ = ["DEFAULT_PREFIX", "PORT_A", "PORT_B", "Endpoints", "Lab", "LabConfig", "check_prerequisites",
            "list_namespaces", "read_endpoints"]

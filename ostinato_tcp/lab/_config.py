@@ -7,8 +7,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import LabError
-from ..scenario import LAB_PREFIX_RE
+from ostinato_tcp.errors import LabError
+from ostinato_tcp.scenario import LAB_PREFIX_RE
 
 STATE_ROOT = Path("/run/ostinato-tcp")
 DEFAULT_PREFIX = "ostcp"

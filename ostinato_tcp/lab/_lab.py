@@ -34,13 +34,13 @@ import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
-from ..errors import LabError
-from . import _sshd
-from ._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MAX_LAB_PAIRS, MGMT, PORT_A, PORT_B, STATE_ROOT,
+from ostinato_tcp.errors import LabError
+from ostinato_tcp.lab import _sshd
+from ostinato_tcp.lab._config import (DEFAULT_PREFIX, DUT_A, DUT_B, JMP_DUT, JMP_SIDE, MAX_LAB_PAIRS, MGMT, PORT_A, PORT_B, STATE_ROOT,
                       Endpoints,
                       LabConfig, _GLOBAL_SYSCTLS, _NS_SYSCTLS, endpoints_of, lab_file_data,
                       nft_ruleset)
-from ._sys import (check_prerequisites, in_ns, kill_namespace_processes, list_namespaces, pid_alive, read_pid, run,
+from ostinato_tcp.lab._sys import (check_prerequisites, in_ns, kill_namespace_processes, list_namespaces, pid_alive, read_pid, run,
                    tcp_open, veth, wait_drone, which)
 
 

@@ -9,9 +9,9 @@ import signal
 import time
 from pathlib import Path
 
-from ..errors import LabError
-from ._config import LabConfig
-from ._sys import in_ns, pid_alive, read_pid, run, tcp_open, wait_tcp, which
+from ostinato_tcp.errors import LabError
+from ostinato_tcp.lab._config import LabConfig
+from ostinato_tcp.lab._sys import in_ns, pid_alive, read_pid, run, tcp_open, wait_tcp, which
 
 
 def ensure_keys(config: LabConfig, eps) -> None:

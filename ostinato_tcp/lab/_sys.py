@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..errors import LabError
+from ostinato_tcp.errors import LabError
 
 REQUIRED_PROGRAMS = {
     "ip": "iproute2",
@@ -61,8 +61,8 @@ def wait_tcp(host: str, port: int, timeout: float, what: str, proc: subprocess.P
 
 def wait_drone(host: str, port: int, timeout: float, what: str, proc: subprocess.Popen, log: Path) -> None:
     """Wait until the Drone we started answers a version check (not just any listener)."""
-    from ..drone._client import DroneClient
-    from ..errors import DroneError
+    from ostinato_tcp.drone._client import DroneClient
+    from ostinato_tcp.errors import DroneError
 
     deadline = time.monotonic() + timeout
     last = "no answer"

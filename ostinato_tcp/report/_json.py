@@ -7,9 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from .. import __version__
-from ..dut.verdict import per_endpoint
-from ..measure import worst_order
+from ostinato_tcp.ground.version import __version__
+from ostinato_tcp.domain.verdict import per_endpoint
+from ostinato_tcp.ground.measure import worst_order
 
 
 RATE_DEFINITIONS = {

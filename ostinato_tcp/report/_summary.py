@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..dut.verdict import per_endpoint
-from ..measure import worst_order
+from ostinato_tcp.domain.verdict import per_endpoint
+from ostinato_tcp.ground.measure import worst_order
 
 
 OUTCOME_WORDS = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "error": "ERROR"}

@@ -21,8 +21,8 @@ from typing import Any, Callable, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ScenarioError
-from ._model import _PATTERN_WORDS, LAB_PREFIX_RE, CrossFieldError, DroneEndpoint, Scenario
+from ostinato_tcp.errors import ScenarioError
+from ostinato_tcp.scenario._model import _PATTERN_WORDS, LAB_PREFIX_RE, CrossFieldError, DroneEndpoint, Scenario
 
 # prefix -> the running lab's endpoints (as ``lab up --json`` prints them), or None when it is not up
 LabReader = Callable[[str], Optional[dict]]

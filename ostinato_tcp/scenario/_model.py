@@ -364,13 +364,13 @@ class Scenario(_Model):
     def _cross(self):
         if isinstance(self.ports, list):
             return self._cross_pairs()
-        from ._checks import check_one_pair
+        from ostinato_tcp.scenario._rules import check_one_pair
 
         check_one_pair(self)
         return self
 
     def _cross_pairs(self):
-        from ._pairs import check_pairs
+        from ostinato_tcp.scenario._pair_rules import check_pairs
 
         check_pairs(self)
         return self
@@ -382,7 +382,7 @@ class Scenario(_Model):
     def pair_scenarios(self) -> list["Scenario"]:
         """One single-pair scenario per port pair, the connections shared out (the first pairs
         take one more when the count does not divide); a single-pair scenario is its own."""
-        from ._pairs import pair_data
+        from ostinato_tcp.scenario._pair_rules import pair_data
 
         if not isinstance(self.ports, list):
             return [self]
@@ -393,7 +393,7 @@ class Scenario(_Model):
     def with_changes(self, changes: dict) -> "Scenario":
         """This scenario with values set at dotted paths (``{"traffic.rate": 500}``; None removes a
         key), validated like a scenario file: a bad value raises ScenarioError naming the field."""
-        from ._load import changed
+        from ostinato_tcp.scenario._load import changed
 
         return changed(self, changes)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ostinato_tcp.options import RunOptions
-from ostinato_tcp.result import RunEvents
-from ostinato_tcp.run import Runner
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.run.result import RunEvents
+from ostinato_tcp.run.runner import Runner
 
 
 @contextmanager

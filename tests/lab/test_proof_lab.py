@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 import yaml
 
-from ostinato_tcp.options import RunOptions
+from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.scenario import scenario_from_data
-from ostinato_tcp.verify import verify_live
+from ostinato_tcp.jobs.verify import verify_live
 
 from .conftest import SCENARIOS, clear_test_space, entries_in_test_space
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from ostinato_tcp.batches import adapted_delay
+from ostinato_tcp.run.batches import adapted_delay
 from ostinato_tcp.drone.fake import FakeDrone
 from ostinato_tcp.errors import PlanError
-from ostinato_tcp.measure import Rate
-from ostinato_tcp.options import RunOptions
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.probe import CEILING_USE, PROBE_FRAMES, PROBE_REPEAT, Ceiling, probe_programs
-from ostinato_tcp.streams import TCP_ACK, TCP_SYN, Wire
-from ostinato_tcp.run import Runner
+from ostinato_tcp.ground.measure import Rate
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.run.probe import CEILING_USE, PROBE_FRAMES, PROBE_REPEAT, Ceiling, probe_programs
+from ostinato_tcp.domain.streams import TCP_ACK, TCP_SYN, Wire
+from ostinato_tcp.run.runner import Runner
 
 from .fakes import ScriptedDut
 from .helpers import scenario

@@ -87,7 +87,7 @@ def test_every_option_has_help():
 
 
 def test_quiet_changes_output_not_measurement(monkeypatch, tmp_path):
-    import ostinato_tcp.sweep as S
+    import ostinato_tcp.jobs.sweep as S
 
     seen = []
     monkeypatch.setattr(S, "run_sweep", lambda sweep, out, opts, events, restart, history: seen.append(opts) or {

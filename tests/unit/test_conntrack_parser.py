@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ostinato_tcp.dut.conntrack import parse_line, parse_stats_output, parse_text
+from ostinato_tcp.dut.entries import parse_line, parse_stats_output, parse_text
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "conntrack"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ostinato_tcp.dut import DutSession
-from ostinato_tcp.dut.verdict import Expected
+from ostinato_tcp.domain.verdict import Expected
 
 from .test_verdict import line, space
 

@@ -16,11 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ostinato_tcp.dut.conntrack import ParseStats, parse_counted
-from ostinato_tcp.dut.verdict import Expected, Judge
+from ostinato_tcp.dut.entries import ParseStats, parse_counted
+from ostinato_tcp.domain.verdict import Expected, Judge
 from ostinato_tcp.errors import OstinatoTcpError
 from ostinato_tcp.scenario import Scenario, scenario_from_text
-from ostinato_tcp.tuples import ConnectionSpace
+from ostinato_tcp.domain.tuples import ConnectionSpace
 
 from .test_scenario import GOOD
 

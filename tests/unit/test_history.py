@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from ostinato_tcp.errors import UsageError
-from ostinato_tcp.history import MIGRATIONS, SCHEMA_VERSION, History
+from ostinato_tcp.report.history import MIGRATIONS, SCHEMA_VERSION, History
 
 
 def result(name="s1", verdict="pass", est=1000, exp=1000, rate=100.0, ra=100.0, rb=100.0):

@@ -9,8 +9,8 @@ import pytest
 from ostinato_tcp.dut import DutFacts
 from ostinato_tcp.drone.fake import FakeDrone
 from ostinato_tcp.errors import PlanError, ScenarioError
-from ostinato_tcp.options import RunOptions
-from ostinato_tcp.plan import make_plan
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.domain.plan import make_plan
 
 from .fakes import ScriptedDut
 from .helpers import scenario

@@ -8,17 +8,17 @@ import struct
 
 import pytest
 
-from ostinato_tcp.checksum import tcp_sum
+from ostinato_tcp.ground.checksum import tcp_sum
 from ostinato_tcp.drone._encode import device_group_config, stream_config
 from ostinato_tcp.drone._pb import ostemul_pb2 as emul
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.dut import commands as C
-from ostinato_tcp.dut.verdict import Expected, judge_text
+from ostinato_tcp.domain.verdict import Expected, judge_text
 from ostinato_tcp.errors import PlanError, ScenarioError
-from ostinato_tcp.measure import NDP_FRAME_BYTES, pcap_tcp, split_frames
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import client_devices, client_program, server_program, server_runs
-from ostinato_tcp.tuples import ConnectionSpace
+from ostinato_tcp.ground.measure import NDP_FRAME_BYTES, pcap_tcp, split_frames
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.domain.streams import client_devices, client_program, server_program, server_runs
+from ostinato_tcp.domain.tuples import ConnectionSpace
 
 from .helpers import scenario
 

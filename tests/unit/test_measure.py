@@ -8,9 +8,9 @@ import math
 from ostinato_tcp.drone._encode import stream_config
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.drone.fake import frame, pcap
-from ostinato_tcp.measure import Interval, Rate, Span, capture_spans, packet_times, sent_order, split_frames
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import Wire, client_program
+from ostinato_tcp.ground.measure import Interval, Rate, Span, capture_spans, packet_times, sent_order, split_frames
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.domain.streams import Wire, client_program
 
 from .helpers import scenario
 

@@ -8,12 +8,12 @@ import itertools
 
 import pytest
 
-from ostinato_tcp.batches import BatchReport, adapted_delay
-from ostinato_tcp.dut.verdict import MISSING, PASS, REPLY_MISMATCH, SYN_RECV, SYN_SENT, Expected, Verdict
-from ostinato_tcp.measure import IN_ORDER, ORDER_UNKNOWN, OUT_OF_ORDER, SentOrder
-from ostinato_tcp.outcome import decide
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.result import PortReport, RunResult
+from ostinato_tcp.run.batches import BatchReport, adapted_delay
+from ostinato_tcp.domain.verdict import MISSING, PASS, REPLY_MISMATCH, SYN_RECV, SYN_SENT, Expected, Verdict
+from ostinato_tcp.ground.measure import IN_ORDER, ORDER_UNKNOWN, OUT_OF_ORDER, SentOrder
+from ostinato_tcp.run.outcome import decide
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.run.result import PortReport, RunResult
 
 from .helpers import scenario
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from ostinato_tcp import _signals
+from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.errors import Interrupted
-from ostinato_tcp.ownership import OWNER_RE, owner_is_gone, owner_tag
+from ostinato_tcp.ground.naming import OWNER_RE, owner_is_gone, owner_tag
 
 
 def test_owner_tag_names_pid_host_and_scenario():

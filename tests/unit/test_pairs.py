@@ -9,8 +9,8 @@ import pytest
 
 from ostinato_tcp.drone.fake import FakeDrone
 from ostinato_tcp.errors import ScenarioError
-from ostinato_tcp.options import RunOptions
-from ostinato_tcp.pairs import merge_verdicts, run_pairs
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.run.pairs import merge_verdicts, run_pairs
 from ostinato_tcp.scenario import scenario_from_data
 
 from .fakes import ScriptedDut
@@ -87,7 +87,7 @@ def test_a_fault_in_one_pair_stops_the_other_and_both_are_left_clean():
 
 
 def test_verdicts_are_laid_end_to_end():
-    from ostinato_tcp.dut.verdict import MISSING, PASS, Verdict
+    from ostinato_tcp.domain.verdict import MISSING, PASS, Verdict
 
     a = Verdict(expected=2, codes=bytearray([PASS, MISSING]), states={"ESTABLISHED": 1})
     b = Verdict(expected=3, codes=bytearray([PASS, PASS, PASS]), states={"ESTABLISHED": 3}, unexpected=2)
@@ -108,7 +108,7 @@ def test_pairs_that_fit_the_table_alone_but_not_together_are_refused_before_send
 
 
 def test_sweeps_rank_a_multi_pair_point_by_its_aggregate_rate():
-    from ostinato_tcp.sweep import _offered
+    from ostinato_tcp.jobs.sweep import _offered
 
     one = {"pairs": [], "rates": {"offered_connection_rate": {"per_second": 7.0}}}
     two = {"pairs": [{}, {}], "rates": {"offered_connection_rate": {"per_second": 0.0},

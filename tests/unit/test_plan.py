@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ostinato_tcp.errors import CapacityError, PlanError
-from ostinato_tcp.plan import TYPICAL_BUILD_COST, DutFacts, make_plan
+from ostinato_tcp.domain.plan import TYPICAL_BUILD_COST, DutFacts, make_plan
 
 from .helpers import scenario
 

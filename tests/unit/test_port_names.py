@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from ostinato_tcp.check import list_ports
+from ostinato_tcp.jobs.preflight import list_ports
 from ostinato_tcp.drone._api import RPC_INDEX
 from ostinato_tcp.drone._client import DroneClient
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.errors import UnknownPortError
-from ostinato_tcp.ports import DronePort
+from ostinato_tcp.drone.port import DronePort
 
 from .fake_drone import FakePeer
 from .helpers import scenario

@@ -7,11 +7,11 @@ import pytest
 
 from ostinato_tcp.drone.fake import FakeDrone
 from ostinato_tcp.errors import DroneProtocolError, UsageError
-from ostinato_tcp.options import RunOptions
-from ostinato_tcp.ownership import is_ours
-from ostinato_tcp.ports import DronePort, PortState, PortStateError
-from ostinato_tcp.run import Runner
-from ostinato_tcp.streams import DeviceSpec, StreamSpec
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.ground.naming import is_ours
+from ostinato_tcp.drone.port import DronePort, PortState, PortStateError
+from ostinato_tcp.run.runner import Runner
+from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
 
 from .fakes import ScriptedDut
 from .helpers import scenario
@@ -191,7 +191,7 @@ def stream_forms(drone: FakeDrone, port: str) -> set[tuple[bool, bool]]:
 
 
 def test_fast_build_is_checked_on_a_capture_then_used(monkeypatch):
-    import ostinato_tcp.ports as P
+    import ostinato_tcp.drone.port as P
 
     seen = {}
     real_unload = P.DronePort.unload

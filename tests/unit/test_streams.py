@@ -14,8 +14,8 @@ from google.protobuf import text_format
 from ostinato_tcp.drone._encode import device_group_config, stream_config
 from ostinato_tcp.drone._pb import ostemul_pb2 as emul
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
-from ostinato_tcp.plan import make_plan
-from ostinato_tcp.streams import (DeviceSpec, client_program, default_mac, runs_from_learned, server_program,
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.domain.streams import (DeviceSpec, client_program, default_mac, runs_from_learned, server_program,
                                   server_runs)
 
 from .helpers import scenario
@@ -145,7 +145,7 @@ def test_nat_preserve_ports_sends_synacks_to_the_translated_address():
 # ---------------------------------------------------------------------------- the fast build
 def _packets(spec):
     """Every packet a spec makes Drone send, with the checksums Drone's fields would give."""
-    from ostinato_tcp.checksum import tcp_checksum
+    from ostinato_tcp.ground.checksum import tcp_checksum
 
     out = []
     first_ck = (~spec.tcp_sum + spec.checksum_bias) & 0xFFFF
@@ -159,7 +159,7 @@ def _packets(spec):
 
 
 def test_fast_build_gives_every_packet_its_right_checksum_across_the_wrap():
-    from ostinato_tcp.streams import Wire
+    from ostinato_tcp.domain.streams import Wire
 
     # 30,000 connections from 10.1.1.100 to the article's server: the sum passes 0xFFFF inside the run
     sc = scenario(**{"connections.count": 30000, "connections.first_client_port": 20000, "traffic.rate": 10000})
@@ -188,7 +188,7 @@ def test_fast_build_gives_every_packet_its_right_checksum_across_the_wrap():
     assert (mac.src_mac_mode, mac.dst_mac_mode, mac.src_mac, mac.dst_mac) == (
         pb.Mac.e_mm_fixed, pb.Mac.e_mm_fixed, 0x020A010164, 0x02AA00000001)
     ip4 = cfg.stream[0].protocol[2].Extensions[pb.ip4]
-    from ostinato_tcp.checksum import ipv4_checksum
+    from ostinato_tcp.ground.checksum import ipv4_checksum
     assert ip4.is_override_cksum and ip4.cksum == ipv4_checksum(ip4.src_ip, ip4.dst_ip)
     port_vf, ck_vf = cfg.stream[0].protocol[3].variable_field
     assert (ck_vf.offset, ck_vf.mode, ck_vf.count, ck_vf.step) == (16, ck_vf.kDecrement, syn[0].count, 1)
@@ -196,7 +196,7 @@ def test_fast_build_gives_every_packet_its_right_checksum_across_the_wrap():
 
 
 def test_fast_build_sends_one_stream_per_client_ip_in_connection_order():
-    from ostinato_tcp.streams import Wire
+    from ostinato_tcp.domain.streams import Wire
 
     sc = scenario(**{"connections.count": 100_000, "connections.client_ips": 4, "connections.first_client_port": 16384,
                      "traffic.rate": 100_000, "traffic.drone_build": "fast"})

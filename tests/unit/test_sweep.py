@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-import ostinato_tcp.sweep as S
+import ostinato_tcp.jobs.sweep as S
 from ostinato_tcp.errors import ScenarioError
 
 from .helpers import BASE

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from ostinato_tcp.errors import PlanError
-from ostinato_tcp.tuples import ConnectionSpace
+from ostinato_tcp.domain.tuples import ConnectionSpace
 
 
 def space(total, batch, ips=1, first_port=20000, step=1):

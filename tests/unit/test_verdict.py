@@ -7,9 +7,9 @@ from array import array
 
 import pytest
 
-from ostinato_tcp.dut.diagnosis import diagnose
-from ostinato_tcp.dut.verdict import Expected, Judge, judge_text
-from ostinato_tcp.tuples import ConnectionSpace
+from ostinato_tcp.domain.diagnosis import diagnose
+from ostinato_tcp.domain.verdict import Expected, Judge, judge_text
+from ostinato_tcp.domain.tuples import ConnectionSpace
 
 
 def space(n=10, ips=1, batch=None):
@@ -190,7 +190,7 @@ class _Plan:  # what diagnose reads of a plan: the space, rate, delay and batch 
 
 
 def test_syn_sent_with_two_invalid_each_is_syn_ack_before_syn_with_the_block_and_the_lag():
-    from ostinato_tcp.measure import SentOrder
+    from ostinato_tcp.ground.measure import SentOrder
 
     sp, v = _syn_sent_block(1000, 600, 799, batch=500)
     plan = _Plan(sp, rate=1000.0, delay=0.25, batches=2)
@@ -235,7 +235,7 @@ def test_mixed_evidence_says_so_with_the_counts():
 
 
 def test_order_held_as_sent_points_past_drone():
-    from ostinato_tcp.measure import SentOrder
+    from ostinato_tcp.ground.measure import SentOrder
 
     sp, v = _syn_sent_block(1000, 10, 19)
     order = SentOrder(batch=0, connections=1000, timed=1000, min_syn_to_synack=0.21, at_syn_to_synack=3,

@@ -1,0 +1,145 @@
+"""Hold and recheck (``expect.hold``): after the verdict the connections stay idle (or get
+keep-alive ACKs every ``traffic.keepalive`` seconds) for the hold, then the DUT is dumped
+again and every connection must still be ESTABLISHED+ASSURED.
+
+This catches DUTs whose established timeout is shorter than it should be and tables that
+evict entries under pressure. The recheck is judged like the verdict (the same entries,
+the same freshness proof: an entry is at most as old as the run), and its diagnosis says
+what became of the connections that are gone or changed state.
+
+The keep-alive ACK is the handshake's own ACK again (seq = client ISN + 1, ack = server
+ISN + 1): a duplicate ACK inside the window, which moves an ESTABLISHED entry's timer back
+to the established timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ostinato_tcp.ground import signals as _signals
+from ostinato_tcp.errors import RunFault
+from ostinato_tcp.domain.streams import client_program
+
+if TYPE_CHECKING:
+    from ostinato_tcp.dut import DutSession, Expected, Health, Verdict
+    from ostinato_tcp.domain.plan import Plan
+    from ostinato_tcp.drone.port import DronePort
+    from ostinato_tcp.run.result import RunEvents
+    from ostinato_tcp.domain.streams import Wire
+
+TICK = 1.0  # seconds between progress events while holding
+
+
+@dataclass
+class HoldReport:
+    """What the hold did and what the recheck found."""
+
+    requested: float  # expect.hold, seconds
+    keepalive: float | None  # traffic.keepalive, seconds (None: idle)
+    held: float = 0.0  # measured: end of the verdict's dump to the start of the recheck's dump
+    keepalive_rounds: int = 0  # times port A sent every connection's ACK again
+    keepalive_packets: int = 0  # ACKs those rounds sent (Drone's counters)
+    verdict: "Verdict | None" = None
+    health: "Health | None" = None
+    dump: dict = field(default_factory=dict)
+    diagnosis: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why there was no hold (the verdict had failed)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is not None and self.verdict.passed
+
+    def to_dict(self) -> dict:
+        v = self.verdict
+        return {"requested_seconds": self.requested, "keepalive_seconds": self.keepalive,
+                "held_seconds": round(self.held, 3), "keepalive_rounds": self.keepalive_rounds,
+                "keepalive_packets": self.keepalive_packets, "skipped": self.skipped,
+                "passed": self.passed if not self.skipped else None,
+                "established_assured": v.established_assured if v else None,
+                "categories": v.counts if v else None, "states": v.states if v else None,
+                "established_timeout": self.health.established_timeout if self.health else None,
+                "dump_seconds": self.dump.get("seconds"), "diagnosis": self.diagnosis}
+
+
+def hold_and_recheck(report: HoldReport, *, dut: "DutSession", port_a: "DronePort", plan: "Plan",
+                     expected: "Expected", freshness: dict, health_after: "Health", events: "RunEvents",
+                     wire: "Wire | None" = None) -> HoldReport:
+    """Hold, sending keep-alives if asked, then dump and judge again (filling ``report``)."""
+    sc = plan.scenario
+    t0 = time.monotonic()
+    end = t0 + report.requested
+    keep = report.keepalive
+    if keep is not None and keep <= report.requested:
+        runs = [r for b in plan.batches for r in plan.space.stream_runs(b)]
+        port_a.load(client_program(sc, runs, syn=False, ack=True, wire=wire, rate=plan.rate))
+        port_a.build(timeout=max(60.0, 10 * plan.total * plan.build_per_packet))
+    events.phase("hold", f"{report.requested:g} s, then every connection checked again"
+                 + (f"; keep-alive ACKs every {keep:g} s" if keep else " (idle)"))
+    tx0 = port_a.counters().tx_frames if keep else 0
+    next_keep = t0 + keep if keep else None
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        if next_keep is not None and now >= next_keep:
+            port_a.start()
+            limit = time.monotonic() + 3 * plan.total / plan.rate + 10
+            while port_a.poll()[0]:
+                if time.monotonic() > limit:
+                    raise RunFault(f"port {port_a.name}: a keep-alive round of {plan.total} ACKs was still being "
+                                   f"sent after {3 * plan.total / plan.rate + 10:.0f} s")
+                time.sleep(0.01)
+            report.keepalive_rounds += 1
+            next_keep += keep
+            continue
+        events.holding(now - t0, report.requested, report.keepalive_rounds)
+        wake = min(end, now + TICK, next_keep if next_keep is not None else end)
+        time.sleep(max(0.0, wake - time.monotonic()))
+        _signals.checkpoint()
+    if keep:
+        report.keepalive_packets = port_a.counters().tx_frames - tx0
+    report.held = time.monotonic() - t0
+    events.phase("recheck", "dumping the DUT's conntrack table again and judging every connection")
+    report.health = dut.health()
+    report.verdict, report.dump = dut.verify(expected, fresh=freshness)
+    report.diagnosis = diagnose_hold(report, health_after)
+    return report
+
+
+def diagnose_hold(report: HoldReport, health_after: "Health") -> list[str]:
+    """What became of the connections that did not survive the hold, most likely cause first."""
+    v, h = report.verdict, report.health
+    if v is None or v.passed:
+        return []
+    c = v.counts
+    deltas = health_after.deltas(h) if h is not None else {}
+    est = h.established_timeout if h is not None else None
+    idle = report.keepalive if report.keepalive and report.keepalive <= report.requested else report.held
+    out = []
+    if c["missing"]:
+        gone = f"{c['missing']} connection(s) lost their entry during the {report.held:.1f} s hold"
+        evicted = {k: deltas[k] for k in ("early_drop", "drop") if deltas.get(k)}
+        if est is not None and est <= idle:
+            cause = (f"the DUT's established timeout is {est} s (nf_conntrack_tcp_timeout_established), not longer "
+                     f"than the {idle:.1f} s they stayed idle"
+                     + ("; the keep-alive ACKs came too seldom" if report.keepalive else
+                        "; traffic.keepalive below it would keep them"))
+        elif evicted:
+            cause = "the DUT evicted them (" + ", ".join(f"{k} +{n}" for k, n in evicted.items()) + ")"
+        elif report.keepalive and report.keepalive_packets < report.keepalive_rounds * v.expected:
+            cause = (f"port A sent {report.keepalive_packets} keep-alive ACKs in {report.keepalive_rounds} "
+                     f"round(s), fewer than {v.expected} per round")
+        else:
+            cause = ("nothing in the DUT's counters or timeouts explains it: deleted on the DUT (conntrack -D/-F, "
+                     "a ruleset reload or a flush) or timed out by a per-zone or per-rule timeout policy")
+        out.append(f"{gone}: {cause}.")
+    if c["other_state"]:
+        states = ", ".join(f"{k} {n}" for k, n in sorted(v.other_states.items()))
+        out.append(f"{c['other_state']} changed state during the hold ({states}): a FIN or RST reached the DUT "
+                   "for them from somewhere")
+    for key in ("established_not_assured", "syn_sent_unreplied", "syn_recv", "reply_mismatch", "older_than_the_run"):
+        if c[key]:
+            out.append(f"{c[key]} in {key} after the hold")
+    return out

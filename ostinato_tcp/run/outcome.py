@@ -1,0 +1,135 @@
+"""The run's outcome: ``pass``, ``fail`` (the DUT), ``inconclusive`` (the traffic, not the DUT)
+or ``error`` (a fault stopped the run).
+
+Only a connection whose packets the traffic delivered in order can fail the DUT. Each
+connection carries an order mark (:data:`~ostinato_tcp.ground.measure.IN_ORDER`,
+``ORDER_UNKNOWN``, ``OUT_OF_ORDER``) from the best evidence its batch has:
+
+* phased batches: in order by construction (each phase starts when the one before was sent);
+* pipelined batches timed by Drone's captures (both ports on one host's clock): each
+  connection's SYN, SYN-ACK and ACK as they left, in order when each followed the one before by
+  at least ``ORDER_GUARD``;
+* other pipelined batches: in order when no port lagged and none fell behind its plan by the
+  batch's smallest ordering margin; unknown otherwise.
+
+The rules, in order:
+
+1. a fault stopped the run: ``error``;
+2. every connection ESTABLISHED+ASSURED (and held, and closed, when asked) and every port sent
+   its plan: ``pass``;
+3. a port sent fewer TCP packets than the plan said (for the handshake, or for a tear-down
+   that failed): ``inconclusive`` (the connections that lack them cannot be named);
+4. a failed connection in a state the order explains (SYN_SENT, SYN_RECV) whose order is not
+   known good is the traffic's; every other failed connection is the DUT's. Any DUT failure:
+   ``fail``; else ``inconclusive``.
+
+Exit codes: 0 pass, 1 fail, 4 inconclusive, 2 and 3 as every error (:mod:`.errors`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ostinato_tcp.domain.verdict import PASS, SYN_RECV, SYN_SENT
+from ostinato_tcp.ground.measure import IN_ORDER
+
+ORDER_STATES = (SYN_SENT, SYN_RECV)  # categories a broken SYN / SYN-ACK / ACK order leaves
+
+
+def _ones(data: bytes | bytearray, values) -> int:
+    """An integer whose byte i is 1 where data[i] is one of ``values`` (to count with &)."""
+    table = bytes(1 if i in values else 0 for i in range(256))
+    return int.from_bytes(bytes(data).translate(table), "little")
+
+
+@dataclass
+class Outcome:
+    word: str  # pass | fail | inconclusive | error
+    in_order: int | None = None  # connections the traffic is known to have delivered in order
+    failed_in_order: int | None = None  # of those, how many the DUT did not establish
+    traffic_failed: int = 0  # failed connections the traffic explains (sent out of order, or order unknown)
+    dut_failed: int = 0  # failed connections that are the DUT's (in order, or a failure no order explains)
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"outcome": self.word, "delivered_in_order": self.in_order, "failed_in_order": self.failed_in_order,
+                "failed_by_the_traffic": self.traffic_failed, "failed_by_the_dut": self.dut_failed,
+                "reasons": list(self.reasons),
+                "rule": "only a connection the traffic delivered in order can fail the DUT; a failure in "
+                        "SYN_SENT or SYN_RECV of a connection sent out of order (or while a port fell behind its "
+                        "plan) is the traffic's"}
+
+
+def decide(r) -> Outcome:
+    """The outcome of a :class:`~ostinato_tcp.run.result.RunResult` (one pair, or several)."""
+    if r.pairs:
+        return _combine([decide(p) for p in r.pairs])
+    if r.error:
+        return Outcome("error", reasons=[r.error])
+    v = r.verdict
+    if v is None:
+        return Outcome("error", reasons=["no verdict"])
+    n = v.expected
+    marks = r.order_marks if r.order_marks is not None and len(r.order_marks) == n else bytearray(n)
+    known = _ones(marks, (IN_ORDER,))
+    in_order = known.bit_count()
+    failed = _ones(v.codes, set(range(256)) - {PASS})
+    order_kind = _ones(v.codes, ORDER_STATES)
+    failed_in_order = (failed & known).bit_count()
+    traffic = (failed & order_kind & ~known).bit_count()
+    dut = failed.bit_count() - traffic
+    out = Outcome("pass", in_order, failed_in_order, traffic, dut)
+    if r.passed:  # every handshake reached the DUT in order: its table proves it
+        out.in_order = n
+        return out
+    short = [(r, side, "") for side in r.ports_short]
+    td = r.teardown
+    if td is not None and not td.skipped and not td.passed and td.traffic is not None:
+        short += [(td.traffic, side, " for the tear-down") for side in td.traffic.ports_short]
+    if short:
+        out.word = "inconclusive"
+        out.reasons += [f"port {side.upper()} ({res.ports[side].name}) sent {res.ports[side].sent_packets} of the "
+                        f"{res.ports[side].expected_packets} TCP packets the plan said{what}: the traffic, not the DUT"
+                        for res, side, what in short]
+        return out
+    if dut or v.passed:  # the DUT's failures (or a failed hold or tear-down of established connections)
+        out.word = "fail"
+        if traffic:
+            out.reasons.append(f"{traffic} other failed connection(s) were sent out of order, or while a port fell "
+                               "behind its plan: those are the traffic's")
+        return out
+    out.word = "inconclusive"
+    out.reasons.append(_why_traffic(r, traffic, in_order, failed_in_order))
+    return out
+
+
+def _why_traffic(r, traffic: int, in_order: int, failed_in_order: int) -> str:
+    captured = [o for o in r.sent_order if o.timed and o.same_clock]
+    late = [b for b in r.batches if b.suspect]
+    how = []
+    if captured:
+        out = sum(last - first + 1 for o in captured for first, last, _ in o.synack_first + o.ack_first)
+        if out:
+            how.append(f"Drone's captures show packets of {out} connection(s) sent before the one they follow")
+    for b in late:
+        worst = max(b.ports.items(), key=lambda kv: kv[1]["late_seconds"])
+        side, p = worst
+        how.append(f"in batch {b.index + 1} port {side.upper()} took {p['seconds']:.3f} s for {p['planned_seconds']:.3f} s "
+                   f"planned ({p['late_seconds']:.3f} s late against an ordering margin of {b.margin:.3f} s)")
+    return (f"the traffic, not the DUT: {traffic} connection(s) failed in SYN_SENT or SYN_RECV, the states a broken "
+            f"SYN / SYN-ACK / ACK order leaves, and their packets did not leave Drone in order ("
+            + ("; ".join(how) or "order not known") + f"); of the {in_order} connection(s) the traffic delivered "
+            f"in order, the DUT failed {failed_in_order}")
+
+
+def _combine(parts: list[Outcome]) -> Outcome:
+    words = [p.word for p in parts]
+    word = next((w for w in ("error", "fail", "inconclusive") if w in words), "pass")
+
+    def total(key):
+        values = [getattr(p, key) for p in parts]
+        return None if any(x is None for x in values) else sum(values)
+
+    return Outcome(word, total("in_order"), total("failed_in_order"), sum(p.traffic_failed for p in parts),
+                   sum(p.dut_failed for p in parts),
+                   [f"pair {i + 1}: {line}" for i, p in enumerate(parts) for line in p.reasons])

@@ -1,0 +1,425 @@
+"""The main job, as a sequence of phases; each phase's work lives in its own module.
+
+    plan      read the DUT (capacity, timeouts), make the plan: refused before anything is sent
+    claim     connect to the Drone(s), claim ports A and B (:class:`~ostinato_tcp.drone.port.DronePort`)
+    configure emulated devices on both ports; every device has its gateway's MAC
+    probe     Drone's build cost, its fast build's frames and each port's send ceiling
+              (:mod:`ostinato_tcp.run.probe`); the final plan: a rate above the ceiling is refused here
+    clear     the test's old entries on the DUT, then its address space read back (it must hold
+              none of this run's tuples), while Drone builds the first batch
+    send      per batch: programs, builds, starts, measured (:class:`~ostinato_tcp.run.send.Sender`)
+    verify    dump and judge the DUT's entries (Drone's counters and captures settle meanwhile)
+    report    diagnosis, from the verdict, the DUT's counters and what the ports did
+    release   always: stop what was started, remove what was created, restore what was changed
+    outcome   pass, fail (the DUT), inconclusive (the traffic) or error (:mod:`ostinato_tcp.run.outcome`)
+
+A fault stops traffic on every port this run started and becomes data in the result
+(``result.error``, ``result.exception``; the verdict word is ``error``): the caller
+chooses to raise (:meth:`~ostinato_tcp.run.result.RunResult.raise_for_error`). SIGINT and
+SIGTERM (:class:`~ostinato_tcp.errors.Interrupted`) are raised after the clean-up,
+with the partial result attached as ``exc.result``. The core never prints: progress
+goes to :class:`~ostinato_tcp.run.result.RunEvents`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+from ostinato_tcp.ground import signals as _signals
+from ostinato_tcp.drone import DroneApi, check_backend, open_drone
+from ostinato_tcp.dut import CountPoller, DutFacts, DutSession, clear_after, diagnose, plan_facts, read_after_traffic
+from ostinato_tcp.run.hold import HoldReport, hold_and_recheck
+from ostinato_tcp.run.teardown import TeardownReport, tear_down
+from ostinato_tcp.errors import DroneError, Interrupted, OstinatoTcpError, RunFault, UnknownPortError
+from ostinato_tcp.run.options import RunOptions, open_dut
+from ostinato_tcp.ground.naming import owner_tag
+from ostinato_tcp.domain.plan import make_plan
+from ostinato_tcp.drone.port import DronePort, await_gateways, gateway_changes
+from ostinato_tcp.run.result import PortReport, RunEvents, RunResult
+from ostinato_tcp.scenario import Scenario
+from ostinato_tcp.run.send import Sender
+from ostinato_tcp.run.probe import LONG_PROBE_BELOW, probe_drones, probe_servers
+from ostinato_tcp.run.probe_cache import BuildCheckCache
+from ostinato_tcp.domain.streams import client_devices, server_devices
+
+log = logging.getLogger(__name__)
+ARP_TIMEOUT = 6.0
+
+
+DroneOpener = Callable[..., DroneApi]
+DutOpener = Callable[..., DutSession]
+
+
+def precheck(sc: Scenario) -> None:
+    """Refuse what no DUT could make work (delay window, margins, layout), before any
+    connection to Drone or the DUT: the plan with unlimited DUT timeouts and capacity."""
+    make_plan(sc, DutFacts(syn_sent_timeout=10**9, syn_recv_timeout=10**9, source="precheck"))
+
+
+class _Background(threading.Thread):
+    """Runs one function beside the main thread; ``join()`` re-raises its error."""
+
+    def __init__(self, fn):
+        super().__init__(daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:  # handed to join()
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
+class Runner:
+    """Runs one scenario. ``drone_opener`` / ``dut_opener`` let tests put fakes in."""
+
+    def __init__(self, sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None, *,
+                 drone_opener: DroneOpener | None = None, dut_opener: DutOpener | None = None,
+                 start_gate: Callable[[], None] | None = None):
+        self.sc = sc
+        self.start_gate = start_gate  # called before the first transmit (a run over several pairs)
+        self.opts = opts or RunOptions()
+        self.ev = events or RunEvents()
+        self.result = RunResult(scenario=sc)
+        self._open_drone = drone_opener or self._real_drone
+        self._open_dut = dut_opener or open_dut
+        self.drones: dict[str, DroneApi] = {}
+        self.ports: dict[str, DronePort] = {}
+        self.dut: DutSession | None = None
+        self.facts: DutFacts | None = None  # what the plan knows of the DUT (read in the plan phase)
+        self.sender: Sender | None = None
+        self._poller: CountPoller | None = None
+        self.wires: dict = {"a": None, "b": None}
+        self.gateway_macs: dict[str, dict[int, int]] = {}
+        self._counters: dict = {}  # each port's counters before the probe (the run's sent counts start there)
+        self._probe_frames: dict[str, int] = {}  # frames of the run's size each port's probe sent since
+        self.owner = owner_tag(sc.name)
+
+    def _real_drone(self, host: str, port: int) -> DroneApi:
+        return open_drone(host, port, backend=self.opts.drone_backend, timeout=self.opts.rpc_timeout)
+
+    # ------------------------------------------------------------------ the sequence
+    def run(self) -> RunResult:
+        """Run every phase; SIGINT and SIGTERM stop the run cleanly (see :mod:`ostinato_tcp.ground.signals`)."""
+        with _signals.stop_on_signals():
+            return self._run()
+
+    def _run(self) -> RunResult:
+        r = self.result
+        t_start = time.monotonic()
+        r.timings.update(build=0.0, send=0.0)
+        try:
+            self._plan()
+            self._claim()
+            self._configure()
+            self._prepare()
+            self._send()
+            self._verify()
+            self._report()
+            self._hold()
+            self._teardown()
+            self._clear_after()
+        except (OstinatoTcpError, Interrupted) as exc:
+            r.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
+            r.exception = exc
+            with _signals.shielded():
+                self._stop_all()
+            if isinstance(exc, Interrupted):
+                exc.result = r
+        except BaseException:  # a bug, or KeyboardInterrupt without our handlers: stop, clean up, raise
+            with _signals.shielded():
+                self._stop_all()
+            raise
+        finally:
+            with _signals.shielded():  # a signal now waits until the clean-up is done
+                self._release()
+                r.timings["total"] = time.monotonic() - t_start
+                r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
+                                                              + r.timings.get("dump", 0.0)
+                                                              + r.timings.get("hold", 0.0)
+                                                              + r.timings.get("teardown", 0.0))
+                r.decide()
+        if isinstance(r.exception, Interrupted):
+            raise r.exception
+        return r
+
+    @contextmanager
+    def _timed(self, key: str):
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.result.timings[key] = self.result.timings.get(key, 0.0) + time.monotonic() - t0
+
+    # ------------------------------------------------------------------ phases
+    def _plan(self) -> None:
+        r = self.result
+        check_backend(self.opts.drone_backend)
+        if not self.opts.force:
+            precheck(self.sc)
+        self.ev.phase("plan", "reading the DUT and planning")
+        with self._timed("plan"):
+            self.dut = self._open_dut(self.sc, self.opts)
+            r.health_before = self.dut.health()
+            self.facts = plan_facts(self.dut, r.health_before, self.sc, reserved=self.opts.reserved_entries)
+            r.plan = make_plan(self.sc, self.facts, force=self.opts.force, overfill=self.opts.overfill)
+        r.warnings.extend(r.plan.warnings)
+        r.expected = r.plan.expected()
+        if self.sc.dut.clear == "none":  # nothing will be cleared: refuse an earlier run's entries now
+            self._prove_fresh_start()
+        self.ev.planned(r.plan)
+
+    def _claim(self) -> None:
+        self.ev.phase("configure", "connecting to Drone and configuring ports")
+        with self._timed("configure"):
+            for side in ("a", "b"):
+                spec = getattr(self.sc.ports, side)
+                if spec.drone not in self.drones:
+                    ep = self.sc.drones[spec.drone]
+                    try:
+                        self.drones[spec.drone] = self._open_drone(ep.host, ep.port)
+                    except DroneError as exc:
+                        raise type(exc)(f"drones.{spec.drone}: {exc}") from None
+                    self.result.drone_versions[spec.drone] = self.drones[spec.drone].drone_version or "unknown"
+                drone = self.drones[spec.drone]
+                try:
+                    port = DronePort(drone, spec.ref, owner=self.owner, label=f"port {side.upper()}")
+                except UnknownPortError as exc:
+                    raise UnknownPortError(f"ports.{side}.{spec.ref_field}: {exc}") from None
+                self.ports[side] = port
+                self.result.ports[side] = PortReport(name=port.name, drone=drone.endpoint)
+            for port in self.ports.values():
+                self.result.warnings.extend(port.claim(take_over=self.opts.take_over_ports))
+
+    def _configure(self) -> None:
+        sc, sp = self.sc, self.result.plan.space
+        with self._timed("configure"):
+            self.ports["a"].add_devices(client_devices(sc, sp.first_ip, sp.ip_count))
+            self.ports["b"].add_devices(server_devices(sc))
+            self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
+            self._resolve()
+            self._probe()
+
+    def _probe(self) -> None:
+        """Measure Drone (build cost, the fast build's frames, each port's send ceiling), then plan
+        again with what was measured: batches and phase gaps depend on the build, the rate on the
+        ceiling (a rate above it is refused here, before the DUT is touched)."""
+        r, sc, opts = self.result, self.sc, self.opts
+        self.ev.phase("probe", f"measuring Drone: its build ({sc.traffic.drone_build} form) and both ports' send "
+                               "ceiling")
+        asked = sc.traffic.rate
+        # the ports' counters before the probe: the run's sent counts start here, less the probe's frames
+        self._counters = {side: p.counters() for side, p in self.ports.items()}
+        with self._timed("probe"):
+            probe = probe_drones(sc, self.ports, fault_checksum_bias=opts.fault_fast_build,
+                                 rate_needs_precision=lambda c: asked == "max" or float(asked) >= LONG_PROBE_BELOW * c.value,
+                                 cache=None if (opts.recheck_build or opts.fault_fast_build) else BuildCheckCache())
+        self.gateway_macs, self.wires, self._probe_frames = probe.gateway_macs, probe.wires, probe.sent
+        r.build_checks = [c.to_dict() for c in probe.checks]
+        r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
+        plan = make_plan(sc, self.facts, force=opts.force, measured_build=probe.per_packet, fast=probe.fast,
+                         overfill=opts.overfill, ceiling=probe.ceiling)
+        if plan.space != r.plan.space:
+            r.expected = plan.expected()
+        r.warnings.extend(w for w in plan.warnings if w not in r.warnings)
+        r.plan = plan
+
+    def _prepare(self) -> None:
+        """The DUT's old entries go (one by one: it takes a while at scale) and its space is read back
+        while Drone builds the first batch."""
+        r, sc = self.result, self.sc
+        r.order_marks = bytearray(r.plan.total)
+        interval = self.opts.poll_interval if self.opts.poll_interval is not None else sc.dut.poll_interval
+        if interval and interval > 0:
+            self._poller = CountPoller(self.dut, interval)
+        self.sender = Sender(r.plan, self.ports, r, self.ev, self.opts, dut=self.dut, expected=r.expected,
+                             wires=self.wires, start_gate=self.start_gate, count_poller=self._poller)
+        self.ev.phase("clear", f"clearing the test's entries on the DUT ({sc.dut.clear}) and reading its space "
+                               "back, while Drone builds batch 1")
+
+        def clear_then_prove() -> None:
+            self.dut.clear(r.plan.space.servers, sc.dut.clear, also=probe_servers(sc))  # the probe's entries too
+            r.health_before = self.dut.health()  # the counters the run's deltas start from (after the probe)
+            self._prove_fresh_start(announce=False)
+
+        dut_side = _Background(clear_then_prove)
+        try:
+            self.sender.prepare(r.plan.batches[0])
+        finally:
+            dut_side.join()
+
+    def _check_gateways(self) -> None:
+        """After the send: the gateways' MACs now, against those the frames were sent to."""
+        gateways = {side: int(getattr(self.sc.ports, side).device.gateway) for side in self.ports}
+        self.result.gateway_changes.extend(gateway_changes(self.ports, gateways, self.gateway_macs))
+
+    def _prove_fresh_start(self, announce: bool = True) -> None:
+        if announce:
+            self.ev.phase("fresh", "reading the test's address space back before the first packet")
+        r = self.result
+        r.freshness = self.dut.prove_fresh_start(r.expected, self.sc.dut.clear,
+                                                 timestamps=r.health_before.timestamp == 1)
+
+    def _resolve(self) -> None:
+        """Every emulated device must know its gateway's MAC before anything is built."""
+        sp, sc = self.result.plan.space, self.sc
+        targets = {"a": set(range(sp.first_ip, sp.first_ip + sp.ip_count)), "b": set(sp.servers.ips())}
+        gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in self.ports}
+        missing = await_gateways(self.ports, targets, gateways, timeout=ARP_TIMEOUT)
+        if missing:
+            side, left = next(iter(missing.items()))
+            p, dev = self.ports[side], getattr(sc.ports, side).device
+            sample = ", ".join(sp.ip_text(i) for i in sorted(left)[:3])
+            raise RunFault(f"port {p.name} (Drone {p.drone.endpoint}): the gateway {dev.gateway} did not answer "
+                           f"ARP for {len(left)} emulated device(s) ({sample}) within {ARP_TIMEOUT:g} s: check "
+                           f"the cabling to the DUT, the DUT's address {dev.gateway}/{dev.prefix} on that link, "
+                           f"and ports.{side}.device")
+
+    def _send(self) -> None:
+        r = self.result
+        self.sender.take_baseline(self._counters, self._probe_frames)
+        if self._poller is not None:
+            self._poller.start()
+        for batch in r.plan.batches:
+            self.ev.batch_started(batch, len(r.plan.batches))
+            self.sender.send_batch(batch)
+        self._stop_poller()
+        self._check_gateways()
+
+    def _verify(self) -> None:
+        """Counters and the dump after the traffic. Drone's counters lag the end of transmit by
+        up to a second: they settle while the DUT is read. A dropped SSH connection is retried
+        once; after that the run ends with ``error`` set and the traffic figures still reported."""
+        r = self.result
+        self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
+        settle = _Background(self.sender.after_send)
+        with self._timed("verify"):
+            try:
+                r.health_after, r.verdict, r.dump = read_after_traffic(self.dut, r.expected, r.freshness,
+                                                                       r.warnings)
+            finally:
+                settle.join()
+        r.timings["dump"] = r.dump.get("seconds", 0.0)
+
+    def _hold(self) -> None:
+        """expect.hold: the connections stay (idle, or with keep-alive ACKs), then every one is
+        judged again; a run whose verdict failed is not held."""
+        r, sc = self.result, self.sc
+        if not sc.expect.hold:
+            return
+        r.hold = HoldReport(requested=sc.expect.hold, keepalive=sc.traffic.keepalive)
+        if not (r.verdict.passed and not r.ports_short):
+            r.hold.skipped = "the verdict failed: nothing to hold"
+            return
+        with self._timed("hold"):
+            hold_and_recheck(r.hold, dut=self.dut, port_a=self.ports["a"], plan=r.plan, expected=r.expected,
+                             freshness=r.freshness, health_after=r.health_after, events=self.ev,
+                             wire=self.wires["a"])
+        r.diagnosis.extend(f"after the hold: {line}" for line in r.hold.diagnosis)
+
+    def _teardown(self) -> None:
+        """traffic.teardown: Drone closes every connection; each one's state is proven after."""
+        r, sc = self.result, self.sc
+        if sc.traffic.teardown == "none":
+            return
+        established = r.passed  # the verdict and the hold, before the tear-down is part of it
+        r.teardown = TeardownReport(mode=sc.traffic.teardown)
+        if not established:
+            r.teardown.skipped = "the verdict or the hold failed: nothing to close"
+            return
+        with self._timed("teardown"):
+            tear_down(r.teardown, dut=self.dut, ports=self.ports, plan=r.plan, expected=r.expected,
+                      freshness=r.freshness, events=self.ev, opts=self.opts, wires=self.wires)
+        r.diagnosis.extend(f"tear-down: {line}" for line in r.teardown.diagnosis)
+
+    def _clear_after(self) -> None:
+        """Leave the DUT as it was found: the test's entries go after the verdict (unless kept)."""
+        r = self.result
+        r.entries_removed, r.entries_after, r.delete_rate = clear_after(self.dut, self.sc, keep=self.opts.keep_entries,
+                                                         warnings=r.warnings)
+
+    def _report(self) -> None:
+        r = self.result
+        r.diagnosis = diagnose(r.verdict, r.expected, counter_deltas=r.counter_deltas,
+                               tcp_loose=r.health_after.tcp_loose, notes=r.gateway_changes + traffic_notes(r),
+                               plan=r.plan, sent_order=r.sent_order)
+
+    # ------------------------------------------------------------------ faults and clean-up
+    def _stop_poller(self) -> None:
+        if self._poller is not None:
+            if self._poller.is_alive():
+                self._poller.stop()
+            self.result.peak_count = self._poller.peak
+            self._poller = None
+
+    def _stop_all(self) -> None:
+        """Stop transmit on every port this run started (a fault must not leave traffic
+        running). A port it never started is left alone: it may be another run's."""
+        for p in self.ports.values():
+            try:
+                p.stop()
+            except (OstinatoTcpError, OSError) as exc:
+                log.warning("could not stop transmit on %s: %s", p.name, exc)
+
+    def _release(self) -> None:
+        self._stop_poller()
+        with self._timed("cleanup"):
+            leftovers = []
+            for p in self.ports.values():
+                leftovers.extend(p.release())
+            for d in self.drones.values():
+                try:
+                    d.disconnect()
+                except (OstinatoTcpError, OSError):
+                    pass
+            if leftovers:
+                self.result.warnings.append("could not remove or restore what the run changed on Drone ("
+                                            + "; ".join(leftovers) + "); 'ostinato-tcp cleanup SCENARIO' removes "
+                                            "what it created")
+            if self.dut is not None:
+                self.dut.close()
+
+
+def traffic_notes(r: RunResult) -> list[str]:
+    """What the ports did that explains a verdict: a forced plan, a port short of its plan, a lag."""
+    notes = []
+    plan = r.plan
+    if plan.forced and plan.problems:
+        notes.append("the plan was forced past its checks: " + " | ".join(plan.problems))
+    for side, rep in r.ports.items():
+        if rep.shortfall:
+            notes.append(f"port {side.upper()} ({rep.name}) sent {rep.sent_packets} of the {rep.expected_packets} "
+                         "TCP packets the plan said: the run cannot pass whatever the DUT's table holds")
+        if rep.lagged:
+            notes.append(f"port {side.upper()} ({rep.name}) took {rep.send_seconds:.3f} s for what was planned "
+                         f"in {rep.planned_seconds:.3f} s ({rep.packet_rate.text()} against {plan.rate:g}/s "
+                         "planned): a lagging port breaks the SYN / SYN-ACK / ACK order")
+    if plan.mode == "pipelined" and r.delays:
+        worst = max(abs(d - plan.delay) for d in r.delays)
+        if worst > max(0.05, plan.delay * 0.2):
+            notes.append(f"port B started up to {worst:.3f} s off the planned delay {plan.delay:.3f} s")
+    return notes
+
+
+def run_scenario(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None) -> RunResult:
+    """Run one scenario; a fault is in the result (``result.error``), a signal is raised after
+    the clean-up. A scenario over several port pairs runs them side by side
+    (:func:`ostinato_tcp.run.pairs.run_pairs`)."""
+    if sc.pair_count > 1:
+        from ostinato_tcp.run.pairs import run_pairs
+
+        return run_pairs(sc, opts, events)
+    return Runner(sc, opts, events).run()
+
+
+__all__ = ["Runner", "precheck", "run_scenario"]

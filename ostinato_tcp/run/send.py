@@ -1,0 +1,412 @@
+"""The send phase of a run: each batch's programs, builds and starts, in the plan's order.
+
+Pipelined: port A sends the batch's SYNs then its ACKs; port B starts its SYN-ACKs
+``delay`` seconds after A. Phased: SYNs, then SYN-ACKs, then ACKs, each phase
+started when the previous one has been sent (NAT learn reads the DUT's SYN_SENT
+entries between the first two).
+
+Every start and end is measured (:mod:`ostinato_tcp.ground.measure`): a port's state is
+polled more densely the longer it has been sending (every 0.5% of the time so far),
+so the end of a send is known within about 0.25% of its length.
+
+A batch that lagged feeds the next one: when a port of a pipelined batch kept a slower pace
+than planned, the next batch's delay is the one that keeps both ordering margins largest at
+the paces measured (:func:`adapted_delay`), or, when even that margin is below
+``traffic.min_margin``, the next batch is sent in phases. Each batch's record
+(:class:`BatchReport`) says what was asked, what each port did and how its connections'
+order is known, for the run's outcome (:mod:`ostinato_tcp.run.outcome`).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
+
+from ostinato_tcp.ground import signals as _signals
+from ostinato_tcp.run.batch_capture import BatchCapture
+from ostinato_tcp.run.batches import BatchReport, adapted_delay
+from ostinato_tcp.errors import DroneRpcError, RunFault
+from ostinato_tcp.ground.measure import (ARP_FRAME_BYTES, IN_ORDER, NDP_FRAME_BYTES, ORDER_UNKNOWN, Interval, span_of, split_frames)
+from ostinato_tcp.drone.port import DronePort
+from ostinato_tcp.domain.streams import Legs, Wire, client_program, handshake, learned_runs, server_program, server_runs
+from ostinato_tcp.domain.tuples import Batch, StreamFields
+
+if TYPE_CHECKING:
+    from ostinato_tcp.dut import DutSession, Expected
+    from ostinato_tcp.run.options import RunOptions
+    from ostinato_tcp.domain.plan import Plan
+    from ostinato_tcp.run.result import RunEvents, RunResult
+
+POLL_SHARE = 0.005  # poll every 0.5% of the time a port has been sending
+POLL_MIN, POLL_MAX = 0.001, 0.1  # seconds
+PROGRESS_EVERY = 0.1  # seconds between progress events
+CAPTURE_FRAMES = 900_000  # batches timed by Drone's capture: at most this many frames on a port
+
+
+class Sender:
+    """Sends the plan's batches through ports ``a`` and ``b``; records what happened in ``result``.
+    ``wires``: the fast build's MACs per port (None: Drone resolves); ``start_gate``: called once
+    before the first start (several port pairs start together); ``count_poller``: the DUT's
+    count for progress; ``legs``: the handshake by default, or a tear-down's."""
+
+    def __init__(self, plan: "Plan", ports: dict[str, DronePort], result: "RunResult", events: "RunEvents",
+                 opts: "RunOptions", *, dut: "DutSession | None" = None, expected: "Expected | None" = None,
+                 wires: dict[str, Wire | None] | None = None, start_gate: Callable[[], None] | None = None,
+                 count_poller=None, legs: Legs | None = None):
+        self.plan, self.sc = plan, plan.scenario
+        self.legs = legs or handshake(self.sc)
+        self.a, self.b = ports["a"], ports["b"]
+        self.result, self.ev, self.opts = result, events, opts
+        self.dut, self.expected = dut, expected
+        self.count_poller = count_poller
+        self.wires: dict[str, Wire | None] = wires or {"a": None, "b": None}
+        self.start_gate = start_gate
+        self.baseline_tx: dict[str, int] = {}
+        self._last_sent: dict[str, int] = {}  # each port's TCP count at its last poll, for progress
+        self._next_progress = 0.0
+        self._prepared: tuple | None = None  # (batch index, mode, delay, why, capture) of a batch loaded and built
+        self._pending: tuple | None = None  # a batch whose capture is still to be read: (capture, args)
+        self.reports: list[BatchReport] = result.batches  # one per batch sent
+
+    # ------------------------------------------------------------------ programs and builds
+    def _enabled(self, leg) -> bool:
+        """A leg disabled on purpose (``--disable-stream ROLE``: a lost leg, for diagnosis tests)."""
+        return leg is not None and self.opts.disable_stream != leg.role
+
+    def _load(self, runs: list[StreamFields], *, syn: bool, ack: bool, server: bool = True) -> None:
+        legs, rate = self.legs, self.plan.rate
+        syn, ack = syn and self._enabled(legs.first), ack and self._enabled(legs.last)
+        self.a.load(client_program(self.sc, runs, syn=syn, ack=ack, wire=self.wires["a"], legs=legs, rate=rate))
+        if server and legs.reply is not None:
+            nat = self.sc.nat
+            dests = server_runs(runs, int(nat.address) if nat.mode == "preserve-ports" else None)
+            self.b.load(server_program(self.sc, dests, enabled=self._enabled(legs.reply), wire=self.wires["b"],
+                                       legs=legs, rate=rate))
+
+    def _build(self, *ports: DronePort) -> None:
+        """Build the ports' programs; ports on different Drone connections build at the same time
+        (Drone runs each connection's requests on a thread of its own)."""
+        t0 = time.monotonic()
+        if len(ports) == 2 and ports[0].drone is not ports[1].drone:
+            with ThreadPoolExecutor(2) as pool:
+                for f in [pool.submit(self._build_one, p) for p in ports]:
+                    f.result()
+        else:
+            for p in ports:
+                self._build_one(p)
+        self.result.timings["build"] += time.monotonic() - t0
+
+    def _build_one(self, p: DronePort) -> None:
+        packets = sum(s.count for s in p.program if s.enabled)
+        timeout = max(60.0, 10 * packets * self.plan.build_per_packet)
+        try:
+            p.build(timeout=timeout)
+        except DroneRpcError as exc:
+            if "resolve" not in str(exc).lower():
+                raise
+            nat = self.sc.nat
+            hint = (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
+                    "ARP for it, so it is not the address the DUT translates to"
+                    if p is self.b and nat.mode == "preserve-ports" else
+                    " Check that the DUT answers ARP for the destination or gateway of that port's packets")
+            raise RunFault(f"port {p.name}: Drone could not resolve a destination MAC ({exc}).{hint}") from None
+
+    # ------------------------------------------------------------------ transmit and measure
+    def _transmit(self, ports: dict[str, DronePort], planned: dict[str, float],
+                  start_b_after: float | None = None) -> dict[str, Interval]:
+        """Start the ports (B ``start_b_after`` seconds after A when given) and poll until each
+        has sent everything; returns each port's measured interval."""
+        starts: dict[str, tuple[float, float]] = {}
+        last_on: dict[str, float] = {}
+        done: dict[str, Interval] = {}
+        pending_b = start_b_after is not None
+        if self.start_gate is not None:
+            gate, self.start_gate = self.start_gate, None
+            gate()
+        for side, p in ports.items():
+            if side == "b" and pending_b:
+                continue
+            starts[side] = p.start()
+            last_on[side] = starts[side][1]
+        start_b_at = starts["a"][0] + start_b_after if pending_b else None
+        limit = max(planned.values(), default=0) * 3 + 30
+        t_begin = time.monotonic()
+        while True:
+            if pending_b and time.monotonic() >= start_b_at:
+                starts["b"] = self.b.start()
+                last_on["b"] = starts["b"][1]
+                self.result.delays.append(starts["b"][0] - starts["a"][0])
+                pending_b = False
+            sent = self._last_sent  # a port that is done (or not in this phase) keeps its last count
+            for side in starts:
+                if side in done:
+                    continue
+                on, tx, t = ports[side].poll()
+                sent[side] = tx - self.baseline_tx.get(side, 0)
+                if on:
+                    last_on[side] = t
+                else:
+                    done[side] = Interval(starts[side][0], starts[side][1], last_on[side], t)
+            self._progress(sent)
+            if not pending_b and len(done) == len(starts):
+                self._widen_window(done)
+                return done
+            _signals.checkpoint()
+            now = time.monotonic()
+            if now - t_begin > limit:
+                raise RunFault(f"ports still transmitting {limit:.0f} s after start (planned "
+                               f"{max(planned.values()):.1f} s): Drone is far slower than the plan")
+            gap = POLL_MAX
+            for side in starts:
+                if side not in done:
+                    # every 0.5% of the time sent so far, and closer together near the planned end
+                    elapsed, to_end = now - starts[side][1], abs(starts[side][0] + planned[side] - now)
+                    gap = min(gap, max(POLL_MIN, min(POLL_SHARE * elapsed, to_end / 4)))
+            if pending_b:
+                gap = max(0.0, min(gap, start_b_at - now))
+            time.sleep(gap)
+
+    def _widen_window(self, done: dict[str, Interval]) -> None:
+        """The handshake's send window on the host's clock: from the first start to the last end."""
+        if self.legs.first.role != "syn":
+            return
+        ivs = list(done.values())
+        w = self.result.send_window
+        first = w if w is not None else min(ivs, key=lambda iv: iv.start_lo)
+        last = max(ivs + ([w] if w is not None else []), key=lambda iv: iv.end_hi)
+        self.result.send_window = Interval(first.start_lo, first.start_hi, last.end_lo, last.end_hi)
+
+    def _progress(self, sent: dict[str, int]) -> None:
+        now = time.monotonic()
+        if now < self._next_progress:
+            return
+        self._next_progress = now + PROGRESS_EVERY
+        exp = {"a": self.result.ports["a"].expected_packets, "b": self.result.ports["b"].expected_packets}
+        self.ev.progress(sent.get("a", 0), sent.get("b", 0), exp["a"], exp["b"],
+                         self.count_poller.count if self.count_poller else None)
+
+    # ------------------------------------------------------------------ batches
+    def _mode_for(self, batch: Batch) -> tuple[str, float | None, str]:
+        """How this batch goes: the plan's mode and delay, or, after a pipelined batch that lagged,
+        the delay for the paces it measured (or phases, when that leaves too small a margin)."""
+        plan = self.plan
+        if plan.mode != "pipelined" or self.legs.reply is None:
+            return plan.mode, None, ""
+        prev = self.reports[-1] if self.reports else None
+        if prev is None or prev.mode != "pipelined" or not prev.lagged:
+            return "pipelined", plan.delay, ""
+        pa, pb = prev.ports["a"]["pace"], prev.ports["b"]["pace"]
+        delay, margin = adapted_delay(batch.count, pa, pb)
+        paces = f"port A {pa:,.0f}/s, port B {pb:,.0f}/s in batch {prev.index + 1} (planned {plan.rate:,.0f}/s)"
+        if margin >= plan.min_margin and delay < 0.9 * plan.dut.syn_sent_timeout:
+            return "pipelined", delay, (f"{paces}: delay {delay:.3f} s keeps both ordering margins at {margin:.3f} s "
+                                        "at those paces")
+        return "phased", None, (f"{paces}: the best delay keeps margins of only {margin:.3f} s (< {plan.min_margin:g} "
+                                "s), so this batch is sent in phases")
+
+    def prepare(self, batch: Batch) -> None:
+        """Load and build what the batch sends first (the run builds its first batch while the
+        DUT is being cleared), and open the batch's capture."""
+        mode, delay, why = self._mode_for(batch)
+        fields = self.plan.space.stream_runs(batch)
+        capture = None
+        wants_capture = self.legs.reply is not None and 3 * batch.count <= CAPTURE_FRAMES
+        if wants_capture and self._pending is None:  # nothing to read first: the capture opens while this builds
+            capture = self._open_capture()
+        if self.legs.reply is None:
+            self._load(fields, syn=True, ack=False, server=False)
+            self._build(self.a)
+        elif mode == "pipelined":
+            self._load(fields, syn=True, ack=True)
+            self._build(self.a, self.b)
+        else:
+            learn = self.sc.nat.mode == "learn"
+            self._load(fields, syn=True, ack=False, server=not learn)
+            self._build(self.a) if learn else self._build(self.a, self.b)
+        if self._pending is not None:
+            self.finish_pending()  # the previous batch's capture settled while this one built
+            if wants_capture:
+                capture = self._open_capture()
+        self._prepared = (batch.index, mode, delay, why, capture)
+
+    def _open_capture(self) -> BatchCapture | None:
+        capture = BatchCapture(self.a, self.b, self.result)
+        return capture if capture.start() else None
+
+    def send_batch(self, batch: Batch) -> None:
+        if self._prepared is None or self._prepared[0] != batch.index:
+            self.prepare(batch)
+        _, mode, delay, why, capture = self._prepared
+        self._prepared = None
+        if capture is not None:
+            capture.wait_open()
+        plan, r = self.plan, self.result
+        m, rate = batch.count, plan.rate
+        fields = plan.space.stream_runs(batch)
+        a, b = self.a, self.b
+        rep = BatchReport(index=batch.index, first=batch.first, count=m, mode=mode, delay=delay, why=why)
+        if why:
+            r.warnings.append(f"batch {batch.index + 1}: {why}")
+        self._expect(batch)
+        t0, build0 = time.monotonic(), r.timings["build"]
+        if self.legs.reply is None:
+            planned = {"a": m / rate}
+            self.ev.phase("send", f"batch {batch.index + 1}: {_word(self.legs.first.role)}s on {a.name}")
+            got = self._transmit({"a": a}, planned)["a"]
+            times = {"a": [got], "syn": got, "handshake": got}
+        elif mode == "pipelined":
+            n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
+            planned = {"a": 2 * m / rate, "b": m / rate}
+            rep.margin = min(delay, m / rate - delay)
+            self.ev.phase("send", f"batch {batch.index + 1}: {n1}s and {n3}s on {a.name}, {n2}s on {b.name} "
+                                  f"after {delay:.3f} s")
+            got = self._transmit({"a": a, "b": b}, planned, start_b_after=delay)
+            times = {"a": [got["a"]], "b": [got["b"]], "syn": got["a"].share(m, 2 * m), "handshake": got["a"]}
+        else:
+            times, planned = self._phased(batch, fields, m, rate)
+        # send time: from the first start to the last port done, Drone's builds excluded
+        r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
+        self._account(rep, {side: times[side] for side in planned}, planned)
+        self.reports.append(rep)
+        marks = r.order_marks
+        if marks is not None:  # what is known of this batch's order before any capture is read
+            marks[batch.first:batch.first + m] = bytes([IN_ORDER if not rep.suspect else ORDER_UNKNOWN]) * m
+        rep.order = "phased" if mode == "phased" else ("port timing, " + ("a port fell behind its plan" if rep.suspect
+                                                                          else "no port fell behind by its margin"))
+        if capture is not None:
+            capture.mark_sent()
+            self._pending = (capture, batch, self._reference_programs(fields), times, mode == "pipelined", rep)
+        else:
+            self._commit(times)
+
+    def _phased(self, batch: Batch, fields, m: int, rate: float) -> tuple[dict, dict]:
+        a, b = self.a, self.b
+        n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
+        learn = self.sc.nat.mode == "learn"
+        self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, {n1}s on {a.name}")
+        syn = self._transmit({"a": a}, {"a": m / rate})["a"]
+        if learn:
+            self._learn(batch)
+            self._build(b)
+        self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, {n2}s on {b.name}")
+        synack = self._transmit({"b": b}, {"b": m / rate})["b"]
+        self._load(fields, syn=False, ack=True, server=False)
+        self._build(a)
+        self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, {n3}s on {a.name}")
+        ack = self._transmit({"a": a}, {"a": m / rate})["a"]
+        times = {"a": [syn, ack], "b": [synack], "syn": syn, "handshake": span_of(syn, ack)}
+        return times, {"a": 2 * m / rate, "b": m / rate}
+
+    def _commit(self, times: dict) -> None:
+        """A batch's times (the capture's, where it was read) into the ports' and the run's spans."""
+        r = self.result
+        for side in ("a", "b"):
+            for iv in times.get(side, []):
+                r.ports[side].transmit += iv
+        r.syn_phase += times["syn"]
+        r.handshake += times["handshake"]
+
+    def finish_pending(self) -> None:
+        """Read the last batch's capture (once Drone has handed its frames over) and commit its times."""
+        if self._pending is None:
+            return
+        capture, batch, refs, times, pipelined, rep = self._pending
+        self._pending = None
+        capture.finish(batch, refs, times, pipelined=pipelined, marks=self.result.order_marks)
+        if pipelined and capture.order_read:
+            rep.order = "Drone's captures" + ("" if capture.same_clock else " (two Drone hosts: clock offset measured)")
+        self._commit(times)
+
+    def _reference_programs(self, fields: list[StreamFields]) -> tuple[list, list]:
+        """Ports A's and B's whole programs of a batch, to place each captured frame in."""
+        nat, rate = self.sc.nat, self.plan.rate
+        ref_a = client_program(self.sc, fields, wire=self.wires["a"], legs=self.legs, rate=rate)
+        ref_b = self.b.program if nat.mode == "learn" else server_program(
+            self.sc, server_runs(fields, int(nat.address) if nat.mode == "preserve-ports" else None),
+            wire=self.wires["b"], legs=self.legs, rate=rate)
+        return ref_a, ref_b
+
+    def _expect(self, batch: Batch) -> None:
+        """What the plan sends in this batch (a leg disabled for a test still counts: missing)."""
+        legs = self.legs
+        self.result.ports["a"].expected_packets += batch.count * (2 if legs.last is not None else 1)
+        self.result.ports["b"].expected_packets += batch.count if legs.reply is not None else 0
+
+    def _account(self, rep: BatchReport, intervals: dict[str, list[Interval]], planned: dict[str, float]) -> None:
+        """Each port's plan against its transmit state in this batch: lagged, how late, its pace."""
+        tol = self.sc.traffic.rate_tolerance
+        packets = {"a": 2 * rep.count if self.legs.last is not None else rep.count, "b": rep.count}
+        for side, ivs in intervals.items():
+            port = self.result.ports[side]
+            port.planned_seconds += planned[side]
+            seconds, bound = sum(iv.seconds for iv in ivs), sum(iv.bound for iv in ivs)
+            took = seconds - bound
+            lagged = took > planned[side] * (1 + tol) + 0.005
+            port.lagged = port.lagged or lagged
+            rep.ports[side] = {"planned_seconds": planned[side], "seconds": seconds, "bound_seconds": bound,
+                               "late_seconds": max(0.0, took - planned[side]), "lagged": lagged,
+                               "pace": packets[side] / seconds if seconds > 0 else 0.0}
+
+    # ------------------------------------------------------------------ NAT learn
+    def _learn(self, batch: Batch) -> None:
+        """NAT learn: the SYN_SENT entries' reply tuples become the SYN-ACK destinations."""
+        self.ev.phase("learn", "reading the DUT's SYN_SENT entries to learn the NAT's translations")
+        _, odd = self.dut.learn_replies(self.expected)
+        if odd:
+            self.result.warnings.append("NAT learn: the DUT changed some client ports, e.g. " + "; ".join(odd[:3]))
+        try:
+            runs, notes = learned_runs(self.expected, batch.first, batch.count)
+        except ValueError as exc:
+            raise RunFault(str(exc)) from None
+        self.result.warnings.extend(notes)
+        self.b.load(server_program(self.sc, runs, enabled=self._enabled(self.legs.reply), wire=self.wires["b"],
+                                   rate=self.plan.rate))
+
+    # ------------------------------------------------------------------ counters
+    def take_baseline(self, baselines: dict | None = None, not_ours: dict[str, int] | None = None) -> None:
+        """Counters before the first packet (the devices' ARP may still come in: the bytes
+        tell those frames apart later). ``baselines``: counters read earlier, before the probe,
+        with ``not_ours`` the frames of the run's size each port sent since that are not the run's
+        (the probe's): Drone refreshes its counters about once a second, so counters read right
+        after the probe could miss its last frames and count them as the run's."""
+        self.baselines = baselines or {"a": self.a.counters(), "b": self.b.counters()}
+        self.not_ours = dict(not_ours or {})
+        self.baseline_tx = {side: c.tx_frames + self.not_ours.get(side, 0) for side, c in self.baselines.items()}
+
+    def after_send(self) -> None:
+        """Once the last batch is sent: the ports' counters settled, then its capture read (the
+        two wait on Drone one after the other, beside the DUT's dump)."""
+        self.settle_counters()
+        self.finish_pending()
+
+    def settle_counters(self) -> None:
+        """The run's frames per port, once Drone's counters caught up, split into TCP and ARP."""
+        t = self.sc.traffic
+        for side, p in (("a", self.a), ("b", self.b)):
+            rep, base = self.result.ports[side], self.baselines[side]
+            deadline, last, since = time.monotonic() + 3.0, None, time.monotonic()
+            while True:
+                c = p.counters() - base
+                frames = split_frames(c.tx_frames, c.tx_bytes, t.frame_length,
+                                      NDP_FRAME_BYTES if self.sc.connections.family == 6 else ARP_FRAME_BYTES)
+                frames = replace(frames, tcp=frames.tcp - self.not_ours.get(side, 0))
+                now = time.monotonic()
+                if (frames.tcp, frames.other) != last:
+                    last, since = (frames.tcp, frames.other), now
+                if frames.tcp >= rep.expected_packets or now - since >= 1.2 or now > deadline:
+                    break
+                time.sleep(0.1)
+            rep.sent_packets, rep.other_frames, rep.frames_exact = frames.tcp, frames.other, frames.exact
+            if not frames.exact:
+                self.result.warnings.append(
+                    f"port {side.upper()} ({p.name}) sent frames of other sizes than the run's TCP frames and ARP "
+                    f"({c.tx_frames} frames, {c.tx_bytes} bytes): its TCP frame count {frames.tcp} is an estimate")
+        a, b = self.result.ports["a"], self.result.ports["b"]
+        self.ev.finished(a.sent_packets, b.sent_packets, a.expected_packets, b.expected_packets)
+
+
+def _word(role: str) -> str:
+    """A leg's role as the output names it: SYN, SYN-ACK, ACK, FIN, FIN-ACK, last ACK, RST."""
+    return {"synack": "SYN-ACK", "finack": "FIN-ACK", "lastack": "last ACK"}.get(role, role.upper())
