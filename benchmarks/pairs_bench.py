@@ -19,7 +19,7 @@ from _common import ROOT, bench_lab, report
 
 from ostinato_tcp.lab import read_endpoints
 from ostinato_tcp.run.options import RunOptions
-from ostinato_tcp.run.runner import run_scenario
+from ostinato_tcp.run.api import run_scenario
 from ostinato_tcp.scenario import scenario_from_data, with_changes
 
 N = 120_000

@@ -20,7 +20,7 @@ import sys
 from _common import bench_lab, report, scenario
 
 from ostinato_tcp.run.options import RunOptions
-from ostinato_tcp.run.runner import run_scenario
+from ostinato_tcp.run.api import run_scenario
 
 N = 60_000
 

@@ -24,7 +24,7 @@ from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.domain.plan import Plan, make_plan
 from ostinato_tcp.report import result_to_dict
 from ostinato_tcp.run.result import RunEvents, RunResult
-from ostinato_tcp.run.runner import run_scenario
+from ostinato_tcp.run.api import run_scenario
 from ostinato_tcp.scenario import Scenario, scenario_from_data
 from ostinato_tcp.jobs.verify import VerifyOutcome, verify_dump_file, verify_live
 

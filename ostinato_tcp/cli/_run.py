@@ -21,7 +21,7 @@ from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, h
 def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_json, accept_new_host_key,
              ask_dut_password) -> None:
     """Show the timing and layout of a run without sending a packet (exit 2 when it cannot work)."""
-    from ostinato_tcp.dut import plan_facts
+    from ostinato_tcp.run.dut_phases import plan_facts
     from ostinato_tcp.run.options import RunOptions, open_dut
     from ostinato_tcp.domain.plan import make_plan
 
@@ -81,7 +81,7 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
     from ostinato_tcp.cli._console import make_events
     from ostinato_tcp.run.options import RunOptions
     from ostinato_tcp.report import result_to_dict, summary_lines
-    from ostinato_tcp.run.runner import run_scenario
+    from ostinato_tcp.run.api import run_scenario
 
     sc = load(scenario, lab, lab_file, sets)
     opts = RunOptions(force=ignore_plan_checks, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,

@@ -24,16 +24,12 @@ import ipaddress
 import math
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING
-
+from ostinato_tcp.domain.ceiling import CEILING_USE, TYPICAL_CEILING, Ceiling
 from ostinato_tcp.domain.facts import DutFacts
 from ostinato_tcp.domain.verdict import Expected
 from ostinato_tcp.errors import CapacityError, PlanError, UsageError
 from ostinato_tcp.scenario import Scenario
 from ostinato_tcp.domain.tuples import Batch, ConnectionSpace, Servers
-
-if TYPE_CHECKING:
-    from ostinato_tcp.run.probe import Ceiling
 
 TIMEOUT_USE = 0.9  # use at most this share of a DUT timeout for one gap
 # Drone's build cost per packet before it is measured on the run's Drone (drone-build-cost.md, this VM)
@@ -76,7 +72,7 @@ class Plan:
     margin_why: str = ""  # where that margin comes from
     mode_why: str = ""  # why this mode
     hash_load: float | None = None  # the DUT's entries per hash bucket at the end of the run
-    ceiling: "Ceiling | None" = None  # Drone's send ceiling, measured before the first packet
+    ceiling: Ceiling | None = None  # Drone's send ceiling, measured before the first packet
     rate_why: str = ""  # where the rate comes from (traffic.rate, max, lowered to the ceiling)
 
     @property
@@ -238,12 +234,10 @@ def hash_load(dut: DutFacts, n: int) -> float | None:
     return (dut.entries_after_clear + n) / dut.buckets
 
 
-def plan_rate(sc: Scenario, ceiling: "Ceiling | None", warnings: list[str], problems: list[str]) -> tuple[float, str]:
+def plan_rate(sc: Scenario, ceiling: Ceiling | None, warnings: list[str], problems: list[str]) -> tuple[float, str]:
     """The packets per second each stream asks, and where the figure comes from: traffic.rate
     within Drone's measured send ceiling; ``max`` or a lowered rate from the ceiling; a rate
     above it refused (``traffic.above_ceiling: refuse``) with the measured figures."""
-    from ostinato_tcp.run.probe import CEILING_USE, TYPICAL_CEILING
-
     t = sc.traffic
     if t.rate == "max":
         if ceiling is None:
@@ -269,7 +263,7 @@ def plan_rate(sc: Scenario, ceiling: "Ceiling | None", warnings: list[str], prob
 
 
 def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False, measured_build: float | None = None,
-              fast: bool | None = None, overfill: bool = False, ceiling: "Ceiling | None" = None) -> Plan:
+              fast: bool | None = None, overfill: bool = False, ceiling: Ceiling | None = None) -> Plan:
     """Compute and check the plan. Raises PlanError (or CapacityError) unless ``force``.
     ``measured_build``: Drone's build cost per packet as the run measured it; ``fast``: whether
     the fast build is used (default: unless ``traffic.drone_build`` is resolve); ``overfill``:

@@ -6,21 +6,21 @@ assured) and its reply tuple is the expected one. Every other connection gets a
 category that says what went wrong (:mod:`.diagnosis` turns the categories into
 lines that say why).
 
-Dumps are read as a stream of bytes: a compiled pattern takes the common TCP
-line shape in C, and lines of any other shape go through the full parser, so a
-million entries are judged in a few seconds with a few MB of state (one byte per
-expected connection).
+Entries come in as normalized tuples, whatever DUT driver read them
+(:meth:`Judge.take`): ``(state, orig src, orig dst, orig sport, orig dport, b"[UNREPLIED]" or
+None, reply src, reply dst, reply sport, reply dport, assured flag or None[, age])``, each field
+bytes as the DUT printed it. The conntrack driver makes them in C with one compiled pattern
+(:mod:`ostinato_tcp.dut.reader`), so a million entries are judged in a few seconds with a few MB
+of state (one byte per expected connection).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from array import array
 from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.tuples import ConnectionSpace
-from ostinato_tcp.dut.entries import LineSplitter, ParseStats, parse_counted
 
 # Category codes, one byte per expected connection.
 MISSING, PASS, SYN_SENT, SYN_RECV, EST_NOT_ASSURED, OTHER_STATE, REPLY_MISMATCH, STALE = range(8)
@@ -35,12 +35,20 @@ CATEGORY_NAMES = {
     STALE: "older_than_the_run",
 }
 
-_HEAD = (rb"^(?:ipv[46] +(?:2|10) +)?tcp +6 +\d+ +([A-Z_0-9]+) +src=([0-9a-f.:]+) dst=([0-9a-f.:]+) sport=(\d+)"
-         rb" dport=(\d+) +(\[UNREPLIED\] +)?src=([0-9a-f.:]+) dst=([0-9a-f.:]+) sport=(\d+) dport=(\d+)"
-         rb" *(\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\])?")
-_FAST = re.compile(_HEAD + rb"[^\n]*$", re.M)
-_FAST_AGED = re.compile(_HEAD + rb"[^\n]*? delta-time=(\d+)[^\n]*$", re.M)  # -o ktimestamp: the entry's age
-_ASSURED_FLAGS = {"ASSURED", "OFFLOAD", "HW_OFFLOAD"}
+
+
+@dataclass
+class ParseStats:
+    """What a reader made of a dump: entries read, lines it did not understand (a few kept to show)."""
+
+    entries: int = 0
+    unknown: int = 0
+    samples: list = field(default_factory=list)
+
+    def add_unknown(self, line: str, keep: int = 5) -> None:
+        self.unknown += 1
+        if len(self.samples) < keep:
+            self.samples.append(line.rstrip("\n")[:300])
 
 
 @dataclass
@@ -198,7 +206,6 @@ class Judge:
         self.nat_addr = (expected.nat_address or "").encode()
         self.exclude = {(s.encode(), int(sp_), d.encode(), int(dp)) for s, sp_, d, dp in expected.exclude}
         self.sample_limit = sample_limit
-        self.stats = ParseStats()
         self.unexpected = 0
         self.unexpected_samples: list[str] = []
         self.mismatch_samples: list[str] = []
@@ -206,29 +213,21 @@ class Judge:
         self.other_states: dict[str, int] = {}
         self.reply_dsts: dict[str, int] = {}
         self.reply_samples: list[str] = []
-        self._lines = LineSplitter()
         self._seen = bytearray(sp.total)  # entries found per connection (for duplicates)
 
     # Input -------------------------------------------------------------------------
-    def feed(self, chunk: bytes) -> None:
-        block = self._lines.feed(chunk)
-        if block:
-            self._block(block)
+    @property
+    def family(self) -> int:
+        """The address family of the expected connections (4 or 6)."""
+        return self.exp.space.family
 
-    def _block(self, block: bytes) -> None:
-        fast = _FAST if self.max_age is None else _FAST_AGED
-        matches = fast.findall(block)
-        if len(matches) != block.count(b"\n"):
-            # Some lines have another shape: take them one by one.
-            for raw in block.splitlines():
-                m = fast.match(raw)
-                if m:
-                    self.stats.entries += 1
-                    self._judge(*m.groups())
-                else:
-                    self._slow(raw)
-            return
-        self.stats.entries += len(matches)
+    @property
+    def wants_ages(self) -> bool:
+        """Entries must carry their age (the twelfth field): the run's per-entry freshness proof."""
+        return self.max_age is not None
+
+    def take(self, entries) -> None:
+        """Judge a batch of normalized entry tuples (see the module's docstring)."""
         # The common case, kept tight: a passing entry of the expected shape costs a
         # dict lookup, an index computation and a few byte comparisons.
         judge, index_of, codes, seen = self._judge, self.index_of, self.codes, self._seen
@@ -241,11 +240,11 @@ class Judge:
         est = self._state_id("ESTABLISHED") if ids is not None else 0
         passed = 0
         endpoint_of, endpoints = self.endpoint_of, self.endpoints
-        for g in matches:
+        for g in entries:
             if (plain and g[0] == b"ESTABLISHED" and (g[10] or loose_ok)
                     and (endpoint_of is not None or (g[2] == server_ip and g[4] == server_port_b))
                     and g[6] == g[2] and g[8] == g[4] and g[7] == g[1] and g[9] == g[3]
-                    and (max_age < 0 or int(g[11]) <= max_age)):
+                    and (max_age < 0 or (len(g) > 11 and g[11] is not None and int(g[11]) <= max_age))):
                 ip = client_ip_int.get(g[1])
                 if ip is not None:
                     n = index_of(ip, int(g[3]))
@@ -268,22 +267,6 @@ class Judge:
         return self.state_names.index(st) + 1
 
 
-
-    def _slow(self, raw: bytes) -> None:
-        e = parse_counted(raw, self.stats)
-        if e is None:
-            return
-        if e.proto != "tcp" or e.family != ("ipv6" if self.exp.space.family == 6 else "ipv4"):
-            return
-        o, r = e.orig, e.reply
-        if any(k not in t for t in (o, r) for k in ("src", "dst", "sport", "dport")):
-            self.stats.unknown += 1  # a TCP line without both whole tuples is not an entry we can judge
-            return
-        age = e.meta.get("delta-time")
-        self._judge((e.state or "NONE").encode(), o["src"].encode(), o["dst"].encode(), str(o["sport"]).encode(),
-                    str(o["dport"]).encode(), b"[UNREPLIED]" if e.unreplied else None, r["src"].encode(),
-                    r["dst"].encode(), str(r["sport"]).encode(), str(r["dport"]).encode(),
-                    b"[x]" if e.flags & _ASSURED_FLAGS else None, *((str(age).encode(),) if isinstance(age, int) else ()))
 
     # Judging ------------------------------------------------------------------------
     def _judge(self, state, osrc, odst, osport, odport, unreplied, rsrc, rdst, rsport, rdport, assured,
@@ -361,20 +344,12 @@ class Judge:
         return (rdst == str(ipaddress.IPv4Address(learned_ip[n])).encode()
                 and rdport == self.exp.learned_port[n])
 
-    def finish(self) -> Verdict:
-        rest = self._lines.flush()
-        if rest:
-            self._block(rest)
+    def finish(self, parse: ParseStats | None = None) -> Verdict:
+        """The verdict; ``parse``: what the reader made of the dump (entries read, lines not understood)."""
         return Verdict(expected=self.exp.space.total, codes=self.codes, states=dict(sorted(self.states.items())),
                        unexpected=self.unexpected, unexpected_samples=self.unexpected_samples,
                        duplicates=self.duplicates, mismatch_samples=self.mismatch_samples,
-                       other_states=self.other_states, parse=self.stats,
+                       other_states=self.other_states, parse=parse or ParseStats(),
                        reply_dsts=self.reply_dsts, reply_samples=self.reply_samples,
                        max_age=self.max_age, untimed=self.untimed, state_ids=self.state_ids,
                        state_names=list(self.state_names))
-
-
-def judge_text(expected: Expected, text: str | bytes, *, track_states: bool = False) -> Verdict:
-    j = Judge(expected, track_states=track_states)
-    j.feed(text.encode() if isinstance(text, str) else text)
-    return j.finish()

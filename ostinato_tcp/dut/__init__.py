@@ -1,12 +1,12 @@
-"""The DUT side: SSH, conntrack commands, dump parsing, verdict and diagnosis, capacity."""
+"""The DUT: a declared contract (:class:`DutDriver`), the conntrack-tools driver over SSH, the
+parsing of its output into entries, and an in-memory fake for unit tests (:mod:`.fake`)."""
 
-from ostinato_tcp.dut.conntrack import CountPoller, DutSession, clear_after, plan_facts, read_after_traffic
-from ostinato_tcp.dut.entries import Entry, ParseStats, parse_line, parse_lines, parse_text
-from ostinato_tcp.domain.facts import DutFacts, Health, parse_health
+from ostinato_tcp.dut.conntrack import ConntrackDriver, DutSession
+from ostinato_tcp.dut.contract import DutDriver, EntrySink
+from ostinato_tcp.dut.entries import Entry, parse_line, parse_lines, parse_text
+from ostinato_tcp.dut.health import parse_health
+from ostinato_tcp.dut.reader import ConntrackReader, EntryReader, judge_text
 from ostinato_tcp.dut.ssh import DutShell, SshTarget
-from ostinato_tcp.domain.diagnosis import diagnose
-from ostinato_tcp.domain.verdict import CATEGORY_NAMES, Expected, Judge, Verdict, judge_text
 
-__all__ = ["CATEGORY_NAMES", "CountPoller", "DutFacts", "DutSession", "DutShell", "Entry", "Expected", "Health",
-           "Judge", "ParseStats", "SshTarget", "Verdict", "diagnose", "judge_text", "parse_health", "parse_line",
-           "parse_lines", "parse_text", "plan_facts", "read_after_traffic", "clear_after"]
+__all__ = ["ConntrackDriver", "ConntrackReader", "DutDriver", "DutSession", "DutShell", "Entry", "EntryReader",
+           "EntrySink", "SshTarget", "judge_text", "parse_health", "parse_line", "parse_lines", "parse_text"]

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from ostinato_tcp.domain.verdict import ParseStats
+
 L3 = {"ipv4", "ipv6"}
 STATE_FLAGS = {"[ASSURED]": "ASSURED", "[OFFLOAD]": "OFFLOAD", "[HW_OFFLOAD]": "HW_OFFLOAD"}
 TUPLE_KEYS = {"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey", "packets", "bytes",
@@ -159,18 +161,6 @@ def parse_line(line: str) -> Entry:
         raise ParseError("no original tuple")
     return Entry(proto=proto, protonum=protonum, timeout=timeout, state=state, orig=orig, reply=reply,
                  l3=l3, l3num=l3num, unreplied=unreplied, flags=frozenset(flags), meta=meta)
-
-
-@dataclass
-class ParseStats:
-    entries: int = 0
-    unknown: int = 0
-    samples: list = field(default_factory=list)  # a few unparsed lines, to show
-
-    def add_unknown(self, line: str, keep: int = 5) -> None:
-        self.unknown += 1
-        if len(self.samples) < keep:
-            self.samples.append(line.rstrip("\n")[:300])
 
 
 def parse_counted(line: str | bytes, stats: ParseStats) -> Entry | None:

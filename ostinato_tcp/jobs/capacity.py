@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from ostinato_tcp.dut import clear_after
+from ostinato_tcp.run.dut_phases import clear_after
 from ostinato_tcp.errors import UsageError
 from ostinato_tcp.run.options import RunOptions, open_dut
 from ostinato_tcp.run.result import RunEvents, RunResult

@@ -17,13 +17,14 @@ import time
 from dataclasses import asdict, replace, dataclass, field
 
 from ostinato_tcp.drone import DroneApi, open_drone
-from ostinato_tcp.dut import plan_facts
+from ostinato_tcp.run.dut_phases import plan_facts
 from ostinato_tcp.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE, DroneError, DutError, OstinatoTcpError, UsageError
 from ostinato_tcp.run.options import RunOptions, open_dut
 from ostinato_tcp.ground.naming import object_name, owner_tag
 from ostinato_tcp.domain.plan import HASH_LOAD_WARN, hash_load, make_plan
 from ostinato_tcp.drone.port import DronePort, await_gateways
-from ostinato_tcp.run.probe import CEILING_USE, probe_drones, probe_servers
+from ostinato_tcp.domain.ceiling import CEILING_USE
+from ostinato_tcp.run.probe import probe_drones, probe_servers
 from ostinato_tcp.run.probe_cache import BuildCheckCache
 from ostinato_tcp.scenario import Scenario
 from ostinato_tcp.domain.streams import client_devices, server_devices

@@ -46,7 +46,7 @@ from ostinato_tcp.errors import OstinatoTcpError, ScenarioError
 from ostinato_tcp.run.options import RunOptions, open_dut
 from ostinato_tcp.report import result_to_dict, write_json
 from ostinato_tcp.run.result import RunEvents
-from ostinato_tcp.run.runner import run_scenario
+from ostinato_tcp.run.api import run_scenario
 from ostinato_tcp.domain.tuples import Servers
 from ostinato_tcp.scenario import LabReader, line_for, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
 

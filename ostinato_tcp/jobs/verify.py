@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ostinato_tcp.dut import DutFacts, Expected, Health, Judge, Verdict, diagnose
+from ostinato_tcp.domain.diagnosis import diagnose
+from ostinato_tcp.domain.facts import DutFacts, Health
+from ostinato_tcp.domain.verdict import Expected, Judge, Verdict
+from ostinato_tcp.dut.reader import ConntrackReader
 from ostinato_tcp.run.options import RunOptions, open_dut
 from ostinato_tcp.domain.plan import Plan, make_plan
 from ostinato_tcp.scenario import Scenario
@@ -72,14 +75,14 @@ def verify_live(sc: Scenario, opts: RunOptions | None = None, *, batch_size: int
 def verify_dump_file(sc: Scenario, path: str, *, batch_size: int | None = None) -> VerifyOutcome:
     plan = _plan(sc, None, batch_size)
     exp = plan.expected()
-    judge = Judge(exp)
+    reader = ConntrackReader(Judge(exp))
     with open(path, "rb") as f:
         while True:
             chunk = f.read(1 << 20)
             if not chunk:
                 break
-            judge.feed(chunk)
-    verdict = judge.finish()
+            reader.feed(chunk)
+    verdict = reader.finish()
     return VerifyOutcome(sc, verdict, exp, diagnose(verdict, exp), f"dump {path}")
 
 

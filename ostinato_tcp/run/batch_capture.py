@@ -21,12 +21,12 @@ from ostinato_tcp.ground.measure import ORDER_GUARD, capture_spans, clock_offset
 
 if TYPE_CHECKING:
     from ostinato_tcp.drone.port import DronePort
-    from ostinato_tcp.run.result import RunResult
+    from ostinato_tcp.run.result import Traffic
     from ostinato_tcp.domain.tuples import Batch
 
 
 class BatchCapture:
-    def __init__(self, a: DronePort, b: DronePort, result: "RunResult"):
+    def __init__(self, a: "DronePort", b: "DronePort", result: "Traffic"):
         self.a, self.b, self.result = a, b, result
         self.opened_at = 0.0
         self.sent_at = 0.0

@@ -15,55 +15,26 @@ to the established timeout.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.errors import RunFault
 from ostinato_tcp.domain.streams import client_program
+from ostinato_tcp.run.reports import HoldReport
 
 if TYPE_CHECKING:
-    from ostinato_tcp.dut import DutSession, Expected, Health, Verdict
+    from ostinato_tcp.domain.facts import Health
+    from ostinato_tcp.domain.verdict import Expected
+    from ostinato_tcp.dut.contract import DutDriver
     from ostinato_tcp.domain.plan import Plan
     from ostinato_tcp.drone.port import DronePort
-    from ostinato_tcp.run.result import RunEvents
+    from ostinato_tcp.run.events import RunEvents
     from ostinato_tcp.domain.streams import Wire
 
 TICK = 1.0  # seconds between progress events while holding
 
 
-@dataclass
-class HoldReport:
-    """What the hold did and what the recheck found."""
-
-    requested: float  # expect.hold, seconds
-    keepalive: float | None  # traffic.keepalive, seconds (None: idle)
-    held: float = 0.0  # measured: end of the verdict's dump to the start of the recheck's dump
-    keepalive_rounds: int = 0  # times port A sent every connection's ACK again
-    keepalive_packets: int = 0  # ACKs those rounds sent (Drone's counters)
-    verdict: "Verdict | None" = None
-    health: "Health | None" = None
-    dump: dict = field(default_factory=dict)
-    diagnosis: list[str] = field(default_factory=list)
-    skipped: str | None = None  # why there was no hold (the verdict had failed)
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict is not None and self.verdict.passed
-
-    def to_dict(self) -> dict:
-        v = self.verdict
-        return {"requested_seconds": self.requested, "keepalive_seconds": self.keepalive,
-                "held_seconds": round(self.held, 3), "keepalive_rounds": self.keepalive_rounds,
-                "keepalive_packets": self.keepalive_packets, "skipped": self.skipped,
-                "passed": self.passed if not self.skipped else None,
-                "established_assured": v.established_assured if v else None,
-                "categories": v.counts if v else None, "states": v.states if v else None,
-                "established_timeout": self.health.established_timeout if self.health else None,
-                "dump_seconds": self.dump.get("seconds"), "diagnosis": self.diagnosis}
-
-
-def hold_and_recheck(report: HoldReport, *, dut: "DutSession", port_a: "DronePort", plan: "Plan",
+def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort", plan: "Plan",
                      expected: "Expected", freshness: dict, health_after: "Health", events: "RunEvents",
                      wire: "Wire | None" = None) -> HoldReport:
     """Hold, sending keep-alives if asked, then dump and judge again (filling ``report``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ostinato_tcp.dut import DutSession
+from ostinato_tcp.dut import ConntrackDriver
 
 if TYPE_CHECKING:
     from ostinato_tcp.scenario import Scenario
@@ -28,6 +28,6 @@ class RunOptions:
     fault_fast_build: int = 0  # tests only: add this to every TCP checksum the fast build gives
 
 
-def open_dut(sc: "Scenario", opts: RunOptions) -> DutSession:
+def open_dut(sc: "Scenario", opts: RunOptions) -> ConntrackDriver:
     """Log in to the scenario's DUT with the run's SSH options."""
-    return DutSession.open(sc.dut, accept_new_host_key=opts.accept_new_host_key, password=opts.dut_password)
+    return ConntrackDriver.open(sc.dut, accept_new_host_key=opts.accept_new_host_key, password=opts.dut_password)

@@ -30,7 +30,8 @@ from ostinato_tcp.domain.verdict import Verdict
 from ostinato_tcp.errors import Interrupted, RunFault
 from ostinato_tcp.ground.measure import Interval, Rate
 from ostinato_tcp.run.options import RunOptions
-from ostinato_tcp.run.result import RunEvents, RunResult
+from ostinato_tcp.run.events import RunEvents
+from ostinato_tcp.run.result import RunResult
 from ostinato_tcp.run.runner import Runner
 from ostinato_tcp.scenario import Scenario
 
@@ -187,7 +188,7 @@ def combine(sc: Scenario, results: list[RunResult], origin: int | None = None) -
         if r.error and out.error is None:
             out.error, out.exception = f"pair {i + 1}: {r.error}", r.exception
         for side, rep in r.ports.items():
-            out.ports[f"{side}{i + 1}"] = rep
+            out.traffic.ports[f"{side}{i + 1}"] = rep
         out.diagnosis += [f"pair {i + 1}: {d}" for d in r.diagnosis]
         out.warnings += [f"pair {i + 1}: {w}" for w in r.warnings]
         out.build_checks += r.build_checks
@@ -206,7 +207,7 @@ def combine(sc: Scenario, results: list[RunResult], origin: int | None = None) -
     out.entries_after = "; ".join(f"pair {i + 1}: {r.entries_after}" for i, r in enumerate(results) if r.entries_after)
     peaks = [r.peak_count for r in results if r.peak_count is not None]
     out.peak_count = max(peaks) if peaks else None
-    out.timed_by_capture = all(r.timed_by_capture for r in results)
+    out.traffic.timed_by_capture = all(r.timed_by_capture for r in results)
     out.aggregate_rate = aggregate_rate(results)
     return out
 

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from ostinato_tcp.ground.checksum import internet_checksum_ok
+from ostinato_tcp.domain.ceiling import Ceiling
 from ostinato_tcp.errors import RunFault
 from ostinato_tcp.ground.measure import Interval, Rate
 from ostinato_tcp.ground.naming import object_name
@@ -47,9 +48,6 @@ PROBE_REPEAT = 10  # each frame is sent this many times: the short ceiling probe
 PROBE_RATE = 1e9  # packets/s asked of the probe: more than any port sends, so it goes flat out
 LONG_PROBE_SECONDS = 0.3  # the longer ceiling probe lasts about this long
 LONG_PROBE_BELOW = 0.5  # ... and runs when the asked rate is above this share of the short probe's figure
-CEILING_USE = 0.8  # a run may ask at most this share of the measured ceiling: the probe's repeated frames cost
-# the DUT less than a run's new connections, which matters where the DUT shares the Drone host's CPU
-TYPICAL_CEILING = 100_000.0  # packets/s per port assumed before a run measures it (plan --offline, rate max)
 
 
 @dataclass
@@ -68,34 +66,6 @@ class BuildCheck:
         return {"drone": self.drone, "form": self.form, "build_seconds_per_packet": self.per_packet,
                 "frames_checked": self.frames_checked, "bad_frames": self.bad_frames, "note": self.note,
                 "checksums_remembered": self.remembered}
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """The send ceiling: each port's packets per second when both send flat out together."""
-
-    rates: dict[str, Rate]  # side -> the port's measured rate
-    probe_seconds: float  # how long the probe sent (the longer one, when it ran)
-
-    @property
-    def value(self) -> float:
-        """The slower port's measured ceiling (packets/s)."""
-        return min(r.value for r in self.rates.values())
-
-    @property
-    def usable(self) -> float:
-        """The highest rate a run may ask: CEILING_USE of :attr:`value`."""
-        return CEILING_USE * self.value
-
-    def text(self) -> str:
-        return ", ".join(f"port {side.upper()} {r.text()}" for side, r in sorted(self.rates.items()))
-
-    def to_dict(self) -> dict:
-        return {"ports": {side: r.to_dict() for side, r in self.rates.items()}, "packets_per_second": self.value,
-                "usable_packets_per_second": self.usable, "usable_share": CEILING_USE,
-                "probe_seconds": round(self.probe_seconds, 4),
-                "definition": "packets a port sent per second of its transmit, both ports sending the probe "
-                              "flat out together; a run may ask at most usable_share of the slower port's"}
 
 
 def _first_port(seq: int, flags: int, to_server: bool, src: int, dst: int, dport: int, ack: int, window: int,

@@ -1,5 +1,6 @@
-"""What a run produces: its result (a fault is data here, not a lost exception) and the
-hooks that progress bars, reports and history attach to."""
+"""What a run produces: what its ports sent (:class:`Traffic`, which a tear-down fills too) and
+its result (a fault is data here, not a lost exception). The hooks a run calls are in
+:mod:`.events`, the hold's and tear-down's reports in :mod:`.reports`."""
 
 from __future__ import annotations
 
@@ -8,68 +9,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ostinato_tcp.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, OstinatoTcpError
-from ostinato_tcp.ground.measure import Interval, Rate, Span
+from ostinato_tcp.ground.measure import Rate
+
+from ostinato_tcp.run.events import RunEvents
+from ostinato_tcp.run.outcome import Outcome, decide
+from ostinato_tcp.run.reports import PortReport, Traffic
 
 if TYPE_CHECKING:
-    from ostinato_tcp.run.batches import BatchReport
-    from ostinato_tcp.run.outcome import Outcome
-    from ostinato_tcp.dut import Expected, Health, Verdict
-    from ostinato_tcp.run.hold import HoldReport
-    from ostinato_tcp.run.teardown import TeardownReport
+    from ostinato_tcp.domain.facts import Health
     from ostinato_tcp.domain.plan import Plan
+    from ostinato_tcp.domain.verdict import Expected, Verdict
+    from ostinato_tcp.run.reports import HoldReport, TeardownReport
     from ostinato_tcp.scenario import Scenario
-    from ostinato_tcp.domain.tuples import Batch
 
-
-class RunEvents:
-    """Hooks for progress, reports and history. The default does nothing."""
-
-    def phase(self, name: str, detail: str = "") -> None:
-        pass
-
-    def planned(self, plan: "Plan") -> None:
-        pass
-
-    def batch_started(self, batch: "Batch", total_batches: int) -> None:
-        pass
-
-    def progress(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int, ct_count: int | None) -> None:
-        pass
-
-    def finished(self, sent_a: int, sent_b: int, expected_a: int, expected_b: int) -> None:
-        """All batches sent; Drone's counters have settled."""
-
-    def holding(self, elapsed: float, total: float, keepalive_rounds: int) -> None:
-        """During ``expect.hold``: seconds held so far of ``total``."""
-
-
-@dataclass
-class PortReport:
-    """What one port did. Packets are the run's TCP frames (the devices' ARP is counted apart)."""
-
-    name: str
-    drone: str
-    expected_packets: int = 0  # TCP frames the plan sends
-    sent_packets: int = 0  # TCP frames the port sent
-    other_frames: int = 0  # frames of the emulated devices (ARP) during the run
-    frames_exact: bool = True  # False: frames of other sizes too; sent_packets is an estimate
-    transmit: Span = field(default_factory=Span)  # time spent transmitting, summed over its starts
-    planned_seconds: float = 0.0
-    lagged: bool = False
-
-    @property
-    def send_seconds(self) -> float:
-        return self.transmit.seconds
-
-    @property
-    def packet_rate(self) -> Rate:
-        return Rate(self.sent_packets, self.transmit.seconds, self.transmit.bound)
-
-    @property
-    def shortfall(self) -> int:
-        """TCP frames the plan said and the port did not send (0 when it sent them all)."""
-        sent = self.sent_packets if self.frames_exact else self.sent_packets + self.other_frames
-        return max(0, self.expected_packets - sent)
+__all__ = ["PortReport", "RunEvents", "RunResult", "Traffic"]
 
 
 @dataclass
@@ -81,34 +34,40 @@ class RunResult:
     health_before: "Health | None" = None
     health_after: "Health | None" = None
     timings: dict[str, float] = field(default_factory=dict)
-    ports: dict[str, PortReport] = field(default_factory=dict)
     diagnosis: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dump: dict = field(default_factory=dict)
     drone_versions: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
-    delays: list[float] = field(default_factory=list)  # measured A->B start offsets
-    syn_phase: Span = field(default_factory=Span)  # time the SYN phases took
-    handshake: Span = field(default_factory=Span)  # first SYN to last ACK, per batch, summed
     freshness: dict = field(default_factory=dict)  # how the run proved its entries are its own
     build_checks: list[dict] = field(default_factory=list)  # Drone's build per Drone: form, cost, probe
     gateway_changes: list[str] = field(default_factory=list)  # a gateway MAC that changed during the run
-    sent_order: list = field(default_factory=list)  # measure.SentOrder of each pipelined batch timed by capture
-    timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
     entries_after: str = ""  # what became of the test's entries on the DUT after the verdict
     entries_removed: int | None = None  # how many of them the clear after the verdict deleted
     peak_count: int | None = None  # the DUT's largest nf_conntrack_count polled during the send
     delete_rate: Rate | None = None  # the DUT deleting them: entries per second of 'conntrack -D'
     hold: "HoldReport | None" = None  # expect.hold: the recheck after the hold
     teardown: "TeardownReport | None" = None  # traffic.teardown: the close and each connection's state after it
-    send_window: Interval | None = None  # the handshake's first start to last end, on the host's monotonic clock
     pairs: "list[RunResult]" = field(default_factory=list)  # a run over several port pairs: each pair's result
     aggregate_rate: Rate | None = None  # several pairs: all connections / the union of their send windows
-    batches: "list[BatchReport]" = field(default_factory=list)  # each batch as sent
-    order_marks: bytearray | None = None  # per connection: how its packets' order is known (measure.IN_ORDER ...)
-    decision: "Outcome | None" = None  # the outcome, decided once the run is over (ostinato_tcp.run.outcome)
+    decision: Outcome | None = None  # the outcome, decided once the run is over (ostinato_tcp.run.outcome)
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
+    traffic: Traffic = field(default_factory=Traffic)  # what the ports sent (the Sender fills it)
+
+    def __post_init__(self) -> None:
+        self.traffic.timings, self.traffic.warnings = self.timings, self.warnings  # the run's own
+
+    # what the ports sent, read through the result
+    ports = property(lambda self: self.traffic.ports)
+    syn_phase = property(lambda self: self.traffic.syn_phase)
+    handshake = property(lambda self: self.traffic.handshake)
+    delays = property(lambda self: self.traffic.delays)
+    sent_order = property(lambda self: self.traffic.sent_order)
+    timed_by_capture = property(lambda self: self.traffic.timed_by_capture)
+    send_window = property(lambda self: self.traffic.send_window)
+    batches = property(lambda self: self.traffic.batches)
+    order_marks = property(lambda self: self.traffic.order_marks)
 
     @property
     def syns_sent(self) -> int:
@@ -130,7 +89,7 @@ class RunResult:
     @property
     def ports_short(self) -> list[str]:
         """Ports that sent fewer TCP frames than the plan said."""
-        return [side for side, p in self.ports.items() if p.shortfall]
+        return self.traffic.ports_short
 
     @property
     def passed(self) -> bool:
@@ -145,10 +104,8 @@ class RunResult:
                 and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
                 and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed))
 
-    def decide(self) -> "Outcome":
+    def decide(self) -> Outcome:
         """The outcome from what the run holds now (kept in :attr:`decision`)."""
-        from ostinato_tcp.run.outcome import decide
-
         self.decision = decide(self)
         return self.decision
 

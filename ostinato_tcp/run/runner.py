@@ -31,15 +31,20 @@ from typing import Callable
 
 from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.drone import DroneApi, check_backend, open_drone
-from ostinato_tcp.dut import CountPoller, DutFacts, DutSession, clear_after, diagnose, plan_facts, read_after_traffic
-from ostinato_tcp.run.hold import HoldReport, hold_and_recheck
-from ostinato_tcp.run.teardown import TeardownReport, tear_down
+from ostinato_tcp.domain.diagnosis import diagnose
+from ostinato_tcp.domain.facts import DutFacts
+from ostinato_tcp.dut.contract import DutDriver
+from ostinato_tcp.run.dut_phases import CountPoller, clear_after, plan_facts, read_after_traffic
+from ostinato_tcp.run.hold import hold_and_recheck
+from ostinato_tcp.run.reports import HoldReport, TeardownReport
+from ostinato_tcp.run.teardown import tear_down
 from ostinato_tcp.errors import DroneError, Interrupted, OstinatoTcpError, RunFault, UnknownPortError
 from ostinato_tcp.run.options import RunOptions, open_dut
 from ostinato_tcp.ground.naming import owner_tag
 from ostinato_tcp.domain.plan import make_plan
 from ostinato_tcp.drone.port import DronePort, await_gateways, gateway_changes
-from ostinato_tcp.run.result import PortReport, RunEvents, RunResult
+from ostinato_tcp.run.events import RunEvents
+from ostinato_tcp.run.result import PortReport, RunResult
 from ostinato_tcp.scenario import Scenario
 from ostinato_tcp.run.send import Sender
 from ostinato_tcp.run.probe import LONG_PROBE_BELOW, probe_drones, probe_servers
@@ -51,7 +56,7 @@ ARP_TIMEOUT = 6.0
 
 
 DroneOpener = Callable[..., DroneApi]
-DutOpener = Callable[..., DutSession]
+DutOpener = Callable[..., DutDriver]
 
 
 def precheck(sc: Scenario) -> None:
@@ -95,7 +100,7 @@ class Runner:
         self._open_dut = dut_opener or open_dut
         self.drones: dict[str, DroneApi] = {}
         self.ports: dict[str, DronePort] = {}
-        self.dut: DutSession | None = None
+        self.dut: DutDriver | None = None
         self.facts: DutFacts | None = None  # what the plan knows of the DUT (read in the plan phase)
         self.sender: Sender | None = None
         self._poller: CountPoller | None = None
@@ -197,7 +202,7 @@ class Runner:
                 except UnknownPortError as exc:
                     raise UnknownPortError(f"ports.{side}.{spec.ref_field}: {exc}") from None
                 self.ports[side] = port
-                self.result.ports[side] = PortReport(name=port.name, drone=drone.endpoint)
+                self.result.traffic.ports[side] = PortReport(name=port.name, drone=drone.endpoint)
             for port in self.ports.values():
                 self.result.warnings.extend(port.claim(take_over=self.opts.take_over_ports))
 
@@ -238,11 +243,11 @@ class Runner:
         """The DUT's old entries go (one by one: it takes a while at scale) and its space is read back
         while Drone builds the first batch."""
         r, sc = self.result, self.sc
-        r.order_marks = bytearray(r.plan.total)
+        r.traffic.order_marks = bytearray(r.plan.total)
         interval = self.opts.poll_interval if self.opts.poll_interval is not None else sc.dut.poll_interval
         if interval and interval > 0:
             self._poller = CountPoller(self.dut, interval)
-        self.sender = Sender(r.plan, self.ports, r, self.ev, self.opts, dut=self.dut, expected=r.expected,
+        self.sender = Sender(r.plan, self.ports, r.traffic, self.ev, self.opts, dut=self.dut, expected=r.expected,
                              wires=self.wires, start_gate=self.start_gate, count_poller=self._poller)
         self.ev.phase("clear", f"clearing the test's entries on the DUT ({sc.dut.clear}) and reading its space "
                                "back, while Drone builds batch 1")
@@ -411,15 +416,4 @@ def traffic_notes(r: RunResult) -> list[str]:
     return notes
 
 
-def run_scenario(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None) -> RunResult:
-    """Run one scenario; a fault is in the result (``result.error``), a signal is raised after
-    the clean-up. A scenario over several port pairs runs them side by side
-    (:func:`ostinato_tcp.run.pairs.run_pairs`)."""
-    if sc.pair_count > 1:
-        from ostinato_tcp.run.pairs import run_pairs
-
-        return run_pairs(sc, opts, events)
-    return Runner(sc, opts, events).run()
-
-
-__all__ = ["Runner", "precheck", "run_scenario"]
+__all__ = ["Runner", "precheck"]

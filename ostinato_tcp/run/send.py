@@ -34,10 +34,12 @@ from ostinato_tcp.domain.streams import Legs, Wire, client_program, handshake, l
 from ostinato_tcp.domain.tuples import Batch, StreamFields
 
 if TYPE_CHECKING:
-    from ostinato_tcp.dut import DutSession, Expected
+    from ostinato_tcp.domain.verdict import Expected
+    from ostinato_tcp.dut.contract import DutDriver
     from ostinato_tcp.run.options import RunOptions
     from ostinato_tcp.domain.plan import Plan
-    from ostinato_tcp.run.result import RunEvents, RunResult
+    from ostinato_tcp.run.events import RunEvents
+    from ostinato_tcp.run.result import Traffic
 
 POLL_SHARE = 0.005  # poll every 0.5% of the time a port has been sending
 POLL_MIN, POLL_MAX = 0.001, 0.1  # seconds
@@ -46,19 +48,19 @@ CAPTURE_FRAMES = 900_000  # batches timed by Drone's capture: at most this many 
 
 
 class Sender:
-    """Sends the plan's batches through ports ``a`` and ``b``; records what happened in ``result``.
+    """Sends the plan's batches through ports ``a`` and ``b``; records what they sent in ``traffic``.
     ``wires``: the fast build's MACs per port (None: Drone resolves); ``start_gate``: called once
     before the first start (several port pairs start together); ``count_poller``: the DUT's
     count for progress; ``legs``: the handshake by default, or a tear-down's."""
 
-    def __init__(self, plan: "Plan", ports: dict[str, DronePort], result: "RunResult", events: "RunEvents",
-                 opts: "RunOptions", *, dut: "DutSession | None" = None, expected: "Expected | None" = None,
+    def __init__(self, plan: "Plan", ports: dict[str, DronePort], traffic: "Traffic", events: "RunEvents",
+                 opts: "RunOptions", *, dut: "DutDriver | None" = None, expected: "Expected | None" = None,
                  wires: dict[str, Wire | None] | None = None, start_gate: Callable[[], None] | None = None,
                  count_poller=None, legs: Legs | None = None):
         self.plan, self.sc = plan, plan.scenario
         self.legs = legs or handshake(self.sc)
         self.a, self.b = ports["a"], ports["b"]
-        self.result, self.ev, self.opts = result, events, opts
+        self.result, self.ev, self.opts = traffic, events, opts
         self.dut, self.expected = dut, expected
         self.count_poller = count_poller
         self.wires: dict[str, Wire | None] = wires or {"a": None, "b": None}
@@ -68,7 +70,7 @@ class Sender:
         self._next_progress = 0.0
         self._prepared: tuple | None = None  # (batch index, mode, delay, why, capture) of a batch loaded and built
         self._pending: tuple | None = None  # a batch whose capture is still to be read: (capture, args)
-        self.reports: list[BatchReport] = result.batches  # one per batch sent
+        self.reports: list[BatchReport] = traffic.batches  # one per batch sent
 
     # ------------------------------------------------------------------ programs and builds
     def _enabled(self, leg) -> bool:

@@ -21,41 +21,33 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ostinato_tcp.ground.addr import host_port
-from ostinato_tcp.ground.measure import Rate
-from ostinato_tcp.run.result import PortReport, RunResult
+from ostinato_tcp.run.reports import Poll, TeardownReport
+from ostinato_tcp.run.result import PortReport, Traffic
 from ostinato_tcp.run.send import Sender
 from ostinato_tcp.domain.streams import legs_for
 from ostinato_tcp.domain.tuples import Servers
 
 if TYPE_CHECKING:
-    from ostinato_tcp.dut import DutSession, Expected, Health, Verdict
+    from ostinato_tcp.domain.verdict import Expected
+    from ostinato_tcp.dut.contract import DutDriver
     from ostinato_tcp.run.options import RunOptions
     from ostinato_tcp.domain.plan import Plan
     from ostinato_tcp.drone.port import DronePort
-    from ostinato_tcp.run.result import RunEvents
+    from ostinato_tcp.run.events import RunEvents
 
-END_STATES = {"rst": ("CLOSE",), "fin": ("TIME_WAIT",)}
 POLL_GAP = 0.05  # seconds between the ESTABLISHED-count polls, at least as long as the last poll took
 # (listing the test's entries costs the DUT CPU: polls take at most about half of one core)
 SETTLE_POLLS = 3  # equal counts in a row after the send: the DUT has finished retiring
-
-
-@dataclass
-class Poll:
-    start: float
-    end: float
-    established: int
 
 
 class RetirePoller(threading.Thread):
     """Counts the test's ESTABLISHED entries on the DUT, from before the first tear-down packet
     until the count stops moving after the send."""
 
-    def __init__(self, dut: "DutSession", servers):
+    def __init__(self, dut: "DutDriver", servers):
         super().__init__(daemon=True)
         self.dut, self.servers = dut, servers
         self.polls: list[Poll] = []
@@ -67,7 +59,7 @@ class RetirePoller(threading.Thread):
         try:
             while True:
                 t0 = time.monotonic()
-                n = self.dut.count_test_space(self.servers, state="ESTABLISHED")
+                n = self.dut.count_space(self.servers, state="ESTABLISHED")
                 self.polls.append(Poll(t0, time.monotonic(), n))
                 last = [p.established for p in self.polls[-SETTLE_POLLS:]]
                 if self.sent.is_set() and len(last) == SETTLE_POLLS and len(set(last)) == 1:
@@ -85,92 +77,15 @@ class RetirePoller(threading.Thread):
         self.sent.set()
 
 
-def retire_rate(polls: list[Poll]) -> Rate | None:
-    """Entries that left ESTABLISHED over the time they took. The first drop happened after the
-    last poll that saw the first count began and before the next one ended; the last drop
-    after the poll before the final count began and before the first that saw it ended."""
-    if len(polls) < 2:
-        return None
-    c0, final = polls[0].established, polls[-1].established
-    if c0 <= final:
-        return None
-    a = 0  # the last poll of the first run of counts equal to the first
-    while polls[a + 1].established == c0:
-        a += 1
-    b = next(i for i in range(a + 1, len(polls)) if polls[i].established == final)
-    longest = polls[b].end - polls[a].start
-    shortest = max(0.0, polls[b - 1].start - polls[a + 1].end) if b - 1 >= a + 1 else 0.0
-    return Rate(c0 - final, (longest + shortest) / 2, (longest - shortest) / 2)
-
-
-@dataclass
-class TeardownReport:
-    mode: str  # rst | fin
-    traffic: RunResult | None = None  # what the ports sent for the tear-down: counts, spans, timings
-    verdict: "Verdict | None" = None
-    health_before: "Health | None" = None
-    health_after: "Health | None" = None
-    dump: dict = field(default_factory=dict)
-    closed: int = 0  # connections whose entry is in the end state or gone
-    polls: list[Poll] = field(default_factory=list)
-    poll_error: str | None = None
-    diagnosis: list[str] = field(default_factory=list)
-    skipped: str | None = None
-
-    @property
-    def end_states(self) -> tuple[str, ...]:
-        return END_STATES[self.mode]
-
-    @property
-    def passed(self) -> bool:
-        return (self.verdict is not None and self.closed == self.verdict.expected
-                and not (self.traffic and self.traffic.ports_short))
-
-    @property
-    def offered_rate(self) -> Rate | None:
-        """First-leg packets (RSTs or FINs) sent per second of that leg's phase."""
-        t = self.traffic
-        if t is None or "a" not in t.ports:
-            return None
-        first = t.ports["a"].sent_packets // (2 if self.mode == "fin" else 1)
-        return Rate(first, t.syn_phase.seconds, t.syn_phase.bound, t.syn_phase.estimated)
-
-    @property
-    def retire_rate(self) -> Rate | None:
-        return retire_rate(self.polls)
-
-    @property
-    def counter_deltas(self) -> dict[str, int]:
-        if self.health_before and self.health_after:
-            return self.health_before.deltas(self.health_after)
-        return {}
-
-    def to_dict(self) -> dict:
-        v, t = self.verdict, self.traffic
-        offered, retire = self.offered_rate, self.retire_rate
-        return {"mode": self.mode, "skipped": self.skipped, "passed": self.passed if not self.skipped else None,
-                "end_states": list(self.end_states), "closed": self.closed,
-                "states": v.states if v else None, "gone": v.counts["missing"] if v else None,
-                "offered_teardown_rate": offered.to_dict() if offered else None,
-                "dut_retire_rate": retire.to_dict() if retire else None,
-                "established_polls": len(self.polls), "poll_error": self.poll_error,
-                "ports": {side: {"sent_packets": p.sent_packets, "expected_packets": p.expected_packets,
-                                 "lagged": p.lagged} for side, p in (t.ports.items() if t else [])},
-                "timings": {k: round(x, 4) for k, x in t.timings.items()} if t else {},
-                "counter_deltas": self.counter_deltas, "dump_seconds": self.dump.get("seconds"),
-                "diagnosis": self.diagnosis}
-
-
-def tear_down(report: TeardownReport, *, dut: "DutSession", ports: dict[str, "DronePort"], plan: "Plan",
+def tear_down(report: TeardownReport, *, dut: "DutDriver", ports: dict[str, "DronePort"], plan: "Plan",
               expected: "Expected", freshness: dict, events: "RunEvents", opts: "RunOptions",
               wires: dict) -> TeardownReport:
     """Send the tear-down legs, poll the DUT's ESTABLISHED count meanwhile, then dump and judge
     each connection's state (filling ``report``)."""
     sc = plan.scenario
     legs = legs_for(report.mode, sc.traffic.client_isn, sc.traffic.server_isn)
-    traffic = report.traffic = RunResult(scenario=sc)
-    traffic.ports = {side: PortReport(name=p.name, drone=p.drone.endpoint) for side, p in ports.items()}
-    traffic.timings.update(build=0.0, send=0.0)
+    traffic = report.traffic = Traffic(ports={side: PortReport(name=p.name, drone=p.drone.endpoint)
+                                              for side, p in ports.items()}, timings={"build": 0.0, "send": 0.0})
     report.health_before = dut.health()
     events.phase("teardown", f"closing every connection ({report.mode}: {', '.join(legs.roles)})")
     poller = RetirePoller(dut, Servers.of(sc.connections))

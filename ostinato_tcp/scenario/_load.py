@@ -22,7 +22,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ostinato_tcp.errors import ScenarioError
-from ostinato_tcp.scenario._model import _PATTERN_WORDS, LAB_PREFIX_RE, CrossFieldError, DroneEndpoint, Scenario
+from ostinato_tcp.scenario._base import CrossFieldError
+from ostinato_tcp.scenario._model import _PATTERN_WORDS, LAB_PREFIX_RE, DroneEndpoint, Scenario, install_changes_hook
 
 # prefix -> the running lab's endpoints (as ``lab up --json`` prints them), or None when it is not up
 LabReader = Callable[[str], Optional[dict]]
@@ -390,3 +391,6 @@ def changed(sc: Scenario, changes: dict[str, Any]) -> Scenario:
     out = scenario_from_data(data, source=f"{sc.source or sc.name} with changes", lines=lines)
     digest = hashlib.sha256(f"{sc.content_hash}{sorted(changes.items())!r}".encode()).hexdigest()[:16]
     return out.model_copy(update={"source": sc.source, "content_hash": digest})
+
+
+install_changes_hook(changed)

@@ -14,6 +14,10 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ostinato_tcp.scenario._base import IPV6_MIN_FRAME, MAX_PAIRS, CrossFieldError
+from ostinato_tcp.scenario._pair_rules import check_pairs, pair_data
+from ostinato_tcp.scenario._rules import check_one_pair
+
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$"
 _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
 _HOST_RE = r"^[A-Za-z0-9_.:-]{1,253}$"
@@ -26,7 +30,6 @@ _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
 IPv4 = ipaddress.IPv4Address
 IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # a test address: IPv4 or IPv6
-IPV6_MIN_FRAME = 78  # Ethernet 14 + IPv6 40 + TCP 20 + FCS 4
 _PATTERN_WORDS = {
     _NAME_RE: "must be 1-64 of letters, digits and _.:@+- (starting with a letter or digit)",
     _USER_RE: "must be a user name: lower-case letters, digits and _.- (starting with a letter or _)",
@@ -122,9 +125,6 @@ class Pair(_Model):
     b: PortSpec
     client_ip: Optional[IP] = None
     server_ip: Optional[IP] = None
-
-
-MAX_PAIRS = 16
 
 
 class Connections(_Model):
@@ -364,14 +364,10 @@ class Scenario(_Model):
     def _cross(self):
         if isinstance(self.ports, list):
             return self._cross_pairs()
-        from ostinato_tcp.scenario._rules import check_one_pair
-
         check_one_pair(self)
         return self
 
     def _cross_pairs(self):
-        from ostinato_tcp.scenario._pair_rules import check_pairs
-
         check_pairs(self)
         return self
 
@@ -382,8 +378,6 @@ class Scenario(_Model):
     def pair_scenarios(self) -> list["Scenario"]:
         """One single-pair scenario per port pair, the connections shared out (the first pairs
         take one more when the count does not divide); a single-pair scenario is its own."""
-        from ostinato_tcp.scenario._pair_rules import pair_data
-
         if not isinstance(self.ports, list):
             return [self]
         return [Scenario.model_validate(d).model_copy(update={"source": self.source, "content_hash": self.content_hash})
@@ -393,20 +387,22 @@ class Scenario(_Model):
     def with_changes(self, changes: dict) -> "Scenario":
         """This scenario with values set at dotted paths (``{"traffic.rate": 500}``; None removes a
         key), validated like a scenario file: a bad value raises ScenarioError naming the field."""
-        from ostinato_tcp.scenario._load import changed
-
-        return changed(self, changes)
+        return _changes_hook(self, changes)
 
     def resolved(self) -> dict:
         """Every value, defaults filled in (for reports and history)."""
         return json.loads(self.model_dump_json(exclude={"source", "content_hash"}))
 
 
-class CrossFieldError(ValueError):
-    """A check across fields; carries the path of the field to blame."""
-
-    def __init__(self, loc: tuple, message: str):
-        self.loc = loc
-        super().__init__(message)
+def _no_loader(sc: Scenario, changes: dict) -> Scenario:
+    raise RuntimeError("the scenario loader (ostinato_tcp.scenario._load) is not imported")
 
 
+# Scenario.with_changes validates like a file, with the loader's line-precise errors: the loader
+# (which imports this module) installs itself here, so this module needs nothing above it.
+_changes_hook = _no_loader
+
+
+def install_changes_hook(fn) -> None:
+    global _changes_hook
+    _changes_hook = fn

@@ -8,10 +8,10 @@ import json
 
 from pydantic import ValidationError
 
-from ostinato_tcp.scenario._model import IPV6_MIN_FRAME, MAX_PAIRS, CrossFieldError, Scenario
+from ostinato_tcp.scenario._base import IPV6_MIN_FRAME, MAX_PAIRS, CrossFieldError
 
 
-def check_pairs(sc: Scenario) -> None:
+def check_pairs(sc) -> None:
     """Each pair must make a valid one-pair scenario, no Drone port is in two pairs, and the
     pairs' addresses differ (their tuples are disjoint). Errors name ``ports.<i>...``."""
     pairs = sc.ports
@@ -47,7 +47,7 @@ def check_pairs(sc: Scenario) -> None:
                                       "its own client and server addresses (disjoint tuples)")
             addresses[ip] = f"the {name} of pair {i + 1}"
         try:
-            Scenario.model_validate(d)
+            type(sc).model_validate(d)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             ctx = (err.get("ctx") or {}).get("error")
@@ -57,7 +57,7 @@ def check_pairs(sc: Scenario) -> None:
             raise CrossFieldError(loc, f"pair {i + 1}: {ctx if ctx is not None else err['msg']}") from None
 
 
-def pair_data(sc: Scenario) -> list[dict]:
+def pair_data(sc) -> list[dict]:
     """Each pair as one-pair scenario data: its ports, its addresses, its share of the
     connections, the Drones it uses; an IPv6 pair's frames long enough for IPv6 + TCP."""
     pairs = sc.ports

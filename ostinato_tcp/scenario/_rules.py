@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ostinato_tcp.scenario._model import IPV6_MIN_FRAME, CrossFieldError
+from ostinato_tcp.scenario._base import IPV6_MIN_FRAME, CrossFieldError
 
 
 def check_one_pair(sc) -> None:

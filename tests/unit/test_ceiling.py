@@ -12,7 +12,8 @@ from ostinato_tcp.errors import PlanError
 from ostinato_tcp.ground.measure import Rate
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.domain.plan import make_plan
-from ostinato_tcp.run.probe import CEILING_USE, PROBE_FRAMES, PROBE_REPEAT, Ceiling, probe_programs
+from ostinato_tcp.domain.ceiling import CEILING_USE, Ceiling
+from ostinato_tcp.run.probe import PROBE_FRAMES, PROBE_REPEAT, probe_programs
 from ostinato_tcp.domain.streams import TCP_ACK, TCP_SYN, Wire
 from ostinato_tcp.run.runner import Runner
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ostinato_tcp.dut import DutSession
+from ostinato_tcp.dut.fake import FakeDut
 from ostinato_tcp.domain.verdict import Expected
 
 from .test_verdict import line, space
@@ -48,13 +49,14 @@ def test_verify_excludes_the_ssh_session_it_reads_through():
     assert verdict.unexpected == 1
 
 
-class _TimedClear:
+class _TimedClear(FakeDut):
     """A DUT whose 'conntrack -D' takes ``per_entry`` seconds per entry on top of ``startup``."""
 
     def __init__(self, entries: int, per_entry: float, startup: float):
+        super().__init__()
         self.entries, self.per_entry, self.startup = entries, per_entry, startup
 
-    def clear(self, servers, mode):
+    def clear(self, servers, mode, *, also=None):
         import time
 
         n, self.entries = self.entries, 0
@@ -63,7 +65,7 @@ class _TimedClear:
 
 
 def test_delete_rate_subtracts_the_empty_delete_and_is_absent_when_unresolved():
-    from ostinato_tcp.dut import clear_after
+    from ostinato_tcp.run.dut_phases import clear_after
 
     from .helpers import scenario
 

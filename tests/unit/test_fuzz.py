@@ -16,6 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ostinato_tcp.dut.reader import ConntrackReader
 from ostinato_tcp.dut.entries import ParseStats, parse_counted
 from ostinato_tcp.domain.verdict import Expected, Judge
 from ostinato_tcp.errors import OstinatoTcpError
@@ -103,7 +104,7 @@ SPACE = ConnectionSpace.layout(client_ip="10.1.1.100", client_ips=1, first_port=
 
 
 def judge_bytes(blob: bytes, cut: int) -> None:
-    j = Judge(Expected(SPACE))
+    j = ConntrackReader(Judge(Expected(SPACE)))
     j.feed(blob[:cut])
     j.feed(blob[cut:])
     v = j.finish()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ostinato_tcp.dut import DutFacts
+from ostinato_tcp.domain.facts import DutFacts
 from ostinato_tcp.drone.fake import FakeDrone
 from ostinato_tcp.errors import PlanError, ScenarioError
 from ostinato_tcp.run.options import RunOptions

@@ -13,7 +13,8 @@ from ostinato_tcp.drone._encode import device_group_config, stream_config
 from ostinato_tcp.drone._pb import ostemul_pb2 as emul
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
 from ostinato_tcp.dut import commands as C
-from ostinato_tcp.domain.verdict import Expected, judge_text
+from ostinato_tcp.domain.verdict import Expected
+from ostinato_tcp.dut.reader import judge_text
 from ostinato_tcp.errors import PlanError, ScenarioError
 from ostinato_tcp.ground.measure import NDP_FRAME_BYTES, pcap_tcp, split_frames
 from ostinato_tcp.domain.plan import make_plan

@@ -25,11 +25,11 @@ def recorded(codes: list[int], marks: list[int], *, batches=None, sent_order=Non
     plan = make_plan(sc)
     r = RunResult(scenario=sc, plan=plan, expected=Expected(plan.space))
     r.verdict = Verdict(expected=N, codes=bytearray(codes), states={})
-    r.order_marks = bytearray(marks)
-    r.batches = batches or []
-    r.sent_order = sent_order or []
-    r.ports = {"a": PortReport("porta", "d", expected_packets=2 * N, sent_packets=2 * N),
-               "b": PortReport("portb", "d", expected_packets=N, sent_packets=0 if short_b else N)}
+    r.traffic.order_marks = bytearray(marks)
+    r.traffic.batches = batches or []
+    r.traffic.sent_order = sent_order or []
+    r.traffic.ports = {"a": PortReport("porta", "d", expected_packets=2 * N, sent_packets=2 * N),
+                       "b": PortReport("portb", "d", expected_packets=N, sent_packets=0 if short_b else N)}
     return r
 
 

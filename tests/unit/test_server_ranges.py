@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from ostinato_tcp.dut import commands as C
-from ostinato_tcp.domain.verdict import Expected, judge_text
+from ostinato_tcp.domain.verdict import Expected
+from ostinato_tcp.dut.reader import judge_text
 from ostinato_tcp.errors import PlanError, ScenarioError
 from ostinato_tcp.domain.plan import make_plan
 from ostinato_tcp.domain.streams import client_program, server_devices, server_program, server_runs

@@ -10,7 +10,7 @@ from ostinato_tcp.drone.fake import FakeDrone
 from ostinato_tcp.errors import ScenarioError
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.domain.streams import TCP_ACK, TCP_FIN, TCP_RST, client_program, legs_for, server_program
-from ostinato_tcp.run.teardown import Poll, retire_rate
+from ostinato_tcp.run.reports import Poll, retire_rate
 from ostinato_tcp.domain.tuples import StreamFields
 
 from .fakes import ScriptedDut

@@ -7,8 +7,10 @@ from array import array
 
 import pytest
 
+from ostinato_tcp.dut.reader import ConntrackReader
 from ostinato_tcp.domain.diagnosis import diagnose
-from ostinato_tcp.domain.verdict import Expected, Judge, judge_text
+from ostinato_tcp.domain.verdict import Expected, Judge
+from ostinato_tcp.dut.reader import judge_text
 from ostinato_tcp.domain.tuples import ConnectionSpace
 
 
@@ -92,7 +94,7 @@ def test_fast_and_full_parser_agree():
 def test_chunks_split_anywhere():
     sp = space(200, ips=3)
     text = all_pass(sp).encode()
-    j = Judge(Expected(sp))
+    j = ConntrackReader(Judge(Expected(sp)))
     for i in range(0, len(text), 37):  # lines cut at arbitrary places
         j.feed(text[i:i + 37])
     v = j.finish()
