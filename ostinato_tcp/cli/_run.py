@@ -22,7 +22,8 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
              ask_dut_password) -> None:
     """Show the timing and layout of a run without sending a packet (exit 2 when it cannot work)."""
     from ostinato_tcp.run.dut_phases import plan_facts
-    from ostinato_tcp.run.options import RunOptions, open_dut
+    from ostinato_tcp.run.connect import open_dut
+    from ostinato_tcp.run.options import RunOptions
     from ostinato_tcp.domain.plan import make_plan
 
     top = load(scenario, lab, lab_file, sets)

@@ -21,9 +21,9 @@ from typing import Callable
 from ostinato_tcp.ground.checksum import ipv4_checksum, ipv4_header, tcp_checksum, tcp_header
 from ostinato_tcp.errors import DroneProtocolError, DroneRpcError
 from ostinato_tcp.drone._api import DroneApi
+from ostinato_tcp.ground.measure import ARP_FRAME_BYTES
 from ostinato_tcp.drone._pb import ostemul_pb2, ostproto_pb2
 
-ARP_FRAME_BYTES = 42
 PB = ostproto_pb2
 
 
@@ -176,7 +176,7 @@ class FakeDrone(_FakeDevices, DroneApi):
     def __init__(self, port_names=("porta", "portb"), *, host: str = "fake-drone", port: int = 7878,
                  gateway_mac: int = 0x02AABBCCDD01, tx_seconds: float = 0.0, arp_per_start: int = 0,
                  pps: float | dict[str, float] | None = None, capture_limit: int = 100_000,
-                 paced: bool = False, keeps: dict[str, float] | None = None):
+                 paced: bool = False, keeps: dict[str, float] | None = None, links_down: tuple = ()):
         self.host, self.port_number = host, port
         self.ports = {i: FakePort(i, name) for i, name in enumerate(port_names)}
         self.gateway_mac = gateway_mac
@@ -185,6 +185,7 @@ class FakeDrone(_FakeDevices, DroneApi):
         self.capture_limit = capture_limit  # frames a capture keeps per stream and start
         self.paced = paced  # a transmit takes its streams' packets / their rates (else it ends at once)
         self.keeps = keeps or {}  # paced: the share of each stream's rate a port keeps, by port name (a lag)
+        self.links_down = set(links_down)  # ports whose link is down
         self.arp_per_start = arp_per_start  # ARP replies the devices send during each transmit (the DUT asks)
         self.calls: list[str] = []
         self.faults: dict[tuple[str, int], BaseException] = {}
@@ -363,6 +364,7 @@ class FakeDrone(_FakeDevices, DroneApi):
             s = out.port_stats.add()
             s.port_id.id = p.id
             s.state.is_transmit_on = bool(p.tx_until)
+            s.state.link_state = 1 if p.name in self.links_down else 2  # LinkStateDown / LinkStateUp
             s.tx_pkts, s.tx_bytes = p.tx_frames, p.tx_bytes
         return out
 

@@ -34,7 +34,7 @@ from ostinato_tcp.drone._encode import device_group_config, icmp_echo_config, st
 from ostinato_tcp.errors import OstinatoTcpError, UsageError
 from ostinato_tcp.drone.claim import PortClaim
 from ostinato_tcp.ground.naming import OWNER_RE, is_ours, owner_is_gone
-from ostinato_tcp.ground.addr import from_hi_lo
+from ostinato_tcp.ground.addr import from_hi_lo, mac_text
 from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -297,12 +297,6 @@ class DronePort:
         st = self.drone.stats([self.id])[self.id]
         return Counters(st.tx_pkts, st.tx_bytes, st.rx_pkts, st.rx_bytes)
 
-    def settled_counters(self, *, expected_tx: int | None = None, timeout: float = 3.0) -> Counters:
-        """Counters once Drone caught up (it refreshes them about once a second)."""
-        st = self.drone.settled_stats([self.id], expected_tx={self.id: expected_tx} if expected_tx else None,
-                                      timeout=timeout)[self.id]
-        return Counters(st.tx_pkts, st.tx_bytes, st.rx_pkts, st.rx_bytes)
-
     # ------------------------------------------------------------------ release
     def release(self) -> list[str]:
         """Remove the run's streams and device groups, restore what the claim changed.
@@ -380,7 +374,7 @@ def gateway_changes(ports: dict[str, DronePort], gateways: dict[str, int],
 
 
 def _macs(macs: set[int]) -> str:
-    return ", ".join(":".join(f"{(m >> s) & 0xFF:02x}" for s in range(40, -8, -8)) for m in sorted(macs))
+    return ", ".join(mac_text(m) for m in sorted(macs))
 
 
 def remove_leftovers(drone: DroneApi, port_ref: str | int, scenario_name: str, *, force: bool = False) -> list[str]:

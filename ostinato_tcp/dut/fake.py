@@ -27,13 +27,15 @@ class FakeDut(DutDriver):
 
     def __init__(self, fail: str | None = None, established: int | None = None, *,
                  established_later: int | None = None, established_timeout: int = 432000,
-                 states: list[str] | None = None, count: int = 10, conntrack_max: int = 262144):
+                 states: list[str] | None = None, count: int = 10, conntrack_max: int = 262144,
+                 tracks: bool = True):
         self.fail = fail
         self.established = established
         self.established_later = established_later  # what a second verify (after expect.hold) shows
         self.established_timeout = established_timeout
         self.states = states or []  # the state of every entry, per verify call (default ESTABLISHED)
         self.table_count, self.conntrack_max = count, conntrack_max
+        self.tracks = tracks  # forwarded packets are tracked (the preflight's ICMP echo leaves an entry)
         self.polls = 0
         self.calls: list[str] = []
         self.closed = False
@@ -54,7 +56,8 @@ class FakeDut(DutDriver):
         self._call("health")
         return Health(count=self.table_count, max=self.conntrack_max, buckets=262144, tcp_loose=0,
                       syn_sent_timeout=120, syn_recv_timeout=60, established_timeout=self.established_timeout,
-                      timestamp=0, counters={"invalid": 0, "drop": 0}, taken_at=time.time())
+                      timestamp=0, ip_forward=1, ip6_forward=1, kernel="fake", uid=0, has_conntrack=True,
+                      counters={"invalid": 0, "drop": 0}, taken_at=time.time())
 
     def count(self) -> int:
         return self.table_count
@@ -64,7 +67,9 @@ class FakeDut(DutDriver):
         return 0
 
     def count_space(self, servers, state: str | None = None) -> int:
-        self.polls += 1  # ESTABLISHED entries during a tear-down: all at the first poll, then none
+        if state is None:  # the test's entries now
+            return len(getattr(self, "_table", []))
+        self.polls += 1  # entries in a state during a tear-down: all at the first poll, then none
         return (self._shown or 200) if self.polls == 1 else 0
 
     def dump_space(self, servers, sink: EntrySink, *, ages: bool = False, state: str | None = None,
@@ -97,6 +102,10 @@ class FakeDut(DutDriver):
         s, sport = expected.server_of(i)
         return (state.encode(), c, s.encode(), str(port).encode(), str(sport).encode(), None, s.encode(), c,
                 str(sport).encode(), str(port).encode(), b"[ASSURED]")
+
+    def icmp_entries(self, client_ip, server_ip, *, delete: bool = False) -> int:
+        self._call("icmp_entries")
+        return 1 if self.tracks else 0
 
     def reconnect(self) -> None:
         self._call("reconnect")

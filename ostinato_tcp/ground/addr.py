@@ -48,3 +48,8 @@ def from_hi_lo(hi: int, lo: int) -> int:
 def host_port(host: str, port: int) -> str:
     """``10.1.1.100:8080`` or ``[fd00:1::100]:8080``."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def mac_text(mac: int) -> str:
+    """A 48-bit MAC as ``02:00:0a:01:01:64``."""
+    return ":".join(f"{(mac >> s) & 0xFF:02x}" for s in range(40, -8, -8))

@@ -25,12 +25,24 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from array import array
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 ARP_FRAME_BYTES = 42  # Ethernet + ARP, as Drone's emulated devices send it (no padding on the host side)
 NDP_FRAME_BYTES = 86  # Ethernet + IPv6 + a neighbour solicitation or advertisement with its link-layer option
 FCS_BYTES = 4
+
+
+@contextmanager
+def stopwatch(store: dict[str, float], key: str):
+    """Add the seconds the block takes to ``store[key]``."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        store[key] = store.get(key, 0.0) + time.monotonic() - t0
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 
 from ostinato_tcp.run.dut_phases import clear_after
 from ostinato_tcp.errors import UsageError
-from ostinato_tcp.run.options import RunOptions, open_dut
+from ostinato_tcp.run.connect import Openers
+from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.run.result import RunEvents, RunResult
 from ostinato_tcp.run.runner import Runner
 
@@ -95,20 +96,21 @@ class CapacityReport:
         return out
 
 
-def probe_capacity(sc, opts: RunOptions | None = None, events: RunEvents | None = None) -> CapacityReport:
+def probe_capacity(sc, opts: RunOptions | None = None, events: RunEvents | None = None, *,
+                   openers: Openers | None = None) -> CapacityReport:
     """Run ``sc`` past the DUT's table on purpose and report what it holds (see module doc)."""
-    opts = opts or RunOptions()
+    opts, openers = opts or RunOptions(), openers or Openers()
     if sc.pair_count > 1:
         raise UsageError(f"ports: the capacity probe runs over one port pair (this scenario lists {sc.pair_count}); "
                          "the table's capacity does not depend on the ports")
     # a count that fits in the table is refused by the plan (UsageError in the result), before any packet
-    result = Runner(sc, replace(opts, overfill=True, keep_entries=True), events).run()
+    result = Runner(sc, replace(opts, keep_entries=True), events, openers=openers, overfill=True).run()
     report = CapacityReport(result=result)
     if result.error or result.verdict is None:
         return report
     warnings = result.warnings
     ended = time.monotonic()
-    with open_dut(sc, opts) as dut:
+    with openers.open_dut(sc, opts) as dut:
         time.sleep(max(0.0, SURVIVOR_WAIT - (time.monotonic() - ended)))
         report.recheck_after = time.monotonic() - ended
         verdict, _ = dut.verify(result.expected, fresh=result.freshness)

@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import asdict, replace, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from ostinato_tcp.drone import DroneApi, open_drone
-from ostinato_tcp.run.dut_phases import plan_facts
-from ostinato_tcp.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE, DroneError, DutError, OstinatoTcpError, UsageError
-from ostinato_tcp.run.options import RunOptions, open_dut
-from ostinato_tcp.ground.naming import object_name, owner_tag
-from ostinato_tcp.domain.plan import HASH_LOAD_WARN, hash_load, make_plan
-from ostinato_tcp.drone.port import DronePort, await_gateways
 from ostinato_tcp.domain.ceiling import CEILING_USE
+from ostinato_tcp.domain.plan import HASH_LOAD_WARN, hash_load, make_plan
+from ostinato_tcp.domain.streams import client_devices, server_devices
+from ostinato_tcp.drone import DroneApi
+from ostinato_tcp.drone.port import DronePort
+from ostinato_tcp.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE, DroneError, DutError, OstinatoTcpError, UsageError
+from ostinato_tcp.ground.addr import mac_text
+from ostinato_tcp.ground.naming import object_name, owner_tag
+from ostinato_tcp.run.connect import ARP_TIMEOUT, Openers, connect_drone, find_port, resolve
+from ostinato_tcp.run.dut_phases import plan_facts
+from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.run.probe import probe_drones, probe_servers
 from ostinato_tcp.run.probe_cache import BuildCheckCache
 from ostinato_tcp.scenario import Scenario
-from ostinato_tcp.domain.streams import client_devices, server_devices
 
-ARP_TIMEOUT = 6.0  # seconds the gateways have to answer the emulated devices' ARP
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"  # SKIP: not checked, an earlier FAIL says why
 LINK_UP = 2  # PortState.link_state LinkStateUp
 
@@ -67,19 +68,21 @@ class CheckReport:
                 "ceiling": self.ceiling}
 
 
-def check(sc: Scenario, opts: RunOptions) -> CheckReport:
+def check(sc: Scenario, opts: RunOptions, openers: Openers | None = None) -> CheckReport:
+    """The preflight of ``sc``: one :class:`Check` per item (module doc); sends no TCP of the test."""
+    openers = openers or Openers()
     if sc.pair_count > 1:  # each port pair checked as its own run would be
         rep = CheckReport(sc.name)
         for i, sub in enumerate(sc.pair_scenarios()):
-            rep.checks += [replace(c, name=f"pair {i + 1}: {c.name}") for c in check(sub, opts).checks]
+            rep.checks += [replace(c, name=f"pair {i + 1}: {c.name}") for c in check(sub, opts, openers).checks]
         return rep
     rep = CheckReport(sc.name)
-    facts = _check_dut(sc, opts, rep)
-    ports = _check_drones(sc, opts, rep)
+    facts = _check_dut(sc, opts, rep, openers)
+    ports = _check_drones(sc, opts, rep, openers)
     ceiling = None
     if ports:
         try:
-            ceiling = _check_paths(sc, opts, rep, ports, dut_ok=facts is not None)
+            ceiling = _check_paths(sc, opts, rep, ports, openers, dut_ok=facts is not None)
         finally:
             for p in ports.values():
                 p.release()
@@ -100,9 +103,9 @@ def check(sc: Scenario, opts: RunOptions) -> CheckReport:
     return rep
 
 
-def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport):
+def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Openers):
     try:
-        dut = open_dut(sc, opts)
+        dut = openers.open_dut(sc, opts)
     except UsageError as exc:
         rep.add("DUT SSH", FAIL, str(exc))
         return None
@@ -162,15 +165,15 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport):
         return facts
 
 
-def _check_drones(sc: Scenario, opts: RunOptions, rep: CheckReport) -> dict[str, DronePort]:
+def _check_drones(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Openers) -> dict[str, DronePort]:
     drones: dict[str, DroneApi] = {}
-    for key, ep in sc.drones.items():
+    for key in sc.drones:
         try:
-            drones[key] = open_drone(ep.host, ep.port, backend=opts.drone_backend, timeout=opts.rpc_timeout)
+            drones[key] = connect_drone(sc, key, openers, opts)
             rep.add(f"Drone {key}", OK, f"{drones[key].endpoint}, version {drones[key].drone_version or 'unknown'}")
         except DroneError as exc:
-            rep.add(f"Drone {key}", FAIL, f"drones.{key}: {exc}", "start Drone there ('drone -p PORT', as root), "
-                                          "or correct drones." + key, exit_code=EXIT_INFRA)
+            rep.add(f"Drone {key}", FAIL, str(exc), "start Drone there ('drone -p PORT', as root), or correct "
+                                                    "drones." + key, exit_code=EXIT_INFRA)
     ports: dict[str, DronePort] = {}
     for side in ("a", "b"):
         spec = getattr(sc.ports, side)
@@ -178,11 +181,9 @@ def _check_drones(sc: Scenario, opts: RunOptions, rep: CheckReport) -> dict[str,
             continue
         name = f"port {side.upper()}"
         try:
-            port = DronePort(drones[spec.drone], spec.ref, owner=owner_tag(sc.name) + " [check]",
-                             label=name)
+            port = find_port(sc, side, drones[spec.drone], owner_tag(sc.name) + " [check]")
         except DroneError as exc:
-            rep.add(name, FAIL, f"ports.{side}.{spec.ref_field}: {exc}", "use a name 'ostinato-tcp ports "
-                                f"{sc.drones[spec.drone].host}' lists")
+            rep.add(name, FAIL, str(exc), f"use a name 'ostinato-tcp ports {sc.drones[spec.drone].host}' lists")
             continue
         st = port.drone.stats([port.id])[port.id]
         if st.state.link_state != LINK_UP:
@@ -198,16 +199,14 @@ def _check_drones(sc: Scenario, opts: RunOptions, rep: CheckReport) -> dict[str,
     return ports
 
 
-def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[str, DronePort], *,
-                 dut_ok: bool):
+def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[str, DronePort], openers: Openers,
+                 *, dut_ok: bool):
     c = sc.connections
     client = int(c.client_ip)
     devices = {"a": client_devices(sc, client, 1), "b": server_devices(sc)}
     for side, port in ports.items():
         port.add_devices(devices[side])
-    targets = {side: {devices[side].ip_base} for side in ports}
-    gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in ports}
-    pending = await_gateways(ports, targets, gateways, timeout=ARP_TIMEOUT)
+    pending = resolve(sc, ports, {side: {devices[side].ip_base} for side in ports})
     for side, port in ports.items():
         dev = getattr(sc.ports, side).device
         if side in pending:
@@ -218,23 +217,22 @@ def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
                     f"ports.{side}.device")
         else:
             mac = next(iter(port.gateway_macs(int(dev.gateway)).values()))
-            rep.add(f"ARP port {side.upper()}", OK, f"the gateway {dev.gateway} is at "
-                                                    + ":".join(f"{(mac >> s) & 0xFF:02x}" for s in range(40, -8, -8)))
+            rep.add(f"ARP port {side.upper()}", OK, f"the gateway {dev.gateway} is at {mac_text(mac)}")
     ceiling = None
     if "a" in ports and "b" in ports and not pending:
-        ceiling = _check_probe(sc, opts, rep, ports)
+        ceiling = _check_probe(sc, opts, rep, ports, openers)
     if "a" in ports and "b" in ports and not pending:
         if sc.connections.family == 6:
             rep.add("DUT tracks forwarded packets", SKIP, "the ICMP echo probe is IPv4 only; the run's read-back of "
                                                           "the test's space still proves each entry")
         elif dut_ok:
-            _check_tracking(sc, opts, rep, ports["a"])
+            _check_tracking(sc, opts, rep, ports["a"], openers)
         else:
             rep.add("DUT tracks forwarded packets", SKIP, "needs the DUT's conntrack, which could not be read (above)")
     return ceiling
 
 
-def _check_probe(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[str, DronePort]):
+def _check_probe(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[str, DronePort], openers: Openers):
     """Drone's build (and the fast build's frames) and both ports' send ceiling, as a run measures them."""
     try:
         probe = probe_drones(sc, ports, rate_needs_precision=lambda c: True, fault_checksum_bias=opts.fault_fast_build,
@@ -246,7 +244,7 @@ def _check_probe(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
         rep.add(f"Drone build {c.drone}", OK if c.form == "fast" else WARN,
                 f"{c.form} form, {c.per_packet * 1000:.3f} ms per packet" + (f"; {c.note}" if c.note else ""))
     try:  # the probe went through the DUT: its entries go
-        with open_dut(sc, opts) as dut:
+        with openers.open_dut(sc, opts) as dut:
             dut.clear(probe_servers(sc), "none", also=probe_servers(sc))
     except OstinatoTcpError as exc:
         rep.add("Drone probe", WARN, f"the probe's entries on the DUT could not be removed ({exc}); they expire "
@@ -268,7 +266,7 @@ def _check_probe(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
     return ceiling
 
 
-def _check_tracking(sc: Scenario, opts: RunOptions, rep: CheckReport, a: DronePort) -> None:
+def _check_tracking(sc: Scenario, opts: RunOptions, rep: CheckReport, a: DronePort, openers: Openers) -> None:
     """One ICMP echo from the first client address to the server, through the DUT: it must
     leave a conntrack entry there (deleted at once)."""
     c = sc.connections
@@ -277,7 +275,7 @@ def _check_tracking(sc: Scenario, opts: RunOptions, rep: CheckReport, a: DronePo
     a.load_icmp_echo(object_name(sc.name, "check-icmp"), int(c.client_ip), int(c.server_ip), src_mac, gw)
     a.build(timeout=30)
     try:
-        with open_dut(sc, opts) as dut:
+        with openers.open_dut(sc, opts) as dut:
             a.start()
             while a.poll()[0]:
                 time.sleep(0.01)

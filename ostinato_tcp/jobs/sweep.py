@@ -30,7 +30,6 @@ rates: to test an offered rate it asks what made Drone offer the nearest rate so
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
@@ -43,9 +42,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ostinato_tcp.ground.signals import stop_on_signals
 from ostinato_tcp.errors import OstinatoTcpError, ScenarioError
-from ostinato_tcp.run.options import RunOptions, open_dut
+from ostinato_tcp.run.connect import Openers
+from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.report import result_to_dict, write_json
 from ostinato_tcp.run.result import RunEvents
+from ostinato_tcp.jobs.sweep_results import measured_rate, point_status, summarize, write_outputs
 from ostinato_tcp.run.api import run_scenario
 from ostinato_tcp.domain.tuples import Servers
 from ostinato_tcp.scenario import LabReader, line_for, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
@@ -187,14 +188,16 @@ def _row(point: Point, d: dict, sc) -> dict:
 
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None = None,
-              events: SweepEvents | None = None, restart: bool = False, history=None) -> dict:
+              events: SweepEvents | None = None, restart: bool = False, history=None,
+              openers: Openers | None = None) -> dict:
     """Run every point (and the search); SIGINT/SIGTERM stop the sweep after cleaning up the point."""
     with stop_on_signals():
-        return _run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=history)
+        return _run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=history,
+                          openers=openers or Openers())
 
 
 def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, events: SweepEvents | None,
-               restart: bool, history) -> dict:
+               restart: bool, history, openers: Openers) -> dict:
     out = Path(out_dir)
     points_dir = out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
@@ -212,12 +215,13 @@ def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, ev
             return row
         events.point_started(i, total, p, False)
         sc = scenario_for(sweep, p)
-        result = run_scenario(sc, opts, events.run_events())
+        result = run_scenario(sc, opts, events.run_events(), openers=openers)
         data = result_to_dict(result)
         row = _row(p, data, sc)
         if history is not None:
             history.record(data, origin=f"sweep:{sweep.spec.name}")
-        _clear_point(sc, opts)
+        if (data.get("entries_after_the_run") or {}).get("removed") is None:  # kept, or stopped before its clear
+            _clear_point(sc, opts, openers)
         write_json(row, path)
         events.point_done(i, total, p, row)
         return row
@@ -232,10 +236,10 @@ def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, ev
     return summary
 
 
-def _clear_point(sc, opts: RunOptions) -> None:
+def _clear_point(sc, opts: RunOptions, openers: Openers) -> None:
     """Remove the point's entries before the next point (a shared DUT keeps everything else)."""
     try:
-        with open_dut(sc, opts) as dut:
+        with openers.open_dut(sc, opts) as dut:
             dut.clear(Servers.of(sc.connections), "test")
     except OstinatoTcpError:
         pass  # the next point clears again before it sends; its own errors will say why
@@ -285,20 +289,16 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
     return added
 
 
-def _measured(r: dict) -> float | None:
-    return _offered(r).get("per_second") or None
-
-
 def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
     """Bisect the offered connection rate the points measured, between the highest that passed
     and the lowest that failed above it; each step asks the rate that made Drone offer the
     target, from the asked/offered ratio of the point that measured nearest it."""
-    seen = [r for r in grid if _measured(r) and point_status(r) in ("pass", "fail")]
-    passing = [_measured(r) for r in seen if point_status(r) == "pass"]
+    seen = [r for r in grid if measured_rate(r) and point_status(r) in ("pass", "fail")]
+    passing = [measured_rate(r) for r in seen if point_status(r) == "pass"]
     if not passing:
         return []
     lo = max(passing)
-    above = [_measured(r) for r in seen if point_status(r) == "fail" and _measured(r) > lo]
+    above = [measured_rate(r) for r in seen if point_status(r) == "fail" and measured_rate(r) > lo]
     if not above:
         return []
     hi = min(above)
@@ -308,15 +308,15 @@ def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
         if hi / lo <= 1 + spec.precision:
             break
         target = math.sqrt(lo * hi)
-        ref = min(seen, key=lambda r: abs(math.log(_measured(r) / target)))
-        ask = float(round(target * float(ref["rate"]) / _measured(ref)))
+        ref = min(seen, key=lambda r: abs(math.log(measured_rate(r) / target)))
+        ask = float(round(target * float(ref["rate"]) / measured_rate(ref)))
         p = Point({**base, "traffic.rate": ask}, search=True)
         if p.name in rows:  # asked before: Drone cannot be steered closer
             break
         row = run_point(len(rows), len(rows) + 1, p)
         rows[p.name] = row
         added.append(p)
-        got, status = _measured(row), point_status(row)
+        got, status = measured_rate(row), point_status(row)
         if got is None or status not in ("pass", "fail"):
             break  # inconclusive, refused or an error: nothing to steer on
         seen.append(row)
@@ -327,171 +327,6 @@ def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
         if lo >= hi:  # a pass measured above a failure: the DUT's edge is not sharp at this precision
             break
     return added
-
-
-MAX_BOUND_PCT = 5.0  # a measured rate counts for the maximum only when known within 5%
-
-
-def _offered(r: dict) -> dict:
-    """The point's connection rate: its offered connection rate, or over several port pairs the
-    aggregate connection rate (docs/figures.md)."""
-    rates = r.get("rates") or {}
-    if r.get("pairs"):
-        return rates.get("aggregate_connection_rate") or {}
-    return rates.get("offered_connection_rate") or {}
-
-
-def _teardown_rate(r: dict, key: str = "offered_teardown_rate") -> dict:
-    return ((r.get("teardown") or {}).get(key) or {})
-
-
-def _max_teardown(results: list[dict]) -> dict:
-    """Per count: the highest measured offered tear-down rate among points that passed (every
-    connection established and closed), no port lagged, known within 5%."""
-    out = {}
-    for r in results:
-        td = _teardown_rate(r)
-        if point_status(r) != "pass" or td.get("bound_pct") is None or td["bound_pct"] > MAX_BOUND_PCT:
-            continue
-        best = out.get(str(r["count"]))
-        if best is None or td["per_second"] > best["teardowns_per_second"]:
-            retire = _teardown_rate(r, "dut_retire_rate")
-            out[str(r["count"])] = {"teardowns_per_second": td["per_second"], "bound_pct": td["bound_pct"],
-                                    "mode": (r.get("teardown") or {}).get("mode"), "point": r.get("point_name"),
-                                    "dut_retire_rate": retire.get("per_second"),
-                                    "dut_retire_bound_pct": retire.get("bound_pct")}
-    return out
-
-
-REFUSALS = ("PlanError", "CapacityError")
-
-
-def point_status(r: dict) -> str:
-    """pass, fail (the DUT), inconclusive (the traffic broke the order, or a port sent short),
-    refused (the plan refused the point: e.g. a rate above Drone's ceiling) or error (a fault)."""
-    verdict = r.get("verdict")
-    if verdict == "error":
-        return "refused" if r.get("error_type") in REFUSALS else "error"
-    return verdict if verdict in ("pass", "fail", "inconclusive") else "fail"
-
-
-def point_lagged(r: dict) -> bool:
-    """A port sent slower than asked: the point tested its measured rate, not the asked one."""
-    return any((p or {}).get("lagged") for p in (r.get("ports") or {}).values())
-
-
-def summarize(results: list[dict], sweep: Sweep | None = None) -> dict:
-    """RFC 9693's figures over the points, from measured rates only: the maximum connection
-    establishment rate of a count is the highest measured offered connection rate among its
-    points that passed with no port lagging, measured within 5%."""
-    by_count: dict[int, list[dict]] = {}
-    for r in results:
-        by_count.setdefault(int(r["count"]), []).append(r)
-    max_rate = {}
-    for count, rows in sorted(by_count.items()):
-        ok = [r for r in rows if point_status(r) == "pass" and (_offered(r).get("bound_pct") is not None)
-              and _offered(r)["bound_pct"] <= MAX_BOUND_PCT]
-        best = max(ok, key=lambda r: _offered(r)["per_second"], default=None)
-        failing = [r for r in rows if point_status(r) == "fail" and _measured(r)]
-        above = [r for r in failing if best is None or _measured(r) > _offered(best)["per_second"]]
-        first_fail = min(above, key=_measured, default=None)
-        max_rate[str(count)] = {
-            "connections_per_second": _offered(best).get("per_second") if best else None,
-            "bound_pct": _offered(best).get("bound_pct") if best else None,
-            "point": best.get("point_name") if best else None,
-            "asked_rate": best["rate"] if best else None,
-            "first_failing_above": _measured(first_fail) if first_fail else None,
-            "lagged_points": [{"point": r.get("point_name"), "asked_rate": r["rate"], "status": point_status(r),
-                               "measured_offered_rate": _offered(r).get("per_second")}
-                              for r in rows if point_lagged(r)],
-            "not_tested": [{"point": r.get("point_name"), "asked_rate": r["rate"], "status": point_status(r),
-                            "why": r.get("error") or "; ".join((r.get("outcome") or {}).get("reasons") or [])}
-                           for r in rows if point_status(r) in ("inconclusive", "refused")],
-            "not_counted_bound_over_5pct": [r.get("point_name") for r in rows if point_status(r) == "pass"
-                                            and r not in ok]}
-    full = [int(r["count"]) for r in results if point_status(r) == "pass"]
-    ct_max = None
-    for r in results:
-        after = ((r.get("dut") or {}).get("after") or {})
-        if after.get("max"):
-            ct_max = after["max"]
-    grid = [r for r in results if not r.get("search")]
-    return {
-        "sweep": sweep.spec.name if sweep else None,
-        "points": len(results),
-        "grid_points": len(grid),
-        "grid_passed": sum(1 for r in grid if point_status(r) == "pass"),
-        "grid_failed": sum(1 for r in grid if point_status(r) == "fail"),
-        "grid_inconclusive": sum(1 for r in grid if point_status(r) == "inconclusive"),
-        "grid_refused": sum(1 for r in grid if point_status(r) == "refused"),
-        "grid_lagged": sum(1 for r in grid if point_lagged(r)),
-        "errors": sum(1 for r in results if point_status(r) == "error"),
-        "maximum_connection_establishment_rate": max_rate,
-        "maximum_rate_rule": ("the highest measured offered connection rate (SYNs sent / SYN phase time) among "
-                              "points where every connection was ESTABLISHED+ASSURED, at the rate each point measured "
-                              f"(lagged or not), known within {MAX_BOUND_PCT:g}%; inconclusive and refused points "
-                              "are not counted"),
-        "connection_tracking_table_capacity": {"largest_count_fully_established": max(full, default=None),
-                                               "dut_nf_conntrack_max": ct_max},
-        "connection_teardown_rate": _max_teardown(results),
-        "teardown_rate_rule": ("traffic.teardown points only: the highest measured offered tear-down rate (first-leg "
-                               "packets sent / that leg's time) among points that passed, every connection closed, "
-                               f"known within {MAX_BOUND_PCT:g}%; the DUT's retire rate of that point beside it"),
-    }
-
-
-CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "status", "verdict", "expected",
-              "established_assured", "success_ratio", "mode", "batches", "offered_connection_rate",
-              "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a", "packet_rate_b", "lagged_a", "lagged_b",
-              "offered_teardown_rate", "dut_retire_rate", "teardown_closed",
-              "configure_s", "build_s", "send_s", "verify_s", "total_s", "error"]
-
-
-def _csv_row(r: dict) -> dict:
-    t = r.get("timings") or {}
-    ports = r.get("ports") or {}
-    plan = r.get("plan") or {}
-    exp = r.get("expected") or 0
-    e2e = ((r.get("rates") or {}).get("end_to_end_connection_rate") or {})
-    return {
-        "point_name": r.get("point_name"), "count": r.get("count"), "rate": r.get("rate"), "delay": r.get("delay"),
-        "search": r.get("search", False), "status": point_status(r), "verdict": r.get("verdict"), "expected": exp,
-        "established_assured": r.get("established_assured", 0),
-        "success_ratio": round((r.get("established_assured", 0) / exp), 6) if exp else 0,
-        "mode": plan.get("mode"), "batches": plan.get("batches"),
-        "offered_connection_rate": _offered(r).get("per_second"), "offered_rate_bound_pct": _offered(r).get("bound_pct"),
-        "end_to_end_rate": e2e.get("per_second"),
-        "packet_rate_a": ((ports.get("a") or {}).get("packet_rate") or {}).get("per_second"),
-        "packet_rate_b": ((ports.get("b") or {}).get("packet_rate") or {}).get("per_second"),
-        "lagged_a": (ports.get("a") or {}).get("lagged"), "lagged_b": (ports.get("b") or {}).get("lagged"),
-        "offered_teardown_rate": _teardown_rate(r).get("per_second"),
-        "dut_retire_rate": _teardown_rate(r, "dut_retire_rate").get("per_second"),
-        "teardown_closed": (r.get("teardown") or {}).get("closed"),
-        "configure_s": t.get("configure"), "build_s": t.get("build"), "send_s": t.get("send"),
-        "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", "") or "",
-    }
-
-
-def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> list[str]:
-    """results.csv, results.json, junit.xml and the plots; returns notes (plots skipped)."""
-    from ostinato_tcp.report.junit import write_junit
-    from ostinato_tcp.report.plots import write_plots
-
-    results = sorted(results, key=lambda r: (r.get("search", False), r["count"], r["rate"], str(r.get("delay"))))
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        w.writeheader()
-        for r in results:
-            w.writerow(_csv_row(r))
-    write_json({"summary": summary, "points": [{k: v for k, v in r.items() if k != "scenario"} for r in results]},
-               out / "results.json")
-    write_junit(results, out / "junit.xml", suite_name=f"ostinato-tcp sweep {name}")
-    try:
-        import matplotlib  # noqa: F401  (the plots extra)
-    except ImportError:
-        return ["plots skipped: matplotlib is not installed (pip install 'ostinato-tcp[plots]')"]
-    write_plots([_csv_row(r) for r in results], out)
-    return []
 
 
 __all__ = ["Point", "Sweep", "SweepEvents", "load_sweep", "run_sweep", "summarize"]

@@ -8,7 +8,8 @@ from ostinato_tcp.domain.diagnosis import diagnose
 from ostinato_tcp.domain.facts import DutFacts, Health
 from ostinato_tcp.domain.verdict import Expected, Judge, Verdict
 from ostinato_tcp.dut.reader import ConntrackReader
-from ostinato_tcp.run.options import RunOptions, open_dut
+from ostinato_tcp.run.connect import Openers
+from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.domain.plan import Plan, make_plan
 from ostinato_tcp.scenario import Scenario
 from ostinato_tcp.domain.tuples import ConnectionSpace
@@ -61,8 +62,10 @@ def _plan(sc: Scenario, facts: DutFacts | None, batch_size: int | None) -> Plan:
     return plan
 
 
-def verify_live(sc: Scenario, opts: RunOptions | None = None, *, batch_size: int | None = None) -> VerifyOutcome:
-    with open_dut(sc, opts or RunOptions()) as dut:
+def verify_live(sc: Scenario, opts: RunOptions | None = None, *, batch_size: int | None = None,
+                openers: Openers | None = None) -> VerifyOutcome:
+    """Judge the DUT's table now against ``sc``, sending nothing."""
+    with (openers or Openers()).open_dut(sc, opts or RunOptions()) as dut:
         health = dut.health()
         plan = _plan(sc, health.facts(f"read from {dut.where}"), batch_size)
         exp = plan.expected()

@@ -34,6 +34,20 @@ if TYPE_CHECKING:
 TICK = 1.0  # seconds between progress events while holding
 
 
+def hold_phase(r, *, dut: "DutDriver", port_a: "DronePort", events: "RunEvents", wire: "Wire | None") -> None:
+    """``expect.hold`` of run result ``r``: the hold and recheck, or why there was none."""
+    sc = r.scenario
+    if not sc.expect.hold:
+        return
+    r.hold = HoldReport(requested=sc.expect.hold, keepalive=sc.traffic.keepalive)
+    if not (r.verdict.passed and not r.ports_short):
+        r.hold.skipped = "the verdict failed: nothing to hold"
+        return
+    hold_and_recheck(r.hold, dut=dut, port_a=port_a, plan=r.plan, expected=r.expected, freshness=r.freshness,
+                     health_after=r.health_after, events=events, wire=wire)
+    r.diagnosis.extend(f"after the hold: {line}" for line in r.hold.diagnosis)
+
+
 def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort", plan: "Plan",
                      expected: "Expected", freshness: dict, health_after: "Health", events: "RunEvents",
                      wire: "Wire | None" = None) -> HoldReport:

@@ -133,3 +133,24 @@ def _combine(parts: list[Outcome]) -> Outcome:
     return Outcome(word, total("in_order"), total("failed_in_order"), sum(p.traffic_failed for p in parts),
                    sum(p.dut_failed for p in parts),
                    [f"pair {i + 1}: {line}" for i, p in enumerate(parts) for line in p.reasons])
+
+
+def traffic_notes(r) -> list[str]:
+    """What the ports did that explains a verdict: a forced plan, a port short of its plan, a lag."""
+    notes = []
+    plan = r.plan
+    if plan.forced and plan.problems:
+        notes.append("the plan was forced past its checks: " + " | ".join(plan.problems))
+    for side, rep in r.ports.items():
+        if rep.shortfall:
+            notes.append(f"port {side.upper()} ({rep.name}) sent {rep.sent_packets} of the {rep.expected_packets} "
+                         "TCP packets the plan said: the run cannot pass whatever the DUT's table holds")
+        if rep.lagged:
+            notes.append(f"port {side.upper()} ({rep.name}) took {rep.send_seconds:.3f} s for what was planned "
+                         f"in {rep.planned_seconds:.3f} s ({rep.packet_rate.text()} against {plan.rate:g}/s "
+                         "planned): a lagging port breaks the SYN / SYN-ACK / ACK order")
+    if plan.mode == "pipelined" and r.delays:
+        worst = max(abs(d - plan.delay) for d in r.delays)
+        if worst > max(0.05, plan.delay * 0.2):
+            notes.append(f"port B started up to {worst:.3f} s off the planned delay {plan.delay:.3f} s")
+    return notes

@@ -23,12 +23,12 @@ cancellation (:func:`ostinato_tcp.ground.signals.checkpoint`).
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.domain.verdict import Verdict
 from ostinato_tcp.errors import Interrupted, RunFault
 from ostinato_tcp.ground.measure import Interval, Rate
+from ostinato_tcp.run.connect import Openers
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.run.events import RunEvents
 from ostinato_tcp.run.result import RunResult
@@ -72,7 +72,7 @@ class _PairEvents(RunEvents):
 
 
 def run_pairs(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None, *,
-              drone_opener=None, dut_opener=None) -> RunResult:
+              openers: Openers | None = None, drone_opener=None, dut_opener=None) -> RunResult:
     """Run every port pair of ``sc`` side by side and combine their results."""
     opts, events = opts or RunOptions(), events or RunEvents()
     subs = sc.pair_scenarios()
@@ -88,8 +88,9 @@ def run_pairs(sc: Scenario, opts: RunOptions | None = None, events: RunEvents | 
 
     total = sc.connections.count
     # each pair's plan counts the entries the other pairs will add: together they must fit the table
-    runners = [Runner(s, replace(opts, reserved_entries=total - s.connections.count), _PairEvents(events, i, shared, lock),
-                      drone_opener=drone_opener, dut_opener=dut_opener, start_gate=wait_for_all)
+    openers = openers or Openers(drone=drone_opener, dut=dut_opener)
+    runners = [Runner(s, opts, _PairEvents(events, i, shared, lock), openers=openers, start_gate=wait_for_all,
+                      reserved=total - s.connections.count)
                for i, s in enumerate(subs)]
     results: list[RunResult | None] = [None] * len(runners)
     crashes: list[BaseException | None] = [None] * len(runners)

@@ -104,6 +104,12 @@ class RunResult:
                 and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
                 and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed))
 
+    def close_timings(self) -> None:
+        """``timings.overhead``: everything but Drone's build, the send, the DUT's dump, the hold
+        and the tear-down (docs/figures.md)."""
+        t = self.timings
+        t["overhead"] = t["total"] - sum(t.get(k, 0.0) for k in ("build", "send", "dump", "hold", "teardown"))
+
     def decide(self) -> Outcome:
         """The outcome from what the run holds now (kept in :attr:`decision`)."""
         self.decision = decide(self)

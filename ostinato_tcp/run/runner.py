@@ -24,39 +24,36 @@ goes to :class:`~ostinato_tcp.run.result.RunEvents`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from contextlib import contextmanager
 from typing import Callable
 
-from ostinato_tcp.ground import signals as _signals
-from ostinato_tcp.drone import DroneApi, check_backend, open_drone
 from ostinato_tcp.domain.diagnosis import diagnose
 from ostinato_tcp.domain.facts import DutFacts
-from ostinato_tcp.dut.contract import DutDriver
-from ostinato_tcp.run.dut_phases import CountPoller, clear_after, plan_facts, read_after_traffic
-from ostinato_tcp.run.hold import hold_and_recheck
-from ostinato_tcp.run.reports import HoldReport, TeardownReport
-from ostinato_tcp.run.teardown import tear_down
-from ostinato_tcp.errors import DroneError, Interrupted, OstinatoTcpError, RunFault, UnknownPortError
-from ostinato_tcp.run.options import RunOptions, open_dut
-from ostinato_tcp.ground.naming import owner_tag
 from ostinato_tcp.domain.plan import make_plan
-from ostinato_tcp.drone.port import DronePort, await_gateways, gateway_changes
+from ostinato_tcp.domain.streams import client_devices, server_devices
+from ostinato_tcp.drone import DroneApi, check_backend
+from ostinato_tcp.drone.port import DronePort, gateway_changes
+from ostinato_tcp.dut.contract import DutDriver, close_quietly
+from ostinato_tcp.errors import Interrupted, OstinatoTcpError
+from ostinato_tcp.ground import signals as _signals
+from ostinato_tcp.ground.background import Background
+from ostinato_tcp.ground.measure import stopwatch
+from ostinato_tcp.ground.naming import owner_tag
+from ostinato_tcp.run.connect import (DroneOpener, DutOpener, Openers, connect_drone, find_port, gateways, release_all,
+                                      resolve, stop_all, unresolved_fault)
+from ostinato_tcp.run.dut_phases import CountPoller, clear_after, plan_facts, read_after_traffic
 from ostinato_tcp.run.events import RunEvents
-from ostinato_tcp.run.result import PortReport, RunResult
-from ostinato_tcp.scenario import Scenario
-from ostinato_tcp.run.send import Sender
+from ostinato_tcp.run.hold import hold_phase
+from ostinato_tcp.run.options import RunOptions
+from ostinato_tcp.run.outcome import traffic_notes
 from ostinato_tcp.run.probe import LONG_PROBE_BELOW, probe_drones, probe_servers
 from ostinato_tcp.run.probe_cache import BuildCheckCache
-from ostinato_tcp.domain.streams import client_devices, server_devices
+from ostinato_tcp.run.result import PortReport, RunResult
+from ostinato_tcp.run.send import Sender
+from ostinato_tcp.run.teardown import teardown_phase
+from ostinato_tcp.scenario import Scenario
 
 log = logging.getLogger(__name__)
-ARP_TIMEOUT = 6.0
-
-
-DroneOpener = Callable[..., DroneApi]
-DutOpener = Callable[..., DutDriver]
 
 
 def precheck(sc: Scenario) -> None:
@@ -65,39 +62,23 @@ def precheck(sc: Scenario) -> None:
     make_plan(sc, DutFacts(syn_sent_timeout=10**9, syn_recv_timeout=10**9, source="precheck"))
 
 
-class _Background(threading.Thread):
-    """Runs one function beside the main thread; ``join()`` re-raises its error."""
-
-    def __init__(self, fn):
-        super().__init__(daemon=True)
-        self.fn, self.error = fn, None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self.fn()
-        except BaseException as exc:  # handed to join()
-            self.error = exc
-
-    def join(self, timeout: float | None = None) -> None:
-        super().join(timeout)
-        if self.error is not None:
-            raise self.error
-
-
 class Runner:
-    """Runs one scenario. ``drone_opener`` / ``dut_opener`` let tests put fakes in."""
+    """Runs one scenario. ``openers`` (or ``drone_opener`` / ``dut_opener``) let tests put fakes in;
+    ``start_gate`` is called before the first transmit (several pairs start together); a job's
+    own purposes: ``overfill`` (the capacity probe: more connections than the table takes, on
+    purpose) and ``reserved`` (the entries a run's other port pairs add to the DUT's table)."""
 
     def __init__(self, sc: Scenario, opts: RunOptions | None = None, events: RunEvents | None = None, *,
-                 drone_opener: DroneOpener | None = None, dut_opener: DutOpener | None = None,
-                 start_gate: Callable[[], None] | None = None):
+                 openers: Openers | None = None, drone_opener: DroneOpener | None = None,
+                 dut_opener: DutOpener | None = None, start_gate: Callable[[], None] | None = None,
+                 overfill: bool = False, reserved: int = 0):
         self.sc = sc
-        self.start_gate = start_gate  # called before the first transmit (a run over several pairs)
+        self.start_gate = start_gate
         self.opts = opts or RunOptions()
         self.ev = events or RunEvents()
         self.result = RunResult(scenario=sc)
-        self._open_drone = drone_opener or self._real_drone
-        self._open_dut = dut_opener or open_dut
+        self.openers = openers or Openers(drone=drone_opener, dut=dut_opener)
+        self.overfill, self.reserved = overfill, reserved
         self.drones: dict[str, DroneApi] = {}
         self.ports: dict[str, DronePort] = {}
         self.dut: DutDriver | None = None
@@ -109,9 +90,6 @@ class Runner:
         self._counters: dict = {}  # each port's counters before the probe (the run's sent counts start there)
         self._probe_frames: dict[str, int] = {}  # frames of the run's size each port's probe sent since
         self.owner = owner_tag(sc.name)
-
-    def _real_drone(self, host: str, port: int) -> DroneApi:
-        return open_drone(host, port, backend=self.opts.drone_backend, timeout=self.opts.rpc_timeout)
 
     # ------------------------------------------------------------------ the sequence
     def run(self) -> RunResult:
@@ -149,22 +127,14 @@ class Runner:
             with _signals.shielded():  # a signal now waits until the clean-up is done
                 self._release()
                 r.timings["total"] = time.monotonic() - t_start
-                r.timings["overhead"] = r.timings["total"] - (r.timings["build"] + r.timings["send"]
-                                                              + r.timings.get("dump", 0.0)
-                                                              + r.timings.get("hold", 0.0)
-                                                              + r.timings.get("teardown", 0.0))
+                r.close_timings()
                 r.decide()
         if isinstance(r.exception, Interrupted):
             raise r.exception
         return r
 
-    @contextmanager
     def _timed(self, key: str):
-        t0 = time.monotonic()
-        try:
-            yield
-        finally:
-            self.result.timings[key] = self.result.timings.get(key, 0.0) + time.monotonic() - t0
+        return stopwatch(self.result.timings, key)
 
     # ------------------------------------------------------------------ phases
     def _plan(self) -> None:
@@ -174,10 +144,10 @@ class Runner:
             precheck(self.sc)
         self.ev.phase("plan", "reading the DUT and planning")
         with self._timed("plan"):
-            self.dut = self._open_dut(self.sc, self.opts)
+            self.dut = self.openers.open_dut(self.sc, self.opts)
             r.health_before = self.dut.health()
-            self.facts = plan_facts(self.dut, r.health_before, self.sc, reserved=self.opts.reserved_entries)
-            r.plan = make_plan(self.sc, self.facts, force=self.opts.force, overfill=self.opts.overfill)
+            self.facts = plan_facts(self.dut, r.health_before, self.sc, reserved=self.reserved)
+            r.plan = make_plan(self.sc, self.facts, force=self.opts.force, overfill=self.overfill)
         r.warnings.extend(r.plan.warnings)
         r.expected = r.plan.expected()
         if self.sc.dut.clear == "none":  # nothing will be cleared: refuse an earlier run's entries now
@@ -188,21 +158,12 @@ class Runner:
         self.ev.phase("configure", "connecting to Drone and configuring ports")
         with self._timed("configure"):
             for side in ("a", "b"):
-                spec = getattr(self.sc.ports, side)
-                if spec.drone not in self.drones:
-                    ep = self.sc.drones[spec.drone]
-                    try:
-                        self.drones[spec.drone] = self._open_drone(ep.host, ep.port)
-                    except DroneError as exc:
-                        raise type(exc)(f"drones.{spec.drone}: {exc}") from None
-                    self.result.drone_versions[spec.drone] = self.drones[spec.drone].drone_version or "unknown"
-                drone = self.drones[spec.drone]
-                try:
-                    port = DronePort(drone, spec.ref, owner=self.owner, label=f"port {side.upper()}")
-                except UnknownPortError as exc:
-                    raise UnknownPortError(f"ports.{side}.{spec.ref_field}: {exc}") from None
-                self.ports[side] = port
-                self.result.traffic.ports[side] = PortReport(name=port.name, drone=drone.endpoint)
+                key = getattr(self.sc.ports, side).drone
+                if key not in self.drones:
+                    self.drones[key] = connect_drone(self.sc, key, self.openers, self.opts)
+                    self.result.drone_versions[key] = self.drones[key].drone_version or "unknown"
+                port = self.ports[side] = find_port(self.sc, side, self.drones[key], self.owner)
+                self.result.traffic.ports[side] = PortReport(name=port.name, drone=port.drone.endpoint)
             for port in self.ports.values():
                 self.result.warnings.extend(port.claim(take_over=self.opts.take_over_ports))
 
@@ -233,7 +194,7 @@ class Runner:
         r.build_checks = [c.to_dict() for c in probe.checks]
         r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
         plan = make_plan(sc, self.facts, force=opts.force, measured_build=probe.per_packet, fast=probe.fast,
-                         overfill=opts.overfill, ceiling=probe.ceiling)
+                         overfill=self.overfill, ceiling=probe.ceiling)
         if plan.space != r.plan.space:
             r.expected = plan.expected()
         r.warnings.extend(w for w in plan.warnings if w not in r.warnings)
@@ -257,7 +218,7 @@ class Runner:
             r.health_before = self.dut.health()  # the counters the run's deltas start from (after the probe)
             self._prove_fresh_start(announce=False)
 
-        dut_side = _Background(clear_then_prove)
+        dut_side = Background(clear_then_prove)
         try:
             self.sender.prepare(r.plan.batches[0])
         finally:
@@ -265,8 +226,8 @@ class Runner:
 
     def _check_gateways(self) -> None:
         """After the send: the gateways' MACs now, against those the frames were sent to."""
-        gateways = {side: int(getattr(self.sc.ports, side).device.gateway) for side in self.ports}
-        self.result.gateway_changes.extend(gateway_changes(self.ports, gateways, self.gateway_macs))
+        self.result.gateway_changes.extend(gateway_changes(self.ports, gateways(self.sc, self.ports),
+                                                           self.gateway_macs))
 
     def _prove_fresh_start(self, announce: bool = True) -> None:
         if announce:
@@ -277,18 +238,11 @@ class Runner:
 
     def _resolve(self) -> None:
         """Every emulated device must know its gateway's MAC before anything is built."""
-        sp, sc = self.result.plan.space, self.sc
+        sp = self.result.plan.space
         targets = {"a": set(range(sp.first_ip, sp.first_ip + sp.ip_count)), "b": set(sp.servers.ips())}
-        gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in self.ports}
-        missing = await_gateways(self.ports, targets, gateways, timeout=ARP_TIMEOUT)
+        missing = resolve(self.sc, self.ports, targets)
         if missing:
-            side, left = next(iter(missing.items()))
-            p, dev = self.ports[side], getattr(sc.ports, side).device
-            sample = ", ".join(sp.ip_text(i) for i in sorted(left)[:3])
-            raise RunFault(f"port {p.name} (Drone {p.drone.endpoint}): the gateway {dev.gateway} did not answer "
-                           f"ARP for {len(left)} emulated device(s) ({sample}) within {ARP_TIMEOUT:g} s: check "
-                           f"the cabling to the DUT, the DUT's address {dev.gateway}/{dev.prefix} on that link, "
-                           f"and ports.{side}.device")
+            raise unresolved_fault(self.sc, self.ports, missing, sp.ip_text)
 
     def _send(self) -> None:
         r = self.result
@@ -307,7 +261,7 @@ class Runner:
         once; after that the run ends with ``error`` set and the traffic figures still reported."""
         r = self.result
         self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
-        settle = _Background(self.sender.after_send)
+        settle = Background(self.sender.after_send)
         with self._timed("verify"):
             try:
                 r.health_after, r.verdict, r.dump = read_after_traffic(self.dut, r.expected, r.freshness,
@@ -319,33 +273,14 @@ class Runner:
     def _hold(self) -> None:
         """expect.hold: the connections stay (idle, or with keep-alive ACKs), then every one is
         judged again; a run whose verdict failed is not held."""
-        r, sc = self.result, self.sc
-        if not sc.expect.hold:
-            return
-        r.hold = HoldReport(requested=sc.expect.hold, keepalive=sc.traffic.keepalive)
-        if not (r.verdict.passed and not r.ports_short):
-            r.hold.skipped = "the verdict failed: nothing to hold"
-            return
         with self._timed("hold"):
-            hold_and_recheck(r.hold, dut=self.dut, port_a=self.ports["a"], plan=r.plan, expected=r.expected,
-                             freshness=r.freshness, health_after=r.health_after, events=self.ev,
-                             wire=self.wires["a"])
-        r.diagnosis.extend(f"after the hold: {line}" for line in r.hold.diagnosis)
+            hold_phase(self.result, dut=self.dut, port_a=self.ports["a"], events=self.ev, wire=self.wires["a"])
 
     def _teardown(self) -> None:
         """traffic.teardown: Drone closes every connection; each one's state is proven after."""
-        r, sc = self.result, self.sc
-        if sc.traffic.teardown == "none":
-            return
-        established = r.passed  # the verdict and the hold, before the tear-down is part of it
-        r.teardown = TeardownReport(mode=sc.traffic.teardown)
-        if not established:
-            r.teardown.skipped = "the verdict or the hold failed: nothing to close"
-            return
         with self._timed("teardown"):
-            tear_down(r.teardown, dut=self.dut, ports=self.ports, plan=r.plan, expected=r.expected,
-                      freshness=r.freshness, events=self.ev, opts=self.opts, wires=self.wires)
-        r.diagnosis.extend(f"tear-down: {line}" for line in r.teardown.diagnosis)
+            teardown_phase(self.result, dut=self.dut, ports=self.ports, events=self.ev, opts=self.opts,
+                           wires=self.wires)
 
     def _clear_after(self) -> None:
         """Leave the DUT as it was found: the test's entries go after the verdict (unless kept)."""
@@ -368,52 +303,14 @@ class Runner:
             self._poller = None
 
     def _stop_all(self) -> None:
-        """Stop transmit on every port this run started (a fault must not leave traffic
-        running). A port it never started is left alone: it may be another run's."""
-        for p in self.ports.values():
-            try:
-                p.stop()
-            except (OstinatoTcpError, OSError) as exc:
-                log.warning("could not stop transmit on %s: %s", p.name, exc)
+        """Stop transmit on every port this run started (a fault must not leave traffic running)."""
+        stop_all(self.ports)
 
     def _release(self) -> None:
         self._stop_poller()
         with self._timed("cleanup"):
-            leftovers = []
-            for p in self.ports.values():
-                leftovers.extend(p.release())
-            for d in self.drones.values():
-                try:
-                    d.disconnect()
-                except (OstinatoTcpError, OSError):
-                    pass
-            if leftovers:
-                self.result.warnings.append("could not remove or restore what the run changed on Drone ("
-                                            + "; ".join(leftovers) + "); 'ostinato-tcp cleanup SCENARIO' removes "
-                                            "what it created")
-            if self.dut is not None:
-                self.dut.close()
-
-
-def traffic_notes(r: RunResult) -> list[str]:
-    """What the ports did that explains a verdict: a forced plan, a port short of its plan, a lag."""
-    notes = []
-    plan = r.plan
-    if plan.forced and plan.problems:
-        notes.append("the plan was forced past its checks: " + " | ".join(plan.problems))
-    for side, rep in r.ports.items():
-        if rep.shortfall:
-            notes.append(f"port {side.upper()} ({rep.name}) sent {rep.sent_packets} of the {rep.expected_packets} "
-                         "TCP packets the plan said: the run cannot pass whatever the DUT's table holds")
-        if rep.lagged:
-            notes.append(f"port {side.upper()} ({rep.name}) took {rep.send_seconds:.3f} s for what was planned "
-                         f"in {rep.planned_seconds:.3f} s ({rep.packet_rate.text()} against {plan.rate:g}/s "
-                         "planned): a lagging port breaks the SYN / SYN-ACK / ACK order")
-    if plan.mode == "pipelined" and r.delays:
-        worst = max(abs(d - plan.delay) for d in r.delays)
-        if worst > max(0.05, plan.delay * 0.2):
-            notes.append(f"port B started up to {worst:.3f} s off the planned delay {plan.delay:.3f} s")
-    return notes
+            release_all(self.ports, self.drones, self.result.warnings)
+            close_quietly(self.dut)
 
 
 __all__ = ["Runner", "precheck"]

@@ -5,9 +5,9 @@ Pipelined: port A sends the batch's SYNs then its ACKs; port B starts its SYN-AC
 started when the previous one has been sent (NAT learn reads the DUT's SYN_SENT
 entries between the first two).
 
-Every start and end is measured (:mod:`ostinato_tcp.ground.measure`): a port's state is
-polled more densely the longer it has been sending (every 0.5% of the time so far),
-so the end of a send is known within about 0.25% of its length.
+Builds, starts and the measure of each transmit are the Transmitter's
+(:mod:`ostinato_tcp.run.transmit`); the timing of a batch from Drone's captures,
+:mod:`ostinato_tcp.run.batch_capture`.
 
 A batch that lagged feeds the next one: when a port of a pipelined batch kept a slower pace
 than planned, the next batch's delay is the one that keeps both ordering margins largest at
@@ -20,15 +20,13 @@ order is known, for the run's outcome (:mod:`ostinato_tcp.run.outcome`).
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
-from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.run.batch_capture import BatchCapture
+from ostinato_tcp.run.transmit import Transmitter, build_ports, settle_counters
 from ostinato_tcp.run.batches import BatchReport, adapted_delay
-from ostinato_tcp.errors import DroneRpcError, RunFault
-from ostinato_tcp.ground.measure import (ARP_FRAME_BYTES, IN_ORDER, NDP_FRAME_BYTES, ORDER_UNKNOWN, Interval, span_of, split_frames)
+from ostinato_tcp.errors import RunFault
+from ostinato_tcp.ground.measure import (IN_ORDER, ORDER_UNKNOWN, Interval, span_of)
 from ostinato_tcp.drone.port import DronePort
 from ostinato_tcp.domain.streams import Legs, Wire, client_program, handshake, learned_runs, server_program, server_runs
 from ostinato_tcp.domain.tuples import Batch, StreamFields
@@ -41,9 +39,6 @@ if TYPE_CHECKING:
     from ostinato_tcp.run.events import RunEvents
     from ostinato_tcp.run.result import Traffic
 
-POLL_SHARE = 0.005  # poll every 0.5% of the time a port has been sending
-POLL_MIN, POLL_MAX = 0.001, 0.1  # seconds
-PROGRESS_EVERY = 0.1  # seconds between progress events
 CAPTURE_FRAMES = 900_000  # batches timed by Drone's capture: at most this many frames on a port
 
 
@@ -62,12 +57,9 @@ class Sender:
         self.a, self.b = ports["a"], ports["b"]
         self.result, self.ev, self.opts = traffic, events, opts
         self.dut, self.expected = dut, expected
-        self.count_poller = count_poller
         self.wires: dict[str, Wire | None] = wires or {"a": None, "b": None}
-        self.start_gate = start_gate
-        self.baseline_tx: dict[str, int] = {}
-        self._last_sent: dict[str, int] = {}  # each port's TCP count at its last poll, for progress
-        self._next_progress = 0.0
+        self.tx = Transmitter(traffic, events, start_gate=start_gate, count_poller=count_poller,
+                              window=self.legs.first.role == "syn")
         self._prepared: tuple | None = None  # (batch index, mode, delay, why, capture) of a batch loaded and built
         self._pending: tuple | None = None  # a batch whose capture is still to be read: (capture, args)
         self.reports: list[BatchReport] = traffic.batches  # one per batch sent
@@ -86,108 +78,6 @@ class Sender:
             dests = server_runs(runs, int(nat.address) if nat.mode == "preserve-ports" else None)
             self.b.load(server_program(self.sc, dests, enabled=self._enabled(legs.reply), wire=self.wires["b"],
                                        legs=legs, rate=rate))
-
-    def _build(self, *ports: DronePort) -> None:
-        """Build the ports' programs; ports on different Drone connections build at the same time
-        (Drone runs each connection's requests on a thread of its own)."""
-        t0 = time.monotonic()
-        if len(ports) == 2 and ports[0].drone is not ports[1].drone:
-            with ThreadPoolExecutor(2) as pool:
-                for f in [pool.submit(self._build_one, p) for p in ports]:
-                    f.result()
-        else:
-            for p in ports:
-                self._build_one(p)
-        self.result.timings["build"] += time.monotonic() - t0
-
-    def _build_one(self, p: DronePort) -> None:
-        packets = sum(s.count for s in p.program if s.enabled)
-        timeout = max(60.0, 10 * packets * self.plan.build_per_packet)
-        try:
-            p.build(timeout=timeout)
-        except DroneRpcError as exc:
-            if "resolve" not in str(exc).lower():
-                raise
-            nat = self.sc.nat
-            hint = (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
-                    "ARP for it, so it is not the address the DUT translates to"
-                    if p is self.b and nat.mode == "preserve-ports" else
-                    " Check that the DUT answers ARP for the destination or gateway of that port's packets")
-            raise RunFault(f"port {p.name}: Drone could not resolve a destination MAC ({exc}).{hint}") from None
-
-    # ------------------------------------------------------------------ transmit and measure
-    def _transmit(self, ports: dict[str, DronePort], planned: dict[str, float],
-                  start_b_after: float | None = None) -> dict[str, Interval]:
-        """Start the ports (B ``start_b_after`` seconds after A when given) and poll until each
-        has sent everything; returns each port's measured interval."""
-        starts: dict[str, tuple[float, float]] = {}
-        last_on: dict[str, float] = {}
-        done: dict[str, Interval] = {}
-        pending_b = start_b_after is not None
-        if self.start_gate is not None:
-            gate, self.start_gate = self.start_gate, None
-            gate()
-        for side, p in ports.items():
-            if side == "b" and pending_b:
-                continue
-            starts[side] = p.start()
-            last_on[side] = starts[side][1]
-        start_b_at = starts["a"][0] + start_b_after if pending_b else None
-        limit = max(planned.values(), default=0) * 3 + 30
-        t_begin = time.monotonic()
-        while True:
-            if pending_b and time.monotonic() >= start_b_at:
-                starts["b"] = self.b.start()
-                last_on["b"] = starts["b"][1]
-                self.result.delays.append(starts["b"][0] - starts["a"][0])
-                pending_b = False
-            sent = self._last_sent  # a port that is done (or not in this phase) keeps its last count
-            for side in starts:
-                if side in done:
-                    continue
-                on, tx, t = ports[side].poll()
-                sent[side] = tx - self.baseline_tx.get(side, 0)
-                if on:
-                    last_on[side] = t
-                else:
-                    done[side] = Interval(starts[side][0], starts[side][1], last_on[side], t)
-            self._progress(sent)
-            if not pending_b and len(done) == len(starts):
-                self._widen_window(done)
-                return done
-            _signals.checkpoint()
-            now = time.monotonic()
-            if now - t_begin > limit:
-                raise RunFault(f"ports still transmitting {limit:.0f} s after start (planned "
-                               f"{max(planned.values()):.1f} s): Drone is far slower than the plan")
-            gap = POLL_MAX
-            for side in starts:
-                if side not in done:
-                    # every 0.5% of the time sent so far, and closer together near the planned end
-                    elapsed, to_end = now - starts[side][1], abs(starts[side][0] + planned[side] - now)
-                    gap = min(gap, max(POLL_MIN, min(POLL_SHARE * elapsed, to_end / 4)))
-            if pending_b:
-                gap = max(0.0, min(gap, start_b_at - now))
-            time.sleep(gap)
-
-    def _widen_window(self, done: dict[str, Interval]) -> None:
-        """The handshake's send window on the host's clock: from the first start to the last end."""
-        if self.legs.first.role != "syn":
-            return
-        ivs = list(done.values())
-        w = self.result.send_window
-        first = w if w is not None else min(ivs, key=lambda iv: iv.start_lo)
-        last = max(ivs + ([w] if w is not None else []), key=lambda iv: iv.end_hi)
-        self.result.send_window = Interval(first.start_lo, first.start_hi, last.end_lo, last.end_hi)
-
-    def _progress(self, sent: dict[str, int]) -> None:
-        now = time.monotonic()
-        if now < self._next_progress:
-            return
-        self._next_progress = now + PROGRESS_EVERY
-        exp = {"a": self.result.ports["a"].expected_packets, "b": self.result.ports["b"].expected_packets}
-        self.ev.progress(sent.get("a", 0), sent.get("b", 0), exp["a"], exp["b"],
-                         self.count_poller.count if self.count_poller else None)
 
     # ------------------------------------------------------------------ batches
     def _mode_for(self, batch: Batch) -> tuple[str, float | None, str]:
@@ -256,7 +146,7 @@ class Sender:
         if self.legs.reply is None:
             planned = {"a": m / rate}
             self.ev.phase("send", f"batch {batch.index + 1}: {_word(self.legs.first.role)}s on {a.name}")
-            got = self._transmit({"a": a}, planned)["a"]
+            got = self.tx.run({"a": a}, planned)["a"]
             times = {"a": [got], "syn": got, "handshake": got}
         elif mode == "pipelined":
             n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
@@ -264,7 +154,7 @@ class Sender:
             rep.margin = min(delay, m / rate - delay)
             self.ev.phase("send", f"batch {batch.index + 1}: {n1}s and {n3}s on {a.name}, {n2}s on {b.name} "
                                   f"after {delay:.3f} s")
-            got = self._transmit({"a": a, "b": b}, planned, start_b_after=delay)
+            got = self.tx.run({"a": a, "b": b}, planned, start_b_after=delay)
             times = {"a": [got["a"]], "b": [got["b"]], "syn": got["a"].share(m, 2 * m), "handshake": got["a"]}
         else:
             times, planned = self._phased(batch, fields, m, rate)
@@ -288,16 +178,16 @@ class Sender:
         n1, n2, n3 = (_word(leg.role) for leg in (self.legs.first, self.legs.reply, self.legs.last))
         learn = self.sc.nat.mode == "learn"
         self.ev.phase("send", f"batch {batch.index + 1}: phase 1/3, {n1}s on {a.name}")
-        syn = self._transmit({"a": a}, {"a": m / rate})["a"]
+        syn = self.tx.run({"a": a}, {"a": m / rate})["a"]
         if learn:
             self._learn(batch)
             self._build(b)
         self.ev.phase("send", f"batch {batch.index + 1}: phase 2/3, {n2}s on {b.name}")
-        synack = self._transmit({"b": b}, {"b": m / rate})["b"]
+        synack = self.tx.run({"b": b}, {"b": m / rate})["b"]
         self._load(fields, syn=False, ack=True, server=False)
         self._build(a)
         self.ev.phase("send", f"batch {batch.index + 1}: phase 3/3, {n3}s on {a.name}")
-        ack = self._transmit({"a": a}, {"a": m / rate})["a"]
+        ack = self.tx.run({"a": a}, {"a": m / rate})["a"]
         times = {"a": [syn, ack], "b": [synack], "syn": syn, "handshake": span_of(syn, ack)}
         return times, {"a": 2 * m / rate, "b": m / rate}
 
@@ -352,6 +242,16 @@ class Sender:
                                "pace": packets[side] / seconds if seconds > 0 else 0.0}
 
     # ------------------------------------------------------------------ NAT learn
+    def _build(self, *ports: DronePort) -> None:
+        build_ports(list(ports), per_packet=self.plan.build_per_packet, traffic=self.result, hint=self._build_hint)
+
+    def _build_hint(self, p: DronePort) -> str:
+        nat = self.sc.nat
+        if p is self.b and nat.mode == "preserve-ports":
+            return (f" The SYN-ACKs go to nat.address {nat.address}, which is on port B's link: nothing answers "
+                    "ARP for it, so it is not the address the DUT translates to")
+        return " Check that the DUT answers ARP for the destination or gateway of that port's packets"
+
     def _learn(self, batch: Batch) -> None:
         """NAT learn: the SYN_SENT entries' reply tuples become the SYN-ACK destinations."""
         self.ev.phase("learn", "reading the DUT's SYN_SENT entries to learn the NAT's translations")
@@ -375,7 +275,8 @@ class Sender:
         after the probe could miss its last frames and count them as the run's."""
         self.baselines = baselines or {"a": self.a.counters(), "b": self.b.counters()}
         self.not_ours = dict(not_ours or {})
-        self.baseline_tx = {side: c.tx_frames + self.not_ours.get(side, 0) for side, c in self.baselines.items()}
+        self.tx.baseline_tx.update({side: c.tx_frames + self.not_ours.get(side, 0)
+                                    for side, c in self.baselines.items()})
 
     def after_send(self) -> None:
         """Once the last batch is sent: the ports' counters settled, then its capture read (the
@@ -384,29 +285,8 @@ class Sender:
         self.finish_pending()
 
     def settle_counters(self) -> None:
-        """The run's frames per port, once Drone's counters caught up, split into TCP and ARP."""
-        t = self.sc.traffic
-        for side, p in (("a", self.a), ("b", self.b)):
-            rep, base = self.result.ports[side], self.baselines[side]
-            deadline, last, since = time.monotonic() + 3.0, None, time.monotonic()
-            while True:
-                c = p.counters() - base
-                frames = split_frames(c.tx_frames, c.tx_bytes, t.frame_length,
-                                      NDP_FRAME_BYTES if self.sc.connections.family == 6 else ARP_FRAME_BYTES)
-                frames = replace(frames, tcp=frames.tcp - self.not_ours.get(side, 0))
-                now = time.monotonic()
-                if (frames.tcp, frames.other) != last:
-                    last, since = (frames.tcp, frames.other), now
-                if frames.tcp >= rep.expected_packets or now - since >= 1.2 or now > deadline:
-                    break
-                time.sleep(0.1)
-            rep.sent_packets, rep.other_frames, rep.frames_exact = frames.tcp, frames.other, frames.exact
-            if not frames.exact:
-                self.result.warnings.append(
-                    f"port {side.upper()} ({p.name}) sent frames of other sizes than the run's TCP frames and ARP "
-                    f"({c.tx_frames} frames, {c.tx_bytes} bytes): its TCP frame count {frames.tcp} is an estimate")
-        a, b = self.result.ports["a"], self.result.ports["b"]
-        self.ev.finished(a.sent_packets, b.sent_packets, a.expected_packets, b.expected_packets)
+        settle_counters(self.result, {"a": self.a, "b": self.b}, self.baselines, self.not_ours,
+                        frame_length=self.sc.traffic.frame_length, family=self.sc.connections.family, events=self.ev)
 
 
 def _word(role: str) -> str:

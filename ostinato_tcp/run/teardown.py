@@ -77,6 +77,23 @@ class RetirePoller(threading.Thread):
         self.sent.set()
 
 
+def teardown_phase(r, *, dut: "DutDriver", ports: dict[str, "DronePort"], events: "RunEvents",
+                   opts: "RunOptions", wires: dict) -> None:
+    """``traffic.teardown`` of run result ``r``: the close and each connection's state after it, or
+    why there was none."""
+    sc = r.scenario
+    if sc.traffic.teardown == "none":
+        return
+    established = r.passed  # the verdict and the hold, before the tear-down is part of it
+    r.teardown = TeardownReport(mode=sc.traffic.teardown)
+    if not established:
+        r.teardown.skipped = "the verdict or the hold failed: nothing to close"
+        return
+    tear_down(r.teardown, dut=dut, ports=ports, plan=r.plan, expected=r.expected, freshness=r.freshness,
+              events=events, opts=opts, wires=wires)
+    r.diagnosis.extend(f"tear-down: {line}" for line in r.teardown.diagnosis)
+
+
 def tear_down(report: TeardownReport, *, dut: "DutDriver", ports: dict[str, "DronePort"], plan: "Plan",
               expected: "Expected", freshness: dict, events: "RunEvents", opts: "RunOptions",
               wires: dict) -> TeardownReport:

@@ -108,7 +108,7 @@ def test_pairs_that_fit_the_table_alone_but_not_together_are_refused_before_send
 
 
 def test_sweeps_rank_a_multi_pair_point_by_its_aggregate_rate():
-    from ostinato_tcp.jobs.sweep import _offered
+    from ostinato_tcp.jobs.sweep_results import _offered
 
     one = {"pairs": [], "rates": {"offered_connection_rate": {"per_second": 7.0}}}
     two = {"pairs": [{}, {}], "rates": {"offered_connection_rate": {"per_second": 0.0},

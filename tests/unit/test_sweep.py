@@ -32,7 +32,7 @@ def fake_runner(calls, limit_for, ceiling=10_000):
     """A stand-in for run_scenario: Drone offers min(asked rate, ceiling) SYNs/s (measured);
     a run passes when the offered rate <= limit_for(count); a port lags above the ceiling."""
 
-    def run(sc, opts, events):
+    def run(sc, opts, events, **_):
         calls.append((sc.connections.count, sc.traffic.rate))
         offered = min(sc.traffic.rate, ceiling)
         lagged = sc.traffic.rate > ceiling * 1.1
@@ -53,7 +53,7 @@ def test_grid_resume_search_and_outputs(sweep_file, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(S, "run_scenario", fake_runner(calls, lambda n: 6000 if n == 1000 else 3000))
     monkeypatch.setattr(S, "result_to_dict", lambda r: r)
-    monkeypatch.setattr(S, "_clear_point", lambda sc, opts: None)
+    monkeypatch.setattr(S, "_clear_point", lambda *args: None)
     sweep = S.load_sweep(sweep_file)
     assert [p.name for p in sweep.points] == ["n1000-r1000", "n1000-r4000", "n1000-r16000", "n2000-r1000",
                                               "n2000-r4000", "n2000-r16000"]
@@ -123,7 +123,7 @@ def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
                     "search: {field: connections.count, max_steps: 4, precision: 0.2}\n")
     calls = []
 
-    def run(sc, opts, events):  # passes up to 3,000 connections per client IP
+    def run(sc, opts, events, **_):  # passes up to 3,000 connections per client IP
         calls.append((sc.connections.client_ips, sc.connections.count))
         ok = sc.connections.count <= 3000 * sc.connections.client_ips
         rate = {"per_second": 1980.0, "bound_pct": 0.1}
@@ -134,7 +134,7 @@ def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(S, "run_scenario", run)
     monkeypatch.setattr(S, "result_to_dict", lambda r: r)
-    monkeypatch.setattr(S, "_clear_point", lambda sc, opts: None)
+    monkeypatch.setattr(S, "_clear_point", lambda *args: None)
     sweep = S.load_sweep(path, sets=["traffic.delay=auto"])
     assert [p.name for p in sweep.points] == ["r2000-client_ips1-n1000", "r2000-client_ips1-n8000",
                                               "r2000-client_ips2-n1000", "r2000-client_ips2-n8000"]
