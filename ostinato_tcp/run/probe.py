@@ -9,7 +9,8 @@ DUT shares that host's CPU, as in the built-in lab, most of it is the DUT's forw
 client port takes :data:`PROBE_FRAMES` values and each frame is sent :data:`PROBE_REPEAT`
 times: Drone builds a stream's distinct frames once and loops over them, so the probe's build
 costs :data:`PROBE_FRAMES` frames however long it sends. The DUT keeps one SYN_RECV entry per
-probe tuple; the run deletes them with its own clear, before it reads the DUT's counters.
+probe tuple (fewer tuples when its table has less room: :func:`probe_frames`); the run deletes
+them with its own clear, before it reads the DUT's counters.
 
 * **Build cost**: the probe's build, timed, per frame (the plan's batches and phase gaps
   depend on it).
@@ -45,6 +46,16 @@ from ostinato_tcp.domain.tuples import Servers
 log = logging.getLogger(__name__)
 PROBE_FRAMES = 3000  # distinct frames per port: what Drone builds (and the build cost is measured on)
 PROBE_REPEAT = 10  # each frame is sent this many times: the short ceiling probe
+PROBE_PACKETS = PROBE_FRAMES * PROBE_REPEAT  # what each port sends in the short probe
+MIN_PROBE_FRAMES = 64  # a DUT table with room for fewer probe tuples than this is not probed through
+
+
+def probe_frames(free_entries: int | None) -> int:
+    """How many probe tuples (DUT entries, for a moment) the DUT's table has room for: at most
+    half its free entries, never more than PROBE_FRAMES."""
+    if free_entries is None:
+        return PROBE_FRAMES
+    return max(MIN_PROBE_FRAMES, min(PROBE_FRAMES, free_entries // 2))
 PROBE_RATE = 1e9  # packets/s asked of the probe: more than any port sends, so it goes flat out
 LONG_PROBE_SECONDS = 0.3  # the longer ceiling probe lasts about this long
 LONG_PROBE_BELOW = 0.5  # ... and runs when the asked rate is above this share of the short probe's figure
@@ -69,18 +80,19 @@ class BuildCheck:
 
 
 def _first_port(seq: int, flags: int, to_server: bool, src: int, dst: int, dport: int, ack: int, window: int,
-                family: int) -> int | None:
+                family: int, frames: int) -> int | None:
     """The first client port that puts the TCP checksum's sum wrap at the probe's middle frame."""
-    target = 0xFFFF - PROBE_FRAMES // 2 + 1  # the sum passes 0xFFFF at the middle packet
+    target = 0xFFFF - frames // 2 + 1  # the sum passes 0xFFFF at the middle packet
     base = StreamSpec(name="", to_server=to_server, flags=flags, client_ip=src, client_port=1024, server_ip=dst,
                       server_port=dport, seq=seq, ack=ack, count=1, rate=1.0, window=window, family=family)
     first = 1024 + (target - base.tcp_sum) % 0xFFFF  # S(port) grows by one per port
-    return first if first + PROBE_FRAMES <= 65535 else None
+    return first if first + frames <= 65535 else None
 
 
-def probe_programs(sc, name: str, dport: int, wires: dict, *, repeat: int = PROBE_REPEAT) -> dict[str, list[StreamSpec]]:
+def probe_programs(sc, name: str, dport: int, wires: dict, *, repeat: int = PROBE_REPEAT,
+                   frames: int = PROBE_FRAMES) -> dict[str, list[StreamSpec]]:
     """Each port's probe: half a handshake per probe tuple, as a run sends it, through the DUT.
-    Port A: PROBE_FRAMES SYNs from the first client address to the server's ``dport`` (a port
+    Port A: ``frames`` SYNs from the first client address to the server's ``dport`` (a port
     the test does not use); port B: their SYN-ACKs (to the NAT's address under preserve-ports).
     Each frame is sent ``repeat`` times, flat out; the DUT keeps one SYN_RECV entry per tuple,
     which the run deletes before its own traffic. Each stream's TCP checksum sum wraps at its
@@ -93,16 +105,16 @@ def probe_programs(sc, name: str, dport: int, wires: dict, *, repeat: int = PROB
     else:
         reply_to = client
     for seq in range(1, 64):  # A's sequence number moves A's sum; pick one that lets the ports fit
-        first = _first_port(seq, TCP_SYN, True, client, server, dport, 0, t.window, c.family)
+        first = _first_port(seq, TCP_SYN, True, client, server, dport, 0, t.window, c.family, frames)
         if first is not None:
             break
     # B's sequence number (its low 16 bits add to B's sum) puts B's wrap at the middle too
     s0 = StreamSpec(name="", to_server=False, flags=TCP_SYN | TCP_ACK, client_ip=reply_to, client_port=first,
                     server_ip=server, server_port=dport, seq=0, ack=seq + 1, count=1, rate=1.0, window=t.window,
                     family=c.family).tcp_sum
-    seq_b = (0xFFFF - PROBE_FRAMES // 2 + 1 - s0) % 0xFFFF
-    common = dict(client_port=first, server_ip=server, server_port=dport, count=PROBE_FRAMES, rate=PROBE_RATE,
-                  client_port_count=PROBE_FRAMES, frame_length=t.frame_length, window=t.window, family=c.family)
+    seq_b = (0xFFFF - frames // 2 + 1 - s0) % 0xFFFF
+    common = dict(client_port=first, server_ip=server, server_port=dport, count=frames, rate=PROBE_RATE,
+                  client_port_count=frames, frame_length=t.frame_length, window=t.window, family=c.family)
     specs = {"a": StreamSpec(name=name, to_server=True, flags=TCP_SYN, client_ip=client, seq=seq, ack=0, **common),
              "b": StreamSpec(name=name, to_server=False, flags=TCP_SYN | TCP_ACK, client_ip=reply_to, seq=seq_b,
                              ack=seq + 1, **common)}
@@ -205,7 +217,7 @@ class DroneProbe:
 
 
 def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, fault_checksum_bias: int = 0,
-                 cache=None) -> DroneProbe:
+                 cache=None, free_entries: int | None = None) -> DroneProbe:
     """Measure Drone's build on every Drone of ``ports`` in the scenario's form (``auto``: the
     fast form, checked by a capture unless ``cache`` remembers the check, else resolve) and
     the ports' send ceiling. ``rate_needs_precision(ceiling) -> bool``: whether the run's rate
@@ -217,14 +229,17 @@ def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, 
              for side, p in ports.items()} if form != "resolve" else {side: None for side in ports}
     name, dport = object_name(sc.name, "probe"), probe_port(sc)
 
-    def program(side: str, fast: bool, repeat: int = PROBE_REPEAT) -> list[StreamSpec]:
-        return probe_programs(sc, name, dport, wires if fast else {}, repeat=repeat)[side]
+    frames = probe_frames(free_entries)  # the probe's tuples fit the DUT's table beside what is there
+    short_repeat = max(1, PROBE_PACKETS // frames)
+
+    def program(side: str, fast: bool, repeat: int = short_repeat) -> list[StreamSpec]:
+        return probe_programs(sc, name, dport, wires if fast else {}, repeat=repeat, frames=frames)[side]
 
     # build cost: per Drone, the mean over its ports
     per_drone: dict[int, list[float]] = {}
     for side, p in ports.items():
         p.load(program(side, wires[side] is not None))
-        per_drone.setdefault(id(p.drone), []).append(p.build(timeout=60) / PROBE_FRAMES)
+        per_drone.setdefault(id(p.drone), []).append(p.build(timeout=60) / frames)
     checks: dict[int, BuildCheck] = {}
     to_check: dict[int, str] = {}  # Drone -> the side whose capture checks its frames
     for side, p in ports.items():
@@ -251,7 +266,7 @@ def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, 
     t0 = time.monotonic()
     short = time_sends(ports)
     sent = time.monotonic() - t0
-    packets = PROBE_FRAMES * PROBE_REPEAT
+    packets = frames * short_repeat
     ceiling = Ceiling({side: Rate(packets, iv.seconds, iv.bound) for side, iv in short.items()}, sent)
     frames_sent = {side: packets for side in ports}
     if to_check:
@@ -270,20 +285,20 @@ def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, 
         why = (f"{bad} of {seen} captured probe frames had a wrong checksum" if seen else
                "Drone's capture held none of the probe's frames")
         p.load(program(side, False, repeat=1))
-        check.form, check.per_packet = "resolve", p.build(timeout=60) / PROBE_FRAMES
+        check.form, check.per_packet = "resolve", p.build(timeout=60) / frames
         check.note = (f"the fast build is not used on Drone {p.drone.endpoint}: {why}; Drone resolves MACs and "
                       "computes checksums instead (slower builds)")
         fallback = True
     if rate_needs_precision is not None and rate_needs_precision(ceiling):
-        repeat = max(PROBE_REPEAT, round(LONG_PROBE_SECONDS * ceiling.value / PROBE_FRAMES))
+        repeat = max(short_repeat, round(LONG_PROBE_SECONDS * ceiling.value / frames))
         for side, p in ports.items():
             p.load(program(side, not fallback and wires[side] is not None, repeat=repeat))
             p.build(timeout=60)
         t0 = time.monotonic()
-        long = time_sends(ports, expected=PROBE_FRAMES * repeat / ceiling.value)
-        ceiling = Ceiling({side: Rate(PROBE_FRAMES * repeat, iv.seconds, iv.bound) for side, iv in long.items()},
+        long = time_sends(ports, expected=frames * repeat / ceiling.value)
+        ceiling = Ceiling({side: Rate(frames * repeat, iv.seconds, iv.bound) for side, iv in long.items()},
                           time.monotonic() - t0)
-        frames_sent = {side: n + PROBE_FRAMES * repeat for side, n in frames_sent.items()}
+        frames_sent = {side: n + frames * repeat for side, n in frames_sent.items()}
     fast = all(c.form == "fast" for c in checks.values())
     return DroneProbe(macs, wires if fast else {side: None for side in ports}, list(checks.values()), fast,
                       max(c.per_packet for c in checks.values()), ceiling, frames_sent)

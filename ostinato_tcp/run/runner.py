@@ -189,7 +189,8 @@ class Runner:
         with self._timed("probe"):
             probe = probe_drones(sc, self.ports, fault_checksum_bias=opts.fault_fast_build,
                                  rate_needs_precision=lambda c: asked == "max" or float(asked) >= LONG_PROBE_BELOW * c.value,
-                                 cache=None if (opts.recheck_build or opts.fault_fast_build) else BuildCheckCache())
+                                 cache=None if (opts.recheck_build or opts.fault_fast_build) else BuildCheckCache(),
+                                 free_entries=self.facts.free_entries if self.facts else None)
         self.gateway_macs, self.wires, self._probe_frames = probe.gateway_macs, probe.wires, probe.sent
         r.build_checks = [c.to_dict() for c in probe.checks]
         r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
