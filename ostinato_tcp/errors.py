@@ -37,6 +37,27 @@ EXIT_FAILED = 1  # the verdict failed (sweep: a point failed; history: a regress
 EXIT_USAGE = 2  # bad input, a plan that cannot work, a DUT that cannot hold the test: nothing sent
 EXIT_INFRA = 3  # Drone or DUT unreachable or faulty; traffic stopped on every port
 EXIT_INCONCLUSIVE = 4  # the traffic, not the DUT: packets left Drone out of order or short of the plan
+EXIT_BUG = 70  # an internal error: a bug of ostinato-tcp (--debug shows the traceback)
+EXIT_PIPE = 141  # standard output was closed by its reader (e.g. '| head'): stopped quietly
+
+# The exit codes, written once: the command line's --help epilog, the README and docs/errors.md
+# show this table (tests/unit/test_cli_options.py keeps them equal).
+EXIT_CODES = {
+    EXIT_OK: "PASS: every expected connection ESTABLISHED+ASSURED by this run (check: every check OK or WARN)",
+    EXIT_FAILED: "FAIL: the DUT failed connections the traffic delivered in order (sweep: a point failed; "
+                 "history --fail-on-regression: a regression, or a failed run with nothing to compare)",
+    EXIT_USAGE: "bad input or a refused plan (a rate above Drone's ceiling, a table too small): nothing was sent",
+    EXIT_INFRA: "Drone, the DUT or the lab unreachable or faulty; traffic stopped on every port",
+    EXIT_INCONCLUSIVE: "INCONCLUSIVE: the traffic, not the DUT (packets left Drone out of order or short of the "
+                       "plan; sweep: a point could not be tested; history --fail-on-regression: nothing compared)",
+    EXIT_BUG: "internal error: a bug of ostinato-tcp (--debug shows the traceback; please report it)",
+    130: "SIGINT; 143: SIGTERM (transmit stopped on every port, what the run created removed)",
+}
+
+
+def exit_codes_text() -> str:
+    """The table as lines for a --help epilog."""
+    return "\n".join(f"{code:>4}  {text}" for code, text in EXIT_CODES.items())
 
 
 class OstinatoTcpError(Exception):

@@ -1,7 +1,7 @@
 """pytest fixtures for a lab's own test suite (registered as the ``ostinato_tcp`` plugin).
 
 Give the lab file (drones, ports, devices, DUT) with ``--ostinato-tcp-lab FILE`` or the
-environment variable ``OSTINATO_TCP_LAB``; write test profiles (connections, traffic, nat,
+environment variable ``OSTINATO_TCP_LAB_FILE``; write test profiles (connections, traffic, nat,
 expect) and run them::
 
     def test_nightly_10k(ostinato_tcp_run):
@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 
-LAB_ENV = "OSTINATO_TCP_LAB"
+LAB_ENV = "OSTINATO_TCP_LAB_FILE"  # the lab file (the command line's --lab takes a built-in lab's prefix)
 
 
 def pytest_addoption(parser) -> None:
@@ -32,7 +32,7 @@ def pytest_addoption(parser) -> None:
 
 @pytest.fixture(scope="session")
 def ostinato_tcp_lab(pytestconfig) -> Path:
-    """The lab file the session's runs use (``--ostinato-tcp-lab`` or ``$OSTINATO_TCP_LAB``)."""
+    """The lab file the session's runs use (``--ostinato-tcp-lab`` or ``$OSTINATO_TCP_LAB_FILE``)."""
     value = pytestconfig.getoption("--ostinato-tcp-lab") or os.environ.get(LAB_ENV)
     if not value:
         pytest.fail(f"no ostinato-tcp lab file: pass --ostinato-tcp-lab FILE or set {LAB_ENV}", pytrace=False)

@@ -6,9 +6,11 @@ Conventions every command follows:
 * ``--json`` prints the command's result as JSON on stdout (progress stays on stderr);
   ``--report-json FILE`` writes it to a file, ``-`` meaning stdout;
 * ``-v``/``--verbose`` and ``--debug`` are accepted before or after the command;
-* every option can come from the environment: ``OSTINATO_TCP_<COMMAND>_<OPTION>`` (e.g.
-  ``OSTINATO_TCP_RUN_DRONE_BACKEND=python-ostinato``), the history database also from
-  ``OSTINATO_TCP_HISTORY``;
+* an option can come from the environment: ``OSTINATO_TCP_<COMMAND>_<OPTION>``, named as the
+  user types them (``OSTINATO_TCP_RUN_DRONE_BACKEND=python-ostinato`` for ``run
+  --drone-backend``), each shown in --help; the history database from ``OSTINATO_TCP_HISTORY``.
+  The options that widen what a run may touch (``--accept-new-host-key``,
+  ``--take-over-ports``, ...) are flags only;
 * ``-q``/``--quiet`` only changes what is printed, never what is measured.
 """
 
@@ -20,7 +22,7 @@ import sys
 
 import click
 
-from ostinato_tcp.errors import EXIT_INFRA, Interrupted, OstinatoTcpError
+from ostinato_tcp.errors import EXIT_BUG, EXIT_PIPE, Interrupted, OstinatoTcpError, exit_codes_text
 
 log = logging.getLogger("ostinato_tcp")
 ENV_PREFIX = "OSTINATO_TCP"
@@ -72,10 +74,14 @@ def _verbosity_params() -> list[click.Option]:
                          callback=lambda ctx, p, v: _set_logging(0, True) if v else None)]
 
 
+EPILOG = "\b\nExit codes:\n" + exit_codes_text()  # \b: click keeps the lines as they are
+
+
 class Command(click.Command):
-    """A command that also takes -v/--debug after its name."""
+    """A command that also takes -v/--debug after its name, and lists the exit codes in its --help."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("epilog", EPILOG)
         super().__init__(*args, **kwargs)
         self.params.extend(_verbosity_params())
 
@@ -98,15 +104,54 @@ class Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # the reader of standard output went away (e.g. '| head -1'): stop quietly
+            quiet_stdout()
+            ctx.exit(EXIT_PIPE)
         except Exception as exc:  # a bug: still one line, unless --debug
             traceback_if_debug()
             click.echo(f"ostinato-tcp: internal error (a bug; --debug shows the traceback): "
                        f"{type(exc).__name__}: {exc}", err=True)
-            ctx.exit(EXIT_INFRA)
+            ctx.exit(EXIT_BUG)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": ENV_PREFIX,
-                                          "show_default": True})
+def quiet_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's last flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# Options that an environment variable must never turn on: each changes what a run may touch
+FLAG_ONLY = {"accept_new_host_key", "take_over_ports", "remove_live_tag", "ignore_plan_checks", "ask_dut_password"}
+
+
+def name_envvars(group: click.Group, path: tuple[str, ...] = ()) -> None:
+    """Give every option of every command its environment variable, named after the command and
+    the option as the user types them (``OSTINATO_TCP_RUN_DRONE_BACKEND`` for ``run
+    --drone-backend``), shown in --help; the options in FLAG_ONLY get none."""
+    for name, cmd in group.commands.items():
+        here = path + (name,)
+        if isinstance(cmd, click.Group):
+            name_envvars(cmd, here)
+            continue
+        for opt in cmd.params:
+            if not isinstance(opt, click.Option) or opt.name in ("help", "verbose", "debug"):
+                continue
+            if opt.name in FLAG_ONLY:
+                opt.envvar, opt.allow_from_autoenv = None, False
+                continue
+            if opt.envvar is None:
+                long = max(opt.opts, key=len).lstrip("-").upper().replace("-", "_")
+                opt.envvar = "_".join((ENV_PREFIX, *(p.upper().replace("-", "_") for p in here), long))
+            opt.show_envvar = True
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+             epilog=EPILOG)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("--debug", is_flag=True, help="Debug log output and a traceback with every error.")
 @click.version_option(package_name="ostinato-tcp", help="Show the version and exit.")
@@ -163,7 +208,7 @@ def history_options(fn):
 
 def history_db_option(fn):
     return click.option("--history-db", type=click.Path(dir_okay=False), default=None, envvar="OSTINATO_TCP_HISTORY",
-                        help="SQLite file of the run history [env OSTINATO_TCP_HISTORY; default: the user's data "
+                        help="SQLite file of the run history [default: history.sqlite in the user's data "
                              "directory].")(fn)
 
 

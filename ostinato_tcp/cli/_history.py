@@ -68,8 +68,21 @@ def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression
                            f"compared by {comparison.basis})")
             if comparison.failed and comparison.baseline is None:
                 click.echo(f"FAILED: run {run['id']} did not pass its verdict ({run['verdict']})")
-    if fail_on_regression and comparison is not None and (comparison.regressed or comparison.failed):
-        sys.exit(EXIT_FAILED)
+    if fail_on_regression:  # a gate: it must have compared something, and the latest run must have tested the DUT
+        if comparison is None:
+            click.echo("ostinato-tcp: --fail-on-regression compared nothing: no runs recorded"
+                       + (f" for scenario {scenario_name!r}" if scenario_name else "") + f" in {hist.path}",
+                       err=True)
+            sys.exit(EXIT_INCONCLUSIVE)
+        if comparison.regressed or comparison.failed:
+            sys.exit(EXIT_FAILED)
+        if comparison.run.get("verdict") == "inconclusive":
+            click.echo(f"ostinato-tcp: run {comparison.run['id']} was inconclusive (the traffic, not the DUT): "
+                       "nothing was compared", err=True)
+            sys.exit(EXIT_INCONCLUSIVE)
+        if comparison.baseline is None:
+            click.echo(f"ostinato-tcp: run {comparison.run['id']} passed but there is no earlier passing run of the "
+                       "same test to compare it with", err=True)
 
 
 @cli.command("sweep")

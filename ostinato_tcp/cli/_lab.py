@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK
+from ostinato_tcp.errors import EXIT_INFRA, EXIT_OK
 from ostinato_tcp.cli._base import cli, emit_json, output_options
 
 
@@ -111,7 +111,7 @@ def lab_down(prefix) -> None:
 @_prefix_option
 @output_options
 def lab_status(prefix, json, report_json) -> None:
-    """Say whether the lab is up; exit 1 when it is not."""
+    """Say whether the lab is up; exit 3 when it is not (like any unreachable part of a lab)."""
     from ostinato_tcp.lab import Lab, check_prerequisites
 
     check_prerequisites()
@@ -126,4 +126,4 @@ def lab_status(prefix, json, report_json) -> None:
                        + (f": missing namespaces {', '.join(missing)}" if missing else "")
                        + ("" if all(st["drone_listening"].values()) else "; Drone not listening")
                        + ("" if st["sshd_listening"] else "; sshd not listening"))
-    sys.exit(EXIT_OK if st["up"] else EXIT_FAILED)
+    sys.exit(EXIT_OK if st["up"] else EXIT_INFRA)

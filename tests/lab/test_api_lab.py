@@ -39,7 +39,7 @@ def test_the_plugin_example_suite_runs_with_junit_properties(lab, tmp_path):
     # without a lab file the fixtures fail the test, they do not skip it
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLES), "--rootdir",
                         str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                       env={k: v for k, v in os.environ.items() if k != "OSTINATO_TCP_LAB"})
+                       env={k: v for k, v in os.environ.items() if k != "OSTINATO_TCP_LAB_FILE"})
     assert p.returncode == 1 and "no ostinato-tcp lab file" in p.stdout
 
 

@@ -18,6 +18,8 @@ from ostinato_tcp.cli import cli
 
 from .helpers import data
 
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
 REPORTING = ["run", "verify", "plan", "sweep", "history", "lab status", "lab up"]
 
 
@@ -160,3 +162,46 @@ def test_a_lab_file_and_a_profile(tmp_path):
     (tmp_path / "bad-lab.yaml").write_text("traffic: {rate: 5}\n")
     out = ot("plan", "--offline", "--lab-file", str(tmp_path / "bad-lab.yaml"), str(profile))
     assert out.returncode == 2 and "traffic: a lab file holds only drones, ports, dut, lab" in out.stderr
+
+
+def test_the_exit_codes_are_written_once_and_shown_alike():
+    from ostinato_tcp.errors import EXIT_CODES
+
+    rows = [f"| {code} | {text} |" for code, text in EXIT_CODES.items()]
+    for doc in (ROOT / "README.md", ROOT / "docs" / "errors.md"):
+        text = doc.read_text()
+        assert all(row in text for row in rows), doc
+    for path, cmd in commands():
+        assert "Exit codes:" in (cmd.epilog or ""), path
+    out = ot("run", "--help")
+    assert all(f"{code:>4}  {text}" in out.stdout for code, text in EXIT_CODES.items())
+
+
+def test_a_closed_pipe_and_a_usage_error_end_quietly_in_one_line(tmp_path):
+    # the reader is gone before the plan is printed: the write fails, the command stops quietly
+    p = scenario_file(tmp_path)
+    proc = subprocess.run(f"{sys.executable} -m ostinato_tcp plan --offline --json {p} | true; "
+                          "echo rc=${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                          text=True)
+    assert "rc=141" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr and proc.stderr == ""
+    out = ot("run", "--no-such-option", str(p))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert out.stderr.startswith("ostinato-tcp: error: No such option '--no-such-option'") and "run --help" in out.stderr
+
+
+def test_environment_variables_follow_the_options_and_never_widen_what_a_run_touches():
+    from ostinato_tcp.cli._base import FLAG_ONLY
+
+    for path, cmd in commands():
+        for o in cmd.params:
+            if not isinstance(o, click.Option) or o.name in ("help", "verbose", "debug"):
+                continue
+            if o.name in FLAG_ONLY:
+                assert o.envvar is None and not o.allow_from_autoenv, (path, o.name)
+            elif o.name != "history_db":  # the history database: OSTINATO_TCP_HISTORY, for every command
+                long = max(o.opts, key=len).lstrip("-").upper().replace("-", "_")
+                assert o.envvar.endswith(long) and o.show_envvar, (path, o.name, o.envvar)
+    out = ot("run", "--help")
+    assert "OSTINATO_TCP_RUN_DRONE_BACKEND" in out.stdout and "OSTINATO_TCP_RUN_SET" in out.stdout
+    assert "OSTINATO_TCP_RUN_TAKE_OVER_PORTS" not in out.stdout and "ACCEPT_NEW_HOST_KEY" not in out.stdout
