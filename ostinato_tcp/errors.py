@@ -74,12 +74,13 @@ class ScenarioError(UsageError):
     """A scenario file is invalid. The message names file, line and field."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 field: str | None = None):
+                 field: str | None = None, more: list[str] | None = None):
         self.file, self.line, self.field = file, line, field
+        self.more = list(more or [])  # the file's other errors, each a line of its own ("file:line: field: ...")
         where = ""
         if file:
             where = f"{file}:{line}: " if line else f"{file}: "
-        super().__init__(f"{where}{message}")
+        super().__init__("\n".join([f"{where}{message}", *self.more]))
 
 
 class PlanError(UsageError):

@@ -48,7 +48,7 @@ def error_line(exc: BaseException) -> str:
     if isinstance(exc, Interrupted):
         return (f"ostinato-tcp: stopped by {exc}: transmit stopped on every port of the run, what it created on "
                 "Drone removed, port settings restored")
-    return f"ostinato-tcp: error: {exc}"
+    return "\n".join(f"ostinato-tcp: error: {line}" for line in str(exc).splitlines() or [""])
 
 
 def traceback_if_debug() -> None:

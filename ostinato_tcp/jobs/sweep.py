@@ -49,7 +49,8 @@ from ostinato_tcp.run.result import RunEvents
 from ostinato_tcp.jobs.sweep_results import measured_rate, point_status, summarize, write_outputs
 from ostinato_tcp.run.api import run_scenario
 from ostinato_tcp.domain.tuples import Servers
-from ostinato_tcp.scenario import LabReader, line_for, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
+from ostinato_tcp.scenario import LabReader, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
+from ostinato_tcp.scenario._load import validation_error
 
 SHORTHANDS = {"counts": "connections.count", "rates": "traffic.rate", "delays": "traffic.delay"}
 SHORT_NAMES = {"connections.count": "n", "traffic.rate": "r", "traffic.delay": "d"}
@@ -128,11 +129,7 @@ def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReade
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(err["loc"])
-        fld = ".".join(str(p) for p in loc) or "(top)"
-        raise ScenarioError(f"{fld}: {err['msg']} (got {err.get('input')!r})", file=source,
-                            line=line_for(loc, lines), field=fld) from None
+        raise validation_error(exc, lines, source, model=SweepSpec) from None
     for key in (*SHORTHANDS, *(("vary", k) for k in spec.vary)):
         loc = key if isinstance(key, tuple) else (key,)
         if loc in lines and isinstance(data, dict) and not (spec.vary.get(loc[1]) if len(loc) == 2 else data[key]):
@@ -150,6 +147,13 @@ def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReade
                             field="base")
     # a test profile brings its lab file (lab_file:, relative to the profile) like a run does
     base_data, base_lines, _ = read_scenario_data(base_path, sets=list(sets or []))
+    # a value the sweep varies is the sweep file's: an error in it names that file and line
+    for short, key in SHORTHANDS.items():
+        if (short,) in lines:
+            base_lines[tuple(key.split("."))] = (source, lines[(short,)])
+    for key in spec.vary:
+        if ("vary", key) in lines:
+            base_lines[tuple(key.split("."))] = (source, lines[("vary", key)])
     sweep = Sweep(spec, base_data, str(base_path), lab=lab, lab_reader=lab_reader, base_lines=base_lines)
     grid = spec.grid()
     for combo in itertools.product(*grid.values()):
@@ -206,18 +210,24 @@ def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, ev
     rows: dict[str, dict] = {}
     todo = list(sweep.points)
 
+    stale: list[str] = []
+
     def run_point(i: int, total: int, p: Point) -> dict:
         path = points_dir / f"{p.name}.json"
+        sc = scenario_for(sweep, p)
+        fingerprint = point_fingerprint(sc)
         if path.exists() and not restart:
             row = json.loads(path.read_text())
-            events.point_started(i, total, p, True)
-            events.point_done(i, total, p, row)
-            return row
+            if row.get("point_fingerprint") == fingerprint:
+                events.point_started(i, total, p, True)
+                events.point_done(i, total, p, row)
+                return row
+            stale.append(p.name)  # the base scenario, a --set or the tool changed since it ran: run it again
         events.point_started(i, total, p, False)
-        sc = scenario_for(sweep, p)
         result = run_scenario(sc, opts, events.run_events(), openers=openers)
         data = result_to_dict(result)
         row = _row(p, data, sc)
+        row["point_fingerprint"] = fingerprint
         if history is not None:
             history.record(data, origin=f"sweep:{sweep.spec.name}")
         if (data.get("entries_after_the_run") or {}).get("removed") is None:  # kept, or stopped before its clear
@@ -233,7 +243,21 @@ def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, ev
     results = list(rows.values())
     summary = summarize(results, sweep)
     summary["notes"] = write_outputs(out, results, summary, sweep.spec.name)
+    if stale:
+        summary["notes"].insert(0, f"{len(stale)} point(s) in {points_dir} ran with another scenario than this one "
+                                   f"(the base, a --set or the tool changed) and were run again: {', '.join(stale)}")
     return summary
+
+
+def point_fingerprint(sc) -> str:
+    """What a point's result depends on: every value of its scenario (defaults filled in) and the
+    tool's version; a saved point with another fingerprint is not reused."""
+    import hashlib
+
+    from ostinato_tcp.ground.version import __version__
+
+    text = json.dumps({"scenario": sc.resolved(), "tool": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _clear_point(sc, opts: RunOptions, openers: Openers) -> None:

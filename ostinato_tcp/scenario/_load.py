@@ -84,11 +84,11 @@ def _error(message: str, loc: tuple, lines: dict, source: str, field: str | None
     return ScenarioError(message, file=file, line=line, field=field)
 
 
-def _fields_at(loc: tuple) -> list[str]:
-    """The field names the model accepts beside the last element of ``loc``."""
-    if loc and loc[0] == "drones" and len(loc) == 3:
+def _fields_at(loc: tuple, top=None) -> list[str]:
+    """The field names the model (``top``, a Scenario by default) accepts beside the last element of ``loc``."""
+    if top is None and loc and loc[0] == "drones" and len(loc) == 3:
         return list(DroneEndpoint.model_fields)
-    model: Any = Scenario
+    model: Any = top or Scenario
     for part in loc[:-1]:
         if isinstance(model, type) and issubclass(model, BaseModel):
             info = model.model_fields.get(part) if isinstance(part, str) else None
@@ -105,11 +105,11 @@ def _fields_at(loc: tuple) -> list[str]:
     return []
 
 
-def _describe(err: dict) -> str:
+def _describe(err: dict, model=None) -> str:
     typ, msg, value = err["type"], err["msg"], err.get("input")
     if typ == "extra_forbidden":
         loc = tuple(err["loc"])
-        known = _fields_at(loc)
+        known = _fields_at(loc, model)
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else (
             f"known here: {', '.join(known)}" if known else "see the templates 'ostinato-tcp init' writes")
@@ -143,16 +143,47 @@ def scenario_from_data(data: Any, *, source: str = "<scenario>", lines: dict | N
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(err["loc"])
-        ctx_exc = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_exc, CrossFieldError):
-            loc = ctx_exc.loc
-        # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
-        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("constrained-")
-                                                                   or p in ("int", "float", "str", "Ports"))))
-        field = ".".join(str(p) for p in clean) or "(top)"
-        raise _error(f"{field}: {_describe(err)}", clean, lines, source, field) from None
+        raise validation_error(exc, lines, source) from None
+
+
+def _clean_loc(err: dict) -> tuple:
+    loc = tuple(err["loc"])
+    ctx_exc = (err.get("ctx") or {}).get("error")
+    if isinstance(ctx_exc, CrossFieldError):
+        loc = ctx_exc.loc
+    # pydantic adds the union member tag to loc (e.g. 'int', 'literal[...]'); drop it.
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("constrained-")
+                                                              or p in ("int", "float", "str", "Ports"))))
+
+
+def validation_error(exc: ValidationError, lines: dict, source: str, model=None) -> ScenarioError:
+    """Every error of a validation, one line each naming file, line and field (one per field: a
+    union's members do not each add theirs); a misspelt key names the required field it stands
+    for ("did you mean") instead of a second line saying that field is missing."""
+    errs = []
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err)
+        if all(loc != seen for seen, _ in errs):
+            errs.append((loc, err))
+    missing = {loc: err for loc, err in errs if err["type"] == "missing"}
+    explained = set()
+    out = []
+    for loc, err in errs:
+        if loc in explained:
+            continue
+        text = _describe(err, model)
+        if err["type"] == "extra_forbidden" and loc:
+            twins = [m for m in missing if m[:-1] == loc[:-1]]
+            close = difflib.get_close_matches(str(loc[-1]), [str(m[-1]) for m in twins], n=1, cutoff=0.6)
+            if close:
+                explained.add(loc[:-1] + (close[0],))
+                text = f"unknown field {str(loc[-1])!r}; did you mean '{close[0]}'? (a required field)"
+        field = ".".join(str(p) for p in loc) or "(top)"
+        out.append((loc, field, f"{field}: {text}"))
+    out = [o for o in out if o[0] not in explained]
+    first = _error(out[0][2], out[0][0], lines, source, out[0][1])
+    more = [str(_error(msg, loc, lines, source, field)) for loc, field, msg in out[1:]]
+    return ScenarioError(str(first), more=more, field=out[0][1]) if more else first
 
 
 def _refuse_passwords(data: dict, source: str, lines: dict) -> None:

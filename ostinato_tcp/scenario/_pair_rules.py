@@ -54,6 +54,8 @@ def check_pairs(sc) -> None:
             loc = ctx.loc if isinstance(ctx, CrossFieldError) else tuple(err["loc"])
             if loc[:1] == ("ports",):
                 loc = ("ports", i) + tuple(loc[1:])
+            elif i and loc[:1] == ("connections",) and loc[-1] in ("client_ip", "server_ip"):
+                loc = ("ports", i, loc[-1])  # pair i's own address, not the first pair's
             raise CrossFieldError(loc, f"pair {i + 1}: {ctx if ctx is not None else err['msg']}") from None
 
 

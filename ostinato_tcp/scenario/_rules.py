@@ -53,6 +53,9 @@ def check_one_pair(sc) -> None:
                                   f"the server addresses include port B's gateway {dev.gateway}")
     if c.client_ip in servers:
         raise CrossFieldError(("connections", "server_ip"), "must differ from client_ip")
+    if c.server_ips == 1 and c.server_ip == pb.device.gateway:
+        raise CrossFieldError(("connections", "server_ip"), f"{c.server_ip} is port B's gateway (the DUT's own "
+                              "address on that link): the server must be another host address of its subnet")
     if c.family == 6:
         if sc.nat.mode != "none":
             raise CrossFieldError(("nat", "mode"), f"{sc.nat.mode} is IPv4 only (NAT66/NPTv6 are not "

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ostinato_tcp.errors import ScenarioError
 from ostinato_tcp.scenario import load_scenario, scenario_from_data
@@ -152,3 +153,27 @@ def test_resolved_has_every_value():
     r = scenario().resolved()
     assert r["traffic"]["window"] == 1024 and r["connections"]["step"] == 1
     assert "source" not in r
+
+
+def test_every_error_is_a_line_and_a_misspelt_key_names_the_field_it_stands_for(tmp_path):
+    from ostinato_tcp.scenario import load_scenario
+
+    text = yaml.safe_dump(data(), sort_keys=False).replace("rate: 100", "rats: 100").replace("host: 192.0.2.1",
+                                                                                              "hots: 192.0.2.1")
+    p = tmp_path / "typo.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(p)
+    lines = str(e.value).splitlines()
+    # the drone and the DUT share the address in these data: both "host" keys are misspelt
+    assert len(lines) == 3, lines
+    assert "drones.main.hots: unknown field 'hots'; did you mean 'host'? (a required field)" in lines[0]
+    assert "traffic.rats: unknown field 'rats'; did you mean 'rate'? (a required field)" in lines[1]
+    assert "dut.hots: unknown field 'hots'; did you mean 'host'? (a required field)" in lines[2]
+    assert not any("required field is missing" in line for line in lines)
+    assert all(line.startswith(f"{p}:") for line in lines)
+
+
+def test_a_server_that_is_port_bs_gateway_and_a_pairs_family_are_named_where_they_are():
+    with pytest.raises(ScenarioError, match="connections.server_ip: 10.2.2.1 is port B's gateway"):
+        scenario(**{"connections.server_ip": "10.2.2.1"})

@@ -172,3 +172,34 @@ def test_the_tear_down_rate_counts_only_points_that_closed_every_connection():
     td = S.summarize(rows)["connection_teardown_rate"]["1000"]
     assert td["teardowns_per_second"] == 9000 and td["point"] == "b" and td["dut_retire_rate"] == 8100
     assert S.summarize([point("x", 10, 1, verdict="fail")])["connection_teardown_rate"] == {}
+
+
+def test_resume_runs_again_the_points_whose_scenario_changed(sweep_file, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(S, "run_scenario", fake_runner(calls, lambda n: 100_000))
+    monkeypatch.setattr(S, "result_to_dict", lambda r: r)
+    monkeypatch.setattr(S, "_clear_point", lambda *args: None)
+    out = tmp_path / "out"
+    S.run_sweep(S.load_sweep(sweep_file), out)
+    calls.clear()
+    S.run_sweep(S.load_sweep(sweep_file), out)
+    assert calls == []  # the same sweep: every point reused
+    # the base profile changed (another window): every point's scenario differs, so every point runs again
+    summary = S.run_sweep(S.load_sweep(sweep_file, sets=["traffic.window=512"]), out)
+    assert len(calls) >= 6 and any("were run again" in n for n in summary["notes"])
+    calls.clear()
+    S.run_sweep(S.load_sweep(sweep_file, sets=["traffic.window=512"]), out)
+    assert calls == []
+
+
+def test_sweep_file_errors_name_the_sweep_file_and_the_varied_line(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    p = tmp_path / "sw.yaml"
+    p.write_text("name: sw\nbase: base.yaml\nrats: [100]\n")
+    with pytest.raises(ScenarioError) as e:
+        S.load_sweep(p)
+    assert str(e.value) == f"{p}:3: rats: unknown field 'rats'; did you mean 'rates'?"
+    p.write_text("name: sw\nbase: base.yaml\nrates: [100]\nvary: {traffic.window: [-5]}\n")
+    with pytest.raises(ScenarioError) as e:
+        S.load_sweep(p)
+    assert str(e.value).startswith(f"{p}:4: traffic.window: input should be greater than or equal to 0")
