@@ -2,8 +2,8 @@
 
 The library behind the ``ostinato-tcp`` command (docs/api.md)::
 
-    from ostinato_tcp import load_scenario, run_scenario
-    sc = load_scenario("scenarios/lab-1000.yaml")
+    from ostinato_tcp import load_scenario, run_scenario, shipped_scenario
+    sc = load_scenario(shipped_scenario("lab-1000.yaml"))   # or a path of your own
     result = run_scenario(sc.with_changes({"connections.count": 500}))
     result.outcome                # "pass", "fail", "inconclusive" or "error"
     result.raise_for_error()      # raise the fault that stopped the run, if any
@@ -25,7 +25,7 @@ from ostinato_tcp.domain.plan import Plan, make_plan
 from ostinato_tcp.report import result_to_dict
 from ostinato_tcp.run.result import RunEvents, RunResult
 from ostinato_tcp.run.api import run_scenario
-from ostinato_tcp.scenario import Scenario, scenario_from_data
+from ostinato_tcp.scenario import Scenario, scenario_from_data, shipped_scenario
 from ostinato_tcp.jobs.verify import VerifyOutcome, verify_dump_file, verify_live
 
 
@@ -42,5 +42,5 @@ def load_scenario(path, *, lab: str | None = None, lab_file=None, sets: list[str
 __all__ = ["CapacityError", "CapacityReport", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
            "OstinatoTcpError", "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario",
            "ScenarioError", "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan",
-           "probe_capacity", "result_to_dict", "run_scenario", "scenario_from_data", "stop_on_signals", "verify_dump_file",
+           "probe_capacity", "result_to_dict", "run_scenario", "scenario_from_data", "shipped_scenario", "stop_on_signals", "verify_dump_file",
            "verify_live"]

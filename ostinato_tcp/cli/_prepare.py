@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ostinato_tcp.errors import UsageError
+from ostinato_tcp.ground.addr import split_host_port
 from ostinato_tcp.cli._base import cli, drone_options, emit_json, load, output_options, password, scenario_options, ssh_options
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -41,12 +42,10 @@ def ports_cmd(drone: str, drone_backend, json, report_json) -> None:
     from ostinato_tcp.jobs.preflight import list_ports
     from ostinato_tcp.drone import open_drone
 
-    host, _, port = drone.rpartition(":") if drone.count(":") == 1 else (drone, "", "")
-    host = host or drone
     try:
-        rpc_port = int(port) if port else 7878
-    except ValueError:
-        raise UsageError(f"DRONE: {drone!r} is not HOST or HOST:PORT") from None
+        host, rpc_port = split_host_port(drone, 7878)
+    except ValueError as exc:
+        raise UsageError(f"DRONE: {exc} (HOST, HOST:PORT or [IPv6]:PORT)") from None
     with open_drone(host, rpc_port, backend=drone_backend) as d:
         rows = list_ports(d)
         data = {"drone": d.endpoint, "version": d.drone_version, "ports": rows}

@@ -28,6 +28,7 @@ from typing import Callable
 import paramiko
 
 from ostinato_tcp.errors import DutCommandError, HostKeyError, SshDroppedError, SshError, UsageError
+from ostinato_tcp.ground.addr import split_host_port
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,11 @@ def _proxy_jump(spec: str) -> list[Hop]:
     hops = []
     for i, part in enumerate(p for p in spec.split(",") if p.strip() and p.strip().lower() != "none"):
         user, _, hostport = part.strip().rpartition("@")
-        host, _, port = hostport.partition(":")
-        hops.append(Hop(host=host, port=int(port or 22), user=user or None, field=f"ProxyJump[{i}]"))
+        try:
+            host, port = split_host_port(hostport, 22)
+        except ValueError as exc:
+            raise SshError(f"~/.ssh/config ProxyJump[{i}]: {exc}") from None
+        hops.append(Hop(host=host, port=port, user=user or None, field=f"ProxyJump[{i}]"))
     return hops
 
 

@@ -50,6 +50,30 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def split_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``v6-address``, ``[v6-address]`` or ``[v6-address]:port``
+    as (host, port). ValueError names what is wrong."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or not host:
+            raise ValueError(f"{text!r} has '[' without a closing ']'")
+        if rest and not rest.startswith(":"):
+            raise ValueError(f"{text!r}: only ':PORT' may follow ']'")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:  # a name, an IPv4 address or a bare IPv6 address: no port
+        host, port = text, ""
+    if not host:
+        raise ValueError(f"{text!r} has no host")
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: port {port!r} is not 1-65535")
+    return host, int(port)
+
+
 def mac_text(mac: int) -> str:
     """A 48-bit MAC as ``02:00:0a:01:01:64``."""
     return ":".join(f"{(mac >> s) & 0xFF:02x}" for s in range(40, -8, -8))

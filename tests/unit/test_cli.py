@@ -86,7 +86,7 @@ def test_public_api_is_exactly_this():
         "CapacityError", "CapacityReport", "DroneError", "DutError", "Expected", "InfrastructureError", "Interrupted", "LabError",
         "OstinatoTcpError", "Plan", "PlanError", "RunEvents", "RunOptions", "RunResult", "Scenario", "ScenarioError",
         "UsageError", "Verdict", "VerifyOutcome", "load_scenario", "make_plan", "probe_capacity", "result_to_dict", "run_scenario",
-        "scenario_from_data", "stop_on_signals", "verify_dump_file", "verify_live"}
+        "scenario_from_data", "shipped_scenario", "stop_on_signals", "verify_dump_file", "verify_live"}
     for name in ostinato_tcp.__all__:
         assert getattr(ostinato_tcp, name) is not None
 
@@ -108,3 +108,9 @@ def test_docs_api_shows_the_example_files_as_they_are():
     api = (ROOT / "docs" / "api.md").read_text()
     for name in ("api_example.py", "test_conntrack_example.py"):
         assert (ROOT / "docs" / "examples" / name).read_text().rstrip() in api, name
+
+
+def test_ports_takes_a_bracketed_ipv6_drone_and_names_a_bad_one():
+    r = ot("ports", "[fd00::1]:notaport")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "DRONE: '[fd00::1]:notaport': port 'notaport'" in r.stderr

@@ -77,3 +77,23 @@ def test_delete_rate_subtracts_the_empty_delete_and_is_absent_when_unresolved():
     n, note, rate = clear_after(_TimedClear(10, 0.0, 0.05), sc, keep=False, warnings=[])
     assert n == 10 and rate is None
     assert clear_after(_TimedClear(10, 0.0, 0.0), sc, keep=True, warnings=[])[2] is None
+
+
+def test_host_and_port_texts_take_bracketed_ipv6():
+    import pytest
+
+    from ostinato_tcp.dut.ssh import _proxy_jump
+    from ostinato_tcp.errors import SshError
+    from ostinato_tcp.ground.addr import split_host_port
+
+    assert split_host_port("[fd00::1]:2222", 22) == ("fd00::1", 2222)
+    assert split_host_port("[fd00::1]", 22) == ("fd00::1", 22)
+    assert split_host_port("fd00::1", 7878) == ("fd00::1", 7878)
+    assert split_host_port("drone.lab:7879", 7878) == ("drone.lab", 7879)
+    for bad in ("[fd00::1", "[fd00::1]x", "host:0", "host:http", "[]:22"):
+        with pytest.raises(ValueError):
+            split_host_port(bad, 22)
+    hops = _proxy_jump("ops@[fd00::9]:2200,bastion")
+    assert [(h.user, h.host, h.port) for h in hops] == [("ops", "fd00::9", 2200), (None, "bastion", 22)]
+    with pytest.raises(SshError, match=r"ProxyJump\[0\]"):
+        _proxy_jump("[fd00::9:22")

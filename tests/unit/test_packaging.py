@@ -27,5 +27,24 @@ def test_wheel_holds_protos_templates_typing_marker_licence_and_plugin(tmp_path)
     assert "Requires-Dist: protobuf<8,>=3.20" in meta
     assert "Requires-Dist: matplotlib>=3.8; extra == \"plots\"" in meta  # not needed to run
     assert not any(line.startswith("Requires-Dist: matplotlib") and "extra" not in line for line in meta.splitlines())
+    for classifier in ("Programming Language :: Python :: 3.10", "License :: OSI Approved :: MIT License",
+                       "Development Status :: 4 - Beta"):
+        assert f"Classifier: {classifier}" in meta, classifier
+    assert "Requires-Python: >=3.10" in meta and "Project-URL: " in meta
+    # the shipped scenarios travel in the wheel's data, where shipped_scenario finds them once installed
+    data = f"{dist[:-len('.dist-info')]}.data/data/share/ostinato-tcp/scenarios"
+    assert {f"{data}/lab-1000.yaml", f"{data}/sweeps/lab-sweep.yaml"} <= names, sorted(n for n in names if ".data/" in n)
     entry = zipfile.ZipFile(wheel).read(f"{dist}/entry_points.txt").decode()
     assert "ostinato-tcp = ostinato_tcp.cli:main" in entry and "ostinato_tcp = ostinato_tcp.pytest_plugin" in entry
+
+
+def test_shipped_scenarios_are_found_and_a_wrong_name_lists_them():
+    import pytest
+
+    from ostinato_tcp import load_scenario, shipped_scenario
+
+    p = shipped_scenario("lab-1000.yaml")
+    assert p == ROOT / "scenarios" / "lab-1000.yaml"
+    with pytest.raises(FileNotFoundError, match="lab-1000.yaml"):
+        shipped_scenario("lab-1001.yaml")
+    assert load_scenario(p, lab_file=ROOT / "ostinato_tcp" / "templates" / "lab.yaml").connections.count == 1000

@@ -177,3 +177,34 @@ def test_every_error_is_a_line_and_a_misspelt_key_names_the_field_it_stands_for(
 def test_a_server_that_is_port_bs_gateway_and_a_pairs_family_are_named_where_they_are():
     with pytest.raises(ScenarioError, match="connections.server_ip: 10.2.2.1 is port B's gateway"):
         scenario(**{"connections.server_ip": "10.2.2.1"})
+
+
+def test_the_templates_document_every_field():
+    # ostinato-tcp init writes these; a field a user cannot find there is a field they never set
+    import typing
+
+    from pydantic import BaseModel
+
+    from ostinato_tcp.scenario import Scenario
+
+    text = "".join((ROOT / "ostinato_tcp" / "templates" / f).read_text() for f in ("lab.yaml", "profile.yaml"))
+    missing, seen = [], set()
+
+    def walk(model, path):
+        if model in seen:
+            return
+        seen.add(model)
+        for name, f in model.model_fields.items():
+            if f.exclude:
+                continue
+            if f"{name}:" not in text:
+                missing.append(f"{path}{name}")
+            for t in typing.get_args(f.annotation) or (f.annotation,):
+                for inner in typing.get_args(t) or (t,):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        walk(inner, f"{path}{name}.")
+
+    walk(Scenario, "")
+    assert not missing, ", ".join(missing)
+    # the key file is an example: an active one would override the agent and ~/.ssh/config
+    assert not any(line.lstrip().startswith("key_file:") for line in text.splitlines())
