@@ -125,7 +125,7 @@ class Plan:
                         "buckets": self.dut.buckets, "hash_load_at_end": self.hash_load,
                         "established_timeout": self.dut.established_timeout, "source": self.dut.source},
                 "hold": self.scenario.expect.hold, "keepalive": self.scenario.traffic.keepalive,
-                "timings": [{"batch": t.batch.index, "first": t.batch.first, "count": t.batch.count,
+                "timings": [{"batch": t.batch.index + 1, "first": t.batch.first, "count": t.batch.count,
                              "build_seconds": t.build_seconds, "send_seconds": t.send_seconds,
                              "syn_to_synack": t.syn_to_synack, "synack_to_ack": t.synack_to_ack}
                             for t in self.timings],

@@ -25,6 +25,7 @@ RATE_DEFINITIONS = {
 def _port(p) -> dict:
     return {"name": p.name, "drone": p.drone, "expected_packets": p.expected_packets,
             "sent_packets": p.sent_packets, "other_frames": p.other_frames, "frames_exact": p.frames_exact,
+            "counted_by": p.counted_by, "captured_packets": p.captured_packets,
             "send_seconds": round(p.send_seconds, 6), "send_seconds_bound": round(p.transmit.bound, 6),
             "planned_seconds": round(p.planned_seconds, 4), "packet_rate": p.packet_rate.to_dict(),
             "lagged": p.lagged}

@@ -129,6 +129,8 @@ def _traffic_lines(r) -> list[str]:
         extra = [f"{p.other_frames} {word} frame(s) apart"] if p.other_frames else []
         if not p.frames_exact:
             extra.append("estimate: frames of other sizes were sent too")
+        elif p.counted_by == "capture":
+            extra.append("counted by Drone's capture: other frames of other sizes were sent too")
         lines.append(f"  port {side.upper()} {p.name}: sent {p.sent_packets}/{p.expected_packets} packets"
                      + (f", {p.packet_rate.text()}" if p.send_seconds > 0 else "")
                      + (f" ({'; '.join(extra)})" if extra else "") + ("  LAGGED" if p.lagged else "")

@@ -69,6 +69,8 @@ class BatchCapture:
         got_a = capture_spans(a_times, {"syn": range(0, m), "ack": range(m, 2 * m), "all": range(0, 2 * m)})
         got_b = capture_spans(b_times, {"all": range(0, m)})
         r = self.result
+        for side, t in (("a", a_times), ("b", b_times)):  # distinct frames of the run's program that were seen
+            r.captured[side] = r.captured.get(side, 0) + sum(1 for x in t if x == x)
         if pipelined and len(a_times) >= 2 * m and len(b_times) >= m:
             order = sent_order(batch.index, a_times, b_times, m, same_clock=same_clock, marks=marks,
                                offset=batch.first)

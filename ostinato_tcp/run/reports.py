@@ -24,6 +24,9 @@ class PortReport:
     sent_packets: int = 0  # TCP frames the port sent
     other_frames: int = 0  # frames of the emulated devices (ARP) during the run
     frames_exact: bool = True  # False: frames of other sizes too; sent_packets is an estimate
+    counted_by: str = "counters"  # "counters" (tx frames and bytes) or "capture" (every frame seen by Drone's capture)
+    captured_packets: int | None = None  # the run's frames Drone's captures saw (None: not every batch captured)
+    frame_sizes: str = ""  # the counters' frames and bytes, for the warning of an estimate
     transmit: Span = field(default_factory=Span)  # time spent transmitting, summed over its starts
     planned_seconds: float = 0.0
     lagged: bool = False
@@ -59,6 +62,8 @@ class Traffic:
     send_window: Interval | None = None  # the handshake's first start to last end, on the host's monotonic clock
     batches: "list[BatchReport]" = field(default_factory=list)  # each batch as sent
     order_marks: bytearray | None = None  # per connection: how its packets' order is known (measure.IN_ORDER ...)
+    captured: dict[str, int] = field(default_factory=dict)  # per port: the run's frames Drone's captures saw
+    uncaptured_batches: int = 0  # batches sent without a capture (their frames are known by the counters only)
 
     @property
     def ports_short(self) -> list[str]:

@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from ostinato_tcp.run.batch_capture import BatchCapture
-from ostinato_tcp.run.transmit import Transmitter, build_ports, settle_counters
+from ostinato_tcp.run.transmit import Transmitter, build_ports, count_by_capture, settle_counters
 from ostinato_tcp.run.batches import BatchReport, adapted_delay
 from ostinato_tcp.errors import RunFault
 from ostinato_tcp.ground.measure import (IN_ORDER, ORDER_UNKNOWN, Interval, span_of)
@@ -167,6 +167,8 @@ class Sender:
             marks[batch.first:batch.first + m] = bytes([IN_ORDER if not rep.suspect else ORDER_UNKNOWN]) * m
         rep.order = "phased" if mode == "phased" else ("port timing, " + ("a port fell behind its plan" if rep.suspect
                                                                           else "no port fell behind by its margin"))
+        if capture is None:
+            r.uncaptured_batches += 1
         if capture is not None:
             capture.mark_sent()
             self._pending = (capture, batch, self._reference_programs(fields), times, mode == "pipelined", rep)
@@ -283,10 +285,11 @@ class Sender:
         two wait on Drone one after the other, beside the DUT's dump)."""
         self.settle_counters()
         self.finish_pending()
+        count_by_capture(self.result, {"a": self.a.name, "b": self.b.name}, self.ev)
 
     def settle_counters(self) -> None:
         settle_counters(self.result, {"a": self.a, "b": self.b}, self.baselines, self.not_ours,
-                        frame_length=self.sc.traffic.frame_length, family=self.sc.connections.family, events=self.ev)
+                        frame_length=self.sc.traffic.frame_length, family=self.sc.connections.family)
 
 
 def _word(role: str) -> str:

@@ -141,10 +141,10 @@ class Transmitter:
 
 
 def settle_counters(traffic: "Traffic", ports: dict[str, DronePort], baselines: dict, not_ours: dict[str, int], *,
-                    frame_length: int, family: int, events: "RunEvents") -> None:
+                    frame_length: int, family: int) -> None:
     """The run's frames per port, once Drone's counters caught up (it refreshes them about once a
-    second), split into TCP and ARP (NDP); ``not_ours``: frames of the run's size each port sent
-    since its baseline that are not the run's (the probe's)."""
+    second), split into TCP and ARP (NDP), then :func:`count_by_capture`; ``not_ours``: frames of
+    the run's size each port sent since its baseline that are not the run's (the probe's)."""
     for side, p in ports.items():
         rep, base = traffic.ports[side], baselines[side]
         deadline, last, since = time.monotonic() + 3.0, None, time.monotonic()
@@ -160,9 +160,24 @@ def settle_counters(traffic: "Traffic", ports: dict[str, DronePort], baselines: 
                 break
             time.sleep(0.1)
         rep.sent_packets, rep.other_frames, rep.frames_exact = frames.tcp, frames.other, frames.exact
-        if not frames.exact:
+        rep.counted_by = "counters"
+        rep.frame_sizes = f"{c.tx_frames} frames, {c.tx_bytes} bytes"
+
+
+def count_by_capture(traffic: "Traffic", names: dict[str, str], events: "RunEvents") -> None:
+    """Once every batch's capture is read: where frames of a third size (the host's own, e.g. IPv6
+    router solicitations) made the counters' split an estimate and Drone's captures saw every frame
+    of the run's program, the port's count is exact by the capture."""
+    for side, rep in traffic.ports.items():
+        rep.captured_packets = traffic.captured.get(side) if not traffic.uncaptured_batches else None
+        total = rep.sent_packets + rep.other_frames
+        if not rep.frames_exact and rep.captured_packets == rep.expected_packets and total >= rep.expected_packets:
+            rep.sent_packets, rep.other_frames, rep.frames_exact = rep.expected_packets, total - rep.expected_packets, True
+            rep.counted_by = "capture"
+        if not rep.frames_exact:
             traffic.warnings.append(
-                f"port {side.upper()} ({p.name}) sent frames of other sizes than the run's TCP frames and ARP "
-                f"({c.tx_frames} frames, {c.tx_bytes} bytes): its TCP frame count {frames.tcp} is an estimate")
+                f"port {side.upper()} ({names[side]}) sent frames of other sizes than the run's TCP frames and ARP "
+                f"({rep.frame_sizes}), and Drone's captures did not see every frame of the run: its TCP frame "
+                f"count {rep.sent_packets} is an estimate")
     a, b = traffic.ports["a"], traffic.ports["b"]
     events.finished(a.sent_packets, b.sent_packets, a.expected_packets, b.expected_packets)
