@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# every JSON output the tool writes during the tests (the commands the lab tests run too) is
+# validated against its shipped schema as it is written: a mismatch is a bug (exit 70)
+os.environ["OSTINATO_TCP_CHECK_SCHEMAS"] = "1"
 FIXTURES = ROOT / "tests" / "fixtures"
 TEST_LAB = dict(prefix="otcpt", mgmt_net="198.18.1.0/24", sudo_user=True)
 

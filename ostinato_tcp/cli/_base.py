@@ -33,8 +33,13 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-def emit_json(data, *, as_json: bool, report_json: str | None) -> None:
-    """``--json`` (stdout) and ``--report-json FILE`` (``-``: stdout), each at most once."""
+def emit_json(data, *, kind: str, as_json: bool, report_json: str | None) -> None:
+    """``--json`` (stdout) and ``--report-json FILE`` (``-``: stdout), each at most once; the
+    data carry their kind and schema version (report/contract.py)."""
+    from ostinato_tcp.report.contract import check_if_asked, stamp
+
+    data = stamp(kind, data)
+    check_if_asked(data)
     to_stdout = as_json or report_json == "-"
     if to_stdout:
         echo_json(data)

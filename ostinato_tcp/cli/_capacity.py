@@ -52,5 +52,5 @@ def capacity_cmd(scenario, lab, lab_file, sets, json, report_json, quiet, keep_e
     if r.error:
         traceback_if_debug()
         click.echo(error_line(r.exception) if r.exception else f"ostinato-tcp: error: {r.error}", err=True)
-    emit_json(report.to_dict(), as_json=json, report_json=report_json)
+    emit_json(report.to_dict(), kind="capacity", as_json=json, report_json=report_json)
     sys.exit(report.exit_code)

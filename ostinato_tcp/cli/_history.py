@@ -43,7 +43,7 @@ def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression
                 "run": comparison.run["id"], "baseline": comparison.baseline["id"] if comparison.baseline else None,
                 "basis": comparison.basis, "run_verdict": comparison.run["verdict"],
                 "regressions": comparison.regressions}}
-    emit_json(data, as_json=json, report_json=report_json)
+    emit_json(data, kind="history", as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         if not rows:
             click.echo("no runs recorded" + (f" for scenario {scenario_name}" if scenario_name else ""))
@@ -127,7 +127,8 @@ def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json,
             summary = run_sweep(sweep, out_dir, opts=opts, events=events, restart=restart, history=hist)
     finally:
         events.close()
-    emit_json(summary, as_json=json, report_json=report_json)
+    emit_json({"summary": summary, "results_dir": str(out_dir)}, kind="sweep", as_json=json,
+              report_json=report_json)
     if not (json or report_json == "-"):
         _print_sweep(summary, out_dir)
     if summary["errors"]:

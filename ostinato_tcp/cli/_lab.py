@@ -65,7 +65,7 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
                         conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
                         sudo_user=sudo_user, jump_host=jump_host, dut_netns=dut_netns, pairs=pairs,
                         drone_per_pair=drone_per_pair, ipv6=ipv6)).up()
-    emit_json(eps.to_dict(), as_json=json, report_json=report_json)
+    emit_json(eps.to_dict(), kind="lab", as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         _print_endpoints(eps.to_dict())
 
@@ -116,7 +116,7 @@ def lab_status(prefix, json, report_json) -> None:
 
     check_prerequisites()
     st = Lab.from_state(prefix).status()
-    emit_json(st, as_json=json, report_json=report_json)
+    emit_json(st, kind="lab-status", as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         if st["up"]:
             _print_endpoints(st["endpoints"])

@@ -32,6 +32,25 @@ def init_cmd(directory: str) -> None:
                f"'ostinato-tcp check {targets['profile.yaml']}'")
 
 
+@cli.command("schema")
+@click.argument("kind", required=False)
+@click.option("--path", "show_path", is_flag=True, help="Print where the schema file is instead of its text.")
+def schema_cmd(kind: str | None, show_path: bool) -> None:
+    """The JSON Schema of an output KIND (run, plan, check, verify, capacity, sweep, history, ports,
+    lab, lab-status, cleanup); without KIND, the kinds and the schema version. Every JSON output
+    names its kind in 'schema' and carries 'schema_version'."""
+    from ostinato_tcp.report.contract import KINDS, SCHEMA_VERSION, schema_path
+
+    if kind is None:
+        click.echo(f"schema version {SCHEMA_VERSION}; kinds:")
+        for k, what in KINDS.items():
+            click.echo(f"  {k:<11} {what}")
+        return
+    if kind not in KINDS:
+        raise UsageError(f"KIND: {kind!r} is not a kind of output (one of {', '.join(KINDS)})")
+    click.echo(str(schema_path(kind)) if show_path else schema_path(kind).read_text().rstrip())
+
+
 @cli.command("ports")
 @click.argument("drone")
 @drone_options
@@ -49,7 +68,7 @@ def ports_cmd(drone: str, drone_backend, json, report_json) -> None:
     with open_drone(host, rpc_port, backend=drone_backend) as d:
         rows = list_ports(d)
         data = {"drone": d.endpoint, "version": d.drone_version, "ports": rows}
-    emit_json(data, as_json=json, report_json=report_json)
+    emit_json(data, kind="ports", as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         click.echo(f"Drone {data['drone']} (version {data['version'] or 'unknown'}): {len(rows)} ports")
         click.echo(f"{'id':>3}  {'name':<24} {'link':<7} {'tx':<3} {'streams':>7} {'groups':>6}  user name / description")
@@ -82,7 +101,7 @@ def check_cmd(scenario, lab, lab_file, sets, drone_backend, accept_new_host_key,
     sc = load(scenario, lab, lab_file, sets)
     report = check(sc, RunOptions(drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
                                   dut_password=password(ask_dut_password), take_over_ports=take_over_ports))
-    emit_json(report.to_dict(), as_json=json, report_json=report_json)
+    emit_json(report.to_dict(), kind="check", as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         for c in report.checks:
             click.echo(c.line())

@@ -43,9 +43,12 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
                            f"{sc.connections.count} of the {top.connections.count} connections")
             for line in plan.describe():
                 click.echo(line)
-    data = plans[0].to_dict() if len(plans) == 1 else {"pairs": [p.to_dict() for p in plans],
-                                                        "total": top.connections.count}
-    emit_json(data, as_json=json, report_json=report_json)
+    data = {"scenario_name": top.name, "total": top.connections.count, "pair_count": len(plans),
+            "expected_seconds": max(p.expected_seconds for p in plans),
+            "problems": [q if len(plans) == 1 else f"pair {i + 1}: {q}" for i, p in enumerate(plans) for q in p.problems],
+            "warnings": [w if len(plans) == 1 else f"pair {i + 1}: {w}" for i, p in enumerate(plans) for w in p.warnings],
+            "pairs": [{"pair": i + 1, "scenario_name": p.scenario.name, **p.to_dict()} for i, p in enumerate(plans)]}
+    emit_json(data, kind="plan", as_json=json, report_json=report_json)
     if any(p.problems for p in plans) and not exit_zero:
         click.echo("ostinato-tcp: the plan cannot work (see REFUSED above); fix the scenario or use --exit-zero",
                    err=True)
@@ -122,7 +125,7 @@ def _write_run_outputs(data: dict, name: str, *, json: bool, report_json, junit,
     """--json / --report-json, --junit and the history record of one run."""
     from ostinato_tcp.errors import OstinatoTcpError
 
-    emit_json(data, as_json=json, report_json=report_json)
+    emit_json(data, kind="run", as_json=json, report_json=report_json)
     if junit:
         from ostinato_tcp.report.junit import write_junit
 
@@ -167,8 +170,11 @@ def verify_cmd(scenario, lab, lab_file, sets, dump_file, batch_size, json, repor
         if not json and report_json != "-":
             for line in out.lines():
                 click.echo(line if top.pair_count == 1 else f"pair {len(outs)}: {line}")
-    emit_json(outs[0].to_dict() if len(outs) == 1 else {"pairs": [o.to_dict() for o in outs]}, as_json=json,
-              report_json=report_json)
+    emit_json({"scenario_name": top.name, "verdict": "pass" if all(o.verdict.passed for o in outs) else "fail",
+               "expected": sum(o.scenario.connections.count for o in outs),
+               "established_assured": sum(o.verdict.established_assured for o in outs),
+               "pairs": [{"pair": i + 1, **o.to_dict()} for i, o in enumerate(outs)]},
+              kind="verify", as_json=json, report_json=report_json)
     sys.exit(EXIT_OK if all(o.verdict.passed for o in outs) else EXIT_FAILED)
 
 
@@ -178,17 +184,21 @@ def verify_cmd(scenario, lab, lab_file, sets, dump_file, batch_size, json, repor
 @drone_options
 @click.option("--remove-live-tag", is_flag=True,
               help="Also when a port is tagged by a run that may still be going (another host's run that is gone).")
-def cleanup_cmd(scenario, lab, lab_file, sets, drone_backend, remove_live_tag) -> None:
+@output_options
+def cleanup_cmd(scenario, lab, lab_file, sets, drone_backend, remove_live_tag, json, report_json) -> None:
     """Remove streams and device groups an interrupted run of SCENARIO left on its Drone ports,
     and the port tag of a run that is gone."""
     from ostinato_tcp.drone import open_drone
     from ostinato_tcp.drone.port import remove_leftovers
 
     removed = []
-    for sc in load(scenario, lab, lab_file, sets).pair_scenarios():
+    top = load(scenario, lab, lab_file, sets)
+    for sc in top.pair_scenarios():
         for side in ("a", "b"):
             spec = getattr(sc.ports, side)
             ep = sc.drones[spec.drone]
             with open_drone(ep.host, ep.port, backend=drone_backend) as drone:
                 removed += remove_leftovers(drone, spec.ref, sc.name, force=remove_live_tag)
-    click.echo("removed " + ", ".join(removed) if removed else "nothing of ostinato-tcp was left on the ports")
+    emit_json({"scenario_name": top.name, "removed": removed}, kind="cleanup", as_json=json, report_json=report_json)
+    if not (json or report_json == "-"):
+        click.echo("removed " + ", ".join(removed) if removed else "nothing of ostinato-tcp was left on the ports")

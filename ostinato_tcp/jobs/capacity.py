@@ -57,7 +57,7 @@ class CapacityReport:
         r = self.result
         hb, ha, plan = r.health_before, r.health_after, r.plan
         d = r.counter_deltas
-        return {"connection_tracking_table_capacity": self.capacity,
+        return {"scenario_name": r.scenario.name, "connection_tracking_table_capacity": self.capacity,
                 "attempted": r.scenario.connections.count,
                 "conntrack_max": hb.max if hb else None,
                 "entries_before": hb.count if hb else None,

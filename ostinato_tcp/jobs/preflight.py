@@ -64,7 +64,7 @@ class CheckReport:
         return EXIT_INFRA if EXIT_INFRA in codes else (EXIT_USAGE if codes else EXIT_OK)
 
     def to_dict(self) -> dict:
-        return {"scenario": self.scenario, "exit_code": self.exit_code, "checks": [asdict(c) for c in self.checks],
+        return {"scenario_name": self.scenario, "exit_code": self.exit_code, "checks": [asdict(c) for c in self.checks],
                 "ceiling": self.ceiling}
 
 

@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 from ostinato_tcp.report import write_json
+from ostinato_tcp.report.contract import check_if_asked, stamp
 
 
 def measured_rate(r: dict) -> float | None:
@@ -20,7 +21,7 @@ def _offered(r: dict) -> dict:
     """The point's connection rate: its offered connection rate, or over several port pairs the
     aggregate connection rate (docs/figures.md)."""
     rates = r.get("rates") or {}
-    if r.get("pairs"):
+    if len(r.get("pairs") or []) > 1:
         return rates.get("aggregate_connection_rate") or {}
     return rates.get("offered_connection_rate") or {}
 
@@ -167,8 +168,10 @@ def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> l
         w.writeheader()
         for r in results:
             w.writerow(_csv_row(r))
-    write_json({"summary": summary, "points": [{k: v for k, v in r.items() if k != "scenario"} for r in results]},
-               out / "results.json")
+    data = stamp("sweep", {"summary": summary, "points": [{k: v for k, v in r.items() if k != "scenario"}
+                                                          for r in results]})
+    check_if_asked(data)
+    write_json(data, out / "results.json")
     write_junit(results, out / "junit.xml", suite_name=f"ostinato-tcp sweep {name}")
     try:
         import matplotlib  # noqa: F401  (the plots extra)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ostinato_tcp.ground.version import __version__
+from ostinato_tcp.report.contract import stamp
 from ostinato_tcp.domain.verdict import per_endpoint
 from ostinato_tcp.ground.measure import worst_order
 
@@ -65,7 +66,7 @@ def result_to_dict(r) -> dict:
                   "aggregate_connection_rate": r.aggregate_rate.to_dict() if r.aggregate_rate else None,
                   "definitions": RATE_DEFINITIONS},
         "timings": {k: round(x, 4) for k, x in r.timings.items()},
-        "pairs": [pair_figures(i, p) for i, p in enumerate(r.pairs)],
+        "pairs": [pair_figures(i, p) for i, p in enumerate(r.pairs or [r])],  # one entry per port pair
         "diagnosis": list(r.diagnosis),
         "warnings": list(r.warnings),
         "plan": None if plan is None else {
@@ -97,7 +98,7 @@ def result_to_dict(r) -> dict:
         "scenario": r.scenario.resolved(),
     }
     out["freshness"].pop("started_at", None)
-    return out
+    return stamp("run", out)
 
 
 def pair_figures(i: int, r) -> dict:

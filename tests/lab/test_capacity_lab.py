@@ -15,6 +15,9 @@ def test_a_table_of_20000_is_measured_with_its_drop_counters(ot, lab, relab, sce
     assert rc == 2 and "is more than the DUT's conntrack table can take" in err
     rc, out, err, rep = ot("capacity", str(sc))
     assert rc == 0, out + err
+    from ostinato_tcp.report.contract import validate
+
+    assert rep["schema"] == "capacity" and validate(rep) == []  # the output keeps its shipped schema
     other = rep["entries_before"]
     assert rep["conntrack_max"] == 20000 and rep["attempted"] == 30000
     # the table is full: the test holds what the others (the tool's SSH sessions) leave; the polled

@@ -112,3 +112,18 @@ def test_a_lagging_batch_feeds_the_next_batch_its_delay():
                "traffic.mode": "pipelined", "traffic.min_margin": 0.05})
     assert r.passed and [b.mode for b in r.batches] == ["pipelined", "phased"]
     assert "this batch is sent in phases" in r.batches[1].why
+
+
+def test_the_docs_state_the_share_of_the_ceiling_a_run_may_ask():
+    import re
+    from pathlib import Path
+
+    from ostinato_tcp.domain.ceiling import CEILING_USE
+
+    root = Path(__file__).resolve().parents[2]
+    said = {}
+    for doc in ("README.md", "docs/figures.md", "docs/how-it-works.md"):
+        text = " ".join((root / doc).read_text().split())
+        said[doc] = re.findall(r"(?:at most|above) (\d+)% of (?:the slower port|that)", text)
+    assert all(said.values()), said
+    assert {p for found in said.values() for p in found} == {f"{CEILING_USE * 100:.0f}"}, said

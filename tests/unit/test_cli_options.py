@@ -59,7 +59,7 @@ def test_plan_json_is_json_on_stdout_and_report_json_dash_too(tmp_path):
     for args in (("--json",), ("--report-json", "-")):
         out = ot("plan", "--offline", *args, str(p))
         assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout)["mode"] == "pipelined"
+        assert json.loads(out.stdout)["pairs"][0]["mode"] == "pipelined"
     out = ot("plan", "--offline", "--report-json", str(tmp_path / "plan.json"), str(p))
     assert json.loads((tmp_path / "plan.json").read_text())["total"] == 1000 and "plan for" in out.stdout
 
@@ -92,10 +92,10 @@ def test_quiet_changes_output_not_measurement(monkeypatch, tmp_path):
     import ostinato_tcp.jobs.sweep as S
 
     seen = []
-    monkeypatch.setattr(S, "run_sweep", lambda sweep, out, opts, events, restart, history: seen.append(opts) or {
-        "sweep": "x", "grid_passed": 0, "grid_points": 0, "grid_lagged": 0, "errors": 0, "grid_failed": 0,
-        "maximum_connection_establishment_rate": {}, "connection_tracking_table_capacity": {
-            "largest_count_fully_established": 0, "dut_nf_conntrack_max": None}})
+    from ostinato_tcp.jobs.sweep_results import summarize
+
+    monkeypatch.setattr(S, "run_sweep", lambda sweep, out, opts, events, restart, history: seen.append(opts) or
+                        summarize([]))
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(data()))
     sweep = tmp_path / "sw.yaml"
     sweep.write_text("name: sw\nbase: base.yaml\nrates: [100]\n")
@@ -139,7 +139,7 @@ def test_set_is_validated_like_the_file_and_names_the_option(tmp_path):
     assert line.startswith("ostinato-tcp: error: --set connections.count=abc: connections.count: input should be a "
                            "valid integer")
     out = ot("plan", "--offline", "--json", "--set", "connections.count=300", "--set", "traffic.rate=50", str(p))
-    assert json.loads(out.stdout)["total"] == 300 and json.loads(out.stdout)["rate"] == 50
+    assert json.loads(out.stdout)["total"] == 300 and json.loads(out.stdout)["pairs"][0]["rate"] == 50
     out = ot("plan", "--offline", "--set", "nonsense", str(p))
     assert out.returncode == 2 and "--set: not a dotted.key=value (got 'nonsense')" in out.stderr
 

@@ -18,7 +18,8 @@ def test_wheel_holds_protos_templates_typing_marker_licence_and_plugin(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     for member in ("ostinato_tcp/drone/_pb/ostproto.proto", "ostinato_tcp/drone/_pb/ostemul.proto",
                    "ostinato_tcp/drone/_pb/ostproto_pb2.py", "ostinato_tcp/templates/lab.yaml",
-                   "ostinato_tcp/templates/profile.yaml", "ostinato_tcp/py.typed", "ostinato_tcp/pytest_plugin.py"):
+                   "ostinato_tcp/templates/profile.yaml", "ostinato_tcp/py.typed", "ostinato_tcp/pytest_plugin.py",
+                   "ostinato_tcp/report/schemas/run.schema.json", "ostinato_tcp/report/schemas/sweep.schema.json"):
         assert member in names, member
     dist = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
     # setuptools >= 68 puts it under licenses/, older ones (a fresh Debian 12 venv's) beside METADATA
