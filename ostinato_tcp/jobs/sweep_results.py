@@ -132,6 +132,31 @@ CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "status", "verdi
               "configure_s", "build_s", "send_s", "verify_s", "total_s", "error"]
 
 
+def _side(ports: dict, side: str) -> list[dict]:
+    """Port A's (or B's) reports: ``a``, or over several port pairs ``a1``, ``a2``, ..."""
+    return [p or {} for k, p in ports.items() if k == side or (k[:1] == side and k[1:].isdigit())]
+
+
+def _side_rate(ports: dict, side: str) -> float | None:
+    """The side's packet rate: the sum over its ports (one port: its own)."""
+    rates = [(p.get("packet_rate") or {}).get("per_second") for p in _side(ports, side)]
+    return round(sum(rates), 1) if rates and None not in rates else None
+
+
+def _side_lagged(ports: dict, side: str) -> bool | None:
+    found = _side(ports, side)
+    return any(p.get("lagged") for p in found) if found else None
+
+
+def varied_fields(results: list[dict]) -> list[str]:
+    """The fields a sweep varies besides count, rate and delay (they have columns of their own)."""
+    shorthands = {"connections.count", "traffic.rate", "traffic.delay"}
+    out: list[str] = []
+    for r in results:
+        out += [k for k in (r.get("varied") or {}) if k not in shorthands and k not in out]
+    return out
+
+
 def _csv_row(r: dict) -> dict:
     t = r.get("timings") or {}
     ports = r.get("ports") or {}
@@ -146,14 +171,14 @@ def _csv_row(r: dict) -> dict:
         "mode": plan.get("mode"), "batches": plan.get("batches"),
         "offered_connection_rate": _offered(r).get("per_second"), "offered_rate_bound_pct": _offered(r).get("bound_pct"),
         "end_to_end_rate": e2e.get("per_second"),
-        "packet_rate_a": ((ports.get("a") or {}).get("packet_rate") or {}).get("per_second"),
-        "packet_rate_b": ((ports.get("b") or {}).get("packet_rate") or {}).get("per_second"),
-        "lagged_a": (ports.get("a") or {}).get("lagged"), "lagged_b": (ports.get("b") or {}).get("lagged"),
+        "packet_rate_a": _side_rate(ports, "a"), "packet_rate_b": _side_rate(ports, "b"),
+        "lagged_a": _side_lagged(ports, "a"), "lagged_b": _side_lagged(ports, "b"),
         "offered_teardown_rate": _teardown_rate(r).get("per_second"),
         "dut_retire_rate": _teardown_rate(r, "dut_retire_rate").get("per_second"),
         "teardown_closed": (r.get("teardown") or {}).get("closed"),
         "configure_s": t.get("configure"), "build_s": t.get("build"), "send_s": t.get("send"),
         "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", "") or "",
+        **{k: v for k, v in (r.get("varied") or {}).items()},
     }
 
 
@@ -164,7 +189,9 @@ def write_outputs(out: Path, results: list[dict], summary: dict, name: str) -> l
 
     results = sorted(results, key=lambda r: (r.get("search", False), r["count"], r["rate"], str(r.get("delay"))))
     with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        # the varied fields' columns after point_name (count, rate and delay have theirs)
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS[:1] + varied_fields(results) + CSV_FIELDS[1:],
+                           extrasaction="ignore")
         w.writeheader()
         for r in results:
             w.writerow(_csv_row(r))

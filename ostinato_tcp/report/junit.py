@@ -15,6 +15,32 @@ def _case_name(d: dict) -> str:
     return d.get("point_name") or d.get("scenario_name") or "run"
 
 
+def _figures(d: dict) -> dict:
+    """The run's measured figures, named as in its JSON (docs/figures.md)."""
+    rates = d.get("rates") or {}
+    out = {}
+    for key in ("offered_connection_rate", "end_to_end_connection_rate", "aggregate_connection_rate"):
+        r = rates.get(key) or {}
+        if r.get("per_second") is not None:
+            out[key] = r["per_second"]
+            out[f"{key}_bound_pct"] = r.get("bound_pct")
+    for side, p in sorted((d.get("ports") or {}).items()):
+        rate = ((p or {}).get("packet_rate") or {}).get("per_second")
+        if rate is not None:
+            out[f"packet_rate_{side}"] = rate
+            out[f"sent_packets_{side}"] = f"{p.get('sent_packets')}/{p.get('expected_packets')}"
+    return out
+
+
+def _system_out(d: dict, headline: str) -> str:
+    states = ", ".join(f"{k} {v}" for k, v in (d.get("states") or {}).items())
+    lines = [f"{(d.get('verdict') or 'error').upper()}  {headline}; states: {states or 'none'}"]
+    lines += [f"{k}: {v}" for k, v in _figures(d).items()]
+    lines += [f"diagnosis: {x}" for x in d.get("diagnosis") or []]
+    lines += [f"warning: {x}" for x in d.get("warnings") or []]
+    return "\n".join(lines)
+
+
 def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.ElementTree:
     """``results``: dicts as made by :func:`ostinato_tcp.report.result_to_dict` (or a sweep point);
     an entry with ``error`` set is an error (infrastructure), a failed verdict a failure."""
@@ -33,6 +59,9 @@ def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.Elem
         for key in ("expected", "established_assured", "verdict", "scenario_hash"):
             if d.get(key) is not None:
                 ET.SubElement(props, "property", name=key, value=str(d[key]))
+        for key, value in _figures(d).items():
+            if value is not None:
+                ET.SubElement(props, "property", name=key, value=str(value))
         headline = f"{d.get('established_assured', 0)}/{d.get('expected', 0)} ESTABLISHED+ASSURED"
         if d.get("error"):
             el = ET.SubElement(case, "error", message=str(d["error"]), type=d.get("error_type", "fault"))
@@ -46,9 +75,7 @@ def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.Elem
             el = ET.SubElement(case, "failure", message=f"{headline}: " + "; ".join(d.get("diagnosis") or [])[:2000],
                                type="verdict")
             el.text = "\n".join(d.get("diagnosis") or ["verdict failed"])
-        out = ET.SubElement(case, "system-out")
-        states = ", ".join(f"{k} {v}" for k, v in (d.get("states") or {}).items())
-        out.text = f"{headline}; states: {states or 'none'}"
+        ET.SubElement(case, "system-out").text = _system_out(d, headline)
     ET.indent(suites)
     return ET.ElementTree(suites)
 

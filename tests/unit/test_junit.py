@@ -37,3 +37,22 @@ def test_junit_shape(tmp_path):
     assert error.get("type") == "DroneConnectError" and "refused" in error.get("message")
     props = {p.get("name"): p.get("value") for p in cases[0].find("properties")}
     assert props["established_assured"] == "1000"
+
+
+def test_a_run_case_carries_its_rates_and_diagnosis(tmp_path):
+    rate = {"per_second": 998.2, "bound_pct": 0.02}
+    d = {"scenario_name": "s", "verdict": "fail", "expected": 100, "established_assured": 90,
+         "states": {"ESTABLISHED": 90, "SYN_RECV": 10}, "timings": {"total": 1.0},
+         "rates": {"offered_connection_rate": rate, "end_to_end_connection_rate": {"per_second": 480.0,
+                                                                                   "bound_pct": 0.4}},
+         "ports": {"a": {"packet_rate": {"per_second": 999.0}, "sent_packets": 200, "expected_packets": 200}},
+         "diagnosis": ["10 in SYN_RECV: the DUT dropped their ACKs"], "warnings": ["batch 2: phased"]}
+    write_junit([d], tmp_path / "j.xml")
+    (case,) = ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
+    props = {p.get("name"): p.get("value") for p in case.find("properties")}
+    assert props["offered_connection_rate"] == "998.2" and props["offered_connection_rate_bound_pct"] == "0.02"
+    assert props["end_to_end_connection_rate"] == "480.0" and props["packet_rate_a"] == "999.0"
+    out = case.find("system-out").text.splitlines()
+    assert out[0] == "FAIL  90/100 ESTABLISHED+ASSURED; states: ESTABLISHED 90, SYN_RECV 10"
+    assert "offered_connection_rate: 998.2" in out and "sent_packets_a: 200/200" in out
+    assert "diagnosis: 10 in SYN_RECV: the DUT dropped their ACKs" in out and "warning: batch 2: phased" in out

@@ -145,6 +145,9 @@ def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
     assert all(1000 < n < 8000 for _, n in searched)
     rows = list(csv.DictReader(open(tmp_path / "out" / "results.csv")))
     assert len(rows) == len(calls)
+    # the varied field has a column of its own, beside count (which has its own already)
+    assert list(rows[0])[:2] == ["point_name", "connections.client_ips"]
+    assert sorted({r["connections.client_ips"] for r in rows}) == ["1", "2"]
     with pytest.raises(ScenarioError, match=r"--set traffic.window=abc: traffic.window: input should be"):
         S.load_sweep(path, sets=["traffic.window=abc"])
 
@@ -203,3 +206,18 @@ def test_sweep_file_errors_name_the_sweep_file_and_the_varied_line(tmp_path):
     with pytest.raises(ScenarioError) as e:
         S.load_sweep(p)
     assert str(e.value).startswith(f"{p}:4: traffic.window: input should be greater than or equal to 0")
+
+
+def test_csv_sums_the_ports_of_several_pairs():
+    from ostinato_tcp.jobs.sweep_results import _csv_row
+
+    rate = lambda x: {"per_second": x}  # noqa: E731
+    r = {"point_name": "p", "count": 10, "rate": 5, "verdict": "pass", "expected": 10, "established_assured": 10,
+         "pairs": [{}, {}],
+         "ports": {"a1": {"packet_rate": rate(100.0), "lagged": False}, "b1": {"packet_rate": rate(50.0)},
+                   "a2": {"packet_rate": rate(101.5), "lagged": True}, "b2": {"packet_rate": rate(49.0)}}}
+    row = _csv_row(r)
+    assert row["packet_rate_a"] == 201.5 and row["packet_rate_b"] == 99.0
+    assert row["lagged_a"] is True and row["lagged_b"] is False
+    one = _csv_row(dict(r, ports={"a": {"packet_rate": rate(7.0)}, "b": {}}))
+    assert one["packet_rate_a"] == 7.0 and one["packet_rate_b"] is None and one["lagged_a"] is False
