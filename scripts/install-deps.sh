@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install the Debian packages the built-in lab and the tests need (Debian 12 / Ubuntu 24.04):
-# Drone, the DUT (conntrack, nftables, sshd), tcpdump for the capture tests, protoc for make proto.
+# Drone, the DUT (conntrack, nftables, sshd), tcpdump for the capture tests, protoc for make proto,
+# Chromium (headless) for the test that renders the HTML reports.
 # A controller for a real lab needs none of them (pip install .).
 # Runs apt-get only when something is missing, so it is cheap to call every time.
 set -eu
 
-PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv tcpdump protobuf-compiler"
+PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv tcpdump protobuf-compiler chromium"
 
 missing=""
 for pkg in $PACKAGES; do

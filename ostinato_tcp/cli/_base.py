@@ -186,6 +186,11 @@ def output_options(fn):
                         help="Print the result as JSON on standard output instead of text.")(fn)
 
 
+def html_option(fn):
+    return click.option("--report-html", type=click.Path(dir_okay=False), default=None,
+                        help="Write the report as one self-contained HTML file (plots embedded, nothing fetched).")(fn)
+
+
 def ssh_options(fn):
     """How to log in to the DUT."""
     fn = click.option("--ask-dut-password", is_flag=True, help="Prompt for the DUT's SSH password.")(fn)

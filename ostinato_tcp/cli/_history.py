@@ -7,7 +7,7 @@ import sys
 import click
 
 from ostinato_tcp.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, UsageError
-from ostinato_tcp.cli._base import (cli, drone_options, emit_json, history_db_option, history_options, output_options, password,
+from ostinato_tcp.cli._base import (cli, drone_options, emit_json, history_db_option, history_options, html_option, output_options, password,
                     ssh_options, take_over_option)
 
 
@@ -20,7 +20,9 @@ from ostinato_tcp.cli._base import (cli, drone_options, emit_json, history_db_op
 @click.option("--fail-on-regression", is_flag=True,
               help="Exit 1 when the compared run got worse, or failed with nothing to compare it with.")
 @output_options
-def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression, json, report_json) -> None:
+@html_option
+def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression, json, report_json,
+                report_html) -> None:
     """List recorded runs and flag a run that got worse than the last passing one."""
     from ostinato_tcp.report.history import History
 
@@ -44,6 +46,10 @@ def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression
                 "basis": comparison.basis, "run_verdict": comparison.run["verdict"],
                 "regressions": comparison.regressions}}
     emit_json(data, kind="history", as_json=json, report_json=report_json)
+    if report_html:
+        from ostinato_tcp.report.html import history_html, write_html
+
+        write_html(history_html(data, scenario_name), report_html)
     if not (json or report_json == "-"):
         if not rows:
             click.echo("no runs recorded" + (f" for scenario {scenario_name}" if scenario_name else ""))
@@ -97,11 +103,12 @@ def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression
 @click.option("--restart", is_flag=True, help="Run every point again, also those already in --out.")
 @click.option("-q", "--quiet", is_flag=True, help="Plain lines, no progress bar (measures the same).")
 @output_options
+@html_option
 @drone_options
 @ssh_options
 @history_options
 @take_over_option
-def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json, drone_backend,
+def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json, report_html, drone_backend,
               accept_new_host_key, ask_dut_password, history_db, no_history, take_over_ports) -> None:
     """Run a base scenario over counts x rates (x delays); write CSV, JSON, JUnit XML and plots.
 
@@ -129,6 +136,13 @@ def sweep_cmd(sweep_file, out_dir, lab, sets, restart, quiet, json, report_json,
         events.close()
     emit_json({"summary": summary, "results_dir": str(out_dir)}, kind="sweep", as_json=json,
               report_json=report_json)
+    if report_html:
+        import json as _json
+        from pathlib import Path
+
+        from ostinato_tcp.report.html import sweep_html, write_html
+
+        write_html(sweep_html(_json.loads((Path(out_dir) / "results.json").read_text()), out_dir), report_html)
     if not (json or report_json == "-"):
         _print_sweep(summary, out_dir)
     if summary["errors"]:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Interrupted
-from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, history_options, load, output_options, password,
+from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, history_options, html_option, load, output_options, password,
                     scenario_options, ssh_options, take_over_option, traceback_if_debug)
 
 
@@ -62,6 +62,7 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
               help="Run even when the plan says it cannot work (to see the diagnosis of what breaks).")
 @output_options
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write the result as JUnit XML to this file.")
+@html_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the summary (measures the same).")
 @drone_options
 @ssh_options
@@ -74,7 +75,7 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
                    "the same in the scenario).")
 @history_options
 @take_over_option
-def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json, junit, quiet,
+def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json, junit, report_html, quiet,
             drone_backend, accept_new_host_key, ask_dut_password, poll_interval, disable_stream, keep_entries,
             history_db, no_history, take_over_ports) -> None:
     """Establish the scenario's connections through the DUT and prove them in its conntrack table.
@@ -92,7 +93,7 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
                       dut_password=password(ask_dut_password), poll_interval=poll_interval,
                       disable_stream=disable_stream, take_over_ports=take_over_ports, keep_entries=keep_entries)
     events = make_events(quiet or json)
-    outputs = dict(json=json, report_json=report_json, junit=junit, history_db=history_db,
+    outputs = dict(json=json, report_json=report_json, junit=junit, report_html=report_html, history_db=history_db,
                    history=not no_history)
     try:
         result = run_scenario(sc, opts, events)
@@ -121,11 +122,16 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
     sys.exit(result.exit_code)
 
 
-def _write_run_outputs(data: dict, name: str, *, json: bool, report_json, junit, history_db, history: bool) -> None:
-    """--json / --report-json, --junit and the history record of one run."""
+def _write_run_outputs(data: dict, name: str, *, json: bool, report_json, junit, report_html, history_db,
+                       history: bool) -> None:
+    """--json / --report-json, --junit, --report-html and the history record of one run."""
     from ostinato_tcp.errors import OstinatoTcpError
 
     emit_json(data, kind="run", as_json=json, report_json=report_json)
+    if report_html:
+        from ostinato_tcp.report.html import run_html, write_html
+
+        write_html(run_html(data), report_html)
     if junit:
         from ostinato_tcp.report.junit import write_junit
 

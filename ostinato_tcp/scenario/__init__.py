@@ -2,7 +2,7 @@
 
 from ostinato_tcp.scenario._load import (LabReader, line_for, load_scenario, read_scenario_data, read_yaml_file, scenario_from_data,
                     scenario_from_text, with_changes)
-from ostinato_tcp.scenario._shipped import shipped_scenario
+from ostinato_tcp.ground.shipped import shipped_scenario
 from ostinato_tcp.scenario._model import (LAB_PREFIX_RE, Connections, Device, DroneEndpoint, DutConfig, Expect, JumpHost, Nat, Pair, Ports,
                      PortSpec, Scenario, Traffic)
 
