@@ -55,6 +55,7 @@ def ref(name: str) -> dict:
 
 
 VERDICT = enum("pass", "fail", "inconclusive", "error")
+CHAINS = {"mean_chain_at_end": null(N), "expected_chain_refusals": null(N), "buckets_needed": null(I)}
 
 DEFS = {
     "rate": obj({"per_second": N, "bound_pct": null(N), "count": I, "seconds": N, "bound_seconds": N,
@@ -94,7 +95,7 @@ RUN_PLAN = obj({
     "ceiling": null(ref("ceiling")),
     "dut_timeouts": obj({"syn_sent": null(I), "syn_recv": null(I), "source": S}),
     "dut_table": obj({"conntrack_max": null(I), "conntrack_count": null(I), "own_entries": null(I),
-                      "free_after_clear": null(I), "buckets": null(I), "hash_load_at_end": null(N)}),
+                      "free_after_clear": null(I), "buckets": null(I), "hash_load_at_end": null(N), **CHAINS}),
 })
 
 RUN_PAIR = obj({
@@ -105,7 +106,7 @@ RUN_PAIR = obj({
 })
 
 RUN = top("run", {
-    "tool": obj({"name": {"const": "ostinato-tcp"}, "version": S}),
+    "tool": obj({"name": {"const": "ostinato-tcp"}, "version": S, "peak_memory_mb": null(N)}),
     "scenario_name": S, "scenario_file": null(S), "scenario_hash": null(S), "started_at": S,
     "verdict": VERDICT,
     "outcome": obj({"outcome": VERDICT, "delivered_in_order": null(I), "failed_in_order": null(I),
@@ -158,7 +159,8 @@ PLAN_PAIR = obj({
     "margin_why": S, "rate_why": S, "ceiling": null(ref("ceiling")),
     "dut": obj({"syn_sent_timeout": null(I), "syn_recv_timeout": null(I), "conntrack_max": null(I),
                 "conntrack_count": null(I), "own_entries": null(I), "free_after_clear": null(I),
-                "buckets": null(I), "hash_load_at_end": null(N), "established_timeout": null(I), "source": S}),
+                "buckets": null(I), "hash_load_at_end": null(N), **CHAINS, "established_timeout": null(I),
+                "source": S}),
     "hold": N, "keepalive": null(N),
     "timings": arr(obj({"batch": {"type": "integer", "minimum": 1}, "first": I, "count": I, "build_seconds": N,
                         "send_seconds": N, "syn_to_synack": N, "synack_to_ack": N})),

@@ -38,6 +38,11 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
               help="nf_conntrack_max (global to the host; restored on 'lab down').")
 @click.option("--conntrack-buckets", type=click.IntRange(1), default=None,
               help="nf_conntrack_buckets (global to the host; restored on 'lab down').")
+@click.option("--table", "table", type=click.IntRange(1), default=None, metavar="N",
+              help="Size the host's table for runs of N connections: nf_conntrack_max N + 10% + 1,000 (at least "
+                   "262,144) and "
+                   "nf_conntrack_buckets the power of two the plan's hash-chain forecast asks for (the two options "
+                   "above override it; restored on 'lab down').")
 @click.option("--nat", default=None, help="Source-NAT on the DUT's B side: 'masquerade' or 'snat:A.B.C.D'.")
 @click.option("--sudo-user", is_flag=True, help="Also create a non-root SSH user that uses 'sudo -n'.")
 @click.option("--jump-host", is_flag=True,
@@ -52,13 +57,17 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
                    "fd00:<2i>::1.")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
-           conntrack_buckets, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, json, report_json) -> None:
+           conntrack_buckets, table, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, json, report_json) -> None:
     """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
     The options describe the whole lab: settings not given return to their defaults.
     """
-    from ostinato_tcp.lab import Lab, LabConfig
+    from ostinato_tcp.lab import Lab, LabConfig, table_settings
 
+    if table is not None:
+        sized = table_settings(table)
+        conntrack_max = conntrack_max or sized["conntrack_max"]
+        conntrack_buckets = conntrack_buckets or sized["conntrack_buckets"]
     eps = Lab(LabConfig(prefix=prefix, mgmt_net=mgmt_net, two_drones=two_drones, tcp_loose=tcp_loose,
                         timestamps=timestamps,
                         syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,

@@ -92,13 +92,20 @@ def diagnose(v: Verdict, exp: Expected, *, counter_deltas: dict[str, int] | None
         return f" (e.g. {shown})"
 
     if c["missing"]:
-        extra = []
-        for k in ("early_drop", "drop", "insert_failed"):
-            if d.get(k):
-                extra.append(f"{k} +{d[k]}")
-        cause = ("the table was full or entries were evicted (" + ", ".join(extra) + ")" if extra else
-                 "their SYN never reached the DUT (port A, its ARP/route to the DUT) or the entries were cleared "
-                 "or timed out before the dump")
+        extra = [f"{k} +{d[k]}" for k in ("early_drop", "drop", "insert_failed") if d.get(k)]
+        chains = d.get("chaintoolong", 0)
+        if chains:
+            # the kernel's own count of the inserts it refused for a too long hash chain
+            share = min(chains, c["missing"])
+            cause = (f"the kernel refused {chains} insert(s) because their hash chain was too long (chaintoolong "
+                     f"+{chains}), which explains {share} of them"
+                     + (f"; besides: {', '.join(extra)}" if extra else "")
+                     + ". Fix: raise net.netfilter.nf_conntrack_buckets (the plan names the count)")
+        elif extra:
+            cause = "the table was full or entries were evicted (" + ", ".join(extra) + ")"
+        else:
+            cause = ("their SYN never reached the DUT (port A, its ARP/route to the DUT) or the entries were cleared "
+                     "or timed out before the dump")
         out.append(f"{c['missing']} connection(s) have no conntrack entry{example('missing')}: {cause}."
                    f"{blocks('missing')}")
     if c["syn_sent_unreplied"]:

@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.ceiling import Ceiling
-from ostinato_tcp.domain.plan_checks import check_addresses, check_hold, check_nat, plan_rate
+from ostinato_tcp.domain.hash_chains import ChainForecast
+from ostinato_tcp.domain.plan_checks import check_addresses, check_chains, check_hold, check_nat, plan_rate
 from ostinato_tcp.domain.facts import DutFacts
 from ostinato_tcp.domain.verdict import Expected
 from ostinato_tcp.errors import CapacityError, PlanError, UsageError
@@ -72,6 +73,7 @@ class Plan:
     margin_why: str = ""  # where that margin comes from
     mode_why: str = ""  # why this mode
     hash_load: float | None = None  # the DUT's entries per hash bucket at the end of the run
+    chains: "ChainForecast | None" = None  # the hash chains at the end of the run, and what the limit may cut
     ceiling: Ceiling | None = None  # Drone's send ceiling, measured before the first packet
     rate_why: str = ""  # where the rate comes from (traffic.rate, max, lowered to the ceiling)
 
@@ -123,6 +125,8 @@ class Plan:
                         "conntrack_max": self.dut.conntrack_max, "conntrack_count": self.dut.conntrack_count,
                         "own_entries": self.dut.own_entries, "free_after_clear": self.dut.free_entries,
                         "buckets": self.dut.buckets, "hash_load_at_end": self.hash_load,
+                        **(self.chains.to_dict() if self.chains else
+                           {"mean_chain_at_end": None, "expected_chain_refusals": None, "buckets_needed": None}),
                         "established_timeout": self.dut.established_timeout, "source": self.dut.source},
                 "hold": self.scenario.expect.hold, "keepalive": self.scenario.traffic.keepalive,
                 "timings": [{"batch": t.batch.index + 1, "first": t.batch.first, "count": t.batch.count,
@@ -163,6 +167,11 @@ class Plan:
                          f"{self.dut.free_entries} free for the run, {self.total} needed"
                          + (f"; {self.dut.buckets} hash buckets, {self.hash_load:.1f} entries per bucket at the end"
                             if self.hash_load is not None else ""))
+        if self.chains is not None:
+            c = self.chains
+            lines.append(f"  DUT hash chains: mean {c.mean_at_end:.1f} at the end (2 x entries / buckets); the "
+                         f"kernel's chain limit is expected to refuse {c.expected_refused:.3g} insert(s)"
+                         + (f" (set nf_conntrack_buckets to {c.buckets_needed:,})" if c.buckets_needed else ""))
         if self.mode == "pipelined":
             m = self.space.batch_size
             lines.append(f"  delay: {self.delay:.3f} s (window 0 < delay < M/rate = {m / self.rate:.3f} s"
@@ -373,6 +382,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
             "traffic.batches 'auto' (or a smaller batch size), a higher rate, or a longer "
             "nf_conntrack_tcp_timeout_syn_recv on the DUT")
     check_hold(sc, dut, n, r, warnings, problems)
+    chains = check_chains(dut, n, warnings, problems)
     if dut.tcp_loose == 1:
         warnings.append("the DUT has nf_conntrack_tcp_loose=1: a lone ACK creates an ESTABLISHED entry "
                         "(never ASSURED); the verdict requires [ASSURED], so such entries fail")
@@ -380,7 +390,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
     plan = Plan(scenario=sc, mode=mode, rate=r, delay=delay, space=space, dut=dut, timings=timings,
                 warnings=warnings, problems=problems, forced=force, build_per_packet=build_pp,
                 build_source=build_source, fast=fast, min_margin=min_margin, margin_why=margin_why,
-                mode_why=mode_why, hash_load=load, ceiling=ceiling, rate_why=rate_why,
+                mode_why=mode_why, hash_load=load, chains=chains, ceiling=ceiling, rate_why=rate_why,
                 rate_problem=next((p for p in problems if p.startswith("traffic.rate ")), None))
 
     free = dut.free_entries

@@ -8,6 +8,8 @@ import ipaddress
 
 from ostinato_tcp.domain.ceiling import CEILING_USE, TYPICAL_CEILING, Ceiling
 from ostinato_tcp.domain.facts import DutFacts
+from ostinato_tcp.domain.hash_chains import (CHAIN_REFUSE, CHAIN_WARN, MAX_CHAINLEN, MIN_CHAINLEN, ChainForecast,
+                                             forecast)
 from ostinato_tcp.domain.tuples import ConnectionSpace
 from ostinato_tcp.errors import PlanError
 from ostinato_tcp.scenario import Scenario
@@ -39,6 +41,26 @@ def plan_rate(sc: Scenario, ceiling: Ceiling | None, warnings: list[str], proble
     problems.append(f"{said}. Fix: traffic.rate {int(ceiling.usable):,} or less, traffic.rate max, or "
                     "traffic.above_ceiling lower (the run lowers its rate to the ceiling)")
     return r, "traffic.rate (above the measured ceiling)"
+
+
+def check_chains(dut: DutFacts, n: int, warnings: list[str], problems: list[str]) -> ChainForecast | None:
+    """The kernel's hash-chain limit against the run: refused when it is expected to cut a
+    connection (chaintoolong), warned when it may (see :mod:`.hash_chains`); the fix names
+    the bucket count to set."""
+    before = dut.entries_after_clear
+    if not dut.buckets or before is None:
+        return None
+    f = forecast(before, n, dut.buckets)
+    if f.expected_refused < CHAIN_WARN:
+        return f
+    said = (f"the DUT's hash table: {before + n:,} entries in {dut.buckets:,} buckets (nf_conntrack_buckets) make "
+            f"a mean chain of {f.mean_at_end:.1f} (2 x entries / buckets) at the end of the run; the kernel refuses "
+            f"an insert whose chain is longer than {MIN_CHAINLEN} to {MIN_CHAINLEN + MAX_CHAINLEN - 1} (chaintoolong), "
+            f"so about {f.expected_refused:,.{0 if f.expected_refused >= 10 else 2}f} of the connections are expected "
+            f"to be refused. Fix: set net.netfilter.nf_conntrack_buckets to {f.buckets_needed:,} or more on the DUT "
+            "(as root, in its initial network namespace)")
+    (problems if f.expected_refused >= CHAIN_REFUSE else warnings).append(said)
+    return f
 
 
 def check_hold(sc: Scenario, dut: DutFacts, n: int, r: float, warnings: list[str], problems: list[str]) -> None:

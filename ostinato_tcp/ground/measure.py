@@ -35,6 +35,13 @@ NDP_FRAME_BYTES = 86  # Ethernet + IPv6 + a neighbour solicitation or advertisem
 FCS_BYTES = 4
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 @contextmanager
 def stopwatch(store: dict[str, float], key: str):
     """Add the seconds the block takes to ``store[key]``."""

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 
 from ostinato_tcp.domain.ceiling import CEILING_USE
+from ostinato_tcp.domain.hash_chains import CHAIN_REFUSE, CHAIN_WARN, forecast
 from ostinato_tcp.domain.plan import HASH_LOAD_WARN, hash_load, make_plan
 from ostinato_tcp.domain.streams import client_devices, server_devices
 from ostinato_tcp.drone import DroneApi
@@ -150,6 +151,12 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Opener
         else:
             rep.add("DUT table", OK, detail)
         load = hash_load(facts, n)
+        chains = forecast(facts.entries_after_clear, n, h.buckets) if load is not None else None
+        if chains is not None and chains.expected_refused >= CHAIN_WARN:
+            rep.add("DUT hash chains", FAIL if chains.expected_refused >= CHAIN_REFUSE else WARN,
+                    f"{h.buckets} buckets: a mean chain of {chains.mean_at_end:.1f} (2 x entries / buckets) at the "
+                    f"end; the kernel's chain limit is expected to refuse {chains.expected_refused:.3g} insert(s) "
+                    "(chaintoolong)", f"set net.netfilter.nf_conntrack_buckets to {chains.buckets_needed:,} or more")
         if load is not None:
             if load > HASH_LOAD_WARN:
                 rep.add("DUT hash table", WARN, f"{h.buckets} buckets: {load:.1f} entries per bucket at the end of "

@@ -183,6 +183,16 @@ class Endpoints:
         return asdict(self)
 
 
+def table_settings(entries: int) -> dict[str, int]:
+    """The host's table sized for runs of ``entries`` connections (``lab up --table``): room for
+    them and the tool's own sessions, and the buckets the hash-chain forecast asks for (at least
+    the kernel's default)."""
+    from ostinato_tcp.domain.hash_chains import CHAIN_WARN, buckets_for
+
+    return {"conntrack_max": max(entries + entries // 10 + 1000, 262144),
+            "conntrack_buckets": buckets_for(1000, entries, limit=CHAIN_WARN / 100, at_least=262144)}
+
+
 def endpoints_of(c: LabConfig) -> Endpoints:
     """How to reach the lab of config ``c``: what ``lab up --json`` prints."""
     sd = c.state_dir

@@ -36,7 +36,8 @@ def result_to_dict(r) -> dict:
     v, plan = r.verdict, r.plan
     hb, ha = r.health_before, r.health_after
     out = {
-        "tool": {"name": "ostinato-tcp", "version": __version__},
+        "tool": {"name": "ostinato-tcp", "version": __version__,
+                 "peak_memory_mb": round(r.peak_memory_mb, 1) if r.peak_memory_mb else None},
         "scenario_name": r.scenario.name,
         "scenario_file": r.scenario.source,
         "scenario_hash": r.scenario.content_hash,
@@ -81,7 +82,9 @@ def result_to_dict(r) -> dict:
                              "source": plan.dut.source},
             "dut_table": {"conntrack_max": plan.dut.conntrack_max, "conntrack_count": plan.dut.conntrack_count,
                           "own_entries": plan.dut.own_entries, "free_after_clear": plan.dut.free_entries,
-                          "buckets": plan.dut.buckets, "hash_load_at_end": plan.hash_load}},
+                          "buckets": plan.dut.buckets, "hash_load_at_end": plan.hash_load,
+                          **(plan.chains.to_dict() if plan.chains else
+                             {"mean_chain_at_end": None, "expected_chain_refusals": None, "buckets_needed": None})}},
         "ports": {side: _port(p) for side, p in r.ports.items()},
         "delays": [round(d, 4) for d in r.delays],
         "batches_sent": [b.to_dict() for b in r.batches],

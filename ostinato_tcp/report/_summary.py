@@ -45,7 +45,8 @@ def summary_lines(r) -> list[str]:
         lines.append(f"  NAT: reply tuples go to {dsts}; e.g. {v.reply_samples[0]}")
     lines.extend(_traffic_lines(r))
     d = r.counter_deltas
-    interesting = {k: x for k, x in d.items() if x and k in ("invalid", "drop", "early_drop", "insert_failed", "error")}
+    interesting = {k: x for k, x in d.items() if x and k in ("invalid", "drop", "early_drop", "insert_failed", "chaintoolong",
+                                                               "error")}
     if interesting:
         lines.append("  DUT counters during the run: " + ", ".join(f"{k} +{x}" for k, x in interesting.items()))
     lines.extend(_hold_lines(r))
@@ -110,7 +111,9 @@ def _traffic_lines(r) -> list[str]:
     t = r.timings
     parts = [f"{k} {_fmt_s(t[k])}" for k in ("plan", "configure", "build", "send", "capture", "verify", "total")
              if k in t]
-    lines = ["  timings: " + ", ".join(parts)]
+    lines = ["  timings: " + ", ".join(parts)
+             + (f"; the tool's own {_fmt_s(t['overhead'])}" if "overhead" in t else "")
+             + (f"; tool peak memory {r.peak_memory_mb:,.0f} MB" if r.peak_memory_mb else "")]
     plan = r.plan
     if plan is not None:
         lines.append(f"  plan: {plan.mode}, {len(plan.timings)} batch(es), rate "

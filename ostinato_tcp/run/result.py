@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ostinato_tcp.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INFRA, EXIT_OK, OstinatoTcpError
-from ostinato_tcp.ground.measure import Rate
+from ostinato_tcp.ground.measure import Rate, peak_memory_mb
 
 from ostinato_tcp.run.events import RunEvents
 from ostinato_tcp.run.outcome import Outcome, decide
@@ -50,6 +50,7 @@ class RunResult:
     teardown: "TeardownReport | None" = None  # traffic.teardown: the close and each connection's state after it
     pairs: "list[RunResult]" = field(default_factory=list)  # a run over several port pairs: each pair's result
     aggregate_rate: Rate | None = None  # several pairs: all connections / the union of their send windows
+    peak_memory_mb: float | None = None  # the tool's peak resident memory (this process) at the end of the run
     decision: Outcome | None = None  # the outcome, decided once the run is over (ostinato_tcp.run.outcome)
     error: str | None = None  # why the run stopped before a verdict (a fault, a signal)
     exception: BaseException | None = field(default=None, repr=False)
@@ -109,6 +110,7 @@ class RunResult:
         and the tear-down (docs/figures.md)."""
         t = self.timings
         t["overhead"] = t["total"] - sum(t.get(k, 0.0) for k in ("build", "send", "dump", "hold", "teardown"))
+        self.peak_memory_mb = peak_memory_mb()
 
     def decide(self) -> Outcome:
         """The outcome from what the run holds now (kept in :attr:`decision`)."""

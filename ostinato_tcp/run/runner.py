@@ -79,7 +79,7 @@ class Runner:
         self.result = RunResult(scenario=sc)
         self.openers = openers or Openers(drone=drone_opener, dut=dut_opener)
         self.overfill, self.reserved = overfill, reserved
-        self.drones: dict[str, DroneApi] = {}
+        self.drones: dict[str, DroneApi] = {}  # each port's own connection, by side
         self.ports: dict[str, DronePort] = {}
         self.dut: DutDriver | None = None
         self.facts: DutFacts | None = None  # what the plan knows of the DUT (read in the plan phase)
@@ -158,11 +158,12 @@ class Runner:
         self.ev.phase("configure", "connecting to Drone and configuring ports")
         with self._timed("configure"):
             for side in ("a", "b"):
+                # a connection per port: Drone serves each connection on a thread of its own, so the
+                # two ports build side by side even on one Drone (benchmarks/build_parallel_bench.py)
                 key = getattr(self.sc.ports, side).drone
-                if key not in self.drones:
-                    self.drones[key] = connect_drone(self.sc, key, self.openers, self.opts)
-                    self.result.drone_versions[key] = self.drones[key].drone_version or "unknown"
-                port = self.ports[side] = find_port(self.sc, side, self.drones[key], self.owner)
+                conn = self.drones[side] = connect_drone(self.sc, key, self.openers, self.opts)
+                self.result.drone_versions[key] = conn.drone_version or "unknown"
+                port = self.ports[side] = find_port(self.sc, side, conn, self.owner)
                 self.result.traffic.ports[side] = PortReport(name=port.name, drone=port.drone.endpoint)
             for port in self.ports.values():
                 self.result.warnings.extend(port.claim(take_over=self.opts.take_over_ports))
