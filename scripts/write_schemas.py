@@ -70,6 +70,7 @@ DEFS = {
                    "ip_forward": null(I), "ip6_forward": null(I), "kernel": null(S), "uid": null(I),
                    "has_conntrack": B, "counters": ref("counters"), "taken_at": N, "free": I}, closed=False),
     "ceiling": obj({"ports": dict_of(ref("rate")), "packets_per_second": N, "usable_packets_per_second": N,
+                    "remembered_at": null(S),
                     "usable_share": N, "probe_seconds": N, "definition": S}),
     "categories": dict_of(I),
     "states": dict_of(I),

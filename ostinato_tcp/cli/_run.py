@@ -70,13 +70,17 @@ def plan_cmd(scenario, lab, lab_file, sets, offline, exit_zero, json, report_jso
               help="Seconds between polls of the DUT's conntrack count during the run; 0 turns polling off.")
 @click.option("--disable-stream", type=click.Choice(["synack", "ack", "rst", "fin", "finack", "lastack"]), default=None, hidden=True,
               help="Send without this leg (to see the diagnosis of a lost leg).")
+@click.option("--fresh-probe", is_flag=True,
+              help="Measure Drone again before the run (send ceiling, build cost, the fast build's checksums) "
+                   "instead of resting on what a run measured on the same ports in the last hour (day, for the "
+                   "checksums).")
 @click.option("--keep-entries", is_flag=True,
               help="Leave the test's entries on the DUT after the verdict (to inspect them; dut.clear_after says "
                    "the same in the scenario).")
 @history_options
 @take_over_option
 def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json, junit, report_html, quiet,
-            drone_backend, accept_new_host_key, ask_dut_password, poll_interval, disable_stream, keep_entries,
+            drone_backend, accept_new_host_key, ask_dut_password, poll_interval, disable_stream, fresh_probe, keep_entries,
             history_db, no_history, take_over_ports) -> None:
     """Establish the scenario's connections through the DUT and prove them in its conntrack table.
 
@@ -91,7 +95,8 @@ def run_cmd(scenario, lab, lab_file, sets, ignore_plan_checks, json, report_json
     sc = load(scenario, lab, lab_file, sets)
     opts = RunOptions(force=ignore_plan_checks, drone_backend=drone_backend, accept_new_host_key=accept_new_host_key,
                       dut_password=password(ask_dut_password), poll_interval=poll_interval,
-                      disable_stream=disable_stream, take_over_ports=take_over_ports, keep_entries=keep_entries)
+                      disable_stream=disable_stream, take_over_ports=take_over_ports, keep_entries=keep_entries,
+                      recheck_build=fresh_probe)
     events = make_events(quiet or json)
     outputs = dict(json=json, report_json=report_json, junit=junit, report_html=report_html, history_db=history_db,
                    history=not no_history)

@@ -19,6 +19,7 @@ class Ceiling:
 
     rates: dict[str, Rate]  # side -> the port's measured rate
     probe_seconds: float  # how long the probe sent (the longer one, when it ran)
+    remembered_at: str | None = None  # measured by an earlier run's probe at this time (UTC), not by this run
 
     @property
     def value(self) -> float:
@@ -31,11 +32,12 @@ class Ceiling:
         return CEILING_USE * self.value
 
     def text(self) -> str:
-        return ", ".join(f"port {side.upper()} {r.text()}" for side, r in sorted(self.rates.items()))
+        return (", ".join(f"port {side.upper()} {r.text()}" for side, r in sorted(self.rates.items()))
+                + (f" (measured by a run at {self.remembered_at})" if self.remembered_at else ""))
 
     def to_dict(self) -> dict:
         return {"ports": {side: r.to_dict() for side, r in self.rates.items()}, "packets_per_second": self.value,
                 "usable_packets_per_second": self.usable, "usable_share": CEILING_USE,
-                "probe_seconds": round(self.probe_seconds, 4),
+                "probe_seconds": round(self.probe_seconds, 4), "remembered_at": self.remembered_at,
                 "definition": "packets a port sent per second of its transmit, both ports sending the probe "
                               "flat out together; a run may ask at most usable_share of the slower port's"}

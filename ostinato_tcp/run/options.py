@@ -20,7 +20,7 @@ class RunOptions:
     rpc_timeout: float = 15.0
     take_over_ports: bool = False  # use ports holding foreign streams; they are disabled, then restored
     keep_entries: bool = False  # leave the test's entries on the DUT after the verdict (for inspection)
-    recheck_build: bool = False  # check the fast build's checksums on a capture even when an earlier run did
+    recheck_build: bool = False  # probe Drone again (ceiling, build cost, checksums) even when an earlier run did
     # fault injection: a run that fails on purpose
     disable_stream: str | None = None  # a leg's role (synack, ack, rst, fin, finack, lastack): Drone never sends it
     fault_fast_build: int = 0  # add this to every TCP checksum the fast build gives (its fall-back is then tested)

@@ -216,17 +216,61 @@ class DroneProbe:
     sent: dict[str, int] = field(default_factory=dict)  # frames each port's probe sent (the run's frame size)
 
 
+def _recalled(sc, ports, memory, cache, asked, macs, wires, form) -> DroneProbe | None:
+    """The probe an earlier run measured on these ports, when the run may rest on it: a rate of
+    at most REMEMBERED_SHARE of its usable ceiling, and (fast form) the checksums known good."""
+    from ostinato_tcp.run.probe_cache import REMEMBERED_SHARE
+
+    entry = memory.recall(ports, sc) if memory is not None else None
+    if entry is None or asked == "max":
+        return None
+    try:
+        rates = {side: Rate(int(r["count"]), float(r["seconds"]), float(r["bound_seconds"]))
+                 for side, r in entry["ceiling"].items()}
+    except (KeyError, TypeError, ValueError):
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(entry["measured_at"])))
+    ceiling = Ceiling(rates, 0.0, remembered_at=when)
+    if set(rates) != set(ports) or float(asked) > REMEMBERED_SHARE * ceiling.usable:
+        return None
+    fast = bool(entry.get("fast")) and form != "resolve"
+    if fast and form == "auto":  # each Drone's fast frames checked good by an earlier run (on one of its ports)
+        by_drone: dict[str, list] = {}
+        for p in ports.values():
+            by_drone.setdefault(p.drone.endpoint, []).append(p)
+        if cache is None or not all(any(cache.knows_good(p, sc) for p in ps) for ps in by_drone.values()):
+            return None
+    checks, seen = [], set()
+    for p in ports.values():
+        if id(p.drone) in seen or p.drone.endpoint in {c.drone for c in checks}:
+            continue
+        seen.add(id(p.drone))
+        checks.append(BuildCheck(p.drone.endpoint, "fast" if fast else "resolve", float(entry["per_packet"]),
+                                 remembered=fast, note=f"send ceiling and build cost measured by a run at {when} "
+                                 f"(the rate asked is at most {REMEMBERED_SHARE:.0%} of that ceiling's usable "
+                                 "rate: no new probe)" + ("; the fast build's checksums checked by an earlier run"
+                                                         if fast else "")))
+    return DroneProbe(macs, wires if fast else {side: None for side in ports}, checks, fast,
+                      float(entry["per_packet"]), ceiling, {side: 0 for side in ports})
+
+
 def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, fault_checksum_bias: int = 0,
-                 cache=None, free_entries: int | None = None) -> DroneProbe:
+                 cache=None, free_entries: int | None = None, memory=None) -> DroneProbe:
     """Measure Drone's build on every Drone of ``ports`` in the scenario's form (``auto``: the
     fast form, checked by a capture unless ``cache`` remembers the check, else resolve) and
     the ports' send ceiling. ``rate_needs_precision(ceiling) -> bool``: whether the run's rate
-    is near enough the short probe's ceiling to need the longer probe."""
+    is near enough the short probe's ceiling to need the longer probe. ``memory``
+    (:class:`~.probe_cache.ProbeMemory`): an earlier run's probe of these ports, used instead
+    when the run's rate is far below its ceiling, and where this probe is remembered."""
     form = sc.traffic.drone_build if sc.connections.family == 4 else "resolve"  # the fast build is IPv4 only
     gateways = {side: int(getattr(sc.ports, side).device.gateway) for side in ports}
     macs = {side: p.gateway_macs(gateways[side]) for side, p in ports.items()}
     wires = {side: Wire(next(iter(macs[side].values())), p.device_macs(), checksum_bias=fault_checksum_bias)
              for side, p in ports.items()} if form != "resolve" else {side: None for side in ports}
+    if not fault_checksum_bias:
+        recalled = _recalled(sc, ports, memory, cache, sc.traffic.rate, macs, wires, form)
+        if recalled is not None:
+            return recalled
     name, dport = object_name(sc.name, "probe"), probe_port(sc)
 
     frames = probe_frames(free_entries)  # the probe's tuples fit the DUT's table beside what is there
@@ -300,5 +344,10 @@ def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, 
                           time.monotonic() - t0)
         frames_sent = {side: n + frames * repeat for side, n in frames_sent.items()}
     fast = all(c.form == "fast" for c in checks.values())
+    per_packet = max(c.per_packet for c in checks.values())
+    if memory is not None and not fault_checksum_bias:
+        memory.remember(ports, sc, ceiling={side: {"count": r.count, "seconds": r.seconds, "bound_seconds": r.bound}
+                                            for side, r in ceiling.rates.items()},
+                        per_packet=per_packet, fast=fast)
     return DroneProbe(macs, wires if fast else {side: None for side in ports}, list(checks.values()), fast,
-                      max(c.per_packet for c in checks.values()), ceiling, frames_sent)
+                      per_packet, ceiling, frames_sent)

@@ -1,4 +1,5 @@
-"""The fast build's checksum check, remembered between runs.
+"""What the probe measures, remembered between runs: the fast build's checksum check (a day)
+and the ports' send ceiling with Drone's build cost (an hour, :class:`ProbeMemory`).
 
 Checking the fast build costs a capture (about 1.6 s: the capture thread opens, then hands
 its last frames over only after about a second). Its verdict depends on the Drone program
@@ -66,3 +67,50 @@ class BuildCheckCache:
             tmp.replace(self.path)
         except OSError:
             pass  # a cache that cannot be written only means the next run checks again
+
+
+REMEMBER_PROBE_SECONDS = 3600.0
+REMEMBERED_SHARE = 0.25  # a run asking at most this share of a remembered usable ceiling needs no new probe
+
+
+class ProbeMemory:
+    """The last probe's send ceiling and build cost per port pair (both ports' Drone endpoint,
+    version and name, the frame form), kept for :data:`REMEMBER_PROBE_SECONDS`. A run whose
+    rate is at most :data:`REMEMBERED_SHARE` of that ceiling's usable rate does not probe again:
+    the ceiling only refuses rates near it, and the run's own ports are timed as always (a port
+    that falls behind is still seen). In ``probes.json`` beside the checksum verdicts."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or cache_dir() / "probes.json"
+
+    @staticmethod
+    def key(ports: dict, sc) -> str:
+        return "|".join(f"{side}={p.drone.endpoint}/{p.drone.drone_version or '?'}/{p.name}"
+                        for side, p in sorted(ports.items())) + \
+            f"|ipv{sc.connections.family}|{sc.traffic.frame_length}|{sc.traffic.drone_build}"
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def recall(self, ports: dict, sc) -> dict | None:
+        entry = self._read().get(self.key(ports, sc))
+        if not isinstance(entry, dict) or time.time() - float(entry.get("measured_at", 0)) >= REMEMBER_PROBE_SECONDS:
+            return None
+        return entry
+
+    def remember(self, ports: dict, sc, *, ceiling: dict, per_packet: float, fast: bool) -> None:
+        now = time.time()
+        data = {k: v for k, v in self._read().items()
+                if isinstance(v, dict) and now - float(v.get("measured_at", 0)) < REMEMBER_PROBE_SECONDS}
+        data[self.key(ports, sc)] = {"measured_at": now, "ceiling": ceiling, "per_packet": per_packet, "fast": fast}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            tmp.replace(self.path)
+        except OSError:
+            pass

@@ -47,7 +47,7 @@ from ostinato_tcp.run.hold import hold_phase
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.run.outcome import traffic_notes
 from ostinato_tcp.run.probe import LONG_PROBE_BELOW, probe_drones, probe_servers
-from ostinato_tcp.run.probe_cache import BuildCheckCache
+from ostinato_tcp.run.probe_cache import BuildCheckCache, ProbeMemory
 from ostinato_tcp.run.result import PortReport, RunResult
 from ostinato_tcp.run.send import Sender
 from ostinato_tcp.run.teardown import teardown_phase
@@ -191,6 +191,7 @@ class Runner:
             probe = probe_drones(sc, self.ports, fault_checksum_bias=opts.fault_fast_build,
                                  rate_needs_precision=lambda c: asked == "max" or float(asked) >= LONG_PROBE_BELOW * c.value,
                                  cache=None if (opts.recheck_build or opts.fault_fast_build) else BuildCheckCache(),
+                                 memory=None if (opts.recheck_build or opts.fault_fast_build) else ProbeMemory(),
                                  free_entries=self.facts.free_entries if self.facts else None)
         self.gateway_macs, self.wires, self._probe_frames = probe.gateway_macs, probe.wires, probe.sent
         r.build_checks = [c.to_dict() for c in probe.checks]

@@ -281,10 +281,12 @@ class Sender:
                                     for side, c in self.baselines.items()})
 
     def after_send(self) -> None:
-        """Once the last batch is sent: the ports' counters settled, then its capture read (the
-        two wait on Drone one after the other, beside the DUT's dump)."""
-        self.settle_counters()
+        """Once the last batch is sent: its capture read, then the ports' counters settled (beside
+        the DUT's dump). The capture holds its last frames about a second after they were sent,
+        by when Drone (which refreshes its counters once a second) has counted them too: the two
+        waits are one."""
         self.finish_pending()
+        self.settle_counters()
         count_by_capture(self.result, {"a": self.a.name, "b": self.b.name}, self.ev)
 
     def settle_counters(self) -> None:

@@ -127,3 +127,23 @@ def test_the_docs_state_the_share_of_the_ceiling_a_run_may_ask():
         said[doc] = re.findall(r"(?:at most|above) (\d+)% of (?:the slower port|that)", text)
     assert all(said.values()), said
     assert {p for found in said.values() for p in found} == {f"{CEILING_USE * 100:.0f}"}, said
+
+
+def test_a_rate_far_below_a_remembered_ceiling_needs_no_new_probe():
+    from ostinato_tcp.run.probe_cache import REMEMBERED_SHARE
+
+    first = run(FakeDrone(pps=200_000), ScriptedDut(), **{"traffic.rate": 1000})
+    assert first.passed and first.plan.ceiling.remembered_at is None and first.timings["probe"] > 0
+    usable = first.plan.ceiling.usable
+    drone = FakeDrone(pps=200_000)
+    again = run(drone, ScriptedDut(), **{"traffic.rate": 1000})  # same ports, same Drone, far below the ceiling
+    assert again.passed and again.plan.ceiling.remembered_at is not None
+    assert again.plan.ceiling.value == pytest.approx(first.plan.ceiling.value)
+    assert drone.calls.count("startTransmit") == 3  # the run's SYNs, SYN-ACKs and ACKs: no probe went out
+    assert "no new probe" in again.build_checks[0]["note"]
+    # a rate near the ceiling is probed again, and so is every run after --recheck-build
+    near = run(FakeDrone(pps=200_000), ScriptedDut(), **{"traffic.rate": int(REMEMBERED_SHARE * usable) + 100})
+    assert near.passed and near.plan.ceiling.remembered_at is None
+    fresh = run(FakeDrone(pps=200_000), ScriptedDut(), RunOptions(poll_interval=0, recheck_build=True),
+                **{"traffic.rate": 1000})
+    assert fresh.plan.ceiling.remembered_at is None
