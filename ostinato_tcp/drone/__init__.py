@@ -23,7 +23,8 @@ def open_drone(host: str, port: int = 7878, *, backend: str = "builtin", **kwarg
         from ostinato_tcp.drone._client import DroneClient
         return DroneClient(host, port, **kwargs).connect()
     if backend == "python-ostinato":
-        if "ostinato_tcp.drone._pb.ostproto_pb2" in sys.modules:
+        # a second connection (one per port) finds python-ostinato loaded by the first: fine
+        if "ostinato_tcp.drone._pb.ostproto_pb2" in sys.modules and "ostinato.core" not in sys.modules:
             raise UsageError("the built-in Drone client is already loaded in this process; "
                              "python-ostinato cannot be used beside it")
         from ostinato_tcp.drone._python_ostinato import PythonOstinatoDrone

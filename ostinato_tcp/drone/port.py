@@ -25,6 +25,7 @@ import functools
 import ipaddress
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
@@ -327,10 +328,11 @@ class DronePort:
 
 
 def resolve_neighbors(ports: Iterable[DronePort]) -> None:
-    """One resolveDeviceNeighbors per Drone for all its ports (Drone waits ~0.5 s in it)."""
-    by_drone: dict[int, list[DronePort]] = {}
+    """One resolveDeviceNeighbors per Drone for all its ports (Drone waits ~0.5 s in it), on the
+    first port's connection when each port has one of its own."""
+    by_drone: dict[str, list[DronePort]] = {}
     for p in ports:
-        by_drone.setdefault(id(p.drone), []).append(p)
+        by_drone.setdefault(p.drone.endpoint, []).append(p)
     for group in by_drone.values():
         d = group[0].drone
         d.resolveDeviceNeighbors(d.port_id_list([p.id for p in group]))
@@ -338,16 +340,18 @@ def resolve_neighbors(ports: Iterable[DronePort]) -> None:
 
 def await_gateways(ports: dict[str, DronePort], targets: dict[str, set[int]], gateways: dict[str, int], *,
                    timeout: float) -> dict[str, set[int]]:
-    """Ask Drone to resolve (again each second: its resolve waits only briefly) and poll until
+    """Ask Drone to resolve (again and again: its resolve waits only briefly) and poll until
     every device in ``targets[side]`` knows ``gateways[side]``'s MAC, or ``timeout`` passes;
     returns the devices still without it, per side (empty when all resolved)."""
     deadline = time.monotonic() + timeout
-    next_ask = 0.0
+    next_ask, gap = 0.0, 0.1
     missing = {side: set(t) for side, t in targets.items()}
     while True:
         if time.monotonic() >= next_ask:
+            # asked again soon, then less often: a reply that came after Drone's brief wait is only
+            # recorded by the next ask (0.1 s, 0.2 s, 0.4 s, ... then every second)
             resolve_neighbors(ports[side] for side in missing)
-            next_ask = time.monotonic() + 1.0
+            next_ask, gap = time.monotonic() + gap, min(1.0, gap * 2)
         missing = {side: left for side in missing
                    if (left := ports[side].unresolved(targets[side], gateways[side]))}
         if not missing or time.monotonic() > deadline:
@@ -360,11 +364,19 @@ def gateway_changes(ports: dict[str, DronePort], gateways: dict[str, int],
     """After a send: each port's gateway MAC learnt again (its streams unloaded first, so Drone
     sends one ARP per device, not one per frame), against ``before``, the MACs the frames went
     to; one line per port whose gateway answers with another MAC now."""
+    def relearn(side: str) -> set[int]:
+        ports[side].unload()
+        return set(ports[side].relearn_gateway(gateways[side]).values())
+
+    conns = {id(p.drone) for p in ports.values()}
+    if len(conns) == len(ports) > 1:  # a connection per port: the ports relearn side by side (~0.5 s each)
+        with ThreadPoolExecutor(len(ports)) as pool:
+            learnt = dict(zip(ports, pool.map(relearn, list(ports))))
+    else:
+        learnt = {side: relearn(side) for side in ports}
     out = []
     for side, p in ports.items():
-        was = set(before.get(side, {}).values())
-        p.unload()
-        now = set(p.relearn_gateway(gateways[side]).values())
+        was, now = set(before.get(side, {}).values()), learnt[side]
         if now and was and now != was:
             out.append(f"port {side.upper()} ({p.name}): the gateway {ipaddress.ip_address(gateways[side])} answers "
                        f"ARP with {_macs(now)} after the send, but the run's frames went to {_macs(was)}, learnt "

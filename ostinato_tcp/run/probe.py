@@ -279,15 +279,15 @@ def probe_drones(sc, ports: dict[str, DronePort], *, rate_needs_precision=None, 
     def program(side: str, fast: bool, repeat: int = short_repeat) -> list[StreamSpec]:
         return probe_programs(sc, name, dport, wires if fast else {}, repeat=repeat, frames=frames)[side]
 
-    # build cost: per Drone, the mean over its ports
-    per_drone: dict[int, list[float]] = {}
+    # build cost: per Drone (the agent, whatever connections reach it), the mean over its ports
+    per_drone: dict[str, list[float]] = {}
     for side, p in ports.items():
         p.load(program(side, wires[side] is not None))
-        per_drone.setdefault(id(p.drone), []).append(p.build(timeout=60) / frames)
-    checks: dict[int, BuildCheck] = {}
-    to_check: dict[int, str] = {}  # Drone -> the side whose capture checks its frames
+        per_drone.setdefault(p.drone.endpoint, []).append(p.build(timeout=60) / frames)
+    checks: dict[str, BuildCheck] = {}
+    to_check: dict[str, str] = {}  # Drone -> the side whose capture checks its frames
     for side, p in ports.items():
-        key = id(p.drone)
+        key = p.drone.endpoint
         if key in checks:
             continue
         cost = sum(per_drone[key]) / len(per_drone[key])

@@ -47,7 +47,8 @@ from ostinato_tcp.run.hold import hold_phase
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.run.outcome import traffic_notes
 from ostinato_tcp.run.probe import LONG_PROBE_BELOW, probe_drones, probe_servers
-from ostinato_tcp.run.probe_cache import BuildCheckCache, ProbeMemory
+from ostinato_tcp.domain.ceiling import CEILING_USE
+from ostinato_tcp.run.probe_cache import REMEMBERED_SHARE, BuildCheckCache, ProbeMemory
 from ostinato_tcp.run.result import PortReport, RunResult
 from ostinato_tcp.run.send import Sender
 from ostinato_tcp.run.teardown import teardown_phase
@@ -88,6 +89,7 @@ class Runner:
         self.wires: dict = {"a": None, "b": None}
         self.gateway_macs: dict[str, dict[int, int]] = {}
         self._counters: dict = {}  # each port's counters before the probe (the run's sent counts start there)
+        self._dut_clear: Background | None = None  # the DUT's clear, started beside ARP when no probe is sent
         self._probe_frames: dict[str, int] = {}  # frames of the run's size each port's probe sent since
         self.owner = owner_tag(sc.name)
 
@@ -173,9 +175,29 @@ class Runner:
         with self._timed("configure"):
             self.ports["a"].add_devices(client_devices(sc, sp.first_ip, sp.ip_count))
             self.ports["b"].add_devices(server_devices(sc))
+            if self._probe_remembered():  # no probe entries to wait for: the DUT's clear runs beside ARP
+                self._dut_clear = Background(self._clear_dut)
             self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
             self._resolve()
             self._probe()
+
+    def _probe_remembered(self) -> bool:
+        """Whether an earlier run's probe of these ports will stand in for this run's (no probe sent)."""
+        opts, asked = self.opts, self.sc.traffic.rate
+        if opts.recheck_build or opts.fault_fast_build or asked == "max":
+            return False
+        entry = ProbeMemory().recall(self.ports, self.sc)
+        try:
+            rates = [int(r["count"]) / float(r["seconds"]) for r in entry["ceiling"].values()] if entry else []
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return False
+        return bool(rates) and float(asked) <= REMEMBERED_SHARE * CEILING_USE * min(rates)
+
+    def _clear_dut(self) -> None:
+        """The test's old entries (and the probe's) go; the counters the run's deltas start from."""
+        r = self.result
+        self.dut.clear(r.plan.space.servers, self.sc.dut.clear, also=probe_servers(self.sc))
+        r.health_before = self.dut.health()  # after the probe: its packets are not the run's
 
     def _probe(self) -> None:
         """Measure Drone (build cost, the fast build's frames, each port's send ceiling), then plan
@@ -216,9 +238,13 @@ class Runner:
         self.ev.phase("clear", f"clearing the test's entries on the DUT ({sc.dut.clear}) and reading its space "
                                "back, while Drone builds batch 1")
 
+        early = self._dut_clear
+
         def clear_then_prove() -> None:
-            self.dut.clear(r.plan.space.servers, sc.dut.clear, also=probe_servers(sc))  # the probe's entries too
-            r.health_before = self.dut.health()  # the counters the run's deltas start from (after the probe)
+            if early is None:
+                self._clear_dut()
+            else:
+                early.join()  # cleared while ARP resolved
             self._prove_fresh_start(announce=False)
 
         dut_side = Background(clear_then_prove)
@@ -256,7 +282,6 @@ class Runner:
             self.ev.batch_started(batch, len(r.plan.batches))
             self.sender.send_batch(batch)
         self._stop_poller()
-        self._check_gateways()
 
     def _verify(self) -> None:
         """Counters and the dump after the traffic. Drone's counters lag the end of transmit by
@@ -264,7 +289,12 @@ class Runner:
         once; after that the run ends with ``error`` set and the traffic figures still reported."""
         r = self.result
         self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
-        settle = Background(self.sender.after_send)
+
+        def after_traffic() -> None:  # beside the dump: the gateways' MACs now, the capture, the counters
+            self._check_gateways()
+            self.sender.after_send()
+
+        settle = Background(after_traffic)
         with self._timed("verify"):
             try:
                 r.health_after, r.verdict, r.dump = read_after_traffic(self.dut, r.expected, r.freshness,
@@ -311,6 +341,11 @@ class Runner:
 
     def _release(self) -> None:
         self._stop_poller()
+        if self._dut_clear is not None and self._dut_clear.is_alive():  # a fault came while the DUT was cleared
+            try:
+                self._dut_clear.join()
+            except BaseException:  # noqa: BLE001 (the run's own fault is the one reported)
+                pass
         with self._timed("cleanup"):
             release_all(self.ports, self.drones, self.result.warnings)
             close_quietly(self.dut)

@@ -29,9 +29,12 @@ from ostinato_tcp.scenario._model import _PATTERN_WORDS, LAB_PREFIX_RE, DroneEnd
 LabReader = Callable[[str], Optional[dict]]
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML has it (same marks)
+
+
 def _compose(text: str, source: str):
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -56,14 +59,12 @@ def _to_python(node, path: tuple, lines: dict, source: str) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(v, path + (i,), lines, source) for i, v in enumerate(node.value)]
-    loader = yaml.SafeLoader("")
+    constructor = yaml.constructor.SafeConstructor()  # a scalar's value, as safe_load makes it
     try:
-        return loader.construct_object(node, deep=True)
+        return constructor.construct_object(node, deep=True)
     except yaml.YAMLError as exc:  # e.g. an unknown tag like '!x', or a bad timestamp
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError(f"YAML: {problem}", file=source, line=node.start_mark.line + 1) from None
-    finally:
-        loader.dispose()
 
 
 def line_for(loc: tuple, lines: dict) -> int | tuple | None:
@@ -165,6 +166,10 @@ def validation_error(exc: ValidationError, lines: dict, source: str, model=None)
         loc = _clean_loc(err)
         if all(loc != seen for seen, _ in errs):
             errs.append((loc, err))
+    # a union's member that does not fit at all ("ports: Input should be a valid list" beside the
+    # dict member's own errors) says nothing the deeper errors under the same field do not
+    errs = [(loc, err) for loc, err in errs
+            if not (err["type"].endswith("_type") and any(len(o) > len(loc) and o[:len(loc)] == loc for o, _ in errs))]
     missing = {loc: err for loc, err in errs if err["type"] == "missing"}
     explained = set()
     out = []

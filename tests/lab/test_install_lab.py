@@ -61,7 +61,8 @@ def test_readme_quick_start_in_a_fresh_venv(lab, tmp_path):
     editor.write_text(EDITOR.format(python=sys.executable, lab_file=str(lab.lab_file), addresses=addresses))
     editor.chmod(0o755)
     script = "set -eux\n" + "\n".join(c.replace(PLACEHOLDER_DRONE, lab.drone_a["host"]) for c in cmds) + "\n"
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME",
+                                                            "OSTINATO_TCP_CHECK_SCHEMAS")}  # a user sets none of them
     env["PATH"] = ":".join(p for p in env.get("PATH", "/usr/bin:/bin").split(":") if ".venv" not in p)
     env.update(EDITOR=str(editor), OSTINATO_TCP_HISTORY=str(tmp_path / "history.sqlite"))
     p = subprocess.run(["bash", "-c", script], cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
@@ -69,8 +70,9 @@ def test_readme_quick_start_in_a_fresh_venv(lab, tmp_path):
     assert p.returncode == 0, out[-3000:] + p.stderr[-3000:]
     venv = checkout / "otcp"
     # the install is the fresh venv's, from the copy, not the project's .venv
+    # (from outside the checkout: python -c puts the current directory first on the path)
     where = subprocess.run([venv / "bin" / "python", "-c", "import ostinato_tcp; print(ostinato_tcp.__file__)"],
-                           cwd=checkout, env=env, capture_output=True, text=True).stdout
+                           cwd=tmp_path, env=env, capture_output=True, text=True).stdout
     assert where.startswith(str(venv)), where
     assert re.search(r"^\s*\d+\s+porta\s+up\b", out, re.M) and re.search(r"^\s*\d+\s+portb\s+up\b", out, re.M), out
     assert "wrote my-lab/lab.yaml" in out and "wrote my-lab/my-dut-10k.yaml" in out

@@ -90,7 +90,10 @@ def test_sweep_point_asking_more_than_drone_can_send_is_refused_with_the_measure
     assert [x["point"] for x in m["not_tested"]] == ["n10000-r3e+06"] and m["not_tested"][0]["status"] == "refused"
     slow = points["n10000-r5000"]["rates"]["offered_connection_rate"]["per_second"]
     assert m["point"] == "n10000-r5000" and m["connections_per_second"] == slow
-    assert abs(m["connections_per_second"] - 5000) / 5000 < 0.10
+    # counted at the rate it measured; a busy host that kept less than 5,000/s says so (a lagged point)
+    lagged = any(p["lagged"] for p in points["n10000-r5000"]["ports"].values())
+    assert [x["point"] for x in m["lagged_points"]] == (["n10000-r5000"] if lagged else [])
+    assert lagged or abs(m["connections_per_second"] - 5000) / 5000 < 0.10
     assert "point n10000-r3e+06: REFUSED, asked 3,000,000/s:" in stdout and "1 refused by the plan" in stdout
 
 
@@ -101,7 +104,10 @@ def test_the_tools_own_ssh_session_is_never_an_unexpected_entry(lab, tmp_path):
     controller = ssh["host"].rsplit(".", 1)[0] + "." + str(int(ssh["host"].rsplit(".", 1)[1]) - 1)
     data = {"name": "session", "drones": {"m": {"host": lab.drone_a["host"]}},
             "ports": {"a": {"drone": "m", "interface": "porta", "device": {"gateway": ssh["host"], "prefix": 30}},
-                      "b": {"drone": "m", "interface": "portb", "device": {"gateway": ssh["host"], "prefix": 30}}},
+                      # (sends nothing: port B's gateway only needs to be another address of the server's subnet)
+                      "b": {"drone": "m", "interface": "portb",
+                            "device": {"gateway": ssh["host"].rsplit(".", 1)[0] + "." + str(
+                                (int(ssh["host"].rsplit(".", 1)[1]) & ~7) + 1), "prefix": 29}}},
             "connections": {"client_ip": controller, "server_ip": ssh["host"], "server_port": 22,
                             "first_client_port": 1024, "count": 1},
             "traffic": {"rate": 10},

@@ -36,10 +36,16 @@ def test_lab_1000_the_article(ot, lab):
     assert rep["ports"]["a"]["sent_packets"] == 2000 and rep["ports"]["b"]["sent_packets"] == 1000
     assert rep["ports"]["a"]["frames_exact"] and rep["ports"]["b"]["frames_exact"]
     assert "port A porta: sent 2000/2000 packets" in out and "port B portb: sent 1000/1000 packets" in out
-    # the three rates, measured: the SYN phase at 100/s, end to end half of it (SYNs and ACKs share port A)
+    # the three rates, measured: the SYN phase at the pace port A kept (100/s asked; a busy host keeps
+    # a little less, within traffic.rate_tolerance or the port is reported lagging), end to end half
+    # of it (SYNs and ACKs share port A's pace)
     offered, e2e = rep["rates"]["offered_connection_rate"], rep["rates"]["end_to_end_connection_rate"]
-    assert abs(offered["per_second"] - 100) < 1 and offered["bound_pct"] < 1
-    assert abs(e2e["per_second"] - 50) < 0.5 and rep["freshness"]["timestamps"] is True
+    a_rate = rep["ports"]["a"]["packet_rate"]
+    assert offered["bound_pct"] < 1 and abs(offered["per_second"] - a_rate["per_second"]) <= \
+        a_rate["per_second"] * (offered["bound_pct"] + a_rate["bound_pct"] + 0.5) / 100, (offered, a_rate)
+    assert abs(offered["per_second"] - 100) <= 100 * 0.10  # the scenario's rate_tolerance
+    assert abs(e2e["per_second"] - offered["per_second"] / 2) <= offered["per_second"] * 0.01
+    assert rep["freshness"]["timestamps"] is True
     assert not rep["ports"]["a"]["lagged"] and not rep["ports"]["b"]["lagged"]
     assert set(rep["timings"]) >= {"configure", "build", "send", "verify", "total"}
     assert rep["scenario"]["traffic"]["client_isn"] == 100

@@ -42,10 +42,16 @@ def test_wheel_holds_protos_templates_typing_marker_licence_and_plugin(tmp_path)
 def test_shipped_scenarios_are_found_and_a_wrong_name_lists_them():
     import pytest
 
-    from ostinato_tcp import load_scenario, shipped_scenario
+    from ostinato_tcp import shipped_scenario
 
     p = shipped_scenario("lab-1000.yaml")
     assert p == ROOT / "scenarios" / "lab-1000.yaml"
     with pytest.raises(FileNotFoundError, match="lab-1000.yaml"):
         shipped_scenario("lab-1001.yaml")
-    assert load_scenario(p, lab_file=ROOT / "ostinato_tcp" / "templates" / "lab.yaml").connections.count == 1000
+    # a lab that is not up: its endpoints as its configuration would give them
+    from ostinato_tcp.lab._lab import Lab
+    from ostinato_tcp.scenario import load_scenario as load_with
+
+    assert load_with(p, lab_reader=lambda prefix: Lab.from_state(prefix).endpoints().to_dict()).connections.count == 1000
+    with pytest.raises(Exception, match="not up"):
+        load_with(p, lab_reader=lambda prefix: None)
