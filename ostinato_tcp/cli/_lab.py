@@ -55,9 +55,13 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
 @click.option("--ipv6", is_flag=True,
               help="IPv6 on the DUT's test links too: fd00:1::1/64 (A), fd00:2::1/64 (B); pair i fd00:<2i-1>::1, "
                    "fd00:<2i>::1.")
+@click.option("--dut", "dut", type=click.Choice(["conntrack", "procfs"]), default="conntrack", show_default=True,
+              help="What the DUT's SSH login offers: conntrack-tools, or only /proc/net/nf_conntrack (procfs: no "
+                   "sbin on its PATH; its lab file sets dut.clear and dut.clear_after to none).")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
-           conntrack_buckets, table, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, json, report_json) -> None:
+           conntrack_buckets, table, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, dut, json,
+           report_json) -> None:
     """Build the lab with these settings (a running lab is brought to them) and print its endpoints.
 
     The options describe the whole lab: settings not given return to their defaults.
@@ -73,7 +77,7 @@ def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout
                         syn_sent_timeout=syn_sent_timeout, syn_recv_timeout=syn_recv_timeout,
                         conntrack_max=conntrack_max, conntrack_buckets=conntrack_buckets, nat=nat,
                         sudo_user=sudo_user, jump_host=jump_host, dut_netns=dut_netns, pairs=pairs,
-                        drone_per_pair=drone_per_pair, ipv6=ipv6)).up()
+                        drone_per_pair=drone_per_pair, ipv6=ipv6, dut=dut)).up()
     emit_json(eps.to_dict(), kind="lab", as_json=json, report_json=report_json)
     if not (json or report_json == "-"):
         _print_endpoints(eps.to_dict())
@@ -97,7 +101,9 @@ def _print_endpoints(e: dict) -> None:
     click.echo(f"  DUT: {d['namespace']} gateways {d['client_gateway']} (A side), {d['server_gateway']} (B side)"
                + (f"; IPv6 {d['client_gateway6']}, {d['server_gateway6']}" if d.get("ipv6") else "")
                + (f", NAT {d['nat']}" if d["nat"] else "")
-               + (f"; forwards in netns {d['netns']} (dut.netns)" if d.get("netns") else ""))
+               + (f"; forwards in netns {d['netns']} (dut.netns)" if d.get("netns") else "")
+               + ("; its SSH login has no conntrack-tools: read through /proc (procfs, read only)"
+                  if d.get("kind") == "procfs" else ""))
     if e.get("lab_file"):
         click.echo(f"  lab file: {e['lab_file']}")
 

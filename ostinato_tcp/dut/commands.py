@@ -143,3 +143,55 @@ def compressed_dump_script(argv: list[str]) -> str:
 
 def gzip_probe_script() -> str:
     return "command -v gzip >/dev/null && echo yes || echo no"
+
+
+# ----------------------------------------------------------------------------- /proc (read only)
+PROC_TABLE = "/proc/net/nf_conntrack"
+PROC_STATS = "/proc/net/stat/nf_conntrack"
+
+
+def detect_script(ct: str = CONNTRACK) -> str:
+    """Prints which driver can read this DUT: ``conntrack`` (conntrack-tools found), ``procfs``
+    (only ``/proc/net/nf_conntrack`` readable) or ``none``."""
+    q = shlex.quote(ct)
+    return (f"if command -v {q} >/dev/null 2>&1; then echo driver=conntrack; "
+            f"elif [ -r {PROC_TABLE} ]; then echo driver=procfs; else echo driver=none; fi")
+
+
+def proc_health_script() -> str:
+    """The health script of a DUT read through /proc: the sysctls as :func:`health_script`
+    prints them, then the per-CPU statistics table (hexadecimal columns under a header)."""
+    reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
+    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); echo ip6_forward=$(cat {FORWARDING6} 2>/dev/null); "
+            f"echo kernel=$(uname -r); echo uid=$(id -u); "
+            f"if [ -r {PROC_TABLE} ]; then echo procfs=yes; else echo procfs=no; fi; "
+            f"echo stats-begin; cat {PROC_STATS} 2>/dev/null; echo stats-end")
+
+
+def proc_space_pattern(servers, state: str | None = None) -> str:
+    """An extended regular expression taking the /proc lines of TCP entries whose original
+    direction goes to one of the test's server endpoints (in ``state`` when given). Built from
+    parsed addresses and integer ports only."""
+    eps = _servers(servers)
+    fam = "ipv6 +10" if ":" in _ip(eps[0][0]) else "ipv4 +2"
+    dsts = sorted({_ip(ip).replace(".", "\\.") for ip, _ in eps})
+    ports = sorted({_port(p) for _, p in eps})
+    st = state if state and state.replace("_", "").isalpha() and state.isupper() else "[A-Z_]+"
+    return (f"^{fam} +tcp +6 +[0-9]+ +{st} +src=[^ ]+ dst=({'|'.join(dsts)}) sport=[0-9]+ "
+            f"dport=({'|'.join(ports)}) ")
+
+
+def proc_dump_script(servers, state: str | None = None) -> str:
+    """The test's entries from /proc/net/nf_conntrack; grep's 'nothing matched' (1) is no error."""
+    pat = shlex.quote(proc_space_pattern(servers, state))
+    return f"grep -E {pat} {PROC_TABLE}; rc=$?; [ $rc -le 1 ]"
+
+
+def proc_count_script(servers, state: str | None = None) -> str:
+    pat = shlex.quote(proc_space_pattern(servers, state))
+    return f"grep -c -E {pat} {PROC_TABLE}; rc=$?; [ $rc -le 1 ]"
+
+
+def proc_icmp_script(client_ip, server_ip) -> str:
+    pat = shlex.quote(f"^ipv4 +2 +icmp +1 +[0-9]+ +src={_ip(client_ip)} dst={_ip(server_ip)} ".replace(".", "\\."))
+    return f"grep -c -E {pat} {PROC_TABLE}; rc=$?; [ $rc -le 1 ]"

@@ -8,6 +8,7 @@ driver: the read-back before the first packet, the verdict, NAT learning, the de
 
     DutDriver                    the contract (this module)
     ├── ConntrackDriver          conntrack-tools over SSH (:mod:`.conntrack`)
+    │   └── ProcfsDriver         /proc/net/nf_conntrack over SSH, read only (:mod:`.procfs`)
     └── FakeDut                  an in-memory table, for unit tests (:mod:`.fake`)
 
 A driver is a context manager; :meth:`close` is safe to call twice.
@@ -34,6 +35,8 @@ class DutDriver(ABC):
     """One DUT, as a run uses it. Every method may raise a :class:`~ostinato_tcp.errors.DutError`."""
 
     kind: str = "?"  # the driver's name, as reports give it
+    can_delete: bool = True  # False: a read-only driver (dut.clear and dut.clear_after must be none)
+    chosen: str = ""  # how the driver was chosen (dut.kind, or what auto found)
 
     # ------------------------------------------------------------------ the primitives
     @property
@@ -114,6 +117,7 @@ class DutDriver(ABC):
                          "first packet" if timestamps else
                          "the test's space read back empty before the first packet",
                 "entries_before": 0, "unexpected_before": before.unexpected, "clear": clear,
+                "driver": self.kind, "driver_chosen": self.chosen or f"dut.kind: {self.kind}",
                 "timestamps": timestamps, "started_at": time.monotonic()}
 
     def verify(self, expected: Expected, *, fresh: dict | None = None, timeout: float | None = None,
@@ -188,3 +192,17 @@ def close_quietly(dut: DutDriver | None) -> None:
         dut.close()
     except OstinatoTcpError:
         pass
+
+
+def refuse_deletes(dut: DutDriver, sc) -> None:
+    """Raise UsageError (before anything is sent) when the scenario asks a read-only driver to
+    delete entries; the message names the field."""
+    if dut.can_delete:
+        return
+    for name in ("clear", "clear_after"):
+        value = getattr(sc.dut, name)
+        if value != "none":
+            raise UsageError(f"dut.{name}: {value}: the DUT's driver, {dut.kind} ({dut.chosen or 'dut.kind'}), "
+                             "reads the table and cannot delete entries; set dut.clear: none and "
+                             "dut.clear_after: none (and new client ports for each run: "
+                             "connections.first_client_port)")

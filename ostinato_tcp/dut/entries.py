@@ -219,3 +219,32 @@ def parse_stats_output(text: str) -> dict[str, int]:
             if sep and k != "cpu" and v.isdigit():
                 totals[k] = totals.get(k, 0) + int(v)
     return totals
+
+
+# /proc/net/stat/nf_conntrack: a header of column names, then one row of hexadecimal numbers per
+# CPU. The columns conntrack -S also prints get its names; the rest (always 0 or a global count)
+# are left out.
+_PROC_STAT_NAMES = {"found": "found", "invalid": "invalid", "insert": "insert", "insert_failed": "insert_failed",
+                    "drop": "drop", "early_drop": "early_drop", "icmp_error": "error",
+                    "search_restart": "search_restart", "clashres": "clash_resolve", "chainlength": "chaintoolong"}
+
+
+def parse_proc_stats(text: str) -> dict[str, int]:
+    """``/proc/net/stat/nf_conntrack`` -> the counters of ``conntrack -S``, summed over CPUs."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0][0] != "entries":
+        return {}
+    header = lines[0]
+    totals = {name: 0 for col, name in _PROC_STAT_NAMES.items() if col in header}
+    for row in lines[1:]:
+        if len(row) != len(header):
+            continue
+        try:
+            values = [int(v, 16) for v in row]
+        except ValueError:
+            continue
+        for col, v in zip(header, values):
+            name = _PROC_STAT_NAMES.get(col)
+            if name is not None:
+                totals[name] += v
+    return totals

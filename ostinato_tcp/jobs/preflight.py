@@ -22,6 +22,8 @@ from ostinato_tcp.domain.plan import HASH_LOAD_WARN, hash_load, make_plan
 from ostinato_tcp.domain.streams import client_devices, server_devices
 from ostinato_tcp.drone import DroneApi
 from ostinato_tcp.drone.port import DronePort
+from ostinato_tcp.dut.commands import PROC_TABLE as C_PROC
+from ostinato_tcp.dut.contract import refuse_deletes
 from ostinato_tcp.errors import EXIT_INFRA, EXIT_OK, EXIT_USAGE, DroneError, DutError, OstinatoTcpError, UsageError
 from ostinato_tcp.ground.addr import mac_text
 from ostinato_tcp.ground.naming import object_name, owner_tag
@@ -118,12 +120,19 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Opener
         rep.add("DUT SSH", OK, f"{dut.where}, host key verified" + (
             f", through {len(sc.dut.jump)} jump host(s)" if sc.dut.jump else "") + (
             f", namespace {sc.dut.netns}" if sc.dut.netns else ""))
+        rep.add("DUT driver", OK, f"{dut.kind} ({dut.chosen or 'dut.kind'})"
+                + ("" if dut.can_delete else "; read only: deletes nothing"))
+        try:
+            refuse_deletes(dut, sc)
+        except UsageError as exc:
+            rep.add("DUT driver", FAIL, str(exc))
         try:
             h = dut.health()
         except DutError as exc:
             rep.add("DUT conntrack", FAIL, str(exc), exit_code=EXIT_INFRA)
             return None
-        rep.add("DUT conntrack", OK, f"conntrack runs as {'root' if h.uid == 0 else 'sudo'}; kernel {h.kernel}")
+        reads = "conntrack runs" if dut.kind == "conntrack" else f"{C_PROC} is read"
+        rep.add("DUT conntrack", OK, f"{reads} as {'root' if h.uid == 0 else 'sudo'}; kernel {h.kernel}")
         key, value = (("net.ipv6.conf.all.forwarding", h.ip6_forward) if sc.connections.family == 6 else
                       ("net.ipv4.ip_forward", h.ip_forward))
         if value == 1:

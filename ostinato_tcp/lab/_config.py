@@ -42,6 +42,11 @@ _GLOBAL_SYSCTLS = {
 }
 
 
+DUT_KINDS = ("conntrack", "procfs")
+# the PATH of a procfs DUT's SSH logins: no sbin, so no conntrack-tools (nor sysctl, nor ip)
+PROCFS_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
 @dataclass(frozen=True)
 class LabConfig:
     prefix: str = DEFAULT_PREFIX
@@ -65,6 +70,7 @@ class LabConfig:
     dut_netns: bool = False  # the DUT forwards in a namespace one level deeper than its sshd
     pairs: int = 1  # port pairs: pair i (from 2) is porta<i>/portb<i> --- dut-a<i>/dut-b<i>
     drone_per_pair: bool = False  # pairs from 2 each on a Drone of their own (namespace <prefix>-p<i>)
+    dut: str = "conntrack"  # what the DUT's SSH login offers: conntrack-tools, or only /proc (procfs)
 
     def validate(self) -> None:
         if not _PREFIX_RE.match(self.prefix):
@@ -83,6 +89,10 @@ class LabConfig:
                 ipaddress.IPv4Interface(getattr(self, name))
             except ValueError:
                 raise LabError(f"lab {name} {getattr(self, name)!r}: not an IPv4 address/prefix") from None
+        if self.dut not in DUT_KINDS:
+            raise LabError(f"lab dut {self.dut!r}: choose one of {', '.join(DUT_KINDS)}")
+        if self.dut == "procfs" and self.dut_netns:
+            raise LabError("lab dut procfs: goes without dut_netns (its login has no 'ip' to enter the namespace)")
         if self.tcp_loose not in (0, 1):
             raise LabError(f"lab tcp_loose {self.tcp_loose!r}: must be 0 or 1")
         for name in ("syn_sent_timeout", "syn_recv_timeout", "conntrack_max", "conntrack_buckets"):
@@ -222,7 +232,7 @@ def endpoints_of(c: LabConfig) -> Endpoints:
              "server_gateway6": c.server_gateway6 if c.ipv6 else None, "client_interface": DUT_A,
              "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
              "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
-             "syn_recv_timeout": c.syn_recv_timeout},
+             "syn_recv_timeout": c.syn_recv_timeout, "kind": c.dut},
         namespaces=c.namespaces(),
         pairs=[_pair_endpoint(c, i, drone_a_host) for i in range(1, c.pairs + 1)],
         lab_file=str(sd / "lab.yaml"),
@@ -286,6 +296,8 @@ def lab_file_data(c: LabConfig, e: Endpoints) -> dict:
                     "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
     if e.dut["netns"]:
         data["dut"]["netns"] = e.dut["netns"]
+    if e.dut.get("kind") == "procfs":  # a read-only driver: the run deletes nothing
+        data["dut"].update(clear="none", clear_after="none")
     if c.pairs > 1:
         pairs = [dict(data["ports"])]
         for p in e.pairs[1:]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ostinato_tcp.errors import LabError
-from ostinato_tcp.lab._config import LabConfig
+from ostinato_tcp.lab._config import PROCFS_PATH, LabConfig
 from ostinato_tcp.lab._sys import in_ns, pid_alive, read_pid, run, tcp_open, wait_tcp, which
 
 
@@ -107,7 +107,7 @@ def sshd_config(config: LabConfig, listen: list[str], *, host_key: str = "ssh_ho
         "PrintMotd no",
         "MaxSessions 50",
         "MaxStartups 50:30:100",
-    ] + ([f"Match User {c.sudo_user_name}", "    PasswordAuthentication yes"] if c.sudo_user else []) + [""])
+    ] + ([f"SetEnv PATH={PROCFS_PATH}"] if c.dut == "procfs" else []) + ([f"Match User {c.sudo_user_name}", "    PasswordAuthentication yes"] if c.sudo_user else []) + [""])
 
 
 def ensure_sshd(config: LabConfig, state: dict, eps) -> None:

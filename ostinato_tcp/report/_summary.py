@@ -164,4 +164,7 @@ def _traffic_lines(r) -> list[str]:
                      + ("" if order["same_clock"] else " (two Drone hosts: their clocks' offset is in these)"))
     if r.freshness:
         lines.append(f"  fresh: {r.freshness['proof']}")
+        if r.freshness.get("driver"):
+            lines.append(f"  proof by the DUT's table, read by the {r.freshness['driver']} driver "
+                         f"({r.freshness.get('driver_chosen')})")
     return lines

@@ -4,7 +4,7 @@ devices on them and wait until every device knows its gateway's MAC.
 
 :class:`Openers` is the seam: how Drones and the DUT are opened. Runs and jobs take one, so unit
 tests put the in-memory FakeDrone and FakeDut in (a real run opens the built-in client and the
-conntrack driver over SSH).
+driver of ``dut.kind`` over SSH).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Callable
 
 from ostinato_tcp.drone import DroneApi, open_drone
 from ostinato_tcp.drone.port import DronePort, await_gateways
-from ostinato_tcp.dut import ConntrackDriver
+from ostinato_tcp.dut.select import open_driver
 from ostinato_tcp.dut.contract import DutDriver
 from ostinato_tcp.errors import DroneError, OstinatoTcpError, RunFault, UnknownPortError
 from ostinato_tcp.run.options import RunOptions
@@ -30,7 +30,7 @@ DutOpener = Callable[[Scenario, RunOptions], DutDriver]
 
 def open_dut(sc: Scenario, opts: RunOptions) -> DutDriver:
     """Log in to the scenario's DUT with the run's SSH options (host keys checked)."""
-    return ConntrackDriver.open(sc.dut, accept_new_host_key=opts.accept_new_host_key, password=opts.dut_password)
+    return open_driver(sc.dut, accept_new_host_key=opts.accept_new_host_key, password=opts.dut_password)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from ostinato_tcp.domain.plan import make_plan
 from ostinato_tcp.domain.streams import client_devices, server_devices
 from ostinato_tcp.drone import DroneApi, check_backend
 from ostinato_tcp.drone.port import DronePort, gateway_changes
-from ostinato_tcp.dut.contract import DutDriver, close_quietly
+from ostinato_tcp.dut.contract import DutDriver, close_quietly, refuse_deletes
 from ostinato_tcp.errors import Interrupted, OstinatoTcpError
 from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.ground.background import Background
@@ -147,6 +147,7 @@ class Runner:
         self.ev.phase("plan", "reading the DUT and planning")
         with self._timed("plan"):
             self.dut = self.openers.open_dut(self.sc, self.opts)
+            refuse_deletes(self.dut, self.sc)
             r.health_before = self.dut.health()
             self.facts = plan_facts(self.dut, r.health_before, self.sc, reserved=self.reserved)
             r.plan = make_plan(self.sc, self.facts, force=self.opts.force, overfill=self.overfill)

@@ -253,6 +253,9 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
     dut.setdefault("user", ssh["user"])
     if eps["dut"].get("netns"):  # the lab's DUT forwards in a namespace of its own
         dut["netns"] = eps["dut"]["netns"]
+    if eps["dut"].get("kind") == "procfs":  # a lab DUT read through /proc deletes nothing
+        dut.setdefault("clear", "none")
+        dut.setdefault("clear_after", "none")
     out["dut"] = dut
     return out
 

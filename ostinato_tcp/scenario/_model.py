@@ -276,6 +276,9 @@ class DutConfig(_Model):
     connect_timeout: float = Field(10, gt=0)
     command_timeout: float = Field(300, gt=0)
     compress: Literal["auto", "on", "off"] = "auto"
+    kind: Literal["auto", "conntrack", "procfs"] = Field(
+        "auto", description="how the DUT's table is read: conntrack (conntrack-tools), procfs "
+                            "(/proc/net/nf_conntrack, read only) or auto (conntrack where found, else procfs)")
     conntrack: str = Field("conntrack", pattern=_CMD_RE, description="conntrack's name or absolute path on the DUT")
     netns: Optional[str] = Field(None, pattern=_NETNS_RE,
                                  description="the network namespace where the DUT forwards (ip netns exec NAME ...)")
