@@ -23,3 +23,7 @@ class Background(threading.Thread):
         super().join(timeout)
         if self.error is not None:
             raise self.error
+
+    def join_quietly(self) -> None:
+        """Wait for ``fn`` to end and drop its error (a clean-up path: another error is the one reported)."""
+        super().join()

@@ -79,6 +79,15 @@ def resolve(sc: Scenario, ports: dict[str, DronePort], targets: dict[str, set[in
     return await_gateways(ports, targets, gateways(sc, ports), timeout=timeout)
 
 
+def resolve_space(sc: Scenario, ports: dict[str, DronePort], space, timeout: float = ARP_TIMEOUT) -> None:
+    """Wait until every client address of ``space`` (port A) and every server address (port B)
+    knows its gateway's MAC; a RunFault naming the devices still without it."""
+    targets = {"a": set(range(space.first_ip, space.first_ip + space.ip_count)), "b": set(space.servers.ips())}
+    missing = resolve(sc, ports, targets, timeout=timeout)
+    if missing:
+        raise unresolved_fault(sc, ports, missing, space.ip_text)
+
+
 def unresolved_fault(sc: Scenario, ports: dict[str, DronePort], missing: dict[str, set[int]], ip_text,
                      timeout: float = ARP_TIMEOUT) -> RunFault:
     """The fault of devices whose gateway did not answer, naming the port, the gateway and the fix."""

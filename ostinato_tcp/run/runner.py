@@ -40,15 +40,14 @@ from ostinato_tcp.ground.background import Background
 from ostinato_tcp.ground.measure import stopwatch
 from ostinato_tcp.ground.naming import owner_tag
 from ostinato_tcp.run.connect import (DroneOpener, DutOpener, Openers, connect_drone, find_port, gateways, release_all,
-                                      resolve, stop_all, unresolved_fault)
+                                      resolve_space, stop_all)
 from ostinato_tcp.run.dut_phases import CountPoller, clear_after, plan_facts, read_after_traffic
 from ostinato_tcp.run.events import RunEvents
 from ostinato_tcp.run.hold import hold_phase
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.run.outcome import traffic_notes
-from ostinato_tcp.run.probe import LONG_PROBE_BELOW, probe_drones, probe_servers
-from ostinato_tcp.domain.ceiling import CEILING_USE
-from ostinato_tcp.run.probe_cache import REMEMBERED_SHARE, BuildCheckCache, ProbeMemory
+from ostinato_tcp.run.probe import probe_servers
+from ostinato_tcp.run.probe_phase import measure_drone, probe_stands_in, replan
 from ostinato_tcp.run.result import PortReport, RunResult
 from ostinato_tcp.run.send import Sender
 from ostinato_tcp.run.teardown import teardown_phase
@@ -104,26 +103,19 @@ class Runner:
         t_start = time.monotonic()
         r.timings.update(build=0.0, send=0.0)
         try:
-            self._plan()
-            self._claim()
-            self._configure()
-            self._prepare()
-            self._send()
-            self._verify()
-            self._report()
-            self._hold()
-            self._teardown()
-            self._clear_after()
+            for phase in (self._plan, self._claim, self._configure, self._prepare, self._send, self._verify,
+                          self._report, self._hold, self._teardown, self._clear_after):
+                phase()
         except (OstinatoTcpError, Interrupted) as exc:
             r.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
             r.exception = exc
             with _signals.shielded():
-                self._stop_all()
+                stop_all(self.ports)  # a fault must not leave traffic running
             if isinstance(exc, Interrupted):
                 exc.result = r
         except BaseException:  # a bug, or KeyboardInterrupt without our handlers: stop, clean up, raise
             with _signals.shielded():
-                self._stop_all()
+                stop_all(self.ports)  # a fault must not leave traffic running
             raise
         finally:
             with _signals.shielded():  # a signal now waits until the clean-up is done
@@ -176,23 +168,11 @@ class Runner:
         with self._timed("configure"):
             self.ports["a"].add_devices(client_devices(sc, sp.first_ip, sp.ip_count))
             self.ports["b"].add_devices(server_devices(sc))
-            if self._probe_remembered():  # no probe entries to wait for: the DUT's clear runs beside ARP
+            if probe_stands_in(self.ports, sc, self.opts):  # no probe entries to wait for: clear beside ARP
                 self._dut_clear = Background(self._clear_dut)
             self.ev.phase("arp", "resolving the DUT's gateways from the emulated devices")
             self._resolve()
             self._probe()
-
-    def _probe_remembered(self) -> bool:
-        """Whether an earlier run's probe of these ports will stand in for this run's (no probe sent)."""
-        opts, asked = self.opts, self.sc.traffic.rate
-        if opts.recheck_build or opts.fault_fast_build or asked == "max":
-            return False
-        entry = ProbeMemory().recall(self.ports, self.sc)
-        try:
-            rates = [int(r["count"]) / float(r["seconds"]) for r in entry["ceiling"].values()] if entry else []
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            return False
-        return bool(rates) and float(asked) <= REMEMBERED_SHARE * CEILING_USE * min(rates)
 
     def _clear_dut(self) -> None:
         """The test's old entries (and the probe's) go; the counters the run's deltas start from."""
@@ -202,25 +182,18 @@ class Runner:
 
     def _probe(self) -> None:
         """Measure Drone (build cost, the fast build's frames, each port's send ceiling), then plan
-        again with what was measured: batches and phase gaps depend on the build, the rate on the
-        ceiling (a rate above it is refused here, before the DUT is touched)."""
-        r, sc, opts = self.result, self.sc, self.opts
+        again with what was measured (:mod:`.probe_phase`)."""
+        r, sc = self.result, self.sc
         self.ev.phase("probe", f"measuring Drone: its build ({sc.traffic.drone_build} form) and both ports' send "
                                "ceiling")
-        asked = sc.traffic.rate
         # the ports' counters before the probe: the run's sent counts start here, less the probe's frames
         self._counters = {side: p.counters() for side, p in self.ports.items()}
         with self._timed("probe"):
-            probe = probe_drones(sc, self.ports, fault_checksum_bias=opts.fault_fast_build,
-                                 rate_needs_precision=lambda c: asked == "max" or float(asked) >= LONG_PROBE_BELOW * c.value,
-                                 cache=None if (opts.recheck_build or opts.fault_fast_build) else BuildCheckCache(),
-                                 memory=None if (opts.recheck_build or opts.fault_fast_build) else ProbeMemory(),
-                                 free_entries=self.facts.free_entries if self.facts else None)
+            probe = measure_drone(sc, self.ports, self.opts, self.facts.free_entries if self.facts else None)
         self.gateway_macs, self.wires, self._probe_frames = probe.gateway_macs, probe.wires, probe.sent
         r.build_checks = [c.to_dict() for c in probe.checks]
         r.warnings.extend(c.note for c in probe.checks if c.form == "resolve" and c.note)
-        plan = make_plan(sc, self.facts, force=opts.force, measured_build=probe.per_packet, fast=probe.fast,
-                         overfill=self.overfill, ceiling=probe.ceiling)
+        plan = replan(sc, self.facts, self.opts, probe, overfill=self.overfill)
         if plan.space != r.plan.space:
             r.expected = plan.expected()
         r.warnings.extend(w for w in plan.warnings if w not in r.warnings)
@@ -254,10 +227,6 @@ class Runner:
         finally:
             dut_side.join()
 
-    def _check_gateways(self) -> None:
-        """After the send: the gateways' MACs now, against those the frames were sent to."""
-        self.result.gateway_changes.extend(gateway_changes(self.ports, gateways(self.sc, self.ports),
-                                                           self.gateway_macs))
 
     def _prove_fresh_start(self, announce: bool = True) -> None:
         if announce:
@@ -268,11 +237,7 @@ class Runner:
 
     def _resolve(self) -> None:
         """Every emulated device must know its gateway's MAC before anything is built."""
-        sp = self.result.plan.space
-        targets = {"a": set(range(sp.first_ip, sp.first_ip + sp.ip_count)), "b": set(sp.servers.ips())}
-        missing = resolve(self.sc, self.ports, targets)
-        if missing:
-            raise unresolved_fault(self.sc, self.ports, missing, sp.ip_text)
+        resolve_space(self.sc, self.ports, self.result.plan.space)
 
     def _send(self) -> None:
         r = self.result
@@ -291,8 +256,9 @@ class Runner:
         r = self.result
         self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection")
 
-        def after_traffic() -> None:  # beside the dump: the gateways' MACs now, the capture, the counters
-            self._check_gateways()
+        def after_traffic() -> None:  # beside the dump: the gateways' MACs now (against those the frames
+            # were sent to), the capture, the counters
+            r.gateway_changes.extend(gateway_changes(self.ports, gateways(self.sc, self.ports), self.gateway_macs))
             self.sender.after_send()
 
         settle = Background(after_traffic)
@@ -336,17 +302,10 @@ class Runner:
             self.result.peak_count = self._poller.peak
             self._poller = None
 
-    def _stop_all(self) -> None:
-        """Stop transmit on every port this run started (a fault must not leave traffic running)."""
-        stop_all(self.ports)
-
     def _release(self) -> None:
         self._stop_poller()
-        if self._dut_clear is not None and self._dut_clear.is_alive():  # a fault came while the DUT was cleared
-            try:
-                self._dut_clear.join()
-            except BaseException:  # noqa: BLE001 (the run's own fault is the one reported)
-                pass
+        if self._dut_clear is not None:  # a fault came while the DUT was cleared: its error is not the run's
+            self._dut_clear.join_quietly()
         with self._timed("cleanup"):
             release_all(self.ports, self.drones, self.result.warnings)
             close_quietly(self.dut)

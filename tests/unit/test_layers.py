@@ -40,3 +40,20 @@ def test_an_upward_import_breaks_the_rule(tmp_path):
     result.write_text(result.read_text() + "\nfrom ostinato_tcp.run import runner  # noqa: E402,F401\n")
     p = lint(tmp_path)
     assert "No import cycle between the modules of a package BROKEN" in p.stdout, p.stdout
+
+
+def test_no_module_over_450_lines_and_no_class_over_250():
+    """Sizes that keep each module and class readable in one sitting (generated code aside)."""
+    import ast
+
+    big = []
+    for path in (ROOT / "ostinato_tcp").rglob("*.py"):
+        if "_pb" in path.parts:
+            continue
+        text = path.read_text()
+        if text.count("\n") > 450:
+            big.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 250:
+                big.append(f"{path.relative_to(ROOT)}:{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert big == []
