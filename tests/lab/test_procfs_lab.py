@@ -100,9 +100,10 @@ def test_a_scenario_asking_the_procfs_driver_to_delete_is_refused(procfs_lab, tm
 
 def test_check_picks_conntrack_where_it_is(lab, tmp_path):
     sc = {"name": "auto", "lab_file": lab.lab_file,  # the shared test lab: conntrack-tools present
-          "connections": {"client_ip": "10.1.1.100", "server_ip": "10.2.2.100", "server_port": 8080, "count": 100}}
+          "connections": {"client_ip": "10.1.1.100", "server_ip": "10.2.2.100", "server_port": 8080, "count": 100,
+                          "first_client_port": 23420}, "traffic": {"rate": 100}}
     path = tmp_path / "auto.yaml"
     path.write_text(yaml.safe_dump(sc))
     p = tool(tmp_path, "check", str(path))
-    line = next(x for x in p.stdout.splitlines() if "DUT driver" in x)
+    line = next((x for x in p.stdout.splitlines() if "DUT driver" in x), p.stdout + p.stderr)
     assert "conntrack" in line and "conntrack-tools found" in line, line
