@@ -235,15 +235,11 @@ class Lab:
             removed.append(f"restored {key}={value}")
         state.setdefault("created", {})
         removed += _sshd.remove_sudo_user(self.config, state)
-        created = state["created"]
-        if created.get("run_sshd"):
-            try:
-                Path("/run/sshd").rmdir()
-            except OSError:
-                pass
         if c.state_dir.exists():
             shutil.rmtree(c.state_dir)
             removed.append(f"directory {c.state_dir}")
+        if STATE_ROOT.exists():
+            _sshd.remove_privsep_dir(state)  # after this lab's directory: other labs' sshds may still need it
         try:
             STATE_ROOT.rmdir()  # only when no other lab uses it
         except OSError:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ostinato_tcp.errors import LabError
-from ostinato_tcp.lab._config import PROCFS_PATH, LabConfig
+from ostinato_tcp.lab._config import PROCFS_PATH, STATE_ROOT, LabConfig
 from ostinato_tcp.lab._sys import in_ns, pid_alive, read_pid, run, tcp_open, wait_tcp, which
 
 
@@ -118,9 +118,9 @@ def ensure_sshd(config: LabConfig, state: dict, eps) -> None:
     daemons = [("sshd", c.ns_dut, [eps.ssh["host"]] + ([jump["dut_host"]] if jump else []), "ssh_host_ed25519_key")]
     if jump:
         daemons.append(("sshd-jmp", c.ns_jmp, [jump["host"]], "jmp_host_ed25519_key"))
-    if not Path("/run/sshd").exists():  # sshd's privilege-separation directory
-        Path("/run/sshd").mkdir(mode=0o755)
-        state["created"]["run_sshd"] = True
+    if not PRIVSEP_DIR.exists():  # sshd's privilege-separation directory, which every lab's sshd uses
+        PRIVSEP_DIR.mkdir(mode=0o755)
+        PRIVSEP_MARK.touch()  # the last lab down removes it (remove_privsep_dir)
     for name, ns, listen, key in daemons:
         _ensure_one(c, ns, name, sshd_config(c, listen, host_key=key, name=name), listen[0])
 
@@ -140,3 +140,20 @@ def _ensure_one(c: LabConfig, ns: str, name: str, cfg: str, host: str) -> None:
     cfg_file.write_text(cfg)
     in_ns(ns, which("sshd"), "-f", str(cfg_file), "-E", str(log))
     wait_tcp(host, 22, 10, f"sshd in {ns}", log=log)
+
+
+PRIVSEP_DIR = Path("/run/sshd")
+PRIVSEP_MARK = STATE_ROOT / "created-run-sshd"  # shared by the labs: the directory is not one lab's
+
+
+def remove_privsep_dir(state: dict) -> None:
+    """Remove /run/sshd when a lab made it and no lab is left that runs an sshd needing it."""
+    if state.get("created", {}).get("run_sshd"):  # a lab brought up by an earlier version
+        PRIVSEP_MARK.touch()
+    if not PRIVSEP_MARK.exists() or any(p.is_dir() for p in STATE_ROOT.iterdir()):
+        return
+    try:
+        PRIVSEP_DIR.rmdir()
+    except OSError:
+        pass
+    PRIVSEP_MARK.unlink(missing_ok=True)
