@@ -122,10 +122,16 @@ def sh_c(script: str, *, sudo: bool, netns: str | None = None) -> str:
 def health_script(ct: str = CONNTRACK) -> str:
     """Prints ``name=value`` for each sysctl, the kernel release, the user id, whether
     conntrack is there, then ``conntrack -S``."""
-    reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
     q = shlex.quote(ct)
-    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); echo ip6_forward=$(cat {FORWARDING6} 2>/dev/null); echo kernel=$(uname -r); echo uid=$(id -u); "
+    return (f"{_settings_script()}; "
             f"if command -v {q} >/dev/null 2>&1; then echo conntrack=yes; {q} -S; else echo conntrack=no; fi")
+
+
+def _settings_script() -> str:
+    """Prints ``name=value`` for each sysctl, forwarding, the kernel release and the user id."""
+    reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
+    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); "
+            f"echo ip6_forward=$(cat {FORWARDING6} 2>/dev/null); echo kernel=$(uname -r); echo uid=$(id -u)")
 
 
 def quiet_script(argv: list[str] | list[list[str]]) -> str:
@@ -136,9 +142,11 @@ def quiet_script(argv: list[str] | list[list[str]]) -> str:
     return "; ".join(f"{shlex.join(a)} >/dev/null" for a in argvs)
 
 
-def compressed_dump_script(argv: list[str]) -> str:
-    """``argv | gzip -1``, with argv's exit status reported on stderr (a pipe hides it)."""
-    return f"{{ {shlex.join(argv)}; echo {EXIT_MARK}$? >&2; }} | gzip -1"
+def compressed_dump_script(listing: list[str] | str) -> str:
+    """``listing | gzip -1`` (an argv, or shell text built here), with the listing's exit status
+    reported on stderr (a pipe hides it)."""
+    text = listing if isinstance(listing, str) else shlex.join(listing)
+    return f"{{ {text}; echo {EXIT_MARK}$? >&2; }} | gzip -1"
 
 
 def gzip_probe_script() -> str:
@@ -161,9 +169,7 @@ def detect_script(ct: str = CONNTRACK) -> str:
 def proc_health_script() -> str:
     """The health script of a DUT read through /proc: the sysctls as :func:`health_script`
     prints them, then the per-CPU statistics table (hexadecimal columns under a header)."""
-    reads = "; ".join(f'printf "{name}=%s\\n" "$(cat {SYSCTL_DIR}/{name} 2>/dev/null)"' for name in SYSCTLS)
-    return (f"{reads}; echo ip_forward=$(cat {FORWARDING} 2>/dev/null); echo ip6_forward=$(cat {FORWARDING6} 2>/dev/null); "
-            f"echo kernel=$(uname -r); echo uid=$(id -u); "
+    return (f"{_settings_script()}; "
             f"if [ -r {PROC_TABLE} ]; then echo procfs=yes; else echo procfs=no; fi; "
             f"echo stats-begin; cat {PROC_STATS} 2>/dev/null; echo stats-end")
 

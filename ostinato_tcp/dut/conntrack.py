@@ -149,32 +149,35 @@ class ConntrackDriver(DutDriver):
         info = self.dump(argv, reader.feed, expected_entries=size_hint, timeout=timeout)
         return info, reader.finish()
 
-    def dump(self, argv: list[str], on_text, *, expected_entries: int = 0, timeout: float | None = None) -> dict:
-        """Stream a conntrack listing into ``on_text`` (bytes of text); returns transfer facts."""
+    def dump(self, argv: list[str], on_text, *, expected_entries: int = 0, timeout: float | None = None,
+             script: str | None = None) -> dict:
+        """Stream a listing into ``on_text`` (bytes of text): ``argv``, or ``script`` (shell text
+        built by :mod:`.commands`, exit status 0 when it listed) where given; returns transfer
+        facts. Above 100,000 entries (``dut.compress``) it crosses SSH gzipped."""
         gz = self._use_gzip(expected_entries)
         sent = [0]
         t0 = time.monotonic()
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gz else None
+
+        def take(chunk: bytes) -> None:
+            sent[0] += len(chunk)
+            on_text(inflater.decompress(chunk) if inflater else chunk)
+
         if gz:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-            def take(chunk: bytes) -> None:
-                sent[0] += len(chunk)
-                on_text(inflater.decompress(chunk))
-
-            rc, err = self.shell.stream([], take, raw=C.sh_c(C.compressed_dump_script(argv), sudo=self.sudo,
-                                                                          netns=self.netns),
+            piped = C.compressed_dump_script(script if script is not None else argv)
+            rc, err = self.shell.stream([], take, raw=C.sh_c(piped, sudo=self.sudo, netns=self.netns),
                                         timeout=timeout)
             on_text(inflater.flush())
             mark = re.search(re.escape(C.EXIT_MARK) + r"(\d+)", err)
             rc = int(mark.group(1)) if mark else rc
+        elif script is not None:
+            rc, err = self.shell.stream([], take, raw=C.sh_c(script, sudo=self.sudo, netns=self.netns),
+                                        timeout=timeout)
         else:
-            def take(chunk: bytes) -> None:
-                sent[0] += len(chunk)
-                on_text(chunk)
-
             rc, err = self.shell.stream(argv, take, timeout=timeout)
         if rc != 0:
-            raise DutCommandError(f"'{' '.join(argv)}' on {self.shell.where} exited {rc}: "
+            what = " ".join(argv) if script is None else "the listing"
+            raise DutCommandError(f"'{what}' on {self.shell.where} exited {rc}: "
                                   f"{err.strip().splitlines()[-1] if err.strip() else 'no message'}")
         m = _SHOWN_RE.search(err)
         return {"seconds": time.monotonic() - t0, "bytes_transferred": sent[0], "compressed": gz,

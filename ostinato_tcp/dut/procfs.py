@@ -11,10 +11,6 @@ entry's age (``delta-time=`` in the /proc lines).
 
 from __future__ import annotations
 
-import re
-import time
-import zlib
-
 from ostinato_tcp.domain.facts import Health
 from ostinato_tcp.domain.verdict import ParseStats
 from ostinato_tcp.dut import commands as C
@@ -73,33 +69,6 @@ class ProcfsDriver(ConntrackDriver):
     def dump_space(self, servers, sink: EntrySink, *, ages: bool = False, state: str | None = None,
                    size_hint: int = 0, timeout: float | None = None) -> tuple[dict, ParseStats]:
         reader = EntryReader(sink, ages=ages, family=servers.family)
-        script = C.proc_dump_script(servers, state)
-        sent = [0]
-        t0 = time.monotonic()
-        gz = self._use_gzip(size_hint)
-        if gz:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-            def take(chunk: bytes) -> None:
-                sent[0] += len(chunk)
-                reader.feed(inflater.decompress(chunk))
-
-            piped = f"{{ {script}; echo {C.EXIT_MARK}$? >&2; }} | gzip -1"  # a pipe hides grep's status
-            rc, err = self.shell.stream([], take, raw=C.sh_c(piped, sudo=self.sudo, netns=self.netns),
-                                        timeout=timeout)
-            reader.feed(inflater.flush())
-            mark = re.search(re.escape(C.EXIT_MARK) + r"(\d+)", err)
-            rc = int(mark.group(1)) if mark else rc
-        else:
-            def take(chunk: bytes) -> None:
-                sent[0] += len(chunk)
-                reader.feed(chunk)
-
-            rc, err = self.shell.stream([], take, raw=C.sh_c(script, sudo=self.sudo, netns=self.netns),
-                                        timeout=timeout)
-        if rc != 0:
-            raise DutCommandError(f"reading {C.PROC_TABLE} on {self.shell.where} exited {rc}: "
-                                  f"{err.strip().splitlines()[-1] if err.strip() else 'no message'}")
-        stats = reader.finish()
-        return {"seconds": time.monotonic() - t0, "bytes_transferred": sent[0], "compressed": gz,
-                "entries_shown": None}, stats
+        info = self.dump([], reader.feed, expected_entries=size_hint, timeout=timeout,
+                         script=C.proc_dump_script(servers, state))
+        return info, reader.finish()
