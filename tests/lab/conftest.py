@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,20 @@ def load_lab_scenario(lab):
         return scenario_from_data(data, source=base, lab=lab.prefix, lab_reader=read_endpoints)
 
     return make
+
+
+@contextmanager
+def lab_started_apart(prefix: str, net: str, *options: str):
+    """A lab started with the CLI, apart from the tool's fixtures, as a user's would be; yields
+    its endpoints (``lab up --json``) and checks that ``lab down`` leaves none of its namespaces
+    or routes."""
+    up = subprocess.run([sys.executable, "-m", "ostinato_tcp", "lab", "up", "--prefix", prefix, "--mgmt-net", net,
+                         *options, "--json"], capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stderr
+    yield json.loads(up.stdout)
+    down = subprocess.run([sys.executable, "-m", "ostinato_tcp", "lab", "down", "--prefix", prefix],
+                          capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+                if ns.startswith(prefix + "-")]
+    assert net not in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout

@@ -20,21 +20,15 @@ import yaml
 
 from ostinato_tcp.scenario import with_changes
 
+from .conftest import lab_started_apart
+
 PREFIX, NET = "otcpj", "198.18.6.0/24"
 
 
 @pytest.fixture(scope="module")
 def far_lab():
-    up = subprocess.run([sys.executable, "-m", "ostinato_tcp", "lab", "up", "--prefix", PREFIX, "--mgmt-net", NET,
-                         "--jump-host", "--dut-netns", "--json"], capture_output=True, text=True, timeout=180)
-    assert up.returncode == 0, up.stderr
-    yield json.loads(up.stdout)
-    down = subprocess.run([sys.executable, "-m", "ostinato_tcp", "lab", "down", "--prefix", PREFIX],
-                          capture_output=True, text=True, timeout=120)
-    assert down.returncode == 0, down.stderr
-    assert not [ns for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-                if ns.startswith(PREFIX + "-")]
-    assert NET not in subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    with lab_started_apart(PREFIX, NET, "--jump-host", "--dut-netns") as eps:
+        yield eps
 
 
 def profile(eps, tmp_path, **changes) -> str:
