@@ -101,7 +101,7 @@ RUN_PLAN = obj({
 
 RUN_PAIR = obj({
     "pair": I, "scenario_name": S, "verdict": VERDICT, "error": null(S), "expected": I, "established_assured": I,
-    "client_ip": S, "server_ip": S, "ports": dict_of(ref("port")), "build_seconds": N, "send_seconds": N,
+    "carried_both_ways": null(I), "client_ip": S, "server_ip": S, "ports": dict_of(ref("port")), "build_seconds": N, "send_seconds": N,
     "offered_connection_rate": ref("rate"), "end_to_end_connection_rate": ref("rate"),
     "plan": null(obj({"mode": S, "batches": I, "delay": null(N)})),
 })
@@ -150,6 +150,18 @@ RUN = top("run", {
                           "ports": dict_of(obj({"sent_packets": I, "expected_packets": I, "lagged": B})),
                           "timings": dict_of(N), "counter_deltas": ref("counters"), "dump_seconds": null(N),
                           "diagnosis": arr(S)})),
+    "proof": obj({"asked": arr(enum("table", "traffic"), min_items=1), "table": null(B), "traffic": null(B)}),
+    "traffic_proof": null(obj({
+        "skipped": null(S), "passed": null(B), "segment_bytes": I, "unsent": I, "captures_incomplete": null(S),
+        "capture_bytes": dict_of(I),
+        "read_seconds": N, "diagnosis": arr(S), "build_seconds": null(N), "send_seconds": null(N),
+        "expected": I, "carried_both_ways": I, "a_to_b": I, "b_to_a": I, "a_to_b_only": I, "b_to_a_only": I,
+        "neither": I, "sent_by_a": I, "sent_by_b": I, "changed": obj({"a_to_b": I, "b_to_a": I}),
+        "mistranslated": dict_of(I), "samples": arr(S), "unknown_segments": I, "duplicates": I,
+        "frames_read": dict_of(I)},
+        optional=("expected", "carried_both_ways", "a_to_b", "b_to_a", "a_to_b_only", "b_to_a_only", "neither",
+                  "sent_by_a", "sent_by_b", "changed", "mistranslated", "samples", "unknown_segments",
+                  "duplicates", "frames_read"))),
     "scenario": OBJ,
 }, optional=("point_name", "count", "rate", "delay", "search", "varied"), closed=False)
 

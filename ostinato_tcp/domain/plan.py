@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.ceiling import Ceiling
 from ostinato_tcp.domain.hash_chains import ChainForecast
-from ostinato_tcp.domain.plan_checks import check_addresses, check_chains, check_hold, check_nat, plan_rate
+from ostinato_tcp.domain.plan_checks import (check_addresses, check_carry, check_chains, check_hold, check_nat,
+                                             plan_rate)
 from ostinato_tcp.domain.facts import DutFacts
 from ostinato_tcp.domain.verdict import Expected
 from ostinato_tcp.errors import CapacityError, PlanError, UsageError
@@ -339,6 +340,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
 
     check_addresses(sc, space)
     check_nat(sc, space, warnings, problems)
+    check_carry(sc, space, problems)
     streams = len(space.stream_runs(space.batches()[0]))
     if streams > MAX_STREAMS_PER_LEG:
         problems.append(f"{space.ip_count} client IPs x {space.endpoint_count} server endpoints need {streams} Drone "

@@ -10,6 +10,7 @@ from ostinato_tcp.domain.ceiling import CEILING_USE, TYPICAL_CEILING, Ceiling
 from ostinato_tcp.domain.facts import DutFacts
 from ostinato_tcp.domain.hash_chains import (CHAIN_REFUSE, CHAIN_WARN, MAX_CHAINLEN, MIN_CHAINLEN, ChainForecast,
                                              forecast)
+from ostinato_tcp.domain.streams import DATA_BYTES
 from ostinato_tcp.domain.tuples import ConnectionSpace
 from ostinato_tcp.errors import PlanError
 from ostinato_tcp.scenario import Scenario
@@ -110,3 +111,22 @@ def check_nat(sc: Scenario, space: ConnectionSpace, warnings: list[str], problem
         if space.first_port < 16384:
             warnings.append(f"client ports from {space.first_port}: recent kernels may remap source ports below "
                             "16384 when NATing; preserve-ports then fails for them. Prefer first_client_port >= 16384")
+
+
+CARRY_CAPTURE_FRAMES = 900_000  # a traffic proof's batch: at most this many frames in each port's capture
+
+
+def check_carry(sc: Scenario, space: ConnectionSpace, problems: list[str]) -> None:
+    """expect.proof traffic: each port's capture of a batch holds two frames per connection (its own
+    segment and the other port's), and an 8-byte segment must fit the window the handshake advertised."""
+    if "traffic" not in sc.expect.proof:
+        return
+    limit = CARRY_CAPTURE_FRAMES // 2
+    if space.batch_size > limit:
+        problems.append(f"expect.proof traffic: batches of {space.batch_size:,} connections would put "
+                        f"{2 * space.batch_size:,} frames in each port's capture, more than {CARRY_CAPTURE_FRAMES:,}. "
+                        f"Fix: traffic.batches {limit} (or less)")
+    if sc.traffic.window < DATA_BYTES:
+        problems.append(f"expect.proof traffic: traffic.window {sc.traffic.window} is smaller than the "
+                        f"{DATA_BYTES}-byte data segments: a strict tracker marks them invalid. Fix: traffic.window "
+                        f"{DATA_BYTES} or more")

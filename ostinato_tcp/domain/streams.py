@@ -16,6 +16,12 @@ ACK seq=c+1 ack=s+1 (c, s: the client's and the server's initial numbers). The
 tear-down legs carry on from there (:func:`legs_for`): the FIN close is A's FIN
 (seq=c+1 ack=s+1), B's FIN-ACK (seq=s+1 ack=c+2) and A's last ACK (seq=c+2
 ack=s+2), ordered like the handshake; the RST close is one RST from A (seq=c+1).
+
+The traffic proof (``expect.proof: [table, traffic]``) sends one data segment each way
+after the handshake: A's (PSH|ACK seq=c+1 ack=s+1) and B's (PSH|ACK seq=s+1 ack=c+1), each
+:data:`DATA_BYTES` long: a 32-bit tag of the run, then the packet's place in its port's data
+program (a Drone variable field), by which the tool names the connection a captured segment
+belongs to. Every leg after it counts those bytes (:func:`isns_after`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from ostinato_tcp.ground.naming import object_name
 from ostinato_tcp.scenario import Scenario
 from ostinato_tcp.domain.tuples import StreamFields
 
-TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+DATA_BYTES = 8  # payload of a data segment: the run's tag (4 bytes), the packet's place in its program (4)
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Leg:
     flags: int
     seq: int
     ack: int
+    payload: int = 0  # bytes of data the segment carries (the traffic proof's: DATA_BYTES)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,17 @@ def legs_for(kind: str, client_isn: int, server_isn: int) -> Legs:
                     Leg("lastack", TCP_ACK, (c + 2) & m, (s + 2) & m))
     if kind == "rst":
         return Legs(Leg("rst", TCP_RST, (c + 1) & m, 0))
+    if kind == "data":
+        return Legs(Leg("cdata", TCP_PSH | TCP_ACK, (c + 1) & m, (s + 1) & m, DATA_BYTES),
+                    Leg("sdata", TCP_PSH | TCP_ACK, (s + 1) & m, (c + 1) & m, DATA_BYTES))
     raise ValueError(f"no legs for {kind!r}")
+
+
+def isns_after(sc: Scenario) -> tuple[int, int]:
+    """The client's and the server's initial numbers as the legs after the handshake count from:
+    past the data segments when the traffic proof sent them (its legs ran before)."""
+    extra = DATA_BYTES if "traffic" in sc.expect.proof else 0
+    return (sc.traffic.client_isn + extra) & 0xFFFFFFFF, (sc.traffic.server_isn + extra) & 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,10 @@ class StreamSpec:
     checksums: bool = False
     checksum_bias: int = 0  # added to the TCP checksum: a deliberately wrong fast build (tests only)
     family: int = 4  # 4: IPv4 + TCP; 6: IPv6 + TCP (addresses are IPv6 integers)
+    # data segments (the traffic proof): DATA_BYTES of payload, the run's tag then packet k's place
+    # in the port's data program, payload_first + k
+    payload_tag: int | None = None
+    payload_first: int = 0
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.rate <= 0 or self.client_ip_count < 1 or self.client_port_count < 1:
@@ -146,6 +168,11 @@ class Wire:
     def fast(self, spec: StreamSpec) -> list[StreamSpec]:
         """``spec`` with fixed MACs and given checksums, split where the TCP checksum's
         ones' complement sum wraps; the pieces send the same packets in the same order."""
+        if spec.payload_tag is not None:  # data segments: Drone sums the payload's counter itself
+            if spec.client_ip_count != 1:
+                return [spec]  # and resolves each frame's MACs
+            device = spec.client_ip if spec.to_server else spec.server_ip
+            return [replace(spec, src_mac=self.device_macs[device], dst_mac=self.gateway_mac)]
         if spec.client_ip_count != 1:
             raise ValueError(f"stream {spec.name}: the fast build needs one client IP per stream")
         device = spec.client_ip if spec.to_server else spec.server_ip
@@ -230,12 +257,14 @@ def _rate(sc: Scenario, rate: float | None) -> float:
 
 
 def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, syn: bool = True, ack: bool = True,
-                   wire: Wire | None = None, legs: Legs | None = None, rate: float | None = None) -> list[StreamSpec]:
+                   wire: Wire | None = None, legs: Legs | None = None, rate: float | None = None,
+                   tag: int | None = None) -> list[StreamSpec]:
     """Port A: the first leg's stream(s) (the SYNs), then the last leg's (the ACKs), sent in
     sequence (goto next), one pair per run of ``fields`` (per client IP in the blocks layout).
     ``syn``/``ack`` enable the first/last leg: a leg left out stays in the program, disabled, so
     stream ids stay put across phases. ``wire``: the fast build's form; ``legs``: the handshake
-    by default, or a tear-down's (:func:`legs_for`); ``rate``: the plan's packets per second."""
+    by default, or a tear-down's or the data segments' (:func:`legs_for`); ``rate``: the plan's
+    packets per second; ``tag``: the run's tag in the data segments' payload."""
     t, c = sc.traffic, sc.connections
     legs = legs or handshake(sc)
     runs = _runs(fields)
@@ -244,6 +273,7 @@ def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, s
     for leg, enabled in ((legs.first, syn), (legs.last, ack)):
         if leg is None:
             continue
+        placed = 0  # the leg's packets in the streams before this one (a data segment's place)
         for i, f in enumerate(runs):
             specs.append(StreamSpec(
                 name=object_name(sc.name, leg.role if len(runs) == 1 else f"{leg.role}-{i}"), to_server=True,
@@ -251,12 +281,29 @@ def client_program(sc: Scenario, fields: StreamFields | list[StreamFields], *, s
                 client_port_count=f.port_count, client_port_step=f.port_step,
                 server_ip=int(c.server_ip) if f.server_ip is None else f.server_ip,
                 server_port=c.server_port if f.server_port is None else f.server_port, seq=leg.seq, ack=leg.ack, count=f.packets, rate=pps, enabled=enabled,
-                window=t.window, frame_length=t.frame_length, family=c.family))
+                window=t.window, family=c.family, **_payload(leg, t.frame_length, c.family, tag, placed)))
+            placed += f.packets
     return _chain(specs, wire)
 
 
+def data_frame_length(family: int) -> int:
+    """A data segment's frame: Ethernet, IP and TCP headers, the payload, the FCS (nothing pads it:
+    the payload Drone fills is exactly DATA_BYTES)."""
+    return 14 + (20 if family == 4 else 40) + 20 + DATA_BYTES + 4
+
+
+def _payload(leg: Leg, frame_length: int, family: int, tag: int | None, first: int) -> dict:
+    """The stream's frame length and payload fields for ``leg``."""
+    if not leg.payload:
+        return {"frame_length": frame_length}
+    if tag is None:
+        raise ValueError(f"leg {leg.role}: a data segment needs the run's tag")
+    return {"frame_length": data_frame_length(family), "payload_tag": tag & 0xFFFFFFFF, "payload_first": first}
+
+
 def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = True,
-                   wire: Wire | None = None, legs: Legs | None = None, rate: float | None = None) -> list[StreamSpec]:
+                   wire: Wire | None = None, legs: Legs | None = None, rate: float | None = None,
+                   tag: int | None = None) -> list[StreamSpec]:
     """Port B: the reply leg's stream(s) (the SYN-ACKs), one per run of destinations; packet k
     of a run goes to (ip_base + k mod ip_count, port_base + (k mod port_count) * port_step)."""
     t, c = sc.traffic, sc.connections
@@ -265,6 +312,7 @@ def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = Tr
     if leg is None:
         raise ValueError("these legs have no reply from port B")
     out = []
+    placed = 0
     for i, run in enumerate(runs):
         role = leg.role if len(runs) == 1 else f"{leg.role}-{i}"
         out.append(StreamSpec(
@@ -273,7 +321,8 @@ def server_program(sc: Scenario, runs: list[StreamFields], *, enabled: bool = Tr
             client_port_step=run.port_step, server_ip=int(c.server_ip) if run.server_ip is None else run.server_ip,
             server_port=c.server_port if run.server_port is None else run.server_port,
             seq=leg.seq, ack=leg.ack, count=run.packets, rate=pps, enabled=enabled,
-            window=t.window, frame_length=t.frame_length, family=c.family))
+            window=t.window, family=c.family, **_payload(leg, t.frame_length, c.family, tag, placed)))
+        placed += run.packets
     return _chain(out, wire)
 
 

@@ -11,14 +11,15 @@ from typing import Any, Iterable
 
 from ostinato_tcp.ground.addr import hi_lo
 from ostinato_tcp.ground.checksum import ipv4_checksum
-from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
+from ostinato_tcp.domain.streams import DATA_BYTES, DeviceSpec, StreamSpec
 
-PROTO_MAC, PROTO_ETH2, PROTO_IP4, PROTO_IP6, PROTO_TCP, PROTO_ICMP = 100, 200, 301, 302, 400, 402
-IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the segments carry no data
+PROTO_MAC, PROTO_PAYLOAD, PROTO_ETH2, PROTO_IP4, PROTO_IP6, PROTO_TCP, PROTO_ICMP = 100, 101, 200, 301, 302, 400, 402
+IP_TCP_HEADERS = 40  # IPv4 + TCP headers, no options: the handshake's segments carry no data
 TCP_HEADER = 20  # the IPv6 payload: the TCP header alone
 OFF_IP_SRC, OFF_IP_DST = 12, 16
 OFF_IP6_SRC_LOW, OFF_IP6_DST_LOW = 20, 36  # the low 32 bits of the IPv6 source / destination
 OFF_TCP_SPORT, OFF_TCP_DPORT, OFF_TCP_CKSUM = 0, 2, 16
+OFF_PAYLOAD_PLACE = 4  # a data segment's place in its program: the payload's second 32-bit word
 
 
 def device_group_config(pb: Any, emul: Any, port_id: int, group_id: int, spec: DeviceSpec):
@@ -90,6 +91,7 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
     else:
         src_ip, dst_ip, sport, dport = spec.server_ip, spec.client_ip, spec.server_port, spec.client_port
         ip_off, port_off = OFF_IP_DST, OFF_TCP_DPORT
+    data = DATA_BYTES if spec.payload_tag is not None else 0
     ip_proto = stream.protocol.add()
     if spec.family == 6:
         ip_proto.protocol_id.id = PROTO_IP6
@@ -97,7 +99,7 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
         ip6.src_addr_hi, ip6.src_addr_lo = hi_lo(src_ip)
         ip6.dst_addr_hi, ip6.dst_addr_lo = hi_lo(dst_ip)
         ip6.is_override_payload_length = True  # frame padding is not TCP payload
-        ip6.payload_length = TCP_HEADER
+        ip6.payload_length = TCP_HEADER + data
         ip_off = OFF_IP6_SRC_LOW if spec.to_server else OFF_IP6_DST_LOW
     else:
         ip_proto.protocol_id.id = PROTO_IP4
@@ -105,7 +107,7 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
         ip4.src_ip = src_ip
         ip4.dst_ip = dst_ip
         ip4.is_override_totlen = True  # frame padding is not TCP payload
-        ip4.totlen = IP_TCP_HEADERS
+        ip4.totlen = IP_TCP_HEADERS + data
     tcp_proto = stream.protocol.add()
     tcp_proto.protocol_id.id = PROTO_TCP
     tcp = tcp_proto.Extensions[pb.tcp]
@@ -122,6 +124,14 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
     if spec.varies_port:
         _vf(tcp_proto, bits=16, offset=port_off, value=spec.client_port, count=spec.client_port_count,
             step=spec.client_port_step)
+    if data:  # the run's tag, then the packet's place in the program (the frame holds exactly this much)
+        if spec.checksums:
+            raise ValueError(f"stream {spec.name}: data segments take Drone's checksums")
+        pay_proto = stream.protocol.add()
+        pay_proto.protocol_id.id = PROTO_PAYLOAD
+        pay = pay_proto.Extensions[pb.payload]
+        pay.pattern_mode, pay.pattern = pb.Payload.e_dp_fixed_word, spec.payload_tag
+        _vf(pay_proto, bits=32, offset=OFF_PAYLOAD_PLACE, value=spec.payload_first, count=max(1, spec.count), step=1)
     if spec.checksums and spec.family == 6:
         raise ValueError(f"stream {spec.name}: the fast build (given checksums) is IPv4 only")
     if spec.checksums:  # the header is constant along the stream; the TCP sum moves with the port

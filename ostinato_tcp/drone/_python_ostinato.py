@@ -26,12 +26,12 @@ class PythonOstinatoDrone(DroneApi):
     def __init__(self, host: str, port: int = 7878, *, timeout: float = 10.0, **_ignored):
         try:
             from ostinato.core import DroneProxy, emul, ost_pb
-            from ostinato.protocols import eth2_pb2, ip4_pb2, mac_pb2, tcp_pb2
+            from ostinato.protocols import eth2_pb2, ip4_pb2, mac_pb2, payload_pb2, tcp_pb2
         except ImportError as exc:
             raise UsageError(f"--drone-backend python-ostinato: python-ostinato is not importable ({exc}); install "
                              "it, or use the built-in client (--drone-backend builtin)") from None
         self.host, self.port, self.timeout = host, int(port), timeout
-        self.pb = _namespace(ost_pb, mac_pb2, eth2_pb2, ip4_pb2, tcp_pb2)
+        self.pb = _namespace(ost_pb, mac_pb2, eth2_pb2, ip4_pb2, tcp_pb2, payload_pb2)
         self.emul = emul
         self._proxy = DroneProxy(host, int(port))
         self.announced_version = None

@@ -24,11 +24,12 @@ length includes the FCS), so the bytes tell the two apart exactly:
 from __future__ import annotations
 
 import math
-import struct
 import time
 from array import array
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+
+from ostinato_tcp.ground.pcap import pcap_tcp
 
 ARP_FRAME_BYTES = 42  # Ethernet + ARP, as Drone's emulated devices send it (no padding on the host side)
 NDP_FRAME_BYTES = 86  # Ethernet + IPv6 + a neighbour solicitation or advertisement with its link-layer option
@@ -164,35 +165,6 @@ def split_frames(frames: int, nbytes: int, frame_length: int, other_bytes: int =
 # Two capture timestamps of one kernel clock, each within 20 us of the frame's time on the wire
 # (the capture sees a sent frame as it is queued; measured against a capture at the DUT: < 5 us)
 CAPTURE_TIMESTAMP_BOUND = 40e-6
-
-
-def pcap_tcp(pcap: bytes):
-    """(timestamp s, source IP, destination IP, source port, destination port, TCP flags) of the
-    IPv4/TCP and IPv6/TCP frames of a classic pcap (micro- or nanosecond timestamps, either byte order)."""
-    if len(pcap) < 24:
-        return
-    magic = pcap[:4]
-    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    scale = 1e-9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e-6
-    head = struct.Struct(endian + "IIII")
-    off, n = 24, len(pcap)
-    while off + 16 <= n:
-        sec, frac, incl, _ = head.unpack_from(pcap, off)
-        f = off + 16
-        off = f + incl
-        kind = pcap[f + 12:f + 14]
-        if kind == b"\x86\xdd" and incl >= 74 and pcap[f + 20] == 6:  # IPv6 + TCP
-            src = int.from_bytes(pcap[f + 22:f + 38], "big")
-            dst = int.from_bytes(pcap[f + 38:f + 54], "big")
-            sport, dport = struct.unpack_from("!HH", pcap, f + 54)
-            yield sec + frac * scale, src, dst, sport, dport, pcap[f + 54 + 13]
-            continue
-        if incl < 54 or kind != b"\x08\x00" or pcap[f + 23] != 6:
-            continue
-        ihl = (pcap[f + 14] & 0x0F) * 4
-        src, dst = struct.unpack_from("!II", pcap, f + 26)
-        sport, dport = struct.unpack_from("!HH", pcap, f + 14 + ihl)
-        yield sec + frac * scale, src, dst, sport, dport, pcap[f + 14 + ihl + 13]
 
 
 class ProgramIndex:

@@ -99,10 +99,22 @@ def result_to_dict(r) -> dict:
         "dump": dict(r.dump),
         "hold": r.hold.to_dict() if r.hold is not None else None,
         "teardown": r.teardown.to_dict() if r.teardown is not None else None,
+        "proof": proofs(r),
+        "traffic_proof": r.carry.to_dict() if r.carry is not None else None,
         "scenario": r.scenario.resolved(),
     }
     out["freshness"].pop("started_at", None)
     return stamp("run", out)
+
+
+def proofs(r) -> dict:
+    """Which proofs the run asked for and whether each held (None: not asked, or not reached)."""
+    asked = list(r.scenario.expect.proof)
+    runs = r.pairs or [r]  # over several port pairs: every pair's proofs
+    tables = [p.verdict.passed for p in runs if p.verdict is not None]
+    carried = [p.carry.passed for p in runs if p.carry is not None and not p.carry.skipped]
+    return {"asked": asked, "table": all(tables) if len(tables) == len(runs) else None,
+            "traffic": all(carried) if carried and len(carried) == len(runs) else None}
 
 
 def pair_figures(i: int, r) -> dict:
@@ -110,6 +122,7 @@ def pair_figures(i: int, r) -> dict:
     v = r.verdict
     return {"pair": i + 1, "scenario_name": r.scenario.name, "verdict": r.outcome, "error": r.error,
             "expected": r.scenario.connections.count, "established_assured": v.established_assured if v else 0,
+            "carried_both_ways": r.carry.verdict.both if r.carry is not None and r.carry.verdict else None,
             "client_ip": str(r.scenario.connections.client_ip), "server_ip": str(r.scenario.connections.server_ip),
             "ports": {side: _port(p) for side, p in r.ports.items()},
             "build_seconds": round(r.timings.get("build", 0.0), 4), "send_seconds": round(r.timings.get("send", 0.0), 4),

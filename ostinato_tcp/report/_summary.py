@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ostinato_tcp.domain.streams import DATA_BYTES
 from ostinato_tcp.domain.verdict import per_endpoint
 from ostinato_tcp.ground.measure import worst_order
 
@@ -23,12 +24,14 @@ def summary_lines(r) -> list[str]:
         lines.extend(f"  warning: {w}" for w in r.warnings)
         return lines
     head = f"{v.established_assured}/{n} {'ESTABLISHED+ASSURED' if sc.expect.assured else 'ESTABLISHED'}"
+    if r.carry is not None and r.carry.verdict is not None:
+        head += f", {r.carry.verdict.both}/{n} carried both ways"
     word = r.outcome
     lines.append(f"{OUTCOME_WORDS[word]}  {head}  ({sc.name})"
                  + ("  the traffic, not the DUT" if word == "inconclusive" else ""))
     d = r.decision
     if d is not None and word != "pass":
-        if d.in_order is not None and word in ("fail", "inconclusive") and not r.ports_short:
+        if d.in_order is not None and word in ("fail", "inconclusive") and not r.ports_short and not v.passed:
             lines.append(f"  outcome: {d.in_order} connection(s) delivered in order, the DUT failed "
                          f"{d.failed_in_order} of them; {d.dut_failed} failure(s) are the DUT's, "
                          f"{d.traffic_failed} the traffic's")
@@ -49,6 +52,7 @@ def summary_lines(r) -> list[str]:
                                                                "error")}
     if interesting:
         lines.append("  DUT counters during the run: " + ", ".join(f"{k} +{x}" for k, x in interesting.items()))
+    lines.extend(_carry_lines(r))
     lines.extend(_hold_lines(r))
     lines.extend(_teardown_lines(r))
     if r.health_after and r.health_after.max:
@@ -59,6 +63,27 @@ def summary_lines(r) -> list[str]:
         lines.append(f"  warning: {w}")
     for dline in r.diagnosis:
         lines.append(f"  diagnosis: {dline}")
+    return lines
+
+
+def _carry_lines(r) -> list[str]:
+    c = r.carry
+    if c is None:
+        return []
+    if c.skipped:
+        return [f"  traffic proof: not sent ({c.skipped})"]
+    if c.verdict is None:
+        return ["  traffic proof: not judged (the phase stopped: see the error)"]
+    v, t = c.verdict, c.traffic.timings
+    lines = [f"  traffic proof: {v.both}/{v.expected} carried both ways (towards the server {v.a_to_b}, towards the "
+             f"client {v.b_to_a}; one data segment of {DATA_BYTES} bytes each way, judged from Drone's "
+             f"captures on both ports); segments sent: port A {v.sent_a}, port B {v.sent_b}; build "
+             f"{_fmt_s(t.get('build', 0.0))}, send {_fmt_s(t.get('send', 0.0))}, read {_fmt_s(c.read_seconds)}"]
+    if c.lossy:
+        lines.append(f"  traffic proof: the captures are incomplete: {c.lossy}")
+    if v.mistranslated:
+        lines.append("  traffic proof: segments changed by the DUT: "
+                     + ", ".join(f"{f} {n}" for f, n in sorted(v.mistranslated.items(), key=lambda kv: -kv[1])))
     return lines
 
 
@@ -142,7 +167,9 @@ def _traffic_lines(r) -> list[str]:
         v = pr.verdict
         word = "ERROR" if pr.error else ("PASS" if pr.passed else "FAIL")
         lines.append(f"  pair {i + 1} ({pr.scenario.connections.client_ip} -> {pr.scenario.connections.server_ip}): "
-                     f"{word} {v.established_assured if v else 0}/{pr.scenario.connections.count}, build "
+                     f"{word} {v.established_assured if v else 0}/{pr.scenario.connections.count}"
+                     + (f", carried both ways {pr.carry.verdict.both}" if pr.carry and pr.carry.verdict else "")
+                     + ", build "
                      f"{_fmt_s(pr.timings.get('build', 0.0))}, send {_fmt_s(pr.timings.get('send', 0.0))}"
                      + (f", offered connection rate {pr.offered_connection_rate.text()}, end-to-end "
                         f"{pr.end_to_end_rate.text()}" if pr.syn_phase.seconds > 0 else "")
@@ -166,5 +193,6 @@ def _traffic_lines(r) -> list[str]:
         lines.append(f"  fresh: {r.freshness['proof']}")
         if r.freshness.get("driver"):
             lines.append(f"  proof by the DUT's table, read by the {r.freshness['driver']} driver "
-                         f"({r.freshness.get('driver_chosen')})")
+                         f"({r.freshness.get('driver_chosen')})"
+                         + (", and by the traffic through it (expect.proof)" if r.carry is not None else ""))
     return lines

@@ -29,6 +29,10 @@ def _figures(d: dict) -> dict:
         if rate is not None:
             out[f"packet_rate_{side}"] = rate
             out[f"sent_packets_{side}"] = f"{p.get('sent_packets')}/{p.get('expected_packets')}"
+    tp = d.get("traffic_proof") or {}
+    for key in ("carried_both_ways", "a_to_b", "b_to_a"):
+        if tp.get(key) is not None:
+            out[f"traffic_proof_{key}"] = tp[key]
     return out
 
 
@@ -63,6 +67,8 @@ def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.Elem
             if value is not None:
                 ET.SubElement(props, "property", name=key, value=str(value))
         headline = f"{d.get('established_assured', 0)}/{d.get('expected', 0)} ESTABLISHED+ASSURED"
+        if (d.get("traffic_proof") or {}).get("carried_both_ways") is not None:
+            headline += f", {d['traffic_proof']['carried_both_ways']}/{d.get('expected', 0)} carried both ways"
         if d.get("error"):
             el = ET.SubElement(case, "error", message=str(d["error"]), type=d.get("error_type", "fault"))
             el.text = str(d["error"])

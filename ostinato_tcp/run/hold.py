@@ -8,8 +8,8 @@ the same freshness proof: an entry is at most as old as the run), and its diagno
 what became of the connections that are gone or changed state.
 
 The keep-alive ACK is the handshake's own ACK again (seq = client ISN + 1, ack = server
-ISN + 1): a duplicate ACK inside the window, which moves an ESTABLISHED entry's timer back
-to the established timeout.
+ISN + 1, each past the traffic proof's data segment when one was sent): a duplicate ACK
+inside the window, which moves an ESTABLISHED entry's timer back to the established timeout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.errors import RunFault
-from ostinato_tcp.domain.streams import client_program
+from ostinato_tcp.domain.streams import client_program, isns_after, legs_for
 from ostinato_tcp.run.reports import HoldReport
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort
     keep = report.keepalive
     if keep is not None and keep <= report.requested:
         runs = [r for b in plan.batches for r in plan.space.stream_runs(b)]
-        port_a.load(client_program(sc, runs, syn=False, ack=True, wire=wire, rate=plan.rate))
+        legs = legs_for("handshake", *isns_after(sc))  # the handshake's ACK, past any data segments
+        port_a.load(client_program(sc, runs, syn=False, ack=True, wire=wire, legs=legs, rate=plan.rate))
         port_a.build(timeout=max(60.0, 10 * plan.total * plan.build_per_packet))
     events.phase("hold", f"{report.requested:g} s, then every connection checked again"
                  + (f"; keep-alive ACKs every {keep:g} s" if keep else " (idle)"))

@@ -19,6 +19,9 @@ The rules, in order:
    its plan: ``pass``;
 3. a port sent fewer TCP packets than the plan said (for the handshake, or for a tear-down
    that failed): ``inconclusive`` (the connections that lack them cannot be named);
+   the table proof held but the traffic proof did not: ``inconclusive`` when every connection
+   that did not carry lacks a data segment its own port's capture never saw leave, or when a
+   port's counters show its capture incomplete (and no hold or tear-down failed), else ``fail``;
 4. a failed connection in a state the order explains (SYN_SENT, SYN_RECV) whose order is not
    known good is the traffic's; every other failed connection is the DUT's. Any DUT failure:
    ``fail``; else ``inconclusive``.
@@ -91,6 +94,21 @@ def decide(r) -> Outcome:
         out.reasons += [f"port {side.upper()} ({res.ports[side].name}) sent {res.ports[side].sent_packets} of the "
                         f"{res.ports[side].expected_packets} TCP packets the plan said{what}: the traffic, not the DUT"
                         for res, side, what in short]
+        return out
+    c = r.carry
+    if v.passed and c is not None and c.verdict is not None and not c.passed:
+        lacking = c.verdict.expected - c.verdict.both
+        later = [x for x in (r.hold, r.teardown) if x is not None and not x.skipped and not x.passed]
+        if not later and (c.lossy or c.unsent >= lacking):  # the proof's evidence, not the DUT, is short
+            out.word = "inconclusive"
+            out.reasons.append(f"the traffic proof: the captures are incomplete ({c.lossy}): the traffic, not the DUT"
+                               if c.lossy else
+                               f"the traffic proof: {c.unsent} connection(s) lack a data segment that never left its "
+                               "port: the traffic, not the DUT")
+            return out
+        out.word = "fail"
+        out.reasons.append(f"the traffic proof: the DUT did not carry {lacking - c.unsent} connection(s) both ways "
+                           "whose segments left their ports")
         return out
     if dut or v.passed:  # the DUT's failures (or a failed hold or tear-down of established connections)
         out.word = "fail"

@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ostinato_tcp.domain.streams import DATA_BYTES
 from ostinato_tcp.ground.measure import Interval, Rate, Span
 
 if TYPE_CHECKING:
+    from ostinato_tcp.domain.carry import CarryVerdict
     from ostinato_tcp.run.batches import BatchReport
     from ostinato_tcp.domain.facts import Health
     from ostinato_tcp.domain.verdict import Verdict
@@ -186,3 +188,41 @@ class TeardownReport:
                 "timings": {k: round(x, 4) for k, x in t.timings.items()} if t else {},
                 "counter_deltas": self.counter_deltas, "dump_seconds": self.dump.get("seconds"),
                 "diagnosis": self.diagnosis}
+
+
+@dataclass
+class CarryReport:
+    """The traffic proof (``expect.proof: [table, traffic]``): what the ports sent and what crossed."""
+
+    traffic: Traffic | None = None  # the data segments as the ports sent them: counts, spans, build and send time
+    verdict: "CarryVerdict | None" = None
+    capture_bytes: dict[str, int] = field(default_factory=dict)  # each port's capture as Drone handed it over
+    read_seconds: float = 0.0  # reading both captures and judging every connection
+    diagnosis: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    lossy: str = ""  # why the captures cannot be complete (a port's counters saw more than its capture)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is not None and self.verdict.passed
+
+    @property
+    def unsent(self) -> int:
+        """Connections not carried both ways whose every missing way's segment never left its port:
+        the traffic's, not the DUT's (a segment that left and did not cross, or arrived changed, is
+        the DUT's)."""
+        v = self.verdict
+        if v is None:
+            return 0
+        return sum(1 for c, s in zip(v.crossed, v.sent) if c != 3 and not (3 & ~c) & s)
+
+    def to_dict(self) -> dict:
+        t = self.traffic
+        out = {"skipped": self.skipped, "passed": self.passed if not self.skipped else None,
+               "segment_bytes": DATA_BYTES, "unsent": self.unsent, "captures_incomplete": self.lossy or None,
+               "capture_bytes": dict(self.capture_bytes),
+               "read_seconds": round(self.read_seconds, 3), "diagnosis": list(self.diagnosis),
+               "build_seconds": round(t.timings.get("build", 0.0), 3) if t else None,
+               "send_seconds": round(t.timings.get("send", 0.0), 3) if t else None}
+        out.update(self.verdict.to_dict() if self.verdict else {})
+        return out

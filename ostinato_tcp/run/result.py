@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ostinato_tcp.domain.facts import Health
     from ostinato_tcp.domain.plan import Plan
     from ostinato_tcp.domain.verdict import Expected, Verdict
-    from ostinato_tcp.run.reports import HoldReport, TeardownReport
+    from ostinato_tcp.run.reports import CarryReport, HoldReport, TeardownReport
     from ostinato_tcp.scenario import Scenario
 
 __all__ = ["PortReport", "RunEvents", "RunResult", "Traffic"]
@@ -48,6 +48,7 @@ class RunResult:
     delete_rate: Rate | None = None  # the DUT deleting them: entries per second of 'conntrack -D'
     hold: "HoldReport | None" = None  # expect.hold: the recheck after the hold
     teardown: "TeardownReport | None" = None  # traffic.teardown: the close and each connection's state after it
+    carry: "CarryReport | None" = None  # expect.proof traffic: the data segments each way and what crossed
     pairs: "list[RunResult]" = field(default_factory=list)  # a run over several port pairs: each pair's result
     aggregate_rate: Rate | None = None  # several pairs: all connections / the union of their send windows
     peak_memory_mb: float | None = None  # the tool's peak resident memory (this process) at the end of the run
@@ -97,19 +98,20 @@ class RunResult:
         """Every expected connection ESTABLISHED+ASSURED by this run, every port sent what the
         plan said (a DUT table cannot pass a run whose traffic did not go out), and with
         ``expect.hold`` every connection still so after the hold; with ``traffic.teardown``
-        every connection closed (its entry in the end state, or gone). Over several port pairs:
-        every pair passed."""
+        every connection closed (its entry in the end state, or gone); with the traffic proof, every
+        connection's data segments crossed the DUT both ways. Over several port pairs: every pair passed."""
         if self.pairs:
             return self.error is None and all(p.passed for p in self.pairs)
         return (self.error is None and self.verdict is not None and self.verdict.passed
                 and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
-                and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed))
+                and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed)
+                and (self.carry is None or self.carry.passed))
 
     def close_timings(self) -> None:
-        """``timings.overhead``: everything but Drone's build, the send, the DUT's dump, the hold
-        and the tear-down (docs/figures.md)."""
+        """``timings.overhead``: everything but Drone's build, the send, the DUT's dump, the traffic
+        proof, the hold and the tear-down (docs/figures.md)."""
         t = self.timings
-        t["overhead"] = t["total"] - sum(t.get(k, 0.0) for k in ("build", "send", "dump", "hold", "teardown"))
+        t["overhead"] = t["total"] - sum(t.get(k, 0.0) for k in ("build", "send", "dump", "carry", "hold", "teardown"))
         self.peak_memory_mb = peak_memory_mb()
 
     def decide(self) -> Outcome:

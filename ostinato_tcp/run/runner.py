@@ -10,6 +10,9 @@
     send      per batch: programs, builds, starts, measured (:class:`~ostinato_tcp.run.send.Sender`)
     verify    dump and judge the DUT's entries (Drone's counters and captures settle meanwhile)
     report    diagnosis, from the verdict, the DUT's counters and what the ports did
+    traffic   with ``expect.proof: [table, traffic]``: a data segment each way over every
+              connection, captured on both ports and judged (:mod:`ostinato_tcp.run.carry`)
+    hold, teardown  ``expect.hold`` and ``traffic.teardown`` (:mod:`.hold`, :mod:`.teardown`)
     release   always: stop what was started, remove what was created, restore what was changed
     outcome   pass, fail (the DUT), inconclusive (the traffic) or error (:mod:`ostinato_tcp.run.outcome`)
 
@@ -39,6 +42,7 @@ from ostinato_tcp.ground import signals as _signals
 from ostinato_tcp.ground.background import Background
 from ostinato_tcp.ground.measure import stopwatch
 from ostinato_tcp.ground.naming import owner_tag
+from ostinato_tcp.run.carry import carry_phase
 from ostinato_tcp.run.connect import (DroneOpener, DutOpener, Openers, connect_drone, find_port, gateways, release_all,
                                       resolve_space, stop_all)
 from ostinato_tcp.run.dut_phases import CountPoller, clear_after, plan_facts, read_after_traffic
@@ -104,7 +108,7 @@ class Runner:
         r.timings.update(build=0.0, send=0.0)
         try:
             for phase in (self._plan, self._claim, self._configure, self._prepare, self._send, self._verify,
-                          self._report, self._hold, self._teardown, self._clear_after):
+                          self._report, self._carry, self._hold, self._teardown, self._clear_after):
                 phase()
         except (OstinatoTcpError, Interrupted) as exc:
             r.error = f"stopped by {exc}" if isinstance(exc, Interrupted) else str(exc)
@@ -227,7 +231,6 @@ class Runner:
         finally:
             dut_side.join()
 
-
     def _prove_fresh_start(self, announce: bool = True) -> None:
         if announce:
             self.ev.phase("fresh", "reading the test's address space back before the first packet")
@@ -269,6 +272,10 @@ class Runner:
             finally:
                 settle.join()
         r.timings["dump"] = r.dump.get("seconds", 0.0)
+
+    def _carry(self) -> None:  # expect.proof traffic: a data segment each way over every connection
+        with self._timed("carry"):
+            carry_phase(self.result, ports=self.ports, events=self.ev, wires=self.wires)
 
     def _hold(self) -> None:
         """expect.hold: the connections stay (idle, or with keep-alive ACKs), then every one is

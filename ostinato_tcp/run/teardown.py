@@ -27,7 +27,7 @@ from ostinato_tcp.ground.addr import host_port
 from ostinato_tcp.run.reports import Poll, TeardownReport
 from ostinato_tcp.run.result import PortReport, Traffic
 from ostinato_tcp.run.send import Sender
-from ostinato_tcp.domain.streams import legs_for
+from ostinato_tcp.domain.streams import isns_after, legs_for
 from ostinato_tcp.domain.tuples import Servers
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def tear_down(report: TeardownReport, *, dut: "DutDriver", ports: dict[str, "Dro
     """Send the tear-down legs, poll the DUT's ESTABLISHED count meanwhile, then dump and judge
     each connection's state (filling ``report``)."""
     sc = plan.scenario
-    legs = legs_for(report.mode, sc.traffic.client_isn, sc.traffic.server_isn)
+    legs = legs_for(report.mode, *isns_after(sc))  # past the data segments when the traffic proof sent them
     traffic = report.traffic = Traffic(ports={side: PortReport(name=p.name, drone=p.drone.endpoint)
                                               for side, p in ports.items()}, timings={"build": 0.0, "send": 0.0})
     report.health_before = dut.health()

@@ -317,6 +317,25 @@ class Expect(_Model):
     assured: bool = True
     hold: float = Field(0, description="seconds the connections stay idle after the verdict, then every one is "
                                        "checked again (30, '30s', '5m'); 0: no hold")
+    proof: list[Literal["table", "traffic"]] = Field(
+        default_factory=lambda: ["table"],
+        description="what a pass rests on: 'table' (every connection ESTABLISHED+ASSURED in the DUT's table) and "
+                    "'traffic' (after the handshake a data segment each way crossed the DUT for every connection, "
+                    "as Drone's captures show)")
+
+    @field_validator("proof", mode="before")
+    @classmethod
+    def _proof(cls, v):
+        items = [v] if isinstance(v, str) else v
+        if isinstance(items, list):
+            if not items:
+                raise ValueError("needs at least one proof: [table] or [table, traffic]")
+            if len(set(items)) != len(items):
+                raise ValueError(f"names a proof twice (got {v!r})")
+            if "table" not in items and all(i in ("table", "traffic") for i in items):
+                raise ValueError("'traffic' alone is not offered: the traffic proof names each connection's "
+                                 "translation from the DUT's table, so give [table, traffic]")
+        return items
 
     @field_validator("hold", mode="before")
     @classmethod

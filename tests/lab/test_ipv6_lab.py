@@ -37,6 +37,11 @@ def test_ipv6_connections_all_established_and_assured(ot, lab, relab):
     finally:
         subprocess.run(["ip", "netns", "exec", lab.dut["namespace"], "conntrack", "-D", "-f", "ipv6", "-p", "tcp",
                         "--orig-dst", "fd00:2::100"], capture_output=True)
+    # the traffic proof over IPv6: a data segment each way, Ip6 payload length and checksums Drone's
+    rc, out, err, rep = ot("run", sc, "--set", "connections.count=1000", "--set", "traffic.rate=1000",
+                           "--set", "expect.proof=[table, traffic]")
+    assert rc == 0 and out.startswith("PASS  1000/1000 ESTABLISHED+ASSURED, 1000/1000 carried both ways"), out + err
+    assert rep["traffic_proof"]["b_to_a"] == rep["traffic_proof"]["a_to_b"] == 1000
 
 
 def test_an_ipv6_lost_syn_ack_leg_is_diagnosed(ot, lab, relab):

@@ -63,9 +63,10 @@ def test_check_picks_the_procfs_driver(procfs_lab, tmp_path):
     assert "procfs" in line and "auto" in line and "read only" in line, line
 
 
-def test_ten_thousand_connections_pass_read_through_proc(procfs_lab, tmp_path):
+def test_ten_thousand_connections_pass_read_through_proc_and_carry_data_both_ways(procfs_lab, tmp_path):
     rep = tmp_path / "r.json"
-    p = tool(tmp_path, "run", "--report-json", str(rep), profile(procfs_lab, tmp_path), timeout=600)
+    p = tool(tmp_path, "run", "--report-json", str(rep),
+             profile(procfs_lab, tmp_path, **{"expect.proof": ["table", "traffic"]}), timeout=600)
     assert rep.exists(), p.stdout + p.stderr
     r = json.loads(rep.read_text())
     assert p.returncode == 0 and r["verdict"] == "pass", p.stdout + p.stderr
@@ -73,6 +74,10 @@ def test_ten_thousand_connections_pass_read_through_proc(procfs_lab, tmp_path):
     assert r["dut"]["driver"] == "procfs" and "auto" in r["dut"]["driver_chosen"]
     assert r["freshness"]["timestamps"] is True  # ages from delta-time= in /proc's lines
     assert "procfs driver" in p.stdout
+    # the traffic proof over four client addresses to another server address and port than the built-in lab's
+    tp = r["traffic_proof"]
+    assert tp["carried_both_ways"] == 10000 and tp["mistranslated"] == {} and r["proof"]["traffic"] is True
+    assert "10000/10000 carried both ways" in p.stdout
     # nothing was deleted: the entries are still there, and a run on the same tuples is refused (exit 2)
     n = subprocess.run(["ip", "netns", "exec", procfs_lab["dut"]["namespace"], "conntrack", "-L", "-p", "tcp",
                         "--orig-dst", "10.2.2.80", "--orig-port-dst", "9443"], capture_output=True, text=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .conftest import SCENARIOS
-
 
 def test_several_client_ips_and_port_blocks(ot, scenario_file):
     # 1,536 ports from 64000: 6,000 connections need 4 client IPs (coprime counts 4 x 1,501
@@ -43,9 +41,12 @@ def test_nat_both_modes_and_a_wrong_address(ot, relab, scenario_file):
     eps = relab(nat="masquerade")
     assert eps.dut["nat"] == "masquerade"
     for name in ("lab-10000-nat-preserve.yaml", "lab-10000-nat-learn.yaml"):
-        rc, out, err, rep = ot("run", str(SCENARIOS / name))
+        # with the traffic proof: each connection's segment towards the server leaves the DUT from the
+        # translated address and port its entry holds, and the one towards the client is translated back
+        rc, out, err, rep = ot("run", str(scenario_file(name, **{"expect.proof": ["table", "traffic"]})))
         assert rc == 0, out + err
         assert rep["established_assured"] == 10000
+        assert rep["traffic_proof"]["carried_both_ways"] == 10000 and rep["traffic_proof"]["mistranslated"] == {}
         # the verifier saw and checked the translated reply tuples
         assert rep["nat_reply_destinations"] == {"10.2.2.1": 10000}
         assert "dst=10.2.2.1" in rep["nat_reply_samples"][0]

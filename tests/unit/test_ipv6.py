@@ -16,7 +16,8 @@ from ostinato_tcp.dut import commands as C
 from ostinato_tcp.domain.verdict import Expected
 from ostinato_tcp.dut.reader import judge_text
 from ostinato_tcp.errors import PlanError, ScenarioError
-from ostinato_tcp.ground.measure import NDP_FRAME_BYTES, pcap_tcp, split_frames
+from ostinato_tcp.ground.measure import NDP_FRAME_BYTES, split_frames
+from ostinato_tcp.ground.pcap import pcap_tcp
 from ostinato_tcp.domain.plan import make_plan
 from ostinato_tcp.domain.streams import client_devices, client_program, server_program, server_runs
 from ostinato_tcp.domain.tuples import ConnectionSpace
