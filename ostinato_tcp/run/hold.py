@@ -84,14 +84,28 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort
         wake = min(end, now + TICK, next_keep if next_keep is not None else end)
         time.sleep(max(0.0, wake - time.monotonic()))
         _signals.checkpoint()
-    if keep:
-        report.keepalive_packets = port_a.counters().tx_frames - tx0
+    if keep:  # Drone refreshes its counters about once a second: the last round may not be in them yet
+        report.keepalive_packets = _settled_tx(port_a, tx0, report.keepalive_rounds * plan.total)
     report.held = time.monotonic() - t0
     events.phase("recheck", "dumping the DUT's conntrack table again and judging every connection")
     report.health = dut.health()
     report.verdict, report.dump = dut.verify(expected, fresh=freshness)
     report.diagnosis = diagnose_hold(report, health_after)
     return report
+
+
+COUNTER_REFRESH = 1.5  # seconds: longer than Drone's counter refresh
+
+
+def _settled_tx(port_a: "DronePort", tx0: int, expected: int) -> int:
+    """Frames port A sent since ``tx0``, once its counters show ``expected`` or stop short of them
+    after a full refresh."""
+    deadline = time.monotonic() + COUNTER_REFRESH
+    sent = port_a.counters().tx_frames - tx0
+    while sent < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        sent = port_a.counters().tx_frames - tx0
+    return sent
 
 
 def diagnose_hold(report: HoldReport, health_after: "Health") -> list[str]:

@@ -70,7 +70,7 @@ def wait_until(cond, proc: subprocess.Popen, timeout: float, what: str) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_stops_every_port_and_restores_what_it_changed(signum, lab, ot, scenario_file, tmp_path,
                                                                someone_elses_setup):
-    sc = scenario_file("lab-1000.yaml", **{"connections.count": 3000, "traffic.rate": 300})
+    sc = scenario_file("lab-1000.yaml", **{"connections.count": 3000, "traffic.rate": 600})
     report, junit = tmp_path / "stopped.json", tmp_path / "stopped.xml"
     proc = start_run(lab, tmp_path, sc, "--take-over-ports", "--report-json", str(report), "--junit", str(junit))
 
@@ -78,7 +78,7 @@ def test_signal_stops_every_port_and_restores_what_it_changed(signum, lab, ot, s
         v = port_view(lab)
         return v["porta"]["transmitting"] and v["portb"]["transmitting"]
 
-    wait_until(both_sending, proc, 60, "both ports transmitted")  # B starts 5 s after A
+    wait_until(both_sending, proc, 60, "both ports transmitted")  # B starts 2.5 s after A
     during = port_view(lab)
     assert during["porta"]["streams"][FOREIGN_ID].core.is_enabled is False  # taken over: disabled for the run
     assert during["porta"]["mode"] == 0 and during["portb"]["user_name"].startswith("ostinato-tcp run pid ")

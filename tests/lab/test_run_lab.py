@@ -115,7 +115,7 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
     assert eps.drone_b["host"] != eps.drone_a["host"]
 
     # Drone B dies in the middle of a run: exit 3, port A stopped and cleaned up.
-    sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 1000})
+    sc = scenario_file("lab-two-drones.yaml", **{"connections.count": 20000, "traffic.rate": 2000})
     env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "h.sqlite"))
     report = tmp_path / "fault.json"
     proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "-q", "--lab", eps.prefix,
@@ -129,7 +129,7 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
             open_drone(eps.drone_b["host"], eps.drone_b["port"], timeout=120) as b:
         port_a, port_b = a.find_port("porta"), b.find_port("portb")
         deadline = time.monotonic() + 90
-        # both ports transmitting: A since the start, B after the 10 s delay
+        # both ports transmitting: A since the start, B after the 5 s delay
         while not (a.stats([port_a])[port_a].state.is_transmit_on and b.stats([port_b])[port_b].state.is_transmit_on):
             assert time.monotonic() < deadline and proc.poll() is None, "the ports never both transmitted"
             time.sleep(0.1)
@@ -146,6 +146,6 @@ def test_two_drones_and_a_fault_stops_every_port(ot, relab, scenario_file, tmp_p
         assert a.port_config(port_a).user_name == ""  # and its tag
     # Drone B back (the lab restarts it): the next run passes
     relab(two_drones=True)
-    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-two-drones.yaml"))
+    rc, out, err, rep = ot("run", str(SCENARIOS / "lab-two-drones.yaml"), "--set", "traffic.rate=2500")
     assert rc == 0 and rep["established_assured"] == 5000, out + err
     assert rep["ports"]["a"]["drone"] != rep["ports"]["b"]["drone"]  # ports A and B on two Drones
