@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.ceiling import Ceiling
 from ostinato_tcp.domain.hash_chains import ChainForecast
+from ostinato_tcp.domain.streams import DATA_BYTES
 from ostinato_tcp.domain.plan_checks import (check_addresses, check_carry, check_chains, check_hold, check_nat,
                                              plan_rate)
 from ostinato_tcp.domain.facts import DutFacts
@@ -192,6 +193,10 @@ class Plan:
             t = self.timings[-1]
             lines.append(f"  batch {t.batch.index + 1}: connections {t.batch.first}..{t.batch.first + t.batch.count - 1}")
         lines.append(f"  expected duration: {self.expected_seconds:.1f} s (build + send)")
+        if "traffic" in sc.expect.proof:
+            lines.append(f"  traffic proof: after the verdict, per batch, one data segment of {DATA_BYTES} bytes each way over "
+                         f"every connection at {self.rate:,.0f}/s per port, both ports capturing (about "
+                         f"{self.total / self.rate + 2.5 * len(self.timings):.1f} s more)")
         hold, keep = sc.expect.hold, sc.traffic.keepalive
         if hold:
             est = self.dut.established_timeout

@@ -128,7 +128,7 @@ def summarize(results: list[dict], sweep=None) -> dict:
 CSV_FIELDS = ["point_name", "count", "rate", "delay", "search", "status", "verdict", "expected",
               "established_assured", "success_ratio", "mode", "batches", "offered_connection_rate",
               "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a", "packet_rate_b", "lagged_a", "lagged_b",
-              "offered_teardown_rate", "dut_retire_rate", "teardown_closed",
+              "offered_teardown_rate", "dut_retire_rate", "teardown_closed", "carried_both_ways",
               "configure_s", "build_s", "send_s", "verify_s", "total_s", "error"]
 
 
@@ -176,6 +176,7 @@ def _csv_row(r: dict) -> dict:
         "offered_teardown_rate": _teardown_rate(r).get("per_second"),
         "dut_retire_rate": _teardown_rate(r, "dut_retire_rate").get("per_second"),
         "teardown_closed": (r.get("teardown") or {}).get("closed"),
+        "carried_both_ways": (r.get("traffic_proof") or {}).get("carried_both_ways"),
         "configure_s": t.get("configure"), "build_s": t.get("build"), "send_s": t.get("send"),
         "verify_s": t.get("verify"), "total_s": t.get("total"), "error": r.get("error", "") or "",
         **{k: v for k, v in (r.get("varied") or {}).items()},

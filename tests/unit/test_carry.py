@@ -196,3 +196,15 @@ def test_bad_proofs_are_refused_with_the_field(proof, message):
     with pytest.raises(ScenarioError) as exc:
         scenario(**{"expect.proof": proof})
     assert "expect.proof" in str(exc.value) and message in str(exc.value)
+
+
+def test_the_plan_says_the_proof_comes_and_refuses_what_it_cannot_capture():
+    plan = make_plan(scenario(**TRAFFIC))
+    (line,) = [x for x in plan.describe() if "traffic proof" in x]
+    assert "one data segment of 8 bytes each way" in line and "1,000/s per port" in line
+    big = make_plan(scenario(**{**TRAFFIC, "connections.count": 500_000, "connections.client_ips": "auto",
+                                "traffic.rate": 100_000, "traffic.batches": 500_000}), force=True)
+    assert any("batches of 500,000 connections would put 1,000,000 frames" in p for p in big.problems)
+    small = make_plan(scenario(**{**TRAFFIC, "traffic.window": 4}), force=True)
+    assert any("traffic.window 4 is smaller than the 8-byte data segments" in p for p in small.problems)
+    assert not [x for x in make_plan(scenario(**{"connections.count": N})).describe() if "traffic proof" in x]
