@@ -153,7 +153,20 @@ class StreamSpec:
     def tcp_sum(self) -> int:
         """The folded ones' complement sum of the first packet's TCP checksum (see checksum.py)."""
         src, dst, sport, dport = self.addresses
-        return tcp_sum(src, dst, sport, dport, self.seq, self.ack, self.flags, self.window)
+        return tcp_sum(src, dst, sport, dport, self.seq, self.ack, self.flags, self.window, self.payload)
+
+    @property
+    def payload(self) -> bytes:
+        """The first packet's TCP data: none, or a data segment's tag and place."""
+        if self.payload_tag is None:
+            return b""
+        return self.payload_tag.to_bytes(4, "big") + (self.payload_first & 0xFFFFFFFF).to_bytes(4, "big")
+
+    @property
+    def sum_step(self) -> int:
+        """How much the TCP sum grows from one packet to the next: the port step, plus one for a data
+        segment's place."""
+        return self.client_port_step + (1 if self.payload_tag is not None else 0)
 
 
 @dataclass(frozen=True)
@@ -168,11 +181,8 @@ class Wire:
     def fast(self, spec: StreamSpec) -> list[StreamSpec]:
         """``spec`` with fixed MACs and given checksums, split where the TCP checksum's
         ones' complement sum wraps; the pieces send the same packets in the same order."""
-        if spec.payload_tag is not None:  # data segments: Drone sums the payload's counter itself
-            if spec.client_ip_count != 1:
-                return [spec]  # and resolves each frame's MACs
-            device = spec.client_ip if spec.to_server else spec.server_ip
-            return [replace(spec, src_mac=self.device_macs[device], dst_mac=self.gateway_mac)]
+        if spec.payload_tag is not None and spec.client_ip_count != 1:
+            return [spec]  # data segments over several client addresses: Drone resolves and sums
         if spec.client_ip_count != 1:
             raise ValueError(f"stream {spec.name}: the fast build needs one client IP per stream")
         device = spec.client_ip if spec.to_server else spec.server_ip
@@ -180,11 +190,12 @@ class Wire:
                     checksum_bias=self.checksum_bias)
         if not spec.varies_port:
             return [replace(spec, **macs)]
-        pieces = split_at_wraps(spec.tcp_sum, spec.count, spec.client_port_step)
+        pieces = split_at_wraps(spec.tcp_sum, spec.count, spec.sum_step)
         out = []
         for i, (first, n) in enumerate(pieces):
             out.append(replace(spec, name=spec.name if len(pieces) == 1 else f"{spec.name}.{i}", count=n,
                                client_port=spec.client_port + first * spec.client_port_step, client_port_count=n,
+                               payload_first=spec.payload_first + first,
                                next=spec.next if i == len(pieces) - 1 else "next", **macs))
         return out
 

@@ -125,8 +125,6 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
         _vf(tcp_proto, bits=16, offset=port_off, value=spec.client_port, count=spec.client_port_count,
             step=spec.client_port_step)
     if data:  # the run's tag, then the packet's place in the program (the frame holds exactly this much)
-        if spec.checksums:
-            raise ValueError(f"stream {spec.name}: data segments take Drone's checksums")
         pay_proto = stream.protocol.add()
         pay_proto.protocol_id.id = PROTO_PAYLOAD
         pay = pay_proto.Extensions[pb.payload]
@@ -136,12 +134,12 @@ def _encode_stream(pb: Any, stream, spec: StreamSpec, ordinal: int) -> None:
         raise ValueError(f"stream {spec.name}: the fast build (given checksums) is IPv4 only")
     if spec.checksums:  # the header is constant along the stream; the TCP sum moves with the port
         ip4.is_override_cksum = True
-        ip4.cksum = ipv4_checksum(src_ip, dst_ip)
+        ip4.cksum = ipv4_checksum(src_ip, dst_ip, IP_TCP_HEADERS + data)
         tcp.is_override_cksum = True
         tcp.cksum = (~spec.tcp_sum + spec.checksum_bias) & 0xFFFF
         if spec.varies_port:  # Drone applies the field over the given checksum
             _vf(tcp_proto, bits=16, offset=OFF_TCP_CKSUM, value=tcp.cksum, count=spec.client_port_count,
-                step=spec.client_port_step, down=True)
+                step=spec.sum_step, down=True)
 
 
 def stream_config(pb: Any, port_id: int, stream_ids: Iterable[int], program: list[StreamSpec]):

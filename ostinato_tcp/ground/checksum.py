@@ -12,8 +12,10 @@ sum S grows by ``step`` and the checksum (~S) falls by ``step``, except where S 
 down-counter gives from there on. A stream is split at that point (a run of at most
 65,535 port steps passes it at most once).
 
-The segments carry no data (IPv4 total length 40), and their fields are Drone's
-defaults for what the tool does not set: IPv4 ToS 0, identification 1234, no flags,
+The handshake's segments carry no data (IPv4 total length 40); the traffic proof's carry 8
+bytes (a tag, then a 32-bit counter: it adds 1 to the folded sum per packet, its carry out of
+the low word included, so such a stream's sum moves by the port step + 1). Their fields are
+Drone's defaults for what the tool does not set: IPv4 ToS 0, identification 1234, no flags,
 TTL 127; TCP data offset 5, no urgent pointer.
 """
 
@@ -35,30 +37,33 @@ def _sum16(data: bytes) -> int:
     return s
 
 
-def ipv4_header(src: int, dst: int, *, cksum: int = 0) -> bytes:
-    return struct.pack("!BBHHHBBHII", 0x45, 0, IP_TOTLEN, IP_ID, 0, IP_TTL, PROTO_TCP, cksum, src, dst)
+def ipv4_header(src: int, dst: int, *, cksum: int = 0, totlen: int = IP_TOTLEN) -> bytes:
+    return struct.pack("!BBHHHBBHII", 0x45, 0, totlen, IP_ID, 0, IP_TTL, PROTO_TCP, cksum, src, dst)
 
 
-def ipv4_checksum(src: int, dst: int) -> int:
-    return ~_sum16(ipv4_header(src, dst)) & 0xFFFF
+def ipv4_checksum(src: int, dst: int, totlen: int = IP_TOTLEN) -> int:
+    return ~_sum16(ipv4_header(src, dst, totlen=totlen)) & 0xFFFF
 
 
 def tcp_header(sport: int, dport: int, seq: int, ack: int, flags: int, window: int, *, cksum: int = 0) -> bytes:
     return struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 0x50, flags, window, cksum, 0)
 
 
-def tcp_sum(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int, window: int) -> int:
-    """The folded ones' complement sum S over the pseudo-header and the TCP header (checksum = ~S);
-    addresses above 32 bits take the IPv6 pseudo-header (RFC 8200 section 8.1)."""
+def tcp_sum(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
+            data: bytes = b"") -> int:
+    """The folded ones' complement sum S over the pseudo-header, the TCP header and ``data``
+    (checksum = ~S); addresses above 32 bits take the IPv6 pseudo-header (RFC 8200 section 8.1)."""
+    length = TCP_HEADER + len(data)
     if src > 0xFFFFFFFF or dst > 0xFFFFFFFF:
-        pseudo = src.to_bytes(16, "big") + dst.to_bytes(16, "big") + struct.pack("!IxxxB", TCP_HEADER, PROTO_TCP)
+        pseudo = src.to_bytes(16, "big") + dst.to_bytes(16, "big") + struct.pack("!IxxxB", length, PROTO_TCP)
     else:
-        pseudo = struct.pack("!IIBBH", src, dst, 0, PROTO_TCP, TCP_HEADER)
-    return _sum16(pseudo + tcp_header(sport, dport, seq, ack, flags, window))
+        pseudo = struct.pack("!IIBBH", src, dst, 0, PROTO_TCP, length)
+    return _sum16(pseudo + tcp_header(sport, dport, seq, ack, flags, window) + data)
 
 
-def tcp_checksum(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int, window: int) -> int:
-    return ~tcp_sum(src, dst, sport, dport, seq, ack, flags, window) & 0xFFFF
+def tcp_checksum(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
+                 data: bytes = b"") -> int:
+    return ~tcp_sum(src, dst, sport, dport, seq, ack, flags, window, data) & 0xFFFF
 
 
 def split_at_wraps(first_sum: int, count: int, step: int) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ostinato_tcp.drone.port import DronePort
     from ostinato_tcp.run.events import RunEvents
 
-RESOLVE_COST = 3.0  # a data segment's build against a handshake segment's (Drone sums its checksums)
+RESOLVE_COST = 3.0  # build headroom: data streams over several client addresses take the resolve form
 
 
 def carry_phase(r, *, ports: dict[str, "DronePort"], events: "RunEvents", wires: dict) -> None:

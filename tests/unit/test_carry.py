@@ -5,6 +5,7 @@ for Drone, the capture reader, and the per-connection judgement from captured fr
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from ostinato_tcp.domain.carry import A_TO_B, B_TO_A, Arrivals, CarryJudge, plac
 from ostinato_tcp.domain.plan import make_plan
 from ostinato_tcp.domain.streams import (DATA_BYTES, TCP_ACK, TCP_PSH, Wire, client_program, isns_after, legs_for,
                                          server_program, server_runs)
+from ostinato_tcp.domain.tuples import StreamFields
 from ostinato_tcp.domain.verdict import PASS, Expected, Verdict
 from ostinato_tcp.drone import _encode
 from ostinato_tcp.drone._pb import ostproto_pb2 as pb
@@ -60,13 +62,13 @@ def test_data_streams_hold_their_places_and_exact_frames():
         client_program(sc, runs, legs=legs, rate=plan.rate)
 
 
-def test_a_data_stream_encodes_its_payload_for_drone_and_leaves_the_sums_to_it():
+def test_a_data_stream_encodes_its_payload_for_drone():
     sc = scenario(**TRAFFIC)
     plan = make_plan(sc)
     wire = Wire(gateway_mac=0x0200_0A01_0101, device_macs={int(sc.connections.client_ip): 0x0200_0A01_0164})
     prog = client_program(sc, plan.space.stream_runs(plan.batches[0]), syn=True, ack=False,
                           legs=legs_for("data", 1, 2), rate=plan.rate, tag=0xCAFE_00A1, wire=wire)
-    assert len(prog) == 1 and prog[0].src_mac == 0x0200_0A01_0164 and not prog[0].checksums
+    assert prog[0].src_mac == 0x0200_0A01_0164 and prog[0].checksums  # the fast build: sums given
     cfg = _encode.stream_config(pb, 1, [7], prog)
     s = cfg.stream[0]
     ids = [p.protocol_id.id for p in s.protocol]
@@ -74,7 +76,7 @@ def test_a_data_stream_encodes_its_payload_for_drone_and_leaves_the_sums_to_it()
     ip4 = s.protocol[2].Extensions[pb.ip4]
     tcp = s.protocol[3].Extensions[pb.tcp]
     pay = s.protocol[4]
-    assert ip4.totlen == 40 + DATA_BYTES and not ip4.is_override_cksum and not tcp.is_override_cksum
+    assert ip4.totlen == 40 + DATA_BYTES and ip4.is_override_cksum and tcp.is_override_cksum
     assert pay.Extensions[pb.payload].pattern == 0xCAFE_00A1
     vf = pay.variable_field[0]
     assert (vf.offset, vf.value, vf.count, vf.step, vf.mask) == (4, 0, N, 1, 0xFFFFFFFF)
@@ -208,3 +210,36 @@ def test_the_plan_says_the_proof_comes_and_refuses_what_it_cannot_capture():
     small = make_plan(scenario(**{**TRAFFIC, "traffic.window": 4}), force=True)
     assert any("traffic.window 4 is smaller than the 8-byte data segments" in p for p in small.problems)
     assert not [x for x in make_plan(scenario(**{"connections.count": N})).describe() if "traffic proof" in x]
+
+
+@pytest.mark.parametrize("first_port, place, step, count", [(23420, 0, 1, 3000), (1024, 65_530, 1, 60_000),
+                                                       (40000, 100_000, 3, 8000)])
+def test_the_fast_build_gives_every_data_segment_its_true_checksum(first_port, place, step, count):
+    # the pieces' given checksum, stepped down by the port step + 1 per packet, against the sum of
+    # every packet's real header and data; across the sum's wraps and the place's carries
+    from ostinato_tcp.ground.checksum import ipv4_checksum, tcp_checksum
+
+    sc = scenario(**{**TRAFFIC, "connections.first_client_port": first_port, "connections.step": step,
+                     "connections.count": count})
+    c = sc.connections
+    wire = Wire(gateway_mac=1, device_macs={int(c.client_ip): 2, int(c.server_ip): 3})
+    spec = client_program(sc, [StreamFields(count, int(c.client_ip), 1, first_port, count, step)], syn=True,
+                          ack=False, legs=legs_for("data", 7, 9), rate=1000, tag=0xA1B2C3A1)[0]
+    spec = replace(spec, payload_first=place)
+    pieces = wire.fast(spec)
+    assert sum(p.count for p in pieces) == count
+    assert count * (step + 1) < 0xFFFF or len(pieces) >= 2  # split where the sum wraps
+    k = 0
+    for p in pieces:
+        cfg = _encode.stream_config(pb, 1, [1], [p]).stream[0]
+        ip4, tcp = cfg.protocol[2].Extensions[pb.ip4], cfg.protocol[3].Extensions[pb.tcp]
+        assert ip4.cksum == ipv4_checksum(int(c.client_ip), int(c.server_ip), 48)
+        vf = cfg.protocol[3].variable_field[1]
+        assert (vf.offset, vf.step, vf.mode) == (16, step + 1, vf.kDecrement)
+        for j in range(p.count):
+            sport, n = first_port + k * step, (place + k) & 0xFFFFFFFF
+            real = tcp_checksum(int(c.client_ip), int(c.server_ip), sport, c.server_port, 8, 10, TCP_PSH | TCP_ACK,
+                                sc.traffic.window, (0xA1B2C3A1).to_bytes(4, "big") + n.to_bytes(4, "big"))
+            assert (tcp.cksum - j * vf.step) & 0xFFFF == real, (k, j)
+            assert p.payload_first + j == place + k
+            k += 1
