@@ -101,6 +101,20 @@ def clear_test_space(lab, server: str = "10.2.2.100", port: int = 8080) -> None:
                     "--orig-port-dst", str(port)], capture_output=True)
 
 
+@contextmanager
+def dut_nft_table(lab, family: str, name: str, chain: str, rules: str):
+    """An nftables table of the test's own on the DUT (``chain``: the chain's name and its ``type ... ;``
+    line, ``rules``: one rule per line), removed afterwards."""
+    ns = lab.dut["namespace"]
+    text = (f"table {family} {name} {{\n chain {chain}\n"
+            + "".join(f"  {r.strip()}\n" for r in rules.strip().splitlines()) + " }\n}\n")
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=text, text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", family, name], check=True)
+
+
 @pytest.fixture
 def load_lab_scenario(lab):
     """A shipped scenario with changes, loaded against the test lab (for library-level tests)."""

@@ -7,13 +7,11 @@ polices new connections finds the policer's rate, counting every point at the ra
 from __future__ import annotations
 
 import json
-import subprocess
-from contextlib import contextmanager
 
 import pytest
 import yaml
 
-from .conftest import SCENARIOS, clear_test_space, entries_in_test_space
+from .conftest import SCENARIOS, clear_test_space, dut_nft_table, entries_in_test_space
 from .test_proof_lab import synacks_dropped_at_the_dut
 
 POLICED = 3000  # new connections per second the DUT lets through in the sweep test
@@ -57,17 +55,10 @@ def test_a_dut_dropping_synacks_of_traffic_sent_in_order_still_fails(ot, lab, sc
     assert "outcome: 3000 connection(s) delivered in order, the DUT failed 3000 of them" in out
 
 
-@contextmanager
 def new_connections_policed(lab, per_second: int):
     """The DUT lets at most ``per_second`` new TCP connections through (an nftables limit on SYNs)."""
-    rules = (f"table inet otcp_police {{\n chain police {{\n  type filter hook forward priority -10;\n"
-             f"  tcp flags & (syn | ack) == syn limit rate over {per_second}/second burst 50 packets drop\n }}\n}}\n")
-    ns = lab.dut["namespace"]
-    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "otcp_police"], check=True)
+    return dut_nft_table(lab, "inet", "otcp_police", "police {\n  type filter hook forward priority -10;",
+                         f"tcp flags & (syn | ack) == syn limit rate over {per_second}/second burst 50 packets drop")
 
 
 def test_a_sweep_finds_the_rate_a_dut_polices_new_connections_at(ot, lab, tmp_path):

@@ -4,8 +4,6 @@ by an earlier run's entries, rates that are measured, and the tool's own SSH ses
 from __future__ import annotations
 
 import json
-import subprocess
-from contextlib import contextmanager
 
 import yaml
 
@@ -13,20 +11,13 @@ from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.scenario import scenario_from_data
 from ostinato_tcp.jobs.verify import verify_live
 
-from .conftest import SCENARIOS, clear_test_space, entries_in_test_space
+from .conftest import SCENARIOS, clear_test_space, dut_nft_table, entries_in_test_space
 
 
-@contextmanager
 def synacks_dropped_at_the_dut(lab):
     """Every TCP packet arriving on the DUT's server-side link is dropped (netdev ingress)."""
-    rules = ("table netdev otcp_drop {\n chain in {\n  type filter hook ingress device dut-b priority -500;\n"
-             "  meta l4proto tcp counter drop\n }\n}\n")
-    ns = lab.dut["namespace"]
-    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "netdev", "otcp_drop"], check=True)
+    return dut_nft_table(lab, "netdev", "otcp_drop", "in {\n  type filter hook ingress device dut-b priority -500;",
+                         "meta l4proto tcp counter drop")
 
 
 def test_stale_entries_never_make_a_pass(ot, lab, scenario_file):

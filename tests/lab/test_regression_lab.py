@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 
-from .conftest import SCENARIOS
+from .conftest import SCENARIOS, dut_nft_table
 
 
-@contextmanager
 def acks_dropped_at_the_dut(lab):
     """Every pure ACK arriving on the DUT's client-side link is dropped (netdev ingress): the SYNs and
     SYN-ACKs go through, so the entries stay in SYN_RECV."""
-    rules = ("table netdev otcp_noack {\n chain in {\n  type filter hook ingress device dut-a priority -500;\n"
-             "  tcp flags & (fin | syn | rst | ack) == ack counter drop\n }\n}\n")
-    ns = lab.dut["namespace"]
-    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "netdev", "otcp_noack"], check=True)
-
+    return dut_nft_table(lab, "netdev", "otcp_noack", "in {\n  type filter hook ingress device dut-a priority -500;",
+                         "tcp flags & (fin | syn | rst | ack) == ack counter drop")
 
 def test_lab_sweep_writes_every_output(ot, tmp_path):
     out = tmp_path / "sweep"

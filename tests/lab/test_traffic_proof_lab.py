@@ -4,24 +4,17 @@ tracks the handshakes but drops or rewrites what follows fails with each kind co
 
 from __future__ import annotations
 
-import subprocess
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
+
+from .conftest import dut_nft_table
 
 PROOF = {"expect.proof": ["table", "traffic"]}
 
 
-@contextmanager
 def dut_rules(lab, rules: str):
     """An nftables table of the test's own on the DUT, ahead of the lab's forward chain; removed after."""
-    ns = lab.dut["namespace"]
-    text = ("table inet otcp_test {\n chain early {\n  type filter hook forward priority -10; policy accept;\n"
-            + "".join(f"  {r}\n" for r in rules.strip().splitlines()) + " }\n}\n")
-    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=text, text=True, check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "otcp_test"], capture_output=True)
+    return dut_nft_table(lab, "inet", "otcp_test", "early {\n  type filter hook forward priority -10; policy accept;",
+                         rules)
 
 
 def test_every_connection_carries_a_segment_each_way_and_the_fin_close_counts_its_bytes(ot, scenario_file):
