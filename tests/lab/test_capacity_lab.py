@@ -23,7 +23,13 @@ def test_a_table_of_20000_is_measured_with_its_drop_counters(ot, lab, relab, sce
     # the table is full: the test holds what the others (the tool's SSH sessions) leave; the polled
     # peak is a sample every second, the drop counter the kernel's own word for "full"
     assert 20000 - 50 <= rep["peak_count_polled"] <= 20000
-    assert 20000 - other - 10 <= rep["connection_tracking_table_capacity"] <= 20000 - other
+    cap, held = rep["connection_tracking_table_capacity"], sum(rep["states"].values())
+    # full at the verdict; the test's entries fill what the others leave. Most are ESTABLISHED+ASSURED;
+    # the rest (a few dozen to a few hundred on a busy host) are connections whose SYN took a slot that
+    # a later leg could not complete, and are not counted as capacity
+    assert rep["entries_at_the_verdict"] >= 20000 - 10
+    assert 20000 - other - 10 <= held <= 20000 - other
+    assert 0.95 * (20000 - other) <= cap <= held
     d = rep["counter_deltas"]
     assert d["early_drop"] > 0 and d["drop"] > 0  # non-ASSURED evicted, then nothing left to evict
     assert rep["survivors"] == rep["connection_tracking_table_capacity"] and rep["evicted_assured"] == 0
