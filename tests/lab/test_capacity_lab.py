@@ -24,12 +24,12 @@ def test_a_table_of_20000_is_measured_with_its_drop_counters(ot, lab, relab, sce
     # peak is a sample every second, the drop counter the kernel's own word for "full"
     assert 20000 - 50 <= rep["peak_count_polled"] <= 20000
     cap, held = rep["connection_tracking_table_capacity"], sum(rep["states"].values())
-    # full at the verdict; the test's entries fill what the others leave. Most are ESTABLISHED+ASSURED;
-    # the rest (a few dozen to a few hundred on a busy host) are connections whose SYN took a slot that
-    # a later leg could not complete, and are not counted as capacity
-    assert rep["entries_at_the_verdict"] >= 20000 - 10
-    assert 20000 - other - 10 <= held <= 20000 - other
-    assert 0.95 * (20000 - other) <= cap <= held
+    # Not every slot ends ASSURED: once an insert finds the table full, the kernel's gc worker kills
+    # entries that are not ASSURED while the count is above 95% of nf_conntrack_max, half-made
+    # connections among them, whose slots the last SYNs may not refill (CI saw 19,719 and 19,740
+    # of 19,976). The capacity is what stayed ESTABLISHED+ASSURED: between 95% and all of the room.
+    assert 0.95 * 20000 - other <= cap <= held <= 20000 - other
+    assert cap <= rep["entries_at_the_verdict"] - other + 10
     d = rep["counter_deltas"]
     assert d["early_drop"] > 0 and d["drop"] > 0  # non-ASSURED evicted, then nothing left to evict
     assert rep["survivors"] == rep["connection_tracking_table_capacity"] and rep["evicted_assured"] == 0
