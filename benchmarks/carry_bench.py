@@ -43,13 +43,17 @@ def one(prefix: str, tmp: Path, n: int, proof: bool) -> dict:
 
 
 def main() -> None:
+    sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES  # carry_bench.py [COUNT ...]
     figures = {}
-    with bench_lab(**table_settings(max(SIZES))) as (lab, eps), tempfile.TemporaryDirectory() as tmpd:
-        for n in SIZES:
+    with bench_lab(**table_settings(max(sizes))) as (lab, eps), tempfile.TemporaryDirectory() as tmpd:
+        for n in sizes:
             plain = one(lab.config.prefix, Path(tmpd), n, proof=False)
             full = one(lab.config.prefix, Path(tmpd), n, proof=True)
             tp = full["traffic_proof"] or {}
             key = f"{n:,} connections"
+            for run in (plain, full):
+                if run.get("error"):
+                    figures[f"{key}: error of {run['scenario_name']}"] = run["error"]
             figures[f"{key}: verdicts (table only; table and traffic)"] = (
                 f"{plain['verdict'].upper()} {plain['established_assured']:,}; {full['verdict'].upper()} "
                 f"{full['established_assured']:,}, carried both ways {tp.get('carried_both_ways', 0):,}")
