@@ -37,10 +37,10 @@ demo: lab-deps venv
 	@scripts/demo.sh $(BIN)
 
 test: lab-deps venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@scripts/test.sh $(BIN) $(PYTEST_ARGS)
 
 unit-test: venv
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -n auto --dist loadfile $(PYTEST_ARGS)
 
 catalogue: lab-deps venv
 	OSTINATO_TCP_WRITE_CATALOGUE=1 $(BIN)/python -m pytest -q tests/lab/test_bad_inputs_lab.py
