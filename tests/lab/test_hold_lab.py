@@ -35,8 +35,7 @@ SHORT = dict(HOLD, **{"expect.hold": "10s"})  # past a 6 s established timeout
 
 def test_connections_held_5s_are_all_still_established(ot, lab, scenario_file):
     clear_test_space(lab)
-    rc, out, err, rep = ot("run", str(scenario_file("lab-1000.yaml", name="hold-ok",
-                                                    **HOLD)))
+    rc, out, err, rep = ot("run", str(scenario_file("lab-1000.yaml", name="hold-ok", **HOLD)))
     assert rc == 0, out + err
     h = rep["hold"]
     assert h["passed"] and h["established_assured"] == 2000 and h["held_seconds"] >= 5
