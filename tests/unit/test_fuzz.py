@@ -18,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ostinato_tcp.dut.ovs_reader import OvsEntryReader
 from ostinato_tcp.dut.reader import ConntrackReader
 from ostinato_tcp.dut.entries import ParseStats, parse_counted
 from ostinato_tcp.domain.verdict import Expected, Judge
@@ -31,7 +32,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "conntrack"
 EXAMPLES = int(os.environ.get("OSTINATO_TCP_FUZZ_EXAMPLES", "2000"))  # per strategy
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SEEN = {"scenario_text": 0, "scenario_tree": 0, "dump_text": 0, "dump_mutated": 0}
+SEEN = {"scenario_text": 0, "scenario_tree": 0, "dump_text": 0, "dump_mutated": 0, "ovs_mutated": 0}
 
 
 def load_or_project_error(text: str) -> None:
@@ -161,9 +162,49 @@ def test_dump_parser_on_mutated_real_lines(lines, cut):
     judge_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogatepass"), cut)
 
 
+OVS_LINES = [line for f in sorted((FIXTURES.parent / "ovs").glob("*.txt")) for line in f.read_text().splitlines()
+             if line.startswith(("tcp,", "udp,"))]
+OVS_SPACE = ConnectionSpace.layout(client_ip="10.77.0.10", client_ips=1, first_port=42995, step=1,
+                                   server_ip="10.77.0.20", server_port=8080, total=10, batch_size=10)
+
+
+@st.composite
+def mutated_ovs_line(draw):
+    toks = draw(st.sampled_from(OVS_LINES)).split(",")
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(toks) - 1))
+        op = draw(st.sampled_from(["delete", "insert", "swap", "chars"]))
+        if op == "delete" and len(toks) > 1:
+            del toks[i]
+        elif op == "insert":
+            toks.insert(i, draw(st.sampled_from(["state_orig=ESTABLISHED", "state_reply=ESTABLISHED", "zone=7",
+                                                 "zone=x", "sport=99999", "src=10.77.0.10", "protoinfo=(", ")",
+                                                 "reply=(src=1.2.3.4", "id=0", "tcp"])))
+        elif op == "swap":
+            k = draw(st.integers(0, len(toks) - 1))
+            toks[i], toks[k] = toks[k], toks[i]
+        else:
+            toks[i] = draw(st.text(max_size=12))
+    return ",".join(toks)
+
+
+@FUZZ
+@given(st.lists(mutated_ovs_line(), min_size=1, max_size=6), st.integers(0, 2000))
+def test_ovs_reader_on_mutated_real_lines(lines, cut):
+    SEEN["ovs_mutated"] += 1
+    judge = Judge(Expected(OVS_SPACE))
+    reader = OvsEntryReader(judge.take, zone=7)
+    blob = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+    reader.feed(blob[:cut])
+    reader.feed(blob[cut:])
+    v = judge.finish(reader.finish())
+    assert 0 <= v.established_assured <= OVS_SPACE.total and sum(v.counts.values()) == OVS_SPACE.total
+
+
 def test_fuzzers_ran_every_input_asked():
     """Runs after the fuzz tests above (file order): each parser saw 2 x EXAMPLES inputs."""
     if 0 in SEEN.values():
         pytest.skip("run alone (-k): the fuzz tests did not run in this session")
     assert SEEN["scenario_text"] + SEEN["scenario_tree"] >= 2 * EXAMPLES, SEEN
     assert SEEN["dump_text"] + SEEN["dump_mutated"] >= 2 * EXAMPLES, SEEN
+    assert SEEN["ovs_mutated"] >= EXAMPLES, SEEN
