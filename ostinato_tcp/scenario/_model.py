@@ -6,15 +6,14 @@ IPv4 or IPv6, ports and counts are integers, names are restricted to safe charac
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ostinato_tcp.scenario._base import IPV6_MIN_FRAME, MAX_PAIRS, CrossFieldError
+from ostinato_tcp.scenario._base import IP, IPV6_MIN_FRAME, MAX_PAIRS, CrossFieldError, IPv4, _Model
 from ostinato_tcp.scenario._pair_rules import check_pairs, pair_data
 from ostinato_tcp.scenario._rules import check_one_pair
 
@@ -28,8 +27,8 @@ LAB_PREFIX_RE = r"^[a-z][a-z0-9]{0,7}$"  # the built-in lab's prefix (ostinato_t
 MAX_SERVER_ENDPOINTS = 1024  # server_ips x server_ports
 _MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
 
-IPv4 = ipaddress.IPv4Address
-IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # a test address: IPv4 or IPv6
+
+
 _PATTERN_WORDS = {
     _NAME_RE: "must be 1-64 of letters, digits and _.:@+- (starting with a letter or digit)",
     _USER_RE: "must be a user name: lower-case letters, digits and _.- (starting with a letter or _)",
@@ -39,10 +38,6 @@ _PATTERN_WORDS = {
     _NETNS_RE: "must be a network namespace name: 1-64 of letters, digits and _.-",
     LAB_PREFIX_RE: "must be a lab prefix: 1-8 lower-case letters and digits",
 }
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class DroneEndpoint(_Model):

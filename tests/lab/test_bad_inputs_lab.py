@@ -188,6 +188,8 @@ CASES = [
     Case("rate-type", "rate is a list", 2, "traffic.rate", "list", changes={"traffic.rate": [1, 2]}),
     Case("count-zero", "count 0", 2, "connections.count", "(got 0)", changes={"connections.count": 0}),
     Case("count-negative", "count negative", 2, "connections.count", "(got -5)", changes={"connections.count": -5}),
+    Case("count-boolean", "count: yes (YAML reads yes as a boolean)", 2, "connections.count", "not the boolean true",
+         changes={"connections.count": True}),
     Case("rate-zero", "rate 0", 2, "traffic.rate", "(got 0)", changes={"traffic.rate": 0}),
     Case("rate-negative", "rate negative", 2, "traffic.rate", "(got -100)", changes={"traffic.rate": -100}),
     Case("rate-absurd", "rate absurd (10^12 packets/s)", 2, "traffic.rate", "1000000000000",
