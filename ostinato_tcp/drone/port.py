@@ -32,13 +32,19 @@ from typing import Iterable
 
 from ostinato_tcp.drone import DroneApi
 from ostinato_tcp.drone._encode import device_group_config, icmp_echo_config, stream_config
-from ostinato_tcp.errors import OstinatoTcpError, UsageError
+from ostinato_tcp.errors import DroneTimeoutError, OstinatoTcpError, UsageError
 from ostinato_tcp.drone.claim import PortClaim
 from ostinato_tcp.ground.naming import OWNER_RE, is_ours, owner_is_gone
 from ostinato_tcp.ground.addr import from_hi_lo, mac_text
 from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
 
 log = logging.getLogger(__name__)
+# Seen with Drone 1.2 (Debian 12): a stopCapture that meets a frame being captured can deadlock the
+# capture thread (its stop signal's handler logs, and so allocates, inside the thread's own
+# allocation); the RPC then never returns and every later RPC on that port waits for its lock.
+CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: Drone 1.2's capture thread can deadlock when a stop meets "
+                     "a frame it is capturing, and the port then stays locked until Drone is restarted (the built-in "
+                     "lab: 'ostinato-tcp lab down' and 'lab up')")
 
 
 class PortState(str, Enum):
@@ -259,9 +265,16 @@ class DronePort:
     def stop_capture(self) -> bytes:
         """Stop the capture (after :attr:`capture_settle` for the last block) and return it as pcap bytes."""
         d = self.drone
-        d.stopCapture(d.port_id_list([self.id]))
-        self.capturing = False
+        self._stop_capture_rpc()
         return d.getCaptureBuffer(d.port_id(self.id))
+
+    def _stop_capture_rpc(self) -> None:
+        d = self.drone
+        try:
+            d.stopCapture(d.port_id_list([self.id]))
+        except DroneTimeoutError as exc:
+            raise DroneTimeoutError(f"{exc}; {CAPTURE_STOP_HANG}") from exc
+        self.capturing = False
 
     def capture_sent(self) -> bytes:
         """Send the built program with Drone capturing on the port; returns the capture."""
@@ -308,9 +321,9 @@ class DronePort:
         d = self.drone
         try:
             d.ensure_connected()
-            if self.capturing:
-                d.stopCapture(d.port_id_list([self.id]))
-                self.capturing = False
+            if self.capturing:  # a fault's clean-up: frames may still be arriving, let the capture go quiet
+                time.sleep(self.capture_settle)
+                self._stop_capture_rpc()
             d.delete_streams(self.id, self.stream_ids)
             self.stream_ids = []
             d.delete_device_groups(self.id, self.group_ids)
