@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ostinato_tcp.drone.fake import FakeDrone
-from ostinato_tcp.errors import DroneProtocolError, UsageError
+from ostinato_tcp.errors import DroneProtocolError, DroneTimeoutError, UsageError
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.ground.naming import is_ours
 from ostinato_tcp.drone.port import DronePort, PortState, PortStateError
@@ -43,6 +43,24 @@ def nothing_of_ours(drone: FakeDrone) -> bool:
 
 
 # ---------------------------------------------------------------------------- DronePort
+def test_a_capture_stop_that_never_returns_names_drones_deadlock(monkeypatch):
+    drone = FakeDrone().connect()
+    port = DronePort(drone, "porta", owner="ostinato-tcp run pid 1 on h by u (scenario t)")
+    port.claim()
+    port.start_capture()
+
+    def wedged(request, *, timeout=None):
+        raise DroneTimeoutError("no reply within 10 s", endpoint="fake:7878", rpc="stopCapture")
+
+    monkeypatch.setattr(drone, "stopCapture", wedged)
+    with pytest.raises(DroneTimeoutError, match="stopCapture: no reply within 10 s; Drone did not stop this port's "
+                                                "capture: Drone 1.2's capture thread can deadlock"):
+        port.stop_capture()
+    assert port.capturing  # still open: the clean-up tries again, and says so in its warning
+    problems = port.release()
+    assert len(problems) == 1 and "can deadlock" in problems[0] and "restarted" in problems[0]
+
+
 def test_port_refuses_calls_out_of_order():
     drone = FakeDrone().connect()
     port = DronePort(drone, "porta", owner="ostinato-tcp run pid 1 on h by u (scenario t)")
