@@ -273,7 +273,9 @@ class DronePort:
         try:
             d.stopCapture(d.port_id_list([self.id]))
         except DroneTimeoutError as exc:
-            raise DroneTimeoutError(f"{exc}; {CAPTURE_STOP_HANG}") from exc
+            err = DroneTimeoutError(f"{exc}; {CAPTURE_STOP_HANG}")
+            err.endpoint, err.rpc = exc.endpoint, exc.rpc
+            raise err from exc
         self.capturing = False
 
     def capture_sent(self) -> bytes:
@@ -312,17 +314,22 @@ class DronePort:
         return Counters(st.tx_pkts, st.tx_bytes, st.rx_pkts, st.rx_bytes)
 
     # ------------------------------------------------------------------ release
-    def release(self) -> list[str]:
+    def release(self, *, settled: bool = False) -> list[str]:
         """Remove the run's streams and device groups, restore what the claim changed.
-        Never raises: returns what could not be done."""
+        Never raises: returns what could not be done. A capture still open (a fault's clean-up)
+        is stopped after the port has stopped sending and the capture settle has passed
+        (``settled``: the caller waited it already, once for all its ports)."""
         problems: list[str] = []
         if self.state == PortState.RELEASED:
             return problems
         d = self.drone
         try:
             d.ensure_connected()
-            if self.capturing:  # a fault's clean-up: frames may still be arriving, let the capture go quiet
-                time.sleep(self.capture_settle)
+            if self.capturing:  # frames may still be arriving: Drone 1.2 can deadlock a capture stopped mid-frame
+                if self.state == PortState.TRANSMITTING:
+                    self.stop()
+                if not settled:
+                    time.sleep(self.capture_settle)
                 self._stop_capture_rpc()
             d.delete_streams(self.id, self.stream_ids)
             self.stream_ids = []

@@ -10,11 +10,12 @@ driver of ``dut.kind`` over SSH).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from ostinato_tcp.drone import DroneApi, open_drone
-from ostinato_tcp.drone.port import DronePort, await_gateways
+from ostinato_tcp.drone.port import DronePort, PortState, await_gateways
 from ostinato_tcp.dut.select import open_driver
 from ostinato_tcp.dut.contract import DutDriver
 from ostinato_tcp.errors import DroneError, OstinatoTcpError, RunFault, UnknownPortError
@@ -113,8 +114,12 @@ def release_all(ports: dict[str, DronePort], drones: dict[str, DroneApi], warnin
     """Remove what a run created on its ports, restore what it changed, close its Drones; what
     could not be done is a warning naming the command that does it."""
     leftovers = []
+    open_captures = [p for p in ports.values() if p.capturing and p.state != PortState.RELEASED]
+    if open_captures:  # a fault left captures open: stop every port, then wait the settle once for all
+        stop_all(ports)
+        time.sleep(max(p.capture_settle for p in open_captures))
     for p in ports.values():
-        leftovers.extend(p.release())
+        leftovers.extend(p.release(settled=bool(open_captures)))
     for d in drones.values():
         try:
             d.disconnect()
