@@ -50,6 +50,7 @@ from ostinato_tcp.jobs.sweep_results import measured_rate, point_status, summari
 from ostinato_tcp.run.api import run_scenario
 from ostinato_tcp.domain.tuples import Servers
 from ostinato_tcp.scenario import LabReader, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
+from ostinato_tcp.scenario._base import NumberFloat, NumberInt
 from ostinato_tcp.scenario._load import validation_error
 
 SHORTHANDS = {"counts": "connections.count", "rates": "traffic.rate", "delays": "traffic.delay"}
@@ -59,16 +60,16 @@ SHORT_NAMES = {"connections.count": "n", "traffic.rate": "r", "traffic.delay": "
 class SearchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     field: str = Field("traffic.rate", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")
-    max_steps: int = Field(4, ge=1, le=20)
-    precision: float = Field(0.05, gt=0, le=1)
+    max_steps: NumberInt = Field(4, ge=1, le=20)
+    precision: NumberFloat = Field(0.05, gt=0, le=1)
 
 
 class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$")
     base: str
-    counts: list[int] = Field(default_factory=list)
-    rates: list[float] = Field(default_factory=list)
+    counts: list[NumberInt] = Field(default_factory=list)  # YAML's yes is not a count of 1
+    rates: list[NumberFloat] = Field(default_factory=list)
     delays: list[Any] = Field(default_factory=list)
     vary: dict[str, list[Any]] = Field(default_factory=dict)
     search: Optional[SearchSpec] = None

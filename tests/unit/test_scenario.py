@@ -76,7 +76,7 @@ def test_template_is_valid():
     ("  client_ip: 10.1.1.100", "  client_ip: 10.9.9.100", 8, "ports.a.device.gateway", "not on the subnet"),
     # YAML numbers and booleans are not addresses (pydantic alone made 5 into 0.0.0.5, true into 0.0.0.1)
     ("  server_ip: 10.2.2.100", "  server_ip: 5", 15, "connections.server_ip", "written as text"),
-    ("  client_ip: 10.1.1.100", "  client_ip: true", 14, "connections.client_ip", "not the boolean true"),
+    ("  client_ip: 10.1.1.100", "  client_ip: true", 14, "connections.client_ip", "must be an IP address, not the boolean true"),
     # YAML 1.1 reads yes/no/on/off as booleans, and pydantic alone made them counts and ports of 1 and 0
     ("  count: 1000", "  count: yes", 18, "connections.count", "must be a number, not the boolean true"),
     ("  server_port: 8080", "  server_port: off", 16, "connections.server_port", "not the boolean false"),

@@ -206,6 +206,13 @@ def test_sweep_file_errors_name_the_sweep_file_and_the_varied_line(tmp_path):
     with pytest.raises(ScenarioError) as e:
         S.load_sweep(p)
     assert str(e.value).startswith(f"{p}:4: traffic.window: input should be greater than or equal to 0")
+    # a count of yes is not 1, nor a search step count (YAML's booleans)
+    p.write_text("name: sw\nbase: base.yaml\ncounts: [yes, 1000]\n")
+    with pytest.raises(ScenarioError, match=r"sw\.yaml:3: counts.0: must be a number, not the boolean true"):
+        S.load_sweep(p)
+    p.write_text("name: sw\nbase: base.yaml\nrates: [100]\nsearch: {max_steps: on}\n")
+    with pytest.raises(ScenarioError, match=r"search.max_steps: must be a number, not the boolean true"):
+        S.load_sweep(p)
 
 
 def test_csv_sums_the_ports_of_several_pairs():
