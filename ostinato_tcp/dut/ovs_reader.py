@@ -19,13 +19,15 @@ SYN_SENT, CLOSED (or LISTEN)       SYN_SENT, unreplied         no SYN-ACK seen
 the same state on both             that state (FIN_WAIT_1/2    a closing connection
                                    as FIN_WAIT, CLOSED as
                                    CLOSE)
+ESTABLISHED, another state         ESTABLISHED/that state      no handshake seen from the server's side
 two other states                   the client's, as above
 =================================  ==========================  =====================
 
-A TCP line of another shape (the kernel datapath's ``protoinfo=(state=...)``, a line without
-``-m``'s two states) is counted as unknown, never judged: its ESTABLISHED would not prove the
-final ACK. Entries of another zone than ``zone`` (when given; a line without ``zone=`` is zone
-0) and of another protocol or family are left out.
+A TCP line of another shape is counted as unknown, never judged: one without ``-m``'s two
+states (its ESTABLISHED would not prove the final ACK), and one whose ``status=`` carries flags,
+as the kernel datapath's lines do (it has the kernel's ASSURED bit, which this table does not
+read; only the userspace datapath's output was captured). Entries of another zone than ``zone``
+(when given; a line without ``zone=`` is zone 0) and of another protocol or family are left out.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from ostinato_tcp.dut.entries import LineSplitter
 _LINE = re.compile(
     rb"^tcp,orig=\(src=([0-9a-f.:]+),dst=([0-9a-f.:]+),sport=(\d+),dport=(\d+)\),"
     rb"reply=\(src=([0-9a-f.:]+),dst=([0-9a-f.:]+),sport=(\d+),dport=(\d+)\),"
-    rb"(?:id=\d+,)?(?:zone=(\d+),)?[^\n]*?protoinfo=\(state_orig=([A-Z_0-9]+),state_reply=([A-Z_0-9]+)")
+    rb"([^\n]*?)protoinfo=\(state_orig=([A-Z_0-9]+),state_reply=([A-Z_0-9]+)")
+_ZONE = re.compile(rb"(?:^|,)zone=(\d+),")
+_STATUS = re.compile(rb"(?:^|,)status=([^,]*),")
 _KERNEL_NAME = {b"FIN_WAIT_1": b"FIN_WAIT", b"FIN_WAIT_2": b"FIN_WAIT", b"CLOSED": b"CLOSE", b"CLOSING": b"CLOSE"}
 _UNREPLIED = b"[UNREPLIED]"
 _ASSURED = b"[x]"
@@ -53,15 +57,19 @@ def peer_states(orig: bytes, reply: bytes) -> tuple[bytes, bytes | None, bytes |
         return b"SYN_RECV", None, None
     if orig == b"SYN_SENT" and reply in (b"CLOSED", b"LISTEN"):
         return b"SYN_SENT", _UNREPLIED, None
-    return _KERNEL_NAME.get(orig, orig), None, None
+    if orig == reply or orig != b"ESTABLISHED":
+        return _KERNEL_NAME.get(orig, orig), None, None
+    return b"ESTABLISHED/" + reply, None, None  # picked up without the server's side of a handshake
 
 
 class OvsEntryReader:
     """Feeds ``dpctl/dump-conntrack -m`` bytes, in any chunks, to ``sink`` as batches of
-    normalized entries (the same interface as :class:`~ostinato_tcp.dut.reader.EntryReader`);
-    :meth:`finish` returns what was read."""
+    normalized entries (the interface of :class:`~ostinato_tcp.dut.reader.EntryReader`; there are
+    no ages to give); :meth:`finish` returns what was read."""
 
-    def __init__(self, sink, *, family: int = 4, zone: int | None = None):
+    def __init__(self, sink, *, ages: bool = False, family: int = 4, zone: int | None = None):
+        if ages:
+            raise ValueError("Open vSwitch's conntrack listing gives no entry ages")
         self.sink = sink
         self.stats = ParseStats()
         self._lines = LineSplitter()
@@ -84,10 +92,15 @@ class OvsEntryReader:
             if m is None:
                 self.stats.add_unknown(raw.decode(errors="replace"))
                 continue
-            osrc, odst, osport, odport, rsrc, rdst, rsport, rdport, zone, s_orig, s_reply = m.groups()
+            osrc, odst, osport, odport, rsrc, rdst, rsport, rdport, middle, s_orig, s_reply = m.groups()
+            status = _STATUS.search(middle)
+            if status is not None and status.group(1) != b"0":  # the kernel datapath's flags: not this reader's
+                self.stats.add_unknown(raw.decode(errors="replace"))
+                continue
             if (b":" in osrc) != self._v6:
                 continue
-            if self._zone is not None and int(zone or 0) != self._zone:
+            zone = _ZONE.search(middle)
+            if self._zone is not None and int(zone.group(1) if zone else 0) != self._zone:
                 continue
             state, unreplied, assured = peer_states(s_orig, s_reply)
             self.stats.entries += 1
