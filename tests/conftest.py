@@ -66,15 +66,17 @@ def drone_threads(pidfile: Path) -> str:
 
 
 def _answers(endpoints, timeout: float) -> bool:
+    """The lab's (first) Drone lists its ports' config within ``timeout``; a Drone that is gone
+    (connection refused) or does not answer is not answering. The test lab has one Drone."""
     from ostinato_tcp.drone import open_drone
-    from ostinato_tcp.errors import DroneTimeoutError
+    from ostinato_tcp.errors import DroneError
 
-    with open_drone(endpoints.drone_a["host"], endpoints.drone_a["port"]) as d:
-        try:
+    try:
+        with open_drone(endpoints.drone_a["host"], endpoints.drone_a["port"], timeout=timeout) as d:
             d.getPortConfig(d.getPortIdList(), timeout=timeout)
             return True
-        except DroneTimeoutError:
-            return False
+    except DroneError:
+        return False
 
 
 def wait_for_drone(endpoints, lab, nodeid: str) -> None:
@@ -91,7 +93,9 @@ def wait_for_drone(endpoints, lab, nodeid: str) -> None:
         DRONE_STALLS.append(f"{nodeid}: answered after {time.monotonic() - t0:.1f} s; {threads}")
         return
     try:
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        pid = int(pidfile.read_text())
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "drone":  # not a pid used again since
+            os.kill(pid, signal.SIGKILL)
     except (OSError, ValueError):
         pass
     time.sleep(0.5)
