@@ -214,3 +214,14 @@ def test_the_templates_document_every_field():
     assert not missing, ", ".join(missing)
     # the key file is an example: an active one would override the agent and ~/.ssh/config
     assert not any(line.lstrip().startswith("key_file:") for line in text.splitlines())
+
+
+def test_unquoted_on_and_off_are_the_words_where_a_field_takes_them(tmp_path):
+    # YAML makes booleans of off and on; traffic.batches and dut.compress list those words
+    text = GOOD.replace("  rate: 100", "  rate: 100\n  batches: off").replace("  host: 192.0.2.1",
+                                                                             "  host: 192.0.2.1\n  compress: on")
+    sc = load_scenario(write(tmp_path, text))
+    assert sc.traffic.batches == "off" and sc.dut.compress == "on"
+    with pytest.raises(ScenarioError, match=r"traffic.batches: must be a number or 'auto' or 'off', not the boolean "
+                                            r"true .*quote the word"):
+        load_scenario(write(tmp_path, GOOD.replace("  rate: 100", "  rate: 100\n  batches: on")))
