@@ -31,22 +31,22 @@ def pytest_sessionfinish(session, exitstatus):
     if reporter is None:
         return
     for line in DRONE_STALLS:
-        reporter.write_line(f"lab Drone stalled before a test: {line}", yellow=True)
+        reporter.write_line(f"lab Drone: {line}", yellow=True)
     skipped_lab = [r for r in reporter.stats.get("skipped", []) if "tests/lab/" in str(r.nodeid)]
     if skipped_lab and exitstatus == 0:
         reporter.write_line(f"FAIL: {len(skipped_lab)} lab test(s) were skipped; lab tests must run", red=True)
         session.exitstatus = 1
 
 
-# Drone 1.2 (Debian 12) can deadlock a port's capture thread when a stopCapture meets a frame being
-# captured (the stop signal's handler allocates inside the thread's own allocation; seen with gdb in
-# a fresh-clone run: Capture thread in a malloc lock under the handler, the RPC thread that holds
-# the port's lock waiting for it). Every later RPC that reads that port then waits for ever, and
-# every lab test after it failed. Before a test on the shared lab starts, its Drone must answer
-# getPortConfig: a wait longer than STALL_NOTE is printed at the end of the session with Drone's
-# thread states; a Drone that has not answered after STALL_RESTART is restarted (and that is printed
-# too). The tests keep every bound they had; the run that wedged Drone reported it (a warning, or
-# the error naming the capture stop).
+# Drone 1.2 (Debian 12) can deadlock a port's capture thread on any stopCapture: libpcap wakes the
+# capture thread, which logs (and so allocates) while Drone's stop signal arrives, and the signal's
+# handler logs too: it then waits for the allocator lock its own thread holds (seen with gdb on a
+# wedged lab Drone). The RPC that stopped the capture holds the port's lock for ever, so every later
+# RPC on that port waits; about one stop in a few thousand does this, roughly once a full run here.
+# So: before a test on the shared lab starts, its Drone must answer getPortConfig (a wait longer
+# than STALL_NOTE is printed at the end of the session with Drone's thread states; no answer after
+# STALL_RESTART restarts it), and a lab test that failed while Drone sat in that deadlock runs once
+# more after a restart (printed too). The tests keep every bound they had; any other failure stands.
 STALL_NOTE, STALL_RESTART = 5.0, 25.0
 DRONE_STALLS: list[str] = []
 
@@ -65,6 +65,67 @@ def drone_threads(pidfile: Path) -> str:
         return f"threads not readable ({exc})"
 
 
+def capture_deadlocked(pidfile: Path) -> str | None:
+    """The thread states of a Drone in its capture deadlock (a Capture thread blocked on a lock
+    while an RPC thread sleeps in the capture stop's wait loop, still so 2 s later), else None."""
+    import time
+
+    def signature() -> str | None:
+        threads = drone_threads(pidfile)
+        stuck = any(t.startswith("Capture:") and t.endswith(":futex_do_wait") for t in threads.split(", "))
+        waiting = any(t.startswith("RPC:") and t.endswith(":hrtimer_nanosleep") for t in threads.split(", "))
+        return threads if stuck and waiting else None
+
+    if signature() is None:
+        return None
+    time.sleep(2.0)
+    return signature()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A lab test that failed while the shared lab's Drone sat in its capture deadlock (see above)
+    runs once more after Drone is restarted; the first attempt and the thread states are printed
+    at the end of the session. Any other failure stands as it is."""
+    if "tests/lab/" not in item.nodeid.replace(os.sep, "/") or "lab" not in getattr(item, "fixturenames", ()):
+        return None
+    from _pytest.runner import runtestprotocol
+
+    from ostinato_tcp.lab import Lab, LabConfig
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    if any(r.failed for r in reports):
+        lab = Lab(LabConfig(**TEST_LAB))
+        wedged = capture_deadlocked(lab.config.state_dir / "drone.pid")
+        if wedged is not None:
+            restart_drone(lab)
+            DRONE_STALLS.append(f"{item.nodeid}: failed with Drone in its capture deadlock ({wedged}); Drone "
+                                "restarted and the test run again")
+            item._initrequest()
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def restart_drone(lab) -> None:
+    """Kill the lab's Drone (only a process named drone) and let ``lab up`` start it again."""
+    import signal
+    import time
+
+    pidfile = lab.config.state_dir / "drone.pid"
+    try:
+        pid = int(pidfile.read_text())
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "drone":  # not a pid used again since
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.5)
+    lab.up()  # starts the Drone that is no longer running
+
+
 def _answers(endpoints, timeout: float) -> bool:
     """The lab's (first) Drone lists its ports' config within ``timeout``; a Drone that is gone
     (connection refused) or does not answer is not answering. The test lab has one Drone."""
@@ -81,7 +142,6 @@ def _answers(endpoints, timeout: float) -> bool:
 
 def wait_for_drone(endpoints, lab, nodeid: str) -> None:
     """The shared lab's Drone answers before the test, or is restarted (see above)."""
-    import signal
     import time
 
     t0 = time.monotonic()
@@ -92,14 +152,7 @@ def wait_for_drone(endpoints, lab, nodeid: str) -> None:
     if _answers(endpoints, STALL_RESTART - STALL_NOTE):
         DRONE_STALLS.append(f"{nodeid}: answered after {time.monotonic() - t0:.1f} s; {threads}")
         return
-    try:
-        pid = int(pidfile.read_text())
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "drone":  # not a pid used again since
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
-    time.sleep(0.5)
-    lab.up()  # starts the Drone that is no longer running
+    restart_drone(lab)
     if not _answers(endpoints, 10.0):
         pytest.fail(f"the lab's Drone gave no port config for {STALL_RESTART:.0f} s and not after a restart; {threads}")
     DRONE_STALLS.append(f"{nodeid}: no answer for {STALL_RESTART:.0f} s, Drone restarted; before: {threads}")
