@@ -39,12 +39,13 @@ from ostinato_tcp.ground.addr import from_hi_lo, mac_text
 from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
 
 log = logging.getLogger(__name__)
-# Seen with Drone 1.2 (Debian 12): a stopCapture that meets a frame being captured can deadlock the
-# capture thread (its stop signal's handler logs, and so allocates, inside the thread's own
-# allocation); the RPC then never returns and every later RPC on that port waits for its lock.
-CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: Drone 1.2's capture thread can deadlock when a stop meets "
-                     "a frame it is capturing, and the port then stays locked until Drone is restarted (the built-in "
-                     "lab: 'ostinato-tcp lab down' and 'lab up')")
+# Seen with Drone 1.2 (Debian 12): a stopCapture can deadlock the capture thread (woken by libpcap,
+# it logs, and so allocates, as Drone's stop signal arrives, whose handler logs too and waits for the
+# allocator lock its own thread holds); the RPC then never returns and every later RPC on that port
+# waits for its lock.
+CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: Drone 1.2's capture thread can deadlock on a capture "
+                     "stop, and the port then stays locked until Drone is restarted (the built-in lab: "
+                     "'ostinato-tcp lab down' and 'lab up')")
 
 
 class PortState(str, Enum):
@@ -265,18 +266,8 @@ class DronePort:
     def stop_capture(self) -> bytes:
         """Stop the capture (after :attr:`capture_settle` for the last block) and return it as pcap bytes."""
         d = self.drone
-        self._stop_capture_rpc()
+        _stop_capture_rpc(self)
         return d.getCaptureBuffer(d.port_id(self.id))
-
-    def _stop_capture_rpc(self) -> None:
-        d = self.drone
-        try:
-            d.stopCapture(d.port_id_list([self.id]))
-        except DroneTimeoutError as exc:
-            err = DroneTimeoutError(f"{exc}; {CAPTURE_STOP_HANG}")
-            err.endpoint, err.rpc = exc.endpoint, exc.rpc
-            raise err from exc
-        self.capturing = False
 
     def capture_sent(self) -> bytes:
         """Send the built program with Drone capturing on the port; returns the capture."""
@@ -315,22 +306,21 @@ class DronePort:
 
     # ------------------------------------------------------------------ release
     def release(self, *, settled: bool = False) -> list[str]:
-        """Remove the run's streams and device groups, restore what the claim changed.
-        Never raises: returns what could not be done. A capture still open (a fault's clean-up)
-        is stopped after the port has stopped sending and the capture settle has passed
-        (``settled``: the caller waited it already, once for all its ports)."""
+        """Remove the run's streams and device groups, restore what the claim changed; never
+        raises: returns what could not be done. A capture left open is stopped after the port has
+        stopped and the capture settle has passed (``settled``: the caller waited it for all)."""
         problems: list[str] = []
         if self.state == PortState.RELEASED:
             return problems
         d = self.drone
         try:
             d.ensure_connected()
-            if self.capturing:  # frames may still be arriving: Drone 1.2 can deadlock a capture stopped mid-frame
+            if self.capturing:  # a fault's clean-up: let the port go quiet first
                 if self.state == PortState.TRANSMITTING:
                     self.stop()
                 if not settled:
                     time.sleep(self.capture_settle)
-                self._stop_capture_rpc()
+                _stop_capture_rpc(self)
             d.delete_streams(self.id, self.stream_ids)
             self.stream_ids = []
             d.delete_device_groups(self.id, self.group_ids)
@@ -345,6 +335,18 @@ class DronePort:
         problems.extend(self.claim_.release())
         self.state = PortState.RELEASED
         return problems
+
+
+def _stop_capture_rpc(port: DronePort) -> None:
+    """stopCapture on the port; one that never returns names Drone's capture deadlock."""
+    d = port.drone
+    try:
+        d.stopCapture(d.port_id_list([port.id]))
+    except DroneTimeoutError as exc:
+        err = DroneTimeoutError(f"{exc}; {CAPTURE_STOP_HANG}")
+        err.endpoint, err.rpc = exc.endpoint, exc.rpc
+        raise err from exc
+    port.capturing = False
 
 
 def resolve_neighbors(ports: Iterable[DronePort]) -> None:
