@@ -115,12 +115,13 @@ def restart_drone(lab) -> None:
     import signal
     import time
 
-    pidfile = lab.config.state_dir / "drone.pid"
+    from ostinato_tcp.lab._sys import read_pid
+
+    pid = read_pid(lab.config.state_dir / "drone.pid")
     try:
-        pid = int(pidfile.read_text())
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "drone":  # not a pid used again since
+        if pid and Path(f"/proc/{pid}/comm").read_text().strip() == "drone":  # not a pid used again since
             os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
+    except OSError:
         pass
     time.sleep(0.5)
     lab.up()  # starts the Drone that is no longer running

@@ -105,14 +105,18 @@ def test_maximum_rate_ignores_points_measured_too_loosely():
     assert m["connections_per_second"] == 99.0 and m["not_counted_bound_over_5pct"] == ["b"]
 
 
+def refused(path, text: str, match: str) -> None:
+    """A sweep file of ``text`` is refused with a message matching ``match``."""
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=match):
+        S.load_sweep(path)
+
+
 def test_bad_sweep_file(tmp_path):
     p = tmp_path / "bad.yaml"
-    p.write_text("name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: [1]\n")
-    with pytest.raises(ScenarioError, match=r"bad\.yaml:2: base: no scenario file"):
-        S.load_sweep(p)
-    p.write_text("name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: []\n")
-    with pytest.raises(ScenarioError, match=r"bad\.yaml:4: rates: List should have at least 1 item"):
-        S.load_sweep(p)
+    refused(p, "name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: [1]\n", r"bad\.yaml:2: base: no scenario file")
+    refused(p, "name: sw\nbase: nowhere.yaml\ncounts: [10]\nrates: []\n",
+            r"bad\.yaml:4: rates: List should have at least 1 item")
 
 
 def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
@@ -207,12 +211,10 @@ def test_sweep_file_errors_name_the_sweep_file_and_the_varied_line(tmp_path):
         S.load_sweep(p)
     assert str(e.value).startswith(f"{p}:4: traffic.window: input should be greater than or equal to 0")
     # a count of yes is not 1, nor a search step count (YAML's booleans)
-    p.write_text("name: sw\nbase: base.yaml\ncounts: [yes, 1000]\n")
-    with pytest.raises(ScenarioError, match=r"sw\.yaml:3: counts.0: must be a number, not the boolean true"):
-        S.load_sweep(p)
-    p.write_text("name: sw\nbase: base.yaml\nrates: [100]\nsearch: {max_steps: on}\n")
-    with pytest.raises(ScenarioError, match=r"search.max_steps: must be a number, not the boolean true"):
-        S.load_sweep(p)
+    refused(p, "name: sw\nbase: base.yaml\ncounts: [yes, 1000]\n",
+            r"sw\.yaml:3: counts.0: must be a number, not the boolean true")
+    refused(p, "name: sw\nbase: base.yaml\nrates: [100]\nsearch: {max_steps: on}\n",
+            r"search.max_steps: must be a number, not the boolean true")
 
 
 def test_csv_sums_the_ports_of_several_pairs():
