@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 # it logs, and so allocates, as Drone's stop signal arrives, whose handler logs too and waits for the
 # allocator lock its own thread holds); the RPC then never returns and every later RPC on that port
 # waits for its lock.
-CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: Drone 1.2's capture thread can deadlock on a capture "
-                     "stop, and the port then stays locked until Drone is restarted (the built-in lab: "
-                     "'ostinato-tcp lab down' and 'lab up')")
+CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: its capture thread can deadlock on a capture stop "
+                     "(seen with Drone 1.2, Debian 12's), and the port then stays locked until Drone is restarted "
+                     "(the built-in lab: 'ostinato-tcp lab down' and 'lab up')")
 
 
 class PortState(str, Enum):

@@ -10,6 +10,7 @@ from ostinato_tcp.errors import DroneProtocolError, DroneTimeoutError, UsageErro
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.ground.naming import is_ours
 from ostinato_tcp.drone.port import DronePort, PortState, PortStateError
+from ostinato_tcp.run.connect import release_all
 from ostinato_tcp.run.runner import Runner
 from ostinato_tcp.domain.streams import DeviceSpec, StreamSpec
 
@@ -54,11 +55,15 @@ def test_a_capture_stop_that_never_returns_names_drones_deadlock(monkeypatch):
 
     monkeypatch.setattr(drone, "stopCapture", wedged)
     with pytest.raises(DroneTimeoutError, match="stopCapture: no reply within 10 s; Drone did not stop this port's "
-                                                "capture: Drone 1.2's capture thread can deadlock"):
+                                                "capture: its capture thread can deadlock"):
         port.stop_capture()
     assert port.capturing  # still open: the clean-up tries again, and says so in its warning
-    problems = port.release()
-    assert len(problems) == 1 and "can deadlock" in problems[0] and "restarted" in problems[0]
+    # the run's clean-up warns, putting the restart before the clean-up command (which would wait on
+    # the same lock)
+    warnings: list[str] = []
+    release_all({"a": port}, {}, warnings)
+    assert "can deadlock" in warnings[0] and "restarted" in warnings[0]
+    assert len(warnings) == 1 and "; once Drone is restarted, 'ostinato-tcp cleanup SCENARIO'" in warnings[0]
 
 
 def test_port_refuses_calls_out_of_order():
