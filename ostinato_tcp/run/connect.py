@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ostinato_tcp.drone import DroneApi, open_drone
-from ostinato_tcp.drone.port import CAPTURE_STOP_HANG, DronePort, PortState, await_gateways
+from ostinato_tcp.drone.port import DronePort, PortState, await_gateways
 from ostinato_tcp.dut.select import open_driver
 from ostinato_tcp.dut.contract import DutDriver
 from ostinato_tcp.errors import DroneError, OstinatoTcpError, RunFault, UnknownPortError
@@ -126,7 +126,7 @@ def release_all(ports: dict[str, DronePort], drones: dict[str, DroneApi], warnin
         except (OstinatoTcpError, OSError):
             pass
     if leftovers:
-        hung = any(CAPTURE_STOP_HANG in x for x in leftovers)  # cleanup would wait on the same locked port
+        hung = any(p.capturing for p in ports.values())  # a capture Drone never stopped: cleanup would wait on it too
         warnings.append("could not remove or restore what the run changed on Drone (" + "; ".join(leftovers)
                         + "); " + ("once Drone is restarted, " if hung else "")
                         + "'ostinato-tcp cleanup SCENARIO' removes what it created")

@@ -66,6 +66,17 @@ def test_a_capture_stop_that_never_returns_names_drones_deadlock(monkeypatch):
     assert len(warnings) == 1 and "; once Drone is restarted, 'ostinato-tcp cleanup SCENARIO'" in warnings[0]
 
 
+def test_a_leftover_with_every_capture_stopped_asks_for_cleanup_only(monkeypatch):
+    drone = FakeDrone().connect()
+    port = DronePort(drone, "porta", owner="ostinato-tcp run pid 1 on h by u (scenario t)")
+    port.claim()
+    monkeypatch.setattr(port.claim_, "release", lambda: ["porta: deleteStream failed"])
+    warnings: list[str] = []
+    release_all({"a": port}, {}, warnings)
+    assert warnings == ["could not remove or restore what the run changed on Drone (porta: deleteStream failed); "
+                        "'ostinato-tcp cleanup SCENARIO' removes what it created"]
+
+
 def test_port_refuses_calls_out_of_order():
     drone = FakeDrone().connect()
     port = DronePort(drone, "porta", owner="ostinato-tcp run pid 1 on h by u (scenario t)")
