@@ -1,27 +1,37 @@
 #!/bin/bash
-# make test: the unit tests on every core (pytest-xdist, a file per worker: they share no lab),
-# then the lab tests one at a time (they share one lab, and Drone's send ceiling is measured:
-# two at once would disturb each other). Extra pytest arguments apply to both halves; arguments
-# that name test paths run just those, in one pytest as before.
-# Exit: pytest's code of the first half that failed. Exit 5 (no tests collected) fails, unless
-# the arguments selected tests in the other half only (e.g. -k nat): a run of nothing is never green.
+# make test, in three phases:
+#  1. the unit tests on every core (pytest-xdist, a file per worker: they share no lab);
+#  2. the lab tests not marked `exclusive`, on two pytest-xdist workers (a file per worker), each
+#     worker on a lab of its own (tests/conftest.py: otcpt on 198.18.1.0/24, otcpu on 198.18.2.0/24);
+#  3. the `exclusive` lab tests one at a time: they change a host-wide setting (nf_conntrack_max,
+#     nf_conntrack_buckets) or measure a rate, so nothing else may run beside them.
+# Extra pytest arguments apply to every phase; arguments that name test paths run just those, in
+# one pytest as before.
+# Exit: pytest's code of the first phase that failed. Exit 5 (no tests collected) fails, unless
+# the arguments selected tests in another phase (e.g. -k nat): a run of nothing is never green.
 set -u
 BIN=${1:?usage: scripts/test.sh VENV_BIN [PYTEST_ARGS...]}
 shift
 for arg in "$@"; do  # test paths named (make test PYTEST_ARGS=tests/lab/test_x.py): just those, in one run
     case "$arg" in tests/*|./tests/*) exec "$BIN/python" -m pytest "$@" ;; esac
 done
-workers=$(nproc 2>/dev/null || echo 1)
+cores=$(nproc 2>/dev/null || echo 1)
+workers=$cores
 [ "$workers" -gt 4 ] && workers=4
+lab_workers=$cores  # one lab per worker; tests/conftest.py has two (LAB_SLOTS)
+[ "$lab_workers" -gt 2 ] && lab_workers=2
+codes=()
 "$BIN/python" -m pytest tests/unit -n "$workers" --dist loadfile "$@"
-unit=$?
-"$BIN/python" -m pytest tests/lab "$@"
-lab=$?
-for rc in "$unit" "$lab"; do
+codes+=($?)
+"$BIN/python" -m pytest tests/lab -n "$lab_workers" --dist loadfile -m "not exclusive" "$@"
+codes+=($?)
+"$BIN/python" -m pytest tests/lab -m exclusive "$@"
+codes+=($?)
+for rc in "${codes[@]}"; do
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then exit "$rc"; fi
 done
-if [ "$unit" -eq 5 ] && [ "$lab" -eq 5 ]; then
-    echo "make test: no test was collected (exit 5)" >&2
-    exit 5
-fi
-exit 0
+for rc in "${codes[@]}"; do
+    [ "$rc" -eq 0 ] && exit 0
+done
+echo "make test: no test was collected (exit 5)" >&2
+exit 5

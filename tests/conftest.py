@@ -1,4 +1,5 @@
-"""Shared fixtures. Lab tests run against a real lab of their own (prefix ``otcpt``).
+"""Shared fixtures. Lab tests run against a real lab of their own (prefix ``otcpt``; in make
+test's parallel lab phase each pytest-xdist worker has one: ``otcpt``, ``otcpu``).
 
 A lab test that cannot get its lab fails; it is never skipped. A session in which
 any lab test was skipped ends with a failing exit status.
@@ -17,7 +18,24 @@ ROOT = Path(__file__).resolve().parents[1]
 # validated against its shipped schema as it is written: a mismatch is a bug (exit 70)
 os.environ["OSTINATO_TCP_CHECK_SCHEMAS"] = "1"
 FIXTURES = ROOT / "tests" / "fixtures"
-TEST_LAB = dict(prefix="otcpt", mgmt_net="198.18.1.0/24", sudo_user=True)
+# The test labs, one per pytest-xdist worker of make test's parallel lab phase (scripts/test.sh):
+# a worker's lab is its own, so tests on two workers share nothing but the host. A test that
+# changes a host-wide setting or measures a rate is marked ``exclusive`` and runs in the serial
+# phase, on the first lab, with no other test running.
+LAB_SLOTS = (("otcpt", "198.18.1.0/24"), ("otcpu", "198.18.2.0/24"))
+
+
+def lab_settings_for(worker: str | None = None) -> dict:
+    """The lab settings of this pytest process: gw<i> of pytest-xdist gets slot i, else slot 0."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "") if worker is None else worker
+    slot = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if slot >= len(LAB_SLOTS):
+        raise RuntimeError(f"lab tests on {slot + 1} xdist workers: at most {len(LAB_SLOTS)} (one lab each)")
+    prefix, mgmt_net = LAB_SLOTS[slot]
+    return dict(prefix=prefix, mgmt_net=mgmt_net, sudo_user=True)
+
+
+TEST_LAB = lab_settings_for()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -27,6 +45,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its Drone notes go to the controller, which prints them
+        workeroutput["drone_stalls"] = list(DRONE_STALLS)
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
@@ -36,6 +58,12 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped_lab and exitstatus == 0:
         reporter.write_line(f"FAIL: {len(skipped_lab)} lab test(s) were skipped; lab tests must run", red=True)
         session.exitstatus = 1
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """An xdist worker finished: keep its lab Drone notes for the end of the session."""
+    DRONE_STALLS.extend(getattr(node, "workeroutput", {}).get("drone_stalls", []))
 
 
 # Drone 1.2 (Debian 12) can deadlock a port's capture thread on any stopCapture: libpcap wakes the

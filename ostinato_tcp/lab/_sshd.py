@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ostinato_tcp.errors import LabError
@@ -38,11 +41,28 @@ def _known_host(host: str, pub: Path) -> str:
     return f"{host} {kind} {key}\n"
 
 
+USERS_LOCK = Path("/run/lock/ostinato-tcp-lab-users.lock")  # not in STATE_ROOT: that goes with the last lab
+
+
+@contextmanager
+def _users_locked() -> Iterator[None]:
+    """One lab at a time changes the host's users: useradd, chpasswd and userdel of two labs
+    brought up at once would otherwise meet on /etc/passwd's lock and fail."""
+    with open(USERS_LOCK, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_sudo_user(config: LabConfig, state: dict) -> None:
-    c = config
-    if not c.sudo_user:
+    if not config.sudo_user:
         remove_sudo_user(config, state)
         return
+    with _users_locked():
+        _add_sudo_user(config, state)
+
+
+def _add_sudo_user(config: LabConfig, state: dict) -> None:
+    c = config
     user = c.sudo_user_name
     if shutil.which("sudo") is None or not Path("/etc/sudoers.d").is_dir():
         raise LabError("the lab's sudo user needs sudo (Debian package sudo); run 'make deps'")
@@ -70,7 +90,13 @@ def ensure_sudo_user(config: LabConfig, state: dict) -> None:
     os.chmod(sudoers, 0o440)
     state["created"]["sudoers"] = str(sudoers)
 
+
 def remove_sudo_user(config: LabConfig, state: dict) -> list[str]:
+    with _users_locked():
+        return _remove_sudo_user(config, state)
+
+
+def _remove_sudo_user(config: LabConfig, state: dict) -> list[str]:
     removed = []
     sudoers = Path(f"/etc/sudoers.d/{config.prefix}-op")
     created = state.get("created", {})
@@ -88,6 +114,7 @@ def remove_sudo_user(config: LabConfig, state: dict) -> list[str]:
         removed.append(f"user {plain}")
     created.pop("sudoers", None)
     return removed
+
 
 def sshd_config(config: LabConfig, listen: list[str], *, host_key: str = "ssh_host_ed25519_key",
                 name: str = "sshd") -> str:

@@ -20,7 +20,7 @@ SCENARIOS = ROOT / "scenarios"
 
 @pytest.fixture
 def ot(tmp_path, lab):
-    """Run ``ostinato-tcp ARGS --lab otcpt``; returns (exit code, stdout, stderr, report dict or None)."""
+    """Run ``ostinato-tcp ARGS --lab <this worker's test lab>``; returns (exit code, stdout, stderr, report dict or None)."""
     env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "history.sqlite"))
 
     def run(*args, report: bool = True, timeout: float = 600, lab_arg: bool = True):

@@ -31,6 +31,7 @@ import yaml
 
 from ostinato_tcp.scenario import with_changes
 
+from ..conftest import LAB_SLOTS, TEST_LAB
 from ..unit.fake_drone import FakePeer
 from .conftest import lab_drone, port_view, set_port
 
@@ -297,9 +298,9 @@ CASES = [
          volatile=(r"SHA256:[^,)]+",)),
     Case("conntrack-missing", "conntrack not installed on the DUT", 3, "dut.conntrack", "/usr/sbin/conntrack-none",
          changes={"dut.conntrack": "/usr/sbin/conntrack-none"}),
-    Case("not-root", "a DUT user that is not root, without sudo", 3, "dut.user", "otcpt-ro",
+    Case("not-root", "a DUT user that is not root, without sudo", 3, "dut.user", f"{TEST_LAB['prefix']}-ro",
          changes=lambda ctx: {"dut.user": ctx.lab.ssh["plain_user"]}),
-    Case("sudo-refused", "dut.sudo for a user sudo refuses", 3, "dut.sudo", "otcpt-ro",
+    Case("sudo-refused", "dut.sudo for a user sudo refuses", 3, "dut.sudo", f"{TEST_LAB['prefix']}-ro",
          changes=lambda ctx: {"dut.user": ctx.lab.ssh["plain_user"], "dut.sudo": True}),
     Case("table-too-small", "more connections than the DUT's table holds", 2, "connections.count", "nf_conntrack_max",
          changes=lambda ctx: {"connections.count": conntrack_max(ctx) + 1000, "connections.client_ips": "auto",
@@ -349,9 +350,18 @@ def drone_state(lab) -> dict:
             for name, v in port_view(lab).items()}
 
 
+def _net_head(mgmt_net: str) -> str:
+    return mgmt_net.split("/")[0].rsplit(".", 1)[0] + "."  # 198.18.2.0/24 -> 198.18.2.
+
+
 def normalise(message: str, case: Case, tmp: Path) -> str:
-    """The message as the catalogue shows it: temporary paths and host-specific parts replaced."""
+    """The message as the catalogue shows it: temporary paths and host-specific parts replaced, and
+    the names of this worker's test lab as the first test lab's (the catalogue's lab)."""
     msg = message.replace(str(tmp), "<tmp>")
+    prefix, mgmt_net = LAB_SLOTS[0]
+    if TEST_LAB["prefix"] != prefix:
+        msg = msg.replace(f"{TEST_LAB['prefix']}-", f"{prefix}-")
+        msg = msg.replace(_net_head(TEST_LAB["mgmt_net"]), _net_head(mgmt_net))
     for rx in case.volatile:
         msg = re.sub(rx, "<varies>", msg)
     return msg

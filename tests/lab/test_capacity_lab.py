@@ -3,7 +3,11 @@ how many connections it holds, what it did with the rest, and that ASSURED entri
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import clear_test_space, entries_in_test_space
+
+pytestmark = pytest.mark.exclusive  # nf_conntrack_max (host-wide) lowered
 
 
 def test_a_table_of_20000_is_measured_with_its_drop_counters(ot, lab, relab, scenario_file):

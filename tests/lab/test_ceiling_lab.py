@@ -14,6 +14,8 @@ import yaml
 from .conftest import SCENARIOS, clear_test_space, dut_nft_table, entries_in_test_space
 from .test_proof_lab import synacks_dropped_at_the_dut
 
+pytestmark = pytest.mark.exclusive  # Drone's send ceiling and a sweep's rates are measured
+
 POLICED = 3000  # new connections per second the DUT lets through in the sweep test
 
 

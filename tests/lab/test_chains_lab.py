@@ -5,7 +5,11 @@ run fails, and its diagnosis lays the lost connections at chaintoolong, with its
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import clear_test_space
+
+pytestmark = pytest.mark.exclusive  # nf_conntrack_buckets (host-wide) lowered
 
 
 def test_too_few_buckets_are_refused_and_a_forced_run_blames_chaintoolong(ot, lab, relab, scenario_file, request):

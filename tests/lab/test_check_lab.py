@@ -73,7 +73,8 @@ def test_check_all_ok_on_the_lab(lab, tmp_path):
     assert all(line.startswith("OK    ") for line in lines[:-1]), p.stdout
 
 
-@pytest.mark.parametrize("case", ["wrong_port", "port_owned", "no_arp", "tcp_loose", "no_rules", "table_small",
+@pytest.mark.parametrize("case", ["wrong_port", "port_owned", "no_arp", "tcp_loose", "no_rules",
+                                  pytest.param("table_small", marks=pytest.mark.exclusive),  # nf_conntrack_max: host-wide
                                   "unknown_host_key"])
 def test_check_names_each_problem(case, lab, lab_handle, relab, tmp_path):
     kwargs, undo = {}, None

@@ -3,6 +3,7 @@ clearing only the test's entries, health."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def test_changed_host_key_is_refused(lab, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
     kh = tmp_path / "known_hosts"
     kh.write_text(f"{lab.ssh['host']} {' '.join(Path(str(other) + '.pub').read_text().split()[:2])}\n")
-    with pytest.raises(HostKeyError, match=r"host key of 198\.18\.1\.6 CHANGED .* ssh-keygen -R '198\.18\.1\.6'"):
+    host = re.escape(lab.ssh["host"])
+    with pytest.raises(HostKeyError, match=rf"host key of {host} CHANGED .* ssh-keygen -R '{host}'"):
         DutShell(target(lab, known_hosts=str(kh))).connect()
     # accept-new never accepts a changed key
     with pytest.raises(HostKeyError, match="CHANGED"):
@@ -45,8 +47,9 @@ def test_changed_host_key_is_refused(lab, tmp_path):
 def test_unknown_host_key_is_refused_then_accepted_on_request(lab, tmp_path):
     kh = tmp_path / "known_hosts"
     kh.write_text("")
-    with pytest.raises(HostKeyError, match=r"unknown SSH host key for 198\.18\.1\.6 \(ssh-ed25519 SHA256:.*"
-                                           r"ssh-keyscan -p 22 198\.18\.1\.6 >>"):
+    host = re.escape(lab.ssh["host"])
+    with pytest.raises(HostKeyError, match=rf"unknown SSH host key for {host} \(ssh-ed25519 SHA256:.*"
+                                           rf"ssh-keyscan -p 22 {host} >>"):
         DutShell(target(lab, known_hosts=str(kh))).connect()
     with DutShell(target(lab, known_hosts=str(kh), accept_new_host_key=True)) as sh:
         assert sh.run(["true"]).rc == 0
@@ -66,7 +69,7 @@ def test_sudo_path(lab):
     assert health.max > 0 and "invalid" in health.counters
     with DutShell(target(lab, user=user, sudo=False)) as sh:
         assert sh.run(["id", "-u"]).stdout.strip() != "0"
-        with pytest.raises(DutCommandError, match="dut.user: otcpt-op is not root .* set dut.sudo: true"):
+        with pytest.raises(DutCommandError, match=f"dut.user: {user} is not root .* set dut.sudo: true"):
             DutSession(sh).health()
 
 

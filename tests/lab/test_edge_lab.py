@@ -12,7 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import clear_test_space, entries_in_test_space
+
+pytestmark = pytest.mark.exclusive  # a port made to lag, and nf_conntrack_max (host-wide) lowered
 
 
 def run_with_drone_a_stopped(eps, sc, tmp_path) -> tuple[int, str, dict]:

@@ -78,7 +78,7 @@ def test_forwarded_packet_creates_conntrack_entry(lab):
 
 
 def test_lab_cli_up_status_json(lab):
-    out = subprocess.run([sys.executable, "-m", "ostinato_tcp", "lab", "status", "--prefix", "otcpt", "--json"],
+    out = subprocess.run([sys.executable, "-m", "ostinato_tcp", "lab", "status", "--prefix", lab.prefix, "--json"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -113,7 +113,10 @@ def _drone_pids_in(ns: str) -> list[str]:
 
 
 def test_up_twice_down_twice_leaves_nothing():
-    before = set(list_namespaces())
+    def own() -> set[str]:  # this lab's namespaces (another worker's lab comes and goes meanwhile)
+        return {ns for ns in list_namespaces() if ns.startswith("otcpd-")}
+
+    before = own()
     lab = Lab(LabConfig(prefix="otcpd", mgmt_net="198.18.3.0/24", two_drones=True))
     try:
         eps1 = lab.up()
@@ -126,7 +129,7 @@ def test_up_twice_down_twice_leaves_nothing():
     finally:
         lab.down()
     assert lab.down() == []  # the second down finds nothing to do
-    assert set(list_namespaces()) == before
+    assert own() == before == set()
     assert _leftovers("otcpd") == []
     for pid in drones:
         assert not __import__("os").path.exists(f"/proc/{pid}")

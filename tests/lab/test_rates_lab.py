@@ -10,6 +10,8 @@ import pytest
 
 from .test_fast_build_lab import capture
 
+pytestmark = pytest.mark.exclusive  # send rates are measured against the DUT's capture
+
 
 def syn_times(path, server_port: int = 8080) -> list[tuple[float, int]]:
     """(timestamp, client port) of every SYN (without ACK) to the test's server in a capture."""

@@ -6,6 +6,8 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from .conftest import SCENARIOS, dut_nft_table
 
 
@@ -15,6 +17,7 @@ def acks_dropped_at_the_dut(lab):
     return dut_nft_table(lab, "netdev", "otcp_noack", "in {\n  type filter hook ingress device dut-a priority -500;",
                          "tcp flags & (fin | syn | rst | ack) == ack counter drop")
 
+@pytest.mark.exclusive  # the sweep's maximum rate is measured
 def test_lab_sweep_writes_every_output(ot, tmp_path):
     out = tmp_path / "sweep"
     rc, stdout, err, _ = ot("sweep", str(SCENARIOS / "sweeps" / "lab-sweep.yaml"), "--out", str(out), "-q")
