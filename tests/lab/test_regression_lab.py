@@ -53,6 +53,7 @@ def test_lab_sweep_writes_every_output(ot, tmp_path):
     assert rc == 0 and err.count("(already done)") == 6
 
 
+@pytest.mark.exclusive  # two runs' measured rates are compared
 def test_history_flags_a_degraded_run(ot, lab, scenario_file):
     sc = scenario_file("lab-1000.yaml", **{"name": "hist-check", "connections.count": 500, "traffic.rate": 500})
     rc, out, err, _ = ot("run", str(sc))
