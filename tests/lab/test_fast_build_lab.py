@@ -17,9 +17,10 @@ from ostinato_tcp.run.runner import Runner
 
 
 @contextmanager
-def capture(lab, ifname: str, path: Path):
-    """tcpdump on a DUT interface for the duration of the block (TCP only)."""
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.dut["namespace"], "tcpdump", "-i", ifname, "-w", str(path),
+def capture(lab, ifname: str, path: Path, namespace: str | None = None):
+    """tcpdump on a DUT interface (or one in ``namespace``) for the duration of the block (TCP only)."""
+    proc = subprocess.Popen(["ip", "netns", "exec", namespace or lab.dut["namespace"], "tcpdump", "-i", ifname,
+                             "-w", str(path),
                              "-B", "65536", "-s", "96", "-U", "tcp"], stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     try:
