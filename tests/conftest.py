@@ -79,15 +79,21 @@ STALL_NOTE, STALL_RESTART = 5.0, 25.0
 DRONE_STALLS: list[str] = []
 
 
+def drone_thread_rows(pidfile: Path) -> tuple[int, list[str]]:
+    """Drone's pid and, per thread, ``name:state:wait channel`` (what it is blocked in), from /proc."""
+    pid = int(pidfile.read_text())
+    rows = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda t: int(t.name)):
+        comm = (task / "comm").read_text().strip()
+        state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        rows.append(f"{comm}:{state}:{(task / 'wchan').read_text().strip() or '-'}")
+    return pid, rows
+
+
 def drone_threads(pidfile: Path) -> str:
-    """What each of Drone's threads is blocked in (its kernel wait channel), read from /proc."""
+    """What each of Drone's threads is blocked in, as one line for the session's notes."""
     try:
-        pid = int(pidfile.read_text())
-        rows = []
-        for task in sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda t: int(t.name)):
-            comm = (task / "comm").read_text().strip()
-            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            rows.append(f"{comm}:{state}:{(task / 'wchan').read_text().strip() or '-'}")
+        pid, rows = drone_thread_rows(pidfile)
         return f"pid {pid} threads " + ", ".join(rows)
     except (OSError, ValueError) as exc:
         return f"threads not readable ({exc})"
@@ -99,10 +105,13 @@ def capture_deadlocked(pidfile: Path) -> str | None:
     import time
 
     def signature() -> str | None:
-        threads = drone_threads(pidfile)
-        stuck = any(t.startswith("Capture:") and t.endswith(":futex_do_wait") for t in threads.split(", "))
-        waiting = any(t.startswith("RPC:") and t.endswith(":hrtimer_nanosleep") for t in threads.split(", "))
-        return threads if stuck and waiting else None
+        try:
+            _, rows = drone_thread_rows(pidfile)
+        except (OSError, ValueError):
+            return None
+        stuck = any(t.startswith("Capture:") and t.endswith(":futex_do_wait") for t in rows)
+        waiting = any(t.startswith("RPC:") and t.endswith(":hrtimer_nanosleep") for t in rows)
+        return drone_threads(pidfile) if stuck and waiting else None
 
     if signature() is None:
         return None
