@@ -37,15 +37,17 @@ def test_lab_1000_the_article(ot, lab):
     assert rep["ports"]["a"]["sent_packets"] == 2000 and rep["ports"]["b"]["sent_packets"] == 1000
     assert rep["ports"]["a"]["frames_exact"] and rep["ports"]["b"]["frames_exact"]
     assert "port A porta: sent 2000/2000 packets" in out and "port B portb: sent 1000/1000 packets" in out
-    # the three rates, measured: the SYN phase at the pace port A kept (100/s asked; a busy host keeps
-    # a little less, within traffic.rate_tolerance or the port is reported lagging), end to end half
-    # of it (SYNs and ACKs share port A's pace)
+    # the three rates, measured: the offered rate is the SYN phase's (1000 SYNs over its time) and port
+    # A's packet rate its whole send; each is within traffic.rate_tolerance of the 100/s asked, not
+    # nearer each other (on a busy host Drone paced the SYNs at 98.1/s and the ACKs at 95.4/s). End to
+    # end (first SYN to last ACK, port A's send) is half port A's pace: SYNs and ACKs share it
     offered, e2e = rep["rates"]["offered_connection_rate"], rep["rates"]["end_to_end_connection_rate"]
     a_rate = rep["ports"]["a"]["packet_rate"]
-    assert offered["bound_pct"] < 1 and abs(offered["per_second"] - a_rate["per_second"]) <= \
-        a_rate["per_second"] * (offered["bound_pct"] + a_rate["bound_pct"] + 0.5) / 100, (offered, a_rate)
-    assert abs(offered["per_second"] - 100) <= 100 * 0.10  # the scenario's rate_tolerance
-    assert abs(e2e["per_second"] - offered["per_second"] / 2) <= offered["per_second"] * 0.01
+    assert offered["bound_pct"] < 1 and offered["count"] == 1000 and a_rate["count"] == 2000
+    assert abs(offered["per_second"] - offered["count"] / offered["seconds"]) <= 0.05, offered
+    for rate in (offered, a_rate):
+        assert abs(rate["per_second"] - 100) <= 100 * 0.10, (offered, a_rate)  # the scenario's rate_tolerance
+    assert abs(e2e["per_second"] - a_rate["per_second"] / 2) <= a_rate["per_second"] / 2 * 0.01, (e2e, a_rate)
     assert rep["freshness"]["timestamps"] is True
     assert not rep["ports"]["a"]["lagged"] and not rep["ports"]["b"]["lagged"]
     assert set(rep["timings"]) >= {"configure", "build", "send", "verify", "total"}
@@ -58,6 +60,7 @@ def test_lab_1000_the_article(ot, lab):
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # 10,000/s on port A: a port that lags beside another lab is INCONCLUSIVE
 def test_lab_30000_fast(ot):
     rc, out, err, rep = ot("run", str(SCENARIOS / "lab-30000-fast.yaml"))
     assert rc == 0, out + err
