@@ -41,16 +41,21 @@ def _known_host(host: str, pub: Path) -> str:
     return f"{host} {kind} {key}\n"
 
 
-USERS_LOCK = Path("/run/lock/ostinato-tcp-lab-users.lock")  # not in STATE_ROOT: that goes with the last lab
+# in /run (root's alone: a lock in the world-writable /run/lock could be a user's symlink), not in
+# STATE_ROOT, which goes with the last lab
+USERS_LOCK = Path("/run/ostinato-tcp-lab-users.lock")
 
 
 @contextmanager
 def _users_locked() -> Iterator[None]:
     """One lab at a time changes the host's users: useradd, chpasswd and userdel of two labs
     brought up at once would otherwise meet on /etc/passwd's lock and fail."""
-    with open(USERS_LOCK, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    fd = os.open(USERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
 
 
 def ensure_sudo_user(config: LabConfig, state: dict) -> None:

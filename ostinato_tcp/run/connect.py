@@ -126,7 +126,7 @@ def release_all(ports: dict[str, DronePort], drones: dict[str, DroneApi], warnin
         except (OstinatoTcpError, OSError):
             pass
     if leftovers:
-        hung = any(p.capturing for p in ports.values())  # a capture Drone never stopped: cleanup would wait on it too
+        hung = any(p.capturing for p in ports.values())  # a capture left unstopped (a hang, or Drone gone): cleanup needs Drone back
         warnings.append("could not remove or restore what the run changed on Drone (" + "; ".join(leftovers)
                         + "); " + ("once Drone is restarted, " if hung else "")
                         + "'ostinato-tcp cleanup SCENARIO' removes what it created")

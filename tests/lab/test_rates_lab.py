@@ -1,7 +1,7 @@
 """Every rate says how precise it is: the tool's offered connection rate against a capture of
-its own on port A (the same tap Drone's capture reads) within the bound it states, and against what
-the DUT saw (a capture on its A-side link) within that bound plus the wire's transfer jitter,
-measured in the same run; for sends of 0.3 s, 1 s and 5 s."""
+its own on port A (the same tap Drone's capture reads), within the bound it states, for sends of
+0.3 s, 1 s and 5 s; and what the DUT saw (a capture on its A-side link) differs from it only by
+what the wire did to the first and last SYN, under a millisecond."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def test_offered_rate_agrees_with_the_dut_within_its_bound(ot, lab, scenario_fil
     # the rate each end saw, and the wire's transfer time of those two frames
     sent, seen_at = syn_times(sent_pcap), syn_times(seen_pcap)
     both = sorted(set(sent) & set(seen_at))
+    assert len(both) >= 2, f"{len(sent)} SYNs captured at port A, {len(seen_at)} at the DUT, {len(both)} in both"
     p0, p1 = both[0], both[-1]
     at_port = (p1 - p0) / (sent[p1] - sent[p0])
     seen = (p1 - p0) / (seen_at[p1] - seen_at[p0])
@@ -64,7 +65,7 @@ def test_offered_rate_agrees_with_the_dut_within_its_bound(ot, lab, scenario_fil
     span = sent[p1] - sent[p0]
     rounding = 0.05 + 2e-6 / span * at_port  # the report's 0.1/s rounding, tcpdump's microsecond timestamps
     assert abs(offered["per_second"] - at_port) <= bound * at_port + rounding, (offered, at_port, len(both))
-    # the DUT's side: the same, give or take what the wire did to the first and last frame
-    assert abs(offered["per_second"] - seen) <= (bound + jitter / span) * seen + rounding, (offered, seen, jitter)
+    # the DUT's side: the span stretched or shrunk only by the wire's transfer time (a veth pair)
+    assert jitter < 1e-3, (offered, seen, jitter)
     print(f"send {send:.3f} s: tool {offered['per_second']:,.0f}/s ±{offered['bound_pct']}%, port A's tap "
           f"{at_port:,.1f}/s, DUT saw {seen:,.1f}/s (wire jitter {jitter * 1e6:.0f} us)")

@@ -11,6 +11,7 @@ from .conftest import clear_test_space, entries_in_test_space
 N = {"connections.count": 5000, "traffic.rate": 5000}
 
 
+@pytest.mark.exclusive  # the offered tear-down rate is held to the asked 5,000/s
 @pytest.mark.parametrize("mode, end", [("rst", "CLOSE"), ("fin", "TIME_WAIT")])
 def test_every_connection_closed_and_proven(ot, lab, scenario_file, mode, end):
     clear_test_space(lab)
