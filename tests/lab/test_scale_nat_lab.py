@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_several_client_ips_and_port_blocks(ot, scenario_file):
     # 1,536 ports from 64000: 6,000 connections need 4 client IPs (coprime counts 4 x 1,501
@@ -18,6 +20,7 @@ def test_several_client_ips_and_port_blocks(ot, scenario_file):
     assert rep["plan"]["batches"] == 2 and rep["plan"]["client_ips"] >= 4
 
 
+@pytest.mark.exclusive  # 1.25 s gaps against a 2 s SYN_RECV timeout: a port lagging beside another lab breaks it
 def test_batching_keeps_gaps_inside_syn_recv_timeout(ot, relab, scenario_file):
     relab(syn_recv_timeout=2)
     sc = scenario_file("lab-batched.yaml", **{"connections.count": 2500, "traffic.rate": 500})
