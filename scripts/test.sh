@@ -25,7 +25,7 @@ lab_workers=$cores  # one lab per worker; tests/conftest.py has two (LAB_SLOTS)
 [ "$lab_workers" -gt 2 ] && lab_workers=2
 own_phases=0
 for arg in "$@"; do
-    case "$arg" in -m|-m*|-n|-n*|--numprocesses*) own_phases=1 ;; esac
+    case "$arg" in -m*|-n*|--numprocesses*) own_phases=1 ;; esac
 done
 codes=()
 phase() {  # one pytest; Ctrl-C stops make test here

@@ -25,9 +25,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 LAB_SLOTS = (("otcpt", "198.18.1.0/24"), ("otcpu", "198.18.2.0/24"))
 
 
-def lab_settings_for(worker: str | None = None) -> dict:
+def lab_settings_for() -> dict:
     """The lab settings of this pytest process: gw<i> of pytest-xdist gets slot i, else slot 0."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "") if worker is None else worker
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     slot = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
     if slot >= len(LAB_SLOTS):
         raise RuntimeError(f"lab tests on {slot + 1} xdist workers: at most {len(LAB_SLOTS)} (one lab each)")
@@ -90,11 +90,14 @@ def drone_thread_rows(pidfile: Path) -> tuple[int, list[str]]:
     return pid, rows
 
 
+def _threads_line(pid: int, rows: list[str]) -> str:
+    return f"pid {pid} threads " + ", ".join(rows)
+
+
 def drone_threads(pidfile: Path) -> str:
     """What each of Drone's threads is blocked in, as one line for the session's notes."""
     try:
-        pid, rows = drone_thread_rows(pidfile)
-        return f"pid {pid} threads " + ", ".join(rows)
+        return _threads_line(*drone_thread_rows(pidfile))
     except (OSError, ValueError) as exc:
         return f"threads not readable ({exc})"
 
@@ -106,12 +109,12 @@ def capture_deadlocked(pidfile: Path) -> str | None:
 
     def signature() -> str | None:
         try:
-            _, rows = drone_thread_rows(pidfile)
+            pid, rows = drone_thread_rows(pidfile)
         except (OSError, ValueError):
             return None
         stuck = any(t.startswith("Capture:") and t.endswith(":futex_do_wait") for t in rows)
         waiting = any(t.startswith("RPC:") and t.endswith(":hrtimer_nanosleep") for t in rows)
-        return drone_threads(pidfile) if stuck and waiting else None
+        return _threads_line(pid, rows) if stuck and waiting else None
 
     if signature() is None:
         return None
