@@ -44,7 +44,8 @@ def test_a_rate_above_drones_ceiling_is_refused_with_the_figure_or_lowered_to_it
     # order proven from the captures, is what the lowering must give)
     # traffic.rate max: the same, asked for
     rc, out, err, rep = ot("run", "--set", "traffic.rate=max", "--set", "connections.count=10000", str(sc))
-    assert rc == 0 and rep["plan"]["rate_why"].startswith("traffic.rate max: 80% of the slower port's measured send")
+    assert rc == 0, out + err
+    assert rep["plan"]["rate_why"].startswith("traffic.rate max: 80% of the slower port's measured send")
 
 
 def test_a_dut_dropping_synacks_of_traffic_sent_in_order_still_fails(ot, lab, scenario_file):
