@@ -94,7 +94,7 @@ def _hold_lines(r) -> list[str]:
     if h.skipped:
         return [f"  hold: not held ({h.skipped})"]
     how = (f"{h.keepalive_rounds} keep-alive round(s) of ACKs, {h.keepalive_packets} packets" if h.keepalive
-           else "idle")
+           else "idle") + f"; longest idle {h.longest_idle:.1f} s"
     word = "still" if h.passed else "only"
     return [f"  hold: {word} {h.verdict.established_assured}/{h.verdict.expected} ESTABLISHED+ASSURED after "
             f"{h.held:.1f} s ({how})"]

@@ -44,17 +44,22 @@ def hold_phase(r, *, dut: "DutDriver", port_a: "DronePort", events: "RunEvents",
         r.hold.skipped = "the verdict failed: nothing to hold"
         return
     hold_and_recheck(r.hold, dut=dut, port_a=port_a, plan=r.plan, expected=r.expected, freshness=r.freshness,
-                     health_after=r.health_after, events=events, wire=wire)
+                     health_after=r.health_after, events=events, wire=wire, acked_at=r.traffic.last_leg_began)
     r.diagnosis.extend(f"after the hold: {line}" for line in r.hold.diagnosis)
 
 
 def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort", plan: "Plan",
                      expected: "Expected", freshness: dict, health_after: "Health", events: "RunEvents",
-                     wire: "Wire | None" = None) -> HoldReport:
-    """Hold, sending keep-alives if asked, then dump and judge again (filling ``report``)."""
+                     wire: "Wire | None" = None, acked_at: float | None = None) -> HoldReport:
+    """Hold, sending keep-alives if asked, then dump and judge again (filling ``report``).
+
+    ``acked_at`` (monotonic) is when the first connections' ACKs began: their entries' timers
+    run from then, so the first keep-alive round is due ``traffic.keepalive`` after it, not after
+    the verdict's dump (which may itself take longer than the DUT's timeout leaves)."""
     sc = plan.scenario
     t0 = time.monotonic()
     end = t0 + report.requested
+    refreshed = [acked_at if acked_at is not None else t0]  # when the first connections' ACKs went
     keep = report.keepalive
     if keep is not None and keep <= report.requested:
         runs = [r for b in plan.batches for r in plan.space.stream_runs(b)]
@@ -64,12 +69,13 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort
     events.phase("hold", f"{report.requested:g} s, then every connection checked again"
                  + (f"; keep-alive ACKs every {keep:g} s" if keep else " (idle)"))
     tx0 = port_a.counters().tx_frames if keep else 0
-    next_keep = t0 + keep if keep else None
+    next_keep = refreshed[0] + keep if keep else None
     while True:
         now = time.monotonic()
         if now >= end:
             break
         if next_keep is not None and now >= next_keep:
+            refreshed.append(now)
             port_a.start()
             limit = time.monotonic() + 3 * plan.total / plan.rate + 10
             while port_a.poll()[0]:
@@ -78,7 +84,7 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort
                                    f"sent after {3 * plan.total / plan.rate + 10:.0f} s")
                 time.sleep(0.01)
             report.keepalive_rounds += 1
-            next_keep += keep
+            next_keep = max(next_keep + keep, time.monotonic())
             continue
         events.holding(now - t0, report.requested, report.keepalive_rounds)
         wake = min(end, now + TICK, next_keep if next_keep is not None else end)
@@ -87,6 +93,8 @@ def hold_and_recheck(report: HoldReport, *, dut: "DutDriver", port_a: "DronePort
     if keep:  # Drone refreshes its counters about once a second: the last round may not be in them yet
         report.keepalive_packets = _settled_tx(port_a, tx0, report.keepalive_rounds * plan.total)
     report.held = time.monotonic() - t0
+    refreshed.append(time.monotonic())
+    report.longest_idle = max(b - a for a, b in zip(refreshed, refreshed[1:]))
     events.phase("recheck", "dumping the DUT's conntrack table again and judging every connection")
     report.health = dut.health()
     report.verdict, report.dump = dut.verify(expected, fresh=freshness)
@@ -116,14 +124,14 @@ def diagnose_hold(report: HoldReport, health_after: "Health") -> list[str]:
     c = v.counts
     deltas = health_after.deltas(h) if h is not None else {}
     est = h.established_timeout if h is not None else None
-    idle = report.keepalive if report.keepalive and report.keepalive <= report.requested else report.held
+    idle = report.longest_idle or report.held
     out = []
     if c["missing"]:
         gone = f"{c['missing']} connection(s) lost their entry during the {report.held:.1f} s hold"
         evicted = {k: deltas[k] for k in ("early_drop", "drop") if deltas.get(k)}
         if est is not None and est <= idle:
             cause = (f"the DUT's established timeout is {est} s (nf_conntrack_tcp_timeout_established), not longer "
-                     f"than the {idle:.1f} s they stayed idle"
+                     f"than the {idle:.1f} s the first of them stayed idle"
                      + ("; the keep-alive ACKs came too seldom" if report.keepalive else
                         "; traffic.keepalive below it would keep them"))
         elif evicted:

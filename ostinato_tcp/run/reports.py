@@ -62,6 +62,7 @@ class Traffic:
     sent_order: list = field(default_factory=list)  # measure.SentOrder of each pipelined batch timed by capture
     timed_by_capture: bool = False  # the send times come from Drone's capture (else its transmit state)
     send_window: Interval | None = None  # the handshake's first start to last end, on the host's monotonic clock
+    last_leg_began: float | None = None  # monotonic: the first batch's last leg (the ACKs) began, at the earliest
     batches: "list[BatchReport]" = field(default_factory=list)  # each batch as sent
     order_marks: bytearray | None = None  # per connection: how its packets' order is known (measure.IN_ORDER ...)
     captured: dict[str, int] = field(default_factory=dict)  # per port: the run's frames Drone's captures saw
@@ -85,6 +86,7 @@ class HoldReport:
     held: float = 0.0  # measured: end of the verdict's dump to the start of the recheck's dump
     keepalive_rounds: int = 0  # times port A sent every connection's ACK again
     keepalive_packets: int = 0  # ACKs those rounds sent (Drone's counters)
+    longest_idle: float = 0.0  # measured: the longest time between two ACKs of the first connections
     verdict: "Verdict | None" = None
     health: "Health | None" = None
     dump: dict = field(default_factory=dict)
@@ -99,7 +101,8 @@ class HoldReport:
         v = self.verdict
         return {"requested_seconds": self.requested, "keepalive_seconds": self.keepalive,
                 "held_seconds": round(self.held, 3), "keepalive_rounds": self.keepalive_rounds,
-                "keepalive_packets": self.keepalive_packets, "skipped": self.skipped,
+                "keepalive_packets": self.keepalive_packets, "longest_idle_seconds": round(self.longest_idle, 3),
+                "skipped": self.skipped,
                 "passed": self.passed if not self.skipped else None,
                 "established_assured": v.established_assured if v else None,
                 "categories": v.counts if v else None, "states": v.states if v else None,

@@ -158,6 +158,8 @@ class Sender:
             times = {"a": [got["a"]], "b": [got["b"]], "syn": got["a"].share(m, 2 * m), "handshake": got["a"]}
         else:
             times, planned = self._phased(batch, fields, m, rate)
+        if r.last_leg_began is None:  # the earliest a connection's last packet went: the hold's keep-alives count from it
+            r.last_leg_began = times["a"][-1].start_lo
         # send time: from the first start to the last port done, Drone's builds excluded
         r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
         self._account(rep, {side: times[side] for side in planned}, planned)

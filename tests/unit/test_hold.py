@@ -4,6 +4,8 @@ DUT side: a real established timeout expiring, and keep-alives refreshing it).""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ostinato_tcp.domain.facts import DutFacts
@@ -76,8 +78,30 @@ def test_keepalive_rounds_resend_every_ack():
     drone, dut = FakeDrone(), ScriptedDut()
     r = run_on_fakes(drone, dut, **{"expect.hold": 1.0, "traffic.keepalive": 0.3})
     assert r.passed, (r.error, r.diagnosis)
-    assert r.hold.keepalive_rounds == 3 and r.hold.keepalive_packets == 3 * 200
+    # due 0.3 s after the ACKs began (before the hold began), then every 0.3 s: 3 or 4 rounds in 1 s
+    rounds = r.hold.keepalive_rounds
+    assert rounds in (3, 4) and r.hold.keepalive_packets == rounds * 200
+    assert r.hold.longest_idle < 0.3 + 0.25, r.hold.longest_idle
     assert nothing_of_ours(drone)
+
+
+class SlowVerifyDut(ScriptedDut):
+    """A DUT whose first verdict dump takes 0.5 s, longer than the keep-alive interval."""
+
+    def verify(self, expected, **kw):
+        if self._verifies == 0:
+            time.sleep(0.5)
+        return super().verify(expected, **kw)
+
+
+def test_the_first_keepalive_round_counts_from_the_acks_not_from_the_verdict():
+    drone, dut = FakeDrone(), SlowVerifyDut()
+    r = run_on_fakes(drone, dut, **{"expect.hold": 1.0, "traffic.keepalive": 0.3})
+    assert r.passed, (r.error, r.diagnosis)
+    # the round was overdue when the hold began, so it went at once: the longest idle stretch is the
+    # 0.5 s dump (plus the run's own steps), not the dump and a further 0.3 s
+    assert 0.5 <= r.hold.longest_idle < 0.5 + 0.25, r.hold.longest_idle
+    assert r.hold.keepalive_rounds >= 4
 
 
 def test_a_failed_verdict_is_not_held():
