@@ -130,7 +130,11 @@ def test_hold_keepalive_and_fin_close_in_a_users_lab(far_lab, tmp_path):
     p = tool("run", "--report-json", str(tmp_path / "r.json"), path)
     assert p.returncode == 0, p.stdout + p.stderr
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["established_assured"] == 1500 and rep["hold"]["passed"] and rep["hold"]["keepalive_rounds"] == 2
+    h = rep["hold"]
+    assert rep["established_assured"] == 1500 and h["passed"], h
+    # the first round is due 2.5 s after the ACKs began (at once if the verdict's dump took longer),
+    # then every 2.5 s of the 6 s hold: 2 or 3 rounds, never a gap much past the keep-alive interval
+    assert h["keepalive_rounds"] in (2, 3) and 2.4 <= h["longest_idle_seconds"] < 4, h
     td = rep["teardown"]
     assert td["passed"] and td["states"] == {"TIME_WAIT": 1500}
     assert rep["entries_after_the_run"]["removed"] == 1500
