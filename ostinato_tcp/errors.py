@@ -36,7 +36,7 @@ EXIT_OK = 0  # every expected connection ESTABLISHED+ASSURED (and every port sen
 EXIT_FAILED = 1  # the verdict failed (sweep: a point failed; history: a regression)
 EXIT_USAGE = 2  # bad input, a plan that cannot work, a DUT that cannot hold the test: nothing sent
 EXIT_INFRA = 3  # Drone or DUT unreachable or faulty; traffic stopped on every port
-EXIT_INCONCLUSIVE = 4  # the traffic, not the DUT: packets left Drone out of order or short of the plan
+EXIT_INCONCLUSIVE = 4  # the traffic, not the DUT: packets left Drone out of order, past the DUT's timeouts or short of the plan
 EXIT_BUG = 70  # an internal error: a bug of ostinato-tcp (--debug shows the traceback)
 EXIT_PIPE = 141  # standard output was closed by its reader (e.g. '| head'): stopped quietly
 

@@ -268,14 +268,49 @@ class SentOrder:
 # way (two links, two receive queues): its connection counts as sent out of order
 ORDER_GUARD = 0.001
 IN_ORDER, ORDER_UNKNOWN, OUT_OF_ORDER = 1, 0, 2  # per-connection order marks (RunResult.order_marks)
+# a gap of the connection's reached the DUT's timeout though the plan's did not (a port fell behind):
+# whatever state it failed in (none, once its entry expired), the failure is the traffic's
+LATE = 3
+NO_LIMIT = (math.inf, math.inf)
+
+
+def mark_late(marks: bytearray, offset: int, m: int, legs: tuple[Interval, Interval, Interval],
+              limits: tuple[float, float], kept_pace: tuple[bool, bool, bool] = (True, True, True)) -> None:
+    """Mark LATE each connection ``offset + k`` of a batch of ``m`` whose SYN -> SYN-ACK gap may
+    have reached ``limits[0]`` or whose SYN-ACK -> ACK gap ``limits[1]``, its packets placed by
+    the legs' transmit intervals (SYN, SYN-ACK, ACK): at one pace through a leg that kept its
+    plan's pace, anywhere in the interval of one that did not (a port that stalls may burst to
+    catch up). The latest each gap may be is then linear in k, so the late connections of each
+    gap are a prefix or a suffix of the batch."""
+    def latest(iv: Interval, paced: bool) -> tuple[float, float]:  # packet k at most: a + (b - a) k / (m - 1)
+        return (iv.start_hi, iv.end_hi) if paced else (iv.end_hi, iv.end_hi)
+
+    def earliest(iv: Interval, paced: bool) -> tuple[float, float]:
+        return (iv.start_lo, iv.end_lo) if paced else (iv.start_lo, iv.start_lo)
+
+    for i, limit in enumerate(limits):
+        if math.isinf(limit) or m <= 0:
+            continue
+        (l0, l1), (e0, e1) = latest(legs[i + 1], kept_pace[i + 1]), earliest(legs[i], kept_pace[i])
+        g0, g1 = l0 - e0, l1 - e1  # the latest the first connection's gap may be, and the last one's
+        if g0 < limit and g1 < limit:
+            continue
+        if g0 >= limit and g1 >= limit:
+            lo, hi = 0, m
+        else:
+            k = (limit - g0) * (m - 1) / (g1 - g0) if m > 1 else 0.0  # where the gap reaches the limit
+            lo, hi = (math.ceil(k), m) if g1 > g0 else (0, math.floor(k) + 1)
+        marks[offset + lo:offset + hi] = bytes([LATE]) * (hi - lo)
 
 
 def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock: bool,
-               marks: bytearray | None = None, offset: int = 0) -> SentOrder:
+               marks: bytearray | None = None, offset: int = 0,
+               limits: tuple[float, float] = NO_LIMIT) -> SentOrder:
     """Per-connection margins of a pipelined batch of ``m``: port A's program is m SYNs then m
     ACKs, port B's m SYN-ACKs, connection k at index k (and m + k). With ``marks`` (and both
-    ports on one clock), connection ``offset + k`` is marked IN_ORDER or OUT_OF_ORDER (a margin
-    below ORDER_GUARD); a connection the captures did not see whole keeps its mark."""
+    ports on one clock), connection ``offset + k`` is marked IN_ORDER, OUT_OF_ORDER (a margin
+    below ORDER_GUARD) or LATE (a gap reaching its ``limits``: the DUT's SYN_SENT and SYN_RECV
+    timeouts); a connection the captures did not see whole keeps its mark."""
     out = SentOrder(batch=batch, connections=m, timed=0, same_clock=same_clock)
     mark = marks if (marks is not None and same_clock) else None
     neg1: list[tuple[int, float]] = []
@@ -288,7 +323,8 @@ def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock
         out.timed += 1
         m1, m2 = t_sa - t_syn, t_ack - t_sa
         if mark is not None:
-            mark[offset + k] = OUT_OF_ORDER if (m1 < ORDER_GUARD or m2 < ORDER_GUARD) else IN_ORDER
+            mark[offset + k] = (LATE if (m1 >= limits[0] or m2 >= limits[1]) else
+                                OUT_OF_ORDER if (m1 < ORDER_GUARD or m2 < ORDER_GUARD) else IN_ORDER)
         if m1 < lo1:
             lo1, out.at_syn_to_synack = m1, k
         if m2 < lo2:

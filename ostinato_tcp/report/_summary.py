@@ -34,7 +34,8 @@ def summary_lines(r) -> list[str]:
         if d.in_order is not None and word in ("fail", "inconclusive") and not r.ports_short and not v.passed:
             lines.append(f"  outcome: {d.in_order} connection(s) delivered in order, the DUT failed "
                          f"{d.failed_in_order} of them; {d.dut_failed} failure(s) are the DUT's, "
-                         f"{d.traffic_failed} the traffic's")
+                         f"{d.traffic_failed} the traffic's"
+                         + (f"; {d.late} may have been sent past the DUT's timeouts" if d.late else ""))
         lines.extend(f"  outcome: {reason}" for reason in d.reasons)
     states = ", ".join(f"{k} {c}" for k, c in v.states.items()) or "none"
     lines.append(f"  states of the expected connections' entries: {states}")

@@ -171,7 +171,8 @@ def run_html(d: dict) -> str:
         body.append(f"<p><b>error:</b> {_e(d['error'])} ({_e(d.get('error_type'))})</p>")
     body += ["<h2>Outcome</h2>", _table(["figure", "value"], [(k, _value_text(out.get(k))) for k in
                                                   ("outcome", "delivered_in_order", "failed_in_order",
-                                                   "failed_by_the_traffic", "failed_by_the_dut")]),
+                                                   "sent_past_dut_timeouts", "failed_by_the_traffic",
+                                                   "failed_by_the_dut")]),
              f"<p class=\"note\">{_e(out.get('rule'))}</p>", _list(out.get("reasons") or [], "no reasons given"),
              "<h2>Diagnosis</h2>", _list(d.get("diagnosis") or [], "nothing to explain"),
              "<h2>Warnings</h2>", _list(d.get("warnings") or [])]

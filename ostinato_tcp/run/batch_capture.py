@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ostinato_tcp.errors import DroneRpcError
 from array import array
 
-from ostinato_tcp.ground.measure import ORDER_GUARD, capture_spans, clock_offset, packet_times, sent_order
+from ostinato_tcp.ground.measure import NO_LIMIT, ORDER_GUARD, capture_spans, clock_offset, packet_times, sent_order
 
 if TYPE_CHECKING:
     from ostinato_tcp.drone.port import DronePort
@@ -51,9 +51,9 @@ class BatchCapture:
         self.sent_at = time.monotonic()
 
     def finish(self, batch: "Batch", refs: tuple[list, list], times: dict, *, pipelined: bool,
-               marks: bytearray | None = None) -> None:
+               marks: bytearray | None = None, limits: tuple[float, float] = NO_LIMIT) -> None:
         """Replace the transmit-state times in ``times`` by the captures' (where they saw enough);
-        a pipelined batch's per-connection order goes into ``marks``."""
+        a pipelined batch's per-connection order goes into ``marks`` (LATE: a gap reached ``limits``)."""
         t0 = time.monotonic()
         time.sleep(max(0.0, self.sent_at + self.a.capture_settle - t0))
         m = batch.count
@@ -73,7 +73,7 @@ class BatchCapture:
             r.captured[side] = r.captured.get(side, 0) + sum(1 for x in t if x == x)
         if pipelined and len(a_times) >= 2 * m and len(b_times) >= m:
             order = sent_order(batch.index, a_times, b_times, m, same_clock=same_clock, marks=marks,
-                               offset=batch.first)
+                               offset=batch.first, limits=limits)
             if offset is not None:
                 order.clock_offset = round((offset[0] + offset[1]) / 2, 6)
                 order.clock_bound = round((offset[1] - offset[0]) / 2, 6)

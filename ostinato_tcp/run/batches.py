@@ -1,5 +1,6 @@
-"""What each batch of a run did: its record, and the delay that keeps the order at the paces
-a lagging batch measured.
+"""What each batch of a run did: its record, the delay that keeps the order at the paces a
+lagging batch measured, and which of its connections a lagging port sent past the DUT's
+timeouts.
 
 Pipelined, port A sends a batch's M SYNs at pace ``pa`` and then its ACKs, port B its M
 SYN-ACKs at pace ``pb`` starting ``d`` after A. Connection k's margins are then
@@ -14,7 +15,15 @@ equal paces that is the plan's own ``d = M / 2r``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ostinato_tcp.ground.measure import NO_LIMIT, Interval, mark_late
+
+if TYPE_CHECKING:
+    from ostinato_tcp.domain.streams import Legs
+    from ostinato_tcp.domain.tuples import Batch
 
 
 def adapted_delay(m: int, pa: float, pb: float) -> tuple[float, float]:
@@ -58,3 +67,59 @@ class BatchReport:
                 "order_known_by": self.order,
                 "ports": {side: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in p.items()}
                           for side, p in self.ports.items()}}
+
+
+def account_ports(rep: BatchReport, ports: dict, intervals: dict[str, list[Interval]], planned: dict[str, float], *,
+                  packets: dict[str, int], tolerance: float) -> None:
+    """Each port's plan against its transmit state in the batch ``rep`` records (and in the run's
+    ``ports`` reports): lagged (slower than the plan by more than ``tolerance``), how late, its pace."""
+    for side, ivs in intervals.items():
+        port = ports[side]
+        port.planned_seconds += planned[side]
+        seconds, bound = sum(iv.seconds for iv in ivs), sum(iv.bound for iv in ivs)
+        took = seconds - bound
+        lagged = took > planned[side] * (1 + tolerance) + 0.005
+        port.lagged = port.lagged or lagged
+        rep.ports[side] = {"planned_seconds": planned[side], "seconds": seconds, "bound_seconds": bound,
+                           "late_seconds": max(0.0, took - planned[side]), "lagged": lagged,
+                           "pace": packets[side] / seconds if seconds > 0 else 0.0}
+
+
+def gap_limits(rep: BatchReport, legs: "Legs", rate: float, dut) -> tuple[float, float]:
+    """The DUT's SYN_SENT and SYN_RECV timeouts the gaps of a handshake batch must stay below,
+    each where the plan's own gap does (a plan forced past them fails by itself: no limit)."""
+    if legs.reply is None or legs.last is None or legs.first.role != "syn" or (
+            rep.mode == "pipelined" and rep.delay is None):
+        return NO_LIMIT
+    m = rep.count
+    planned = (rep.delay, m / rate - rep.delay) if rep.mode == "pipelined" else (m / rate, m / rate)
+    return tuple(float(t) if p < t else math.inf  # type: ignore[return-value]
+                 for p, t in zip(planned, (dut.syn_sent_timeout, dut.syn_recv_timeout)))
+
+
+def mark_late_by_ports(marks: bytearray, batch: "Batch", times: dict, rep: BatchReport,
+                       limits: tuple[float, float], *, rate: float, tolerance: float) -> None:
+    """Mark LATE the connections of ``batch`` whose gaps may have reached ``limits`` as the ports'
+    transmit intervals (``times``: side -> Intervals) place their packets; a leg that took longer
+    than its plan (``m / rate``) by more than ``tolerance`` (as :func:`account_ports` calls a port
+    lagged) places its packets anywhere in its interval."""
+    if limits == NO_LIMIT or len(times.get("b", [])) != 1:
+        return
+    if rep.mode == "pipelined":  # A's one program: the SYNs, then the ACKs, at one pace
+        whole = times["a"][0]
+        mid_lo, mid_hi = (whole.start_lo + whole.end_lo) / 2, (whole.start_hi + whole.end_hi) / 2
+        first, last = (Interval(whole.start_lo, whole.start_hi, mid_lo, mid_hi),
+                       Interval(mid_lo, mid_hi, whole.end_lo, whole.end_hi))
+        paced_a = _kept_pace(whole, 2 * batch.count / rate, tolerance)
+        paced = (paced_a, _kept_pace(times["b"][0], batch.count / rate, tolerance), paced_a)
+    elif len(times["a"]) == 2:
+        first, last = times["a"]
+        paced = tuple(_kept_pace(iv, batch.count / rate, tolerance)  # type: ignore[assignment]
+                      for iv in (first, times["b"][0], last))
+    else:
+        return
+    mark_late(marks, batch.first, batch.count, (first, times["b"][0], last), limits, paced)  # type: ignore[arg-type]
+
+
+def _kept_pace(iv: Interval, planned: float, tolerance: float) -> bool:
+    return iv.seconds - iv.bound <= planned * (1 + tolerance) + 0.005

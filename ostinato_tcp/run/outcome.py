@@ -23,8 +23,10 @@ The rules, in order:
    that did not carry lacks a data segment its own port's capture never saw leave, or when a
    port's counters show its capture incomplete (and no hold or tear-down failed), else ``fail``;
 4. a failed connection in a state the order explains (SYN_SENT, SYN_RECV) whose order is not
-   known good is the traffic's; every other failed connection is the DUT's. Any DUT failure:
-   ``fail``; else ``inconclusive``.
+   known good is the traffic's, and so is a failed connection in any state (none, once its entry
+   expired) that was sent ``LATE``: a gap of its may have reached the DUT's SYN_SENT or SYN_RECV timeout
+   though the plan's did not (a port fell behind); every other failed connection is the DUT's.
+   Any DUT failure: ``fail``; else ``inconclusive``.
 
 Exit codes: 0 pass, 1 fail, 4 inconclusive, 2 and 3 as every error (:mod:`.errors`).
 """
@@ -34,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.verdict import PASS, SYN_RECV, SYN_SENT
-from ostinato_tcp.ground.measure import IN_ORDER
+from ostinato_tcp.ground.measure import IN_ORDER, LATE
 
 ORDER_STATES = (SYN_SENT, SYN_RECV)  # categories a broken SYN / SYN-ACK / ACK order leaves
 
@@ -50,17 +52,19 @@ class Outcome:
     word: str  # pass | fail | inconclusive | error
     in_order: int | None = None  # connections the traffic is known to have delivered in order
     failed_in_order: int | None = None  # of those, how many the DUT did not establish
-    traffic_failed: int = 0  # failed connections the traffic explains (sent out of order, or order unknown)
+    traffic_failed: int = 0  # failed connections the traffic explains (out of order, order unknown, or late)
     dut_failed: int = 0  # failed connections that are the DUT's (in order, or a failure no order explains)
+    late: int = 0  # connections sent with a gap that may have reached the DUT's timeout, though the plan's did not
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"outcome": self.word, "delivered_in_order": self.in_order, "failed_in_order": self.failed_in_order,
                 "failed_by_the_traffic": self.traffic_failed, "failed_by_the_dut": self.dut_failed,
+                "sent_past_dut_timeouts": self.late,
                 "reasons": list(self.reasons),
                 "rule": "only a connection the traffic delivered in order can fail the DUT; a failure in "
                         "SYN_SENT or SYN_RECV of a connection sent out of order (or while a port fell behind its "
-                        "plan) is the traffic's"}
+                        "plan), and any failure of a connection sent past the DUT's timeouts, is the traffic's"}
 
 
 def decide(r) -> Outcome:
@@ -78,10 +82,11 @@ def decide(r) -> Outcome:
     in_order = known.bit_count()
     failed = _ones(v.codes, set(range(256)) - {PASS})
     order_kind = _ones(v.codes, ORDER_STATES)
+    late = _ones(marks, (LATE,))
     failed_in_order = (failed & known).bit_count()
-    traffic = (failed & order_kind & ~known).bit_count()
+    traffic = (failed & ((order_kind & ~known) | late)).bit_count()
     dut = failed.bit_count() - traffic
-    out = Outcome("pass", in_order, failed_in_order, traffic, dut)
+    out = Outcome("pass", in_order, failed_in_order, traffic, dut, late.bit_count())
     if r.passed:  # every handshake reached the DUT in order: its table proves it
         out.in_order = n
         return out
@@ -113,17 +118,17 @@ def decide(r) -> Outcome:
     if dut or v.passed:  # the DUT's failures (or a failed hold or tear-down of established connections)
         out.word = "fail"
         if traffic:
-            out.reasons.append(f"{traffic} other failed connection(s) were sent out of order, or while a port fell "
-                               "behind its plan: those are the traffic's")
+            out.reasons.append(f"{traffic} other failed connection(s) were sent out of order, while a port fell "
+                               "behind its plan, or past the DUT's timeouts: those are the traffic's")
         return out
     out.word = "inconclusive"
-    out.reasons.append(_why_traffic(r, traffic, in_order, failed_in_order))
+    out.reasons.append(_why_traffic(r, traffic, in_order, failed_in_order, (failed & late).bit_count()))
     return out
 
 
-def _why_traffic(r, traffic: int, in_order: int, failed_in_order: int) -> str:
+def _why_traffic(r, traffic: int, in_order: int, failed_in_order: int, failed_late: int) -> str:
     captured = [o for o in r.sent_order if o.timed and o.same_clock]
-    late = [b for b in r.batches if b.suspect]
+    late = [b for b in r.batches if b.suspect or b.lagged]
     how = []
     if captured:
         out = sum(last - first + 1 for o in captured for first, last, _ in o.synack_first + o.ack_first)
@@ -132,12 +137,21 @@ def _why_traffic(r, traffic: int, in_order: int, failed_in_order: int) -> str:
     for b in late:
         worst = max(b.ports.items(), key=lambda kv: kv[1]["late_seconds"])
         side, p = worst
-        how.append(f"in batch {b.index + 1} port {side.upper()} took {p['seconds']:.3f} s for {p['planned_seconds']:.3f} s "
-                   f"planned ({p['late_seconds']:.3f} s late against an ordering margin of {b.margin:.3f} s)")
-    return (f"the traffic, not the DUT: {traffic} connection(s) failed in SYN_SENT or SYN_RECV, the states a broken "
-            f"SYN / SYN-ACK / ACK order leaves, and their packets did not leave Drone in order ("
-            + ("; ".join(how) or "order not known") + f"); of the {in_order} connection(s) the traffic delivered "
-            f"in order, the DUT failed {failed_in_order}")
+        how.append(f"in batch {b.index + 1} port {side.upper()} took {p['seconds']:.3f} s (±{p['bound_seconds']:.3f}) for "
+                   f"{p['planned_seconds']:.3f} s planned (at least {p['late_seconds']:.3f} s late"
+                   + (f" against an ordering margin of {b.margin:.3f} s)" if b.margin is not None else ")"))
+    if failed_late:
+        limits = f"SYN_SENT {r.plan.dut.syn_sent_timeout} s, SYN_RECV {r.plan.dut.syn_recv_timeout} s"
+        rest = traffic - failed_late
+        head = (f"the traffic, not the DUT: {traffic} connection(s) failed, {failed_late} of them sent with a gap "
+                f"that may have reached the DUT's timeouts ({limits}) though the plan's did not"
+                + (f", {rest} in SYN_SENT or SYN_RECV, the states a broken SYN / SYN-ACK / ACK order leaves"
+                   if rest else "") + " (")
+    else:
+        head = (f"the traffic, not the DUT: {traffic} connection(s) failed in SYN_SENT or SYN_RECV, the states a "
+                "broken SYN / SYN-ACK / ACK order leaves, and their packets did not leave Drone in order (")
+    return (head + ("; ".join(how) or "order not known") + f"); of the {in_order} connection(s) the traffic "
+            f"delivered in order, the DUT failed {failed_in_order}")
 
 
 def _combine(parts: list[Outcome]) -> Outcome:
@@ -149,7 +163,7 @@ def _combine(parts: list[Outcome]) -> Outcome:
         return None if any(x is None for x in values) else sum(values)
 
     return Outcome(word, total("in_order"), total("failed_in_order"), sum(p.traffic_failed for p in parts),
-                   sum(p.dut_failed for p in parts),
+                   sum(p.dut_failed for p in parts), sum(p.late for p in parts),
                    [f"pair {i + 1}: {line}" for i, p in enumerate(parts) for line in p.reasons])
 
 

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Callable
 
 from ostinato_tcp.run.batch_capture import BatchCapture
 from ostinato_tcp.run.transmit import Transmitter, build_ports, count_by_capture, settle_counters
-from ostinato_tcp.run.batches import BatchReport, adapted_delay
+from ostinato_tcp.run.batches import BatchReport, account_ports, adapted_delay, gap_limits, mark_late_by_ports
 from ostinato_tcp.errors import RunFault
-from ostinato_tcp.ground.measure import (IN_ORDER, ORDER_UNKNOWN, Interval, span_of)
+from ostinato_tcp.ground.measure import IN_ORDER, NO_LIMIT, ORDER_UNKNOWN, span_of
 from ostinato_tcp.drone.port import DronePort
 from ostinato_tcp.domain.streams import Legs, Wire, client_program, handshake, learned_runs, server_program, server_runs
 from ostinato_tcp.domain.tuples import Batch, StreamFields
@@ -162,11 +162,15 @@ class Sender:
             r.last_leg_began = times["a"][-1].start_lo
         # send time: from the first start to the last port done, Drone's builds excluded
         r.timings["send"] += (time.monotonic() - t0) - (r.timings["build"] - build0)
-        self._account(rep, {side: times[side] for side in planned}, planned)
+        account_ports(rep, self.result.ports, {side: times[side] for side in planned}, planned,
+                      packets={"a": m * (2 if self.legs.last is not None else 1), "b": m},
+                      tolerance=self.sc.traffic.rate_tolerance)
         self.reports.append(rep)
         marks = r.order_marks
         if marks is not None:  # what is known of this batch's order before any capture is read
             marks[batch.first:batch.first + m] = bytes([IN_ORDER if not rep.suspect else ORDER_UNKNOWN]) * m
+            mark_late_by_ports(marks, batch, times, rep, self._limits(rep), rate=rate,  # a capture read later
+                               tolerance=self.sc.traffic.rate_tolerance)  # times each one
         rep.order = "phased" if mode == "phased" else ("port timing, " + ("a port fell behind its plan" if rep.suspect
                                                                           else "no port fell behind by its margin"))
         if capture is None:
@@ -210,10 +214,16 @@ class Sender:
             return
         capture, batch, refs, times, pipelined, rep = self._pending
         self._pending = None
-        capture.finish(batch, refs, times, pipelined=pipelined, marks=self.result.order_marks)
+        capture.finish(batch, refs, times, pipelined=pipelined, marks=self.result.order_marks,
+                       limits=self._limits(rep))
         if pipelined and capture.order_read:
             rep.order = "Drone's captures" + ("" if capture.same_clock else " (two Drone hosts: clock offset measured)")
         self._commit(times)
+
+    def _limits(self, rep: BatchReport) -> tuple[float, float]:
+        if self.result.order_marks is None:
+            return NO_LIMIT
+        return gap_limits(rep, self.legs, self.plan.rate, self.plan.dut)
 
     def _reference_programs(self, fields: list[StreamFields]) -> tuple[list, list]:
         """Ports A's and B's whole programs of a batch, to place each captured frame in."""
@@ -229,21 +239,6 @@ class Sender:
         legs = self.legs
         self.result.ports["a"].expected_packets += batch.count * (2 if legs.last is not None else 1)
         self.result.ports["b"].expected_packets += batch.count if legs.reply is not None else 0
-
-    def _account(self, rep: BatchReport, intervals: dict[str, list[Interval]], planned: dict[str, float]) -> None:
-        """Each port's plan against its transmit state in this batch: lagged, how late, its pace."""
-        tol = self.sc.traffic.rate_tolerance
-        packets = {"a": 2 * rep.count if self.legs.last is not None else rep.count, "b": rep.count}
-        for side, ivs in intervals.items():
-            port = self.result.ports[side]
-            port.planned_seconds += planned[side]
-            seconds, bound = sum(iv.seconds for iv in ivs), sum(iv.bound for iv in ivs)
-            took = seconds - bound
-            lagged = took > planned[side] * (1 + tol) + 0.005
-            port.lagged = port.lagged or lagged
-            rep.ports[side] = {"planned_seconds": planned[side], "seconds": seconds, "bound_seconds": bound,
-                               "late_seconds": max(0.0, took - planned[side]), "lagged": lagged,
-                               "pace": packets[side] / seconds if seconds > 0 else 0.0}
 
     # ------------------------------------------------------------------ NAT learn
     def _build(self, *ports: DronePort) -> None:

@@ -19,9 +19,11 @@ from .conftest import clear_test_space, entries_in_test_space
 pytestmark = pytest.mark.exclusive  # a port made to lag, and nf_conntrack_max (host-wide) lowered
 
 
-def run_with_drone_a_stopped(eps, sc, tmp_path) -> tuple[int, str, dict]:
-    """Run ``sc`` and stop Drone A (SIGSTOP) for 1.6 s, 1.5 s into the send: port B (on the other
-    Drone) keeps sending, so the SYN-ACKs of the connections whose SYNs were held up go first."""
+def run_with_drone_a_stopped(eps, sc, tmp_path, *, at: str = "send: batch 1", after: float = 1.5,
+                             stop: float = 1.6) -> tuple[int, str, dict]:
+    """Run ``sc`` and stop Drone A (SIGSTOP) for ``stop`` s, ``after`` s past the phase line ``at``:
+    by default 1.6 s, 1.5 s into the send, while port B (on the other Drone) keeps sending, so the
+    SYN-ACKs of the connections whose SYNs were held up go first."""
     report = tmp_path / "behind.json"
     env = dict(os.environ, OSTINATO_TCP_HISTORY=str(tmp_path / "h.sqlite"))
     proc = subprocess.Popen([sys.executable, "-m", "ostinato_tcp", "run", "--lab", eps.prefix,
@@ -31,13 +33,13 @@ def run_with_drone_a_stopped(eps, sc, tmp_path) -> tuple[int, str, dict]:
     seen = []
     for line in proc.stdout:  # the phase lines (stderr): stop Drone A 1.5 s after the send began
         seen.append(line)
-        if "send: batch 1" in line:
+        if at in line:
             break
     assert proc.poll() is None, "".join(seen)
-    time.sleep(1.5)
+    time.sleep(after)
     os.kill(drone_a, signal.SIGSTOP)
     try:
-        time.sleep(1.6)
+        time.sleep(stop)
     finally:
         os.kill(drone_a, signal.SIGCONT)
     out, _ = proc.communicate(timeout=120)
@@ -77,6 +79,29 @@ def test_port_a_falling_behind_is_inconclusive_and_diagnosed(relab, scenario_fil
     # the captures above prove it fell behind. When it did not catch up, the port is reported lagging.
     if rep["ports"]["a"]["lagged"]:
         assert "port A (porta) took" in diag
+    clear_test_space(eps)
+
+
+def test_acks_a_stalled_port_sent_past_the_syn_recv_timeout_are_the_traffics_not_the_duts(relab, scenario_file,
+                                                                                            tmp_path):
+    # Phased, 1,500 connections at 1,000/s: each gap is planned 1.5 s against a SYN_RECV timeout of
+    # 3 s. Drone A stops for 3.5 s in the ACK phase: the ACKs held up reach the DUT after their
+    # entries expired (no entry: a lone ACK makes none with nf_conntrack_tcp_loose 0). Nothing the
+    # DUT did: the run is inconclusive (exit 4), not a FAIL (exit 1).
+    eps = relab(syn_recv_timeout=3)
+    sc = scenario_file("lab-1000.yaml", **{"connections.count": 1500, "traffic.rate": 1000,
+                                           "traffic.mode": "phased"})
+    rc, out, rep = run_with_drone_a_stopped(eps, sc, tmp_path, at="phase 3/3", after=0.4, stop=3.5)
+    o = rep["outcome"]
+    missing = rep["categories"]["missing"]
+    assert rc == 4 and rep["verdict"] == "inconclusive", out
+    assert missing > 500 and rep["established_assured"] + missing == 1500, rep["categories"]
+    assert o["failed_by_the_dut"] == 0 and o["failed_by_the_traffic"] == missing, o
+    assert missing <= o["sent_past_dut_timeouts"] <= 1500, o
+    assert f"{missing} of them sent with a gap that may have reached the DUT's timeouts" in o["reasons"][0], o["reasons"]
+    assert "SYN_RECV 3 s" in o["reasons"][0]
+    assert rep["ports"]["a"]["lagged"], rep["ports"]["a"]
+    assert f"{o['sent_past_dut_timeouts']} may have been sent past the DUT's timeouts" in out, out
     clear_test_space(eps)
 
 
