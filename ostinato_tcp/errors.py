@@ -36,7 +36,7 @@ EXIT_OK = 0  # every expected connection ESTABLISHED+ASSURED (and every port sen
 EXIT_FAILED = 1  # the verdict failed (sweep: a point failed; history: a regression)
 EXIT_USAGE = 2  # bad input, a plan that cannot work, a DUT that cannot hold the test: nothing sent
 EXIT_INFRA = 3  # Drone or DUT unreachable or faulty; traffic stopped on every port
-EXIT_INCONCLUSIVE = 4  # the traffic, not the DUT: packets left Drone out of order, past the DUT's timeouts or short of the plan
+EXIT_INCONCLUSIVE = 4  # the traffic, not the DUT (EXIT_CODES says how)
 EXIT_BUG = 70  # an internal error: a bug of ostinato-tcp (--debug shows the traceback)
 EXIT_PIPE = 141  # standard output was closed by its reader (e.g. '| head'): stopped quietly
 
@@ -48,8 +48,8 @@ EXIT_CODES = {
                  "history --fail-on-regression: a regression, or a failed run with nothing to compare)",
     EXIT_USAGE: "bad input or a refused plan (a rate above Drone's ceiling, a table too small): nothing was sent",
     EXIT_INFRA: "Drone, the DUT or the lab unreachable or faulty; traffic stopped on every port",
-    EXIT_INCONCLUSIVE: "INCONCLUSIVE: the traffic, not the DUT (packets left Drone out of order or short of the "
-                       "plan; sweep: a point could not be tested; history --fail-on-regression: nothing compared)",
+    EXIT_INCONCLUSIVE: "INCONCLUSIVE: the traffic, not the DUT (packets left Drone out of order, past the DUT's "
+                       "timeouts or short of the plan; sweep: a point could not be tested; history --fail-on-regression: nothing compared)",
     EXIT_BUG: "internal error: a bug of ostinato-tcp (--debug shows the traceback; please report it)",
     130: "SIGINT; 143: SIGTERM (transmit stopped on every port, what the run created removed)",
 }
