@@ -210,7 +210,8 @@ class Plan:
         return lines
 
 
-def _gaps(mode: str, m: int, r: float, d: float | None, build_pp: float) -> tuple[float, float]:
+def planned_gaps(mode: str, m: int, r: float, d: float | None, build_pp: float) -> tuple[float, float]:
+    """A batch's planned SYN -> SYN-ACK and SYN-ACK -> ACK gaps, seconds (at their largest)."""
     if mode == "pipelined":
         return d, m / r - d
     return m / r + RPC_OVERHEAD, m / r + RPC_OVERHEAD + build_pp * m
@@ -371,7 +372,7 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
     # Timing per batch -------------------------------------------------------------
     timings = []
     for b in space.batches():
-        g1, g2 = _gaps(mode, b.count, r, delay, build_pp)
+        g1, g2 = planned_gaps(mode, b.count, r, delay, build_pp)
         build = 3 * b.count * build_pp
         send = (2 * b.count / r) if mode == "pipelined" else (3 * b.count / r + 2 * RPC_OVERHEAD
                                                                 + b.count * build_pp)

@@ -303,6 +303,21 @@ def mark_late(marks: bytearray, offset: int, m: int, legs: tuple[Interval, Inter
         marks[offset + lo:offset + hi] = bytes([LATE]) * (hi - lo)
 
 
+def mark_late_timed(marks: bytearray, offset: int, a_times: array, b_times: array, m: int,
+                    limits: tuple[float, float]) -> None:
+    """A phased batch's LATE marks from Drone's captures (one clock): each connection ``offset + k``
+    they timed whole is LATE when a gap reached its limit, else it leaves LATE (phases keep the
+    order by themselves); one not timed keeps the mark its ports' intervals gave it."""
+    for k in range(m):
+        t_syn, t_sa, t_ack = a_times[k], b_times[k], a_times[m + k]
+        if t_syn != t_syn or t_sa != t_sa or t_ack != t_ack:
+            continue
+        if t_sa - t_syn >= limits[0] or t_ack - t_sa >= limits[1]:
+            marks[offset + k] = LATE
+        elif marks[offset + k] == LATE:
+            marks[offset + k] = IN_ORDER
+
+
 def sent_order(batch: int, a_times: array, b_times: array, m: int, *, same_clock: bool,
                marks: bytearray | None = None, offset: int = 0,
                limits: tuple[float, float] = NO_LIMIT) -> SentOrder:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from ostinato_tcp.errors import DroneRpcError
 from array import array
 
-from ostinato_tcp.ground.measure import NO_LIMIT, ORDER_GUARD, capture_spans, clock_offset, packet_times, sent_order
+from ostinato_tcp.ground.measure import (NO_LIMIT, ORDER_GUARD, capture_spans, clock_offset, mark_late_timed,
+                                         packet_times, sent_order)
 
 if TYPE_CHECKING:
     from ostinato_tcp.drone.port import DronePort
@@ -53,14 +54,15 @@ class BatchCapture:
     def finish(self, batch: "Batch", refs: tuple[list, list], times: dict, *, pipelined: bool,
                marks: bytearray | None = None, limits: tuple[float, float] = NO_LIMIT) -> None:
         """Replace the transmit-state times in ``times`` by the captures' (where they saw enough);
-        a pipelined batch's per-connection order goes into ``marks`` (LATE: a gap reached ``limits``)."""
+        a pipelined batch's per-connection order goes into ``marks``, and a phased batch's LATE
+        marks (a gap that reached ``limits``) are set by the captured times."""
         t0 = time.monotonic()
         time.sleep(max(0.0, self.sent_at + self.a.capture_settle - t0))
         m = batch.count
         pcap_a, pcap_b = self.a.stop_capture(), self.b.stop_capture()
         a_times, b_times = packet_times(pcap_a, refs[0]), packet_times(pcap_b, refs[1])
         same_clock, offset = self.same_clock, None
-        if pipelined and not same_clock:  # two Drone hosts: their clocks' offset, from frames both captures saw
+        if (pipelined or limits != NO_LIMIT) and not same_clock:  # two Drone hosts: their clocks' offset
             offset = clock_offset(a_times, packet_times(pcap_b, refs[0]), b_times, packet_times(pcap_a, refs[1]))
             if offset is not None and offset[1] - offset[0] <= ORDER_GUARD:
                 shift = (offset[0] + offset[1]) / 2
@@ -79,6 +81,8 @@ class BatchCapture:
                 order.clock_bound = round((offset[1] - offset[0]) / 2, 6)
             r.sent_order.append(order)
             self.order_read = order.timed > 0 and same_clock  # each connection's order known
+        elif marks is not None and same_clock and limits != NO_LIMIT and len(a_times) >= 2 * m and len(b_times) >= m:
+            mark_late_timed(marks, batch.first, a_times, b_times, m, limits)  # phased: which gaps were late
         r.timings["capture"] = r.timings.get("capture", 0.0) + time.monotonic() - t0
         if "syn" in got_a:
             times["syn"] = got_a["syn"]

@@ -19,9 +19,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ostinato_tcp.domain.plan import TIMEOUT_USE, planned_gaps
 from ostinato_tcp.ground.measure import NO_LIMIT, Interval, mark_late
 
 if TYPE_CHECKING:
+    from ostinato_tcp.domain.plan import Plan
     from ostinato_tcp.domain.streams import Legs
     from ostinato_tcp.domain.tuples import Batch
 
@@ -85,15 +87,16 @@ def account_ports(rep: BatchReport, ports: dict, intervals: dict[str, list[Inter
                            "pace": packets[side] / seconds if seconds > 0 else 0.0}
 
 
-def gap_limits(rep: BatchReport, legs: "Legs", rate: float, dut) -> tuple[float, float]:
+def gap_limits(rep: BatchReport, legs: "Legs", plan: "Plan") -> tuple[float, float]:
     """The DUT's SYN_SENT and SYN_RECV timeouts the gaps of a handshake batch must stay below,
-    each where the plan's own gap does (a plan forced past them fails by itself: no limit)."""
+    each where the plan's own gap passed its check (at most TIMEOUT_USE of the timeout); a plan
+    forced past that check (``--ignore-plan-checks``) gets no limit: its failures are the DUT's."""
     if legs.reply is None or legs.last is None or legs.first.role != "syn" or (
             rep.mode == "pipelined" and rep.delay is None):
         return NO_LIMIT
-    m = rep.count
-    planned = (rep.delay, m / rate - rep.delay) if rep.mode == "pipelined" else (m / rate, m / rate)
-    return tuple(float(t) if p < t else math.inf  # type: ignore[return-value]
+    planned = planned_gaps(rep.mode, rep.count, plan.rate, rep.delay, plan.build_per_packet)
+    dut = plan.dut
+    return tuple(float(t) if p <= TIMEOUT_USE * t else math.inf  # type: ignore[return-value]
                  for p, t in zip(planned, (dut.syn_sent_timeout, dut.syn_recv_timeout)))
 
 

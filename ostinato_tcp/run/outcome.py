@@ -3,14 +3,17 @@ or ``error`` (a fault stopped the run).
 
 Only a connection whose packets the traffic delivered in order can fail the DUT. Each
 connection carries an order mark (:data:`~ostinato_tcp.ground.measure.IN_ORDER`,
-``ORDER_UNKNOWN``, ``OUT_OF_ORDER``) from the best evidence its batch has:
+``ORDER_UNKNOWN``, ``OUT_OF_ORDER``, ``LATE``) from the best evidence its batch has:
 
 * phased batches: in order by construction (each phase starts when the one before was sent);
 * pipelined batches timed by Drone's captures (both ports on one host's clock): each
   connection's SYN, SYN-ACK and ACK as they left, in order when each followed the one before by
   at least ``ORDER_GUARD``;
 * other pipelined batches: in order when no port lagged and none fell behind its plan by the
-  batch's smallest ordering margin; unknown otherwise.
+  batch's smallest ordering margin; unknown otherwise;
+* any batch: ``LATE`` where a gap of the connection may have reached the DUT's SYN_SENT or
+  SYN_RECV timeout though the plan's passed its check (the captures' times where they timed it,
+  else the ports' transmit intervals: :func:`~ostinato_tcp.run.batches.mark_late_by_ports`).
 
 The rules, in order:
 

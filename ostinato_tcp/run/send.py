@@ -223,7 +223,7 @@ class Sender:
     def _limits(self, rep: BatchReport) -> tuple[float, float]:
         if self.result.order_marks is None:
             return NO_LIMIT
-        return gap_limits(rep, self.legs, self.plan.rate, self.plan.dut)
+        return gap_limits(rep, self.legs, self.plan)
 
     def _reference_programs(self, fields: list[StreamFields]) -> tuple[list, list]:
         """Ports A's and B's whole programs of a batch, to place each captured frame in."""

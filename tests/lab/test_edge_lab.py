@@ -97,7 +97,8 @@ def test_acks_a_stalled_port_sent_past_the_syn_recv_timeout_are_the_traffics_not
     assert rc == 4 and rep["verdict"] == "inconclusive", out
     assert missing > 500 and rep["established_assured"] + missing == 1500, rep["categories"]
     assert o["failed_by_the_dut"] == 0 and o["failed_by_the_traffic"] == missing, o
-    assert missing <= o["sent_past_dut_timeouts"] <= 1500, o
+    # Drone's captures time each connection: the late ones are the ones whose entries expired
+    assert abs(o["sent_past_dut_timeouts"] - missing) <= 15 and o["delivered_in_order"] == 1500 - o["sent_past_dut_timeouts"], o
     assert f"{missing} of them sent with a gap that may have reached the DUT's timeouts" in o["reasons"][0], o["reasons"]
     assert "SYN_RECV 3 s" in o["reasons"][0]
     assert rep["ports"]["a"]["lagged"], rep["ports"]["a"]

@@ -13,7 +13,7 @@ from ostinato_tcp.domain.plan import make_plan
 from ostinato_tcp.domain.streams import Legs, handshake
 from ostinato_tcp.domain.tuples import Batch
 from ostinato_tcp.domain.verdict import MISSING, PASS, Expected, Verdict
-from ostinato_tcp.ground.measure import IN_ORDER, LATE, NO_LIMIT, Interval, mark_late, sent_order
+from ostinato_tcp.ground.measure import IN_ORDER, LATE, NO_LIMIT, Interval, mark_late, mark_late_timed, sent_order
 from ostinato_tcp.run.batches import BatchReport, gap_limits, mark_late_by_ports
 from ostinato_tcp.run.outcome import decide
 from ostinato_tcp.run.result import PortReport, RunResult
@@ -76,18 +76,38 @@ def _report(mode: str, delay: float | None) -> BatchReport:
     return BatchReport(index=0, first=0, count=M, mode=mode, delay=delay)
 
 
-def test_the_limits_are_the_duts_timeouts_where_the_plan_stays_below_them():
+def test_the_limits_are_the_duts_timeouts_where_the_plan_passed_its_check():
     sc = scenario(**{"connections.count": M, "traffic.rate": 500})
-    plan = make_plan(sc, DutFacts(syn_sent_timeout=120, syn_recv_timeout=3, source="test"))
+    facts = DutFacts(syn_sent_timeout=120, syn_recv_timeout=3, source="test")
     legs = handshake(sc)
-    # phased at 500/s: each gap planned 2 s, below SYN_SENT (120 s) and SYN_RECV (3 s)
-    assert gap_limits(_report("phased", None), legs, 500, plan.dut) == (120.0, 3.0)
+    # phased at 500/s: each gap planned about 2 s (with the RPC between phases and the ACKs' build),
+    # within 90% (TIMEOUT_USE) of SYN_SENT (120 s) and SYN_RECV (3 s)
+    assert gap_limits(_report("phased", None), legs, make_plan(sc, facts)) == (120.0, 3.0)
     # a plan forced past SYN_RECV (phased at 250/s: 4 s) fails by itself: no limit on that gap
-    assert gap_limits(_report("phased", None), legs, 250, plan.dut) == (120.0, math.inf)
+    slow = scenario(**{"connections.count": M, "traffic.rate": 250})
+    forced = make_plan(slow, facts, force=True)
+    assert gap_limits(_report("phased", None), legs, forced) == (120.0, math.inf)
+    # 2.8 s planned passes a 3 s timeout but not its 90% check: no limit either
+    tight = scenario(**{"connections.count": 1400, "traffic.rate": 500})
+    assert gap_limits(BatchReport(index=0, first=0, count=1400, mode="phased"), legs,
+                      make_plan(tight, facts, force=True))[1] == math.inf
     # pipelined: SYN -> SYN-ACK is the delay, SYN-ACK -> ACK the batch's time less the delay
-    assert gap_limits(_report("pipelined", 1.0), legs, 500, plan.dut) == (120.0, 3.0)
+    assert gap_limits(_report("pipelined", 1.0), legs, make_plan(sc, facts)) == (120.0, 3.0)
     # legs without a reply to time have no limits
-    assert gap_limits(_report("phased", None), Legs(legs.first), 500, plan.dut) == NO_LIMIT
+    assert gap_limits(_report("phased", None), Legs(legs.first), make_plan(sc, facts)) == NO_LIMIT
+
+
+def test_a_phased_batchs_captured_times_settle_which_connections_were_late():
+    m = 100
+    a = array("d", [k / 100 for k in range(m)] + [2.0 + k / 100 for k in range(m)])  # SYNs, then ACKs from 2 s
+    b = array("d", [1.0 + k / 100 for k in range(m)])  # SYN-ACKs from 1 s: every gap 1 s
+    for k in range(80, 90):
+        a[m + k] = b[k] + 3.5  # ten ACKs held up past a 3 s SYN_RECV timeout
+    a[m + 95] = math.nan  # an ACK the capture missed: that connection keeps its mark
+    marks = bytearray([LATE]) * m  # what the ports' intervals gave the batch (a stalled leg)
+    mark_late_timed(marks, 0, a, b, m, (120.0, 3.0))
+    assert [k for k in range(m) if marks[k] == LATE] == list(range(80, 90)) + [95]
+    assert marks.count(IN_ORDER) == m - 11
 
 
 def test_a_phased_batch_is_marked_by_its_ports_intervals_a_stalled_leg_anywhere_in_its_own():
