@@ -80,7 +80,7 @@ def account_ports(rep: BatchReport, ports: dict, intervals: dict[str, list[Inter
         port.planned_seconds += planned[side]
         seconds, bound = sum(iv.seconds for iv in ivs), sum(iv.bound for iv in ivs)
         took = seconds - bound
-        lagged = took > planned[side] * (1 + tolerance) + 0.005
+        lagged = _lagged(took, planned[side], tolerance)
         port.lagged = port.lagged or lagged
         rep.ports[side] = {"planned_seconds": planned[side], "seconds": seconds, "bound_seconds": bound,
                            "late_seconds": max(0.0, took - planned[side]), "lagged": lagged,
@@ -124,5 +124,10 @@ def mark_late_by_ports(marks: bytearray, batch: "Batch", times: dict, rep: Batch
     mark_late(marks, batch.first, batch.count, (first, times["b"][0], last), limits, paced)  # type: ignore[arg-type]
 
 
+def _lagged(took: float, planned: float, tolerance: float) -> bool:
+    """A port (or one leg) that took longer than its plan by more than ``tolerance`` (5 ms of slack)."""
+    return took > planned * (1 + tolerance) + 0.005
+
+
 def _kept_pace(iv: Interval, planned: float, tolerance: float) -> bool:
-    return iv.seconds - iv.bound <= planned * (1 + tolerance) + 0.005
+    return not _lagged(iv.seconds - iv.bound, planned, tolerance)
