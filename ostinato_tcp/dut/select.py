@@ -1,15 +1,17 @@
-"""Choosing the DUT driver of a scenario's ``dut.kind``: ``conntrack``, ``procfs``, or ``auto``
-(one command on the DUT: conntrack-tools where found or named by ``dut.conntrack``, procfs where
-only /proc shows the table; otherwise conntrack, whose health check names what is missing)."""
+"""Choosing the DUT driver of a scenario's ``dut.kind``: ``conntrack``, ``procfs``, ``ovs``, or
+``auto``: ovs where ``dut.ovs`` is given; else one command on the DUT: conntrack-tools where found
+or named by ``dut.conntrack``, ovs where ovs-vswitchd answers, procfs where only /proc shows the
+table; otherwise conntrack, whose health check names what is missing."""
 
 from __future__ import annotations
 
 from ostinato_tcp.dut import commands as C
 from ostinato_tcp.dut.conntrack import ConntrackDriver
+from ostinato_tcp.dut.ovs import OvsDriver, OvsSettings
 from ostinato_tcp.dut.procfs import ProcfsDriver
 from ostinato_tcp.dut.ssh import DutShell, SshTarget
 
-DRIVERS = {"conntrack": ConntrackDriver, "procfs": ProcfsDriver}
+DRIVERS = {"conntrack": ConntrackDriver, "procfs": ProcfsDriver, "ovs": OvsDriver}
 
 
 def open_driver(config, *, accept_new_host_key: bool = False, password: str | None = None) -> ConntrackDriver:
@@ -19,11 +21,15 @@ def open_driver(config, *, accept_new_host_key: bool = False, password: str | No
                                              password=password)).connect()
     kind = getattr(config, "kind", "conntrack")
     chosen = f"dut.kind: {kind}"
-    if kind == "auto" and config.conntrack != C.CONNTRACK:
+    ovs = OvsSettings.of(config)
+    if kind == "auto" and getattr(config, "ovs", None) is not None:
+        kind, chosen = "ovs", "dut.kind: auto: dut.ovs names Open vSwitch's conntrack"
+    elif kind == "auto" and config.conntrack != C.CONNTRACK:
         kind, chosen = "conntrack", "dut.kind: auto: dut.conntrack names conntrack-tools"
     elif kind == "auto":
         try:
-            res = shell.run([], raw=C.sh_c(C.detect_script(config.conntrack), sudo=config.sudo,
+            res = shell.run([], raw=C.sh_c(C.detect_script(config.conntrack, ovs.command("version", dp=False)),
+                                           sudo=config.sudo,
                                            netns=getattr(config, "netns", None)), check=False, timeout=30)
         except Exception:
             shell.close()
@@ -33,8 +39,13 @@ def open_driver(config, *, accept_new_host_key: bool = False, password: str | No
             kind, chosen = "procfs", f"dut.kind: auto: no {config.conntrack!r} on the DUT, {C.PROC_TABLE} readable"
         elif found == "conntrack":
             kind, chosen = "conntrack", "dut.kind: auto: conntrack-tools found"
+        elif found == "ovs":
+            kind, chosen = "ovs", f"dut.kind: auto: no {config.conntrack!r} on the DUT, ovs-vswitchd answers"
         else:  # neither: the conntrack driver's health check names what is missing (the tools, root, sudo)
             kind, chosen = "conntrack", "dut.kind: auto: neither conntrack-tools nor a readable table found"
-    driver = DRIVERS[kind](shell, compress=config.compress, conntrack=config.conntrack)
+    if kind == "ovs":
+        driver = OvsDriver(shell, compress=config.compress, ovs=ovs)
+    else:
+        driver = DRIVERS[kind](shell, compress=config.compress, conntrack=config.conntrack)
     driver.chosen = chosen
     return driver

@@ -131,28 +131,18 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Opener
         except DutError as exc:
             rep.add("DUT conntrack", FAIL, str(exc), exit_code=EXIT_INFRA)
             return None
-        reads = "conntrack runs" if dut.kind == "conntrack" else f"{C_PROC} is read"
-        rep.add("DUT conntrack", OK, f"{reads} as {'root' if h.uid == 0 else 'sudo'}; kernel {h.kernel}")
-        key, value = (("net.ipv6.conf.all.forwarding", h.ip6_forward) if sc.connections.family == 6 else
-                      ("net.ipv4.ip_forward", h.ip_forward))
-        if value == 1:
-            rep.add("DUT forwarding", OK, f"{key}=1")
+        if dut.kind == "ovs":
+            _check_ovs(dut, h, rep)
         else:
-            rep.add("DUT forwarding", FAIL, f"{key}={value}: the DUT does not route the test's packets",
-                    f"sysctl -w {key}=1 on the DUT")
-        if h.tcp_loose == 1:
-            rep.add("DUT tcp_loose", WARN, "nf_conntrack_tcp_loose=1: a lone ACK makes an ESTABLISHED entry (never "
-                                           "ASSURED); the verdict still requires [ASSURED], so the handshake is "
-                                           "proven, but loose pickup also tracks flows whose start it never saw",
-                    "sysctl -w net.netfilter.nf_conntrack_tcp_loose=0 for a strict DUT")
-        else:
-            rep.add("DUT tcp_loose", OK, "nf_conntrack_tcp_loose=0: only a SYN opens an entry")
+            _check_kernel(dut, h, sc, rep)
         rep.add("DUT timeouts", OK, f"SYN_SENT {h.syn_sent_timeout} s, SYN_RECV {h.syn_recv_timeout} s, ESTABLISHED "
-                                    f"{h.established_timeout} s")
+                                    f"{h.established_timeout} s" + (" (the userspace datapath's default timeout "
+                                    "policy: a zone's own policy is not read)" if dut.kind == "ovs" else ""))
         facts = plan_facts(dut, h, sc)  # the test's own entries count as free when dut.clear removes them
         own, free = facts.own_entries, facts.free_entries or 0
         n = sc.connections.count
-        detail = (f"nf_conntrack_max {h.max}, {h.count} in use" + (f" ({own} of them the test's own, which dut.clear "
+        limit = "ct-get-maxconns" if dut.kind == "ovs" else "nf_conntrack_max"
+        detail = (f"{limit} {h.max}, {h.count} in use" + (f" ({own} of them the test's own, which dut.clear "
                   "test removes)" if own else "") + f": {free} free for {n}")
         if n > free:
             rep.add("DUT table", FAIL, detail, "raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or "
@@ -175,11 +165,43 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Opener
                         f"{((facts.entries_after_clear or 0) + n) // 2:,}")
             else:
                 rep.add("DUT hash table", OK, f"{h.buckets} buckets: {load:.1f} entries per bucket at the end")
+        if dut.kind == "ovs":
+            rep.add("DUT timestamps", OK, "Open vSwitch's entries carry no age: freshness is proven by reading the "
+                                          "test's space back before the run")
+            return facts
         rep.add("DUT timestamps", OK if h.timestamp == 1 else WARN,
                 "nf_conntrack_timestamp=1: each entry's age proves it is the run's" if h.timestamp == 1 else
                 "nf_conntrack_timestamp=0: freshness is proven by reading the test's space back before the run only",
                 "" if h.timestamp == 1 else "sysctl -w net.netfilter.nf_conntrack_timestamp=1 for a per-entry proof")
         return facts
+
+
+def _check_kernel(dut, h, sc: Scenario, rep: CheckReport) -> None:
+    """The kernel's settings a Linux conntrack DUT forwards and tracks by."""
+    reads = "conntrack runs" if dut.kind == "conntrack" else f"{C_PROC} is read"
+    rep.add("DUT conntrack", OK, f"{reads} as {'root' if h.uid == 0 else 'sudo'}; kernel {h.kernel}")
+    key, value = (("net.ipv6.conf.all.forwarding", h.ip6_forward) if sc.connections.family == 6 else
+                  ("net.ipv4.ip_forward", h.ip_forward))
+    if value == 1:
+        rep.add("DUT forwarding", OK, f"{key}=1")
+    else:
+        rep.add("DUT forwarding", FAIL, f"{key}={value}: the DUT does not route the test's packets",
+                f"sysctl -w {key}=1 on the DUT")
+    if h.tcp_loose == 1:
+        rep.add("DUT tcp_loose", WARN, "nf_conntrack_tcp_loose=1: a lone ACK makes an ESTABLISHED entry (never "
+                                       "ASSURED); the verdict still requires [ASSURED], so the handshake is "
+                                       "proven, but loose pickup also tracks flows whose start it never saw",
+                "sysctl -w net.netfilter.nf_conntrack_tcp_loose=0 for a strict DUT")
+    else:
+        rep.add("DUT tcp_loose", OK, "nf_conntrack_tcp_loose=0: only a SYN opens an entry")
+
+
+def _check_ovs(dut, h, rep: CheckReport) -> None:
+    """Open vSwitch's userspace conntrack: what reads it, and the timeouts the plan takes."""
+    rep.add("DUT conntrack", OK, f"{dut.version or 'Open vSwitch'}: its userspace conntrack, zone {dut.zone}, read "
+                                 f"with ovs-appctl as {'root' if h.uid == 0 else 'sudo'}; kernel {h.kernel}")
+    rep.add("DUT forwarding", OK, "by Open vSwitch's flows (no kernel setting to read; the ICMP probe below "
+                                  "crosses them)")
 
 
 def _check_drones(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Openers) -> dict[str, DronePort]:

@@ -256,6 +256,8 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
     if eps["dut"].get("kind") == "procfs":  # a lab DUT read through /proc deletes nothing
         dut.setdefault("clear", "none")
         dut.setdefault("clear_after", "none")
+    if eps["dut"].get("ovs"):  # a lab DUT whose conntrack is Open vSwitch's: its socket and zone
+        dut.setdefault("ovs", dict(eps["dut"]["ovs"]))
     out["dut"] = dut
     return out
 

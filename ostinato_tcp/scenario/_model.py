@@ -22,6 +22,8 @@ _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
 _HOST_RE = r"^[A-Za-z0-9_.:-]{1,253}$"
 _CMD_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]{1,64}$"
 _NETNS_RE = r"^[A-Za-z0-9_.-]{1,64}$"
+_SOCKET_RE = r"^(/[A-Za-z0-9_.+-]+)+$"
+_DP_RE = r"^[a-z]+@[A-Za-z0-9_.-]{1,64}$|^[A-Za-z0-9_.-]{1,64}$"
 _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 LAB_PREFIX_RE = r"^[a-z][a-z0-9]{0,7}$"  # the built-in lab's prefix (ostinato_tcp.lab uses it too)
 MAX_SERVER_ENDPOINTS = 1024  # server_ips x server_ports
@@ -252,6 +254,17 @@ class JumpHost(_Model):
     known_hosts: Optional[Path] = None
 
 
+class OvsConfig(_Model):
+    """How to reach Open vSwitch's userspace conntrack on the DUT (``dut.ovs``, for ``dut.kind: ovs``)."""
+
+    appctl: str = Field("ovs-appctl", pattern=_CMD_RE, description="ovs-appctl's name or absolute path on the DUT")
+    target: Optional[str] = Field(None, pattern=_SOCKET_RE,
+                                  description="ovs-vswitchd's control socket (ovs-appctl -t); none: its default")
+    datapath: Optional[str] = Field(None, pattern=_DP_RE, description="the datapath (e.g. netdev@ovs-netdev); "
+                                                                      "none: the only one")
+    zone: int = Field(0, ge=0, le=65535, description="the conntrack zone the test's flows commit to (ct(zone=N))")
+
+
 class DutConfig(_Model):
     """How to reach and read the DUT (the ``dut`` section)."""
 
@@ -271,13 +284,24 @@ class DutConfig(_Model):
     connect_timeout: float = Field(10, gt=0)
     command_timeout: float = Field(300, gt=0)
     compress: Literal["auto", "on", "off"] = "auto"
-    kind: Literal["auto", "conntrack", "procfs"] = Field(
+    kind: Literal["auto", "conntrack", "procfs", "ovs"] = Field(
         "auto", description="how the DUT's table is read: conntrack (conntrack-tools), procfs "
-                            "(/proc/net/nf_conntrack, read only) or auto (conntrack where found, else procfs)")
+                            "(/proc/net/nf_conntrack, read only), ovs (Open vSwitch's userspace conntrack with "
+                            "ovs-appctl) or auto (ovs where dut.ovs is given, else conntrack where found, else "
+                            "procfs)")
     conntrack: str = Field("conntrack", pattern=_CMD_RE, description="conntrack's name or absolute path on the DUT")
     netns: Optional[str] = Field(None, pattern=_NETNS_RE,
                                  description="the network namespace where the DUT forwards (ip netns exec NAME ...)")
     jump: list[JumpHost] = Field(default_factory=list, description="SSH hops to reach the DUT, first to last")
+    ovs: Optional[OvsConfig] = Field(None, description="Open vSwitch's conntrack: ovs-appctl, its target, the "
+                                                       "datapath and the zone (dut.kind ovs)")
+
+    @model_validator(mode="after")
+    def _ovs_kind(self):
+        if self.ovs is not None and self.kind in ("conntrack", "procfs"):
+            raise ValueError(f"dut.ovs is given but dut.kind is {self.kind}: set dut.kind: ovs (or auto), or drop "
+                             "dut.ovs")
+        return self
 
 
 class Nat(_Model):
