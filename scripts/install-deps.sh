@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install the Debian packages the built-in lab and the tests need (Debian 12 / Ubuntu 24.04):
 # Drone, the DUT (conntrack, nftables, sshd), tcpdump for the capture tests, protoc for make proto,
-# Chromium (headless) for the test that renders the HTML reports.
+# Chromium (headless) for the test that renders the HTML reports, Open vSwitch for the lab's ovs DUT
+# (lab up --dut ovs: its own ovs-vswitchd inside the DUT namespace).
 # A controller for a real lab needs none of them (pip install .).
 # Runs apt-get only when something is missing, so it is cheap to call every time.
 set -eu
 
-PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv tcpdump protobuf-compiler chromium"
+PACKAGES="ostinato conntrack nftables openssh-server openssh-client iproute2 sudo procps python3 python3-venv tcpdump protobuf-compiler chromium openvswitch-switch"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -55,9 +55,11 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
 @click.option("--ipv6", is_flag=True,
               help="IPv6 on the DUT's test links too: fd00:1::1/64 (A), fd00:2::1/64 (B); pair i fd00:<2i-1>::1, "
                    "fd00:<2i>::1.")
-@click.option("--dut", "dut", type=click.Choice(["conntrack", "procfs"]), default="conntrack", show_default=True,
+@click.option("--dut", "dut", type=click.Choice(["conntrack", "procfs", "ovs"]), default="conntrack", show_default=True,
               help="What the DUT's SSH login offers: conntrack-tools, or only /proc/net/nf_conntrack (procfs: no "
-                   "sbin on its PATH; its lab file sets dut.clear and dut.clear_after to none).")
+                   "sbin on its PATH; its lab file sets dut.clear and dut.clear_after to none), or a DUT that "
+                   "forwards and tracks with Open vSwitch (ovs: a netdev bridge with ct() flows in zone 7, NAT by "
+                   "them with --nat; the kernel tracks nothing).")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
            conntrack_buckets, table, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, dut, json,
@@ -103,7 +105,9 @@ def _print_endpoints(e: dict) -> None:
                + (f", NAT {d['nat']}" if d["nat"] else "")
                + (f"; forwards in netns {d['netns']} (dut.netns)" if d.get("netns") else "")
                + ("; its SSH login has no conntrack-tools: read through /proc (procfs, read only)"
-                  if d.get("kind") == "procfs" else ""))
+                  if d.get("kind") == "procfs" else "")
+               + (f"; Open vSwitch forwards and tracks (zone {d['ovs']['zone']}, ovs-appctl -t {d['ovs']['target']})"
+                  if d.get("ovs") else ""))
     if e.get("lab_file"):
         click.echo(f"  lab file: {e['lab_file']}")
 

@@ -24,6 +24,7 @@ MGMT = "mgmt"
 JMP_DUT = "jmp"  # the DUT's link to the jump host (in the DUT's namespace)
 JMP_SIDE = "dutlink"  # the jump host's link to the DUT
 NFT_TABLE = "ostinato_tcp_lab"
+OVS_ZONE = 7  # the conntrack zone of an Open vSwitch DUT's flows (lab dut ovs)
 MAX_LAB_PAIRS = 8
 NFT_NAT_TABLE = "ostinato_tcp_lab_nat"
 
@@ -42,7 +43,7 @@ _GLOBAL_SYSCTLS = {
 }
 
 
-DUT_KINDS = ("conntrack", "procfs")
+DUT_KINDS = ("conntrack", "procfs", "ovs")
 # the PATH of a procfs DUT's SSH logins: no sbin, so no conntrack-tools (nor sysctl, nor ip)
 PROCFS_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -93,6 +94,13 @@ class LabConfig:
             raise LabError(f"lab dut {self.dut!r}: choose one of {', '.join(DUT_KINDS)}")
         if self.dut == "procfs" and self.dut_netns:
             raise LabError("lab dut procfs: goes without dut_netns (its login has no 'ip' to enter the namespace)")
+        if self.dut == "ovs":
+            kernel_only = [n for n in ("syn_sent_timeout", "syn_recv_timeout", "conntrack_max", "conntrack_buckets")
+                           if getattr(self, n) is not None] + [n for n in ("ipv6", "dut_netns", "tcp_loose")
+                                                               if getattr(self, n)]
+            if kernel_only or self.pairs > 1:
+                raise LabError(f"lab dut ovs: goes without {(kernel_only or ['pairs'])[0]} (Open vSwitch's "
+                               "conntrack has its own settings; its lab has one IPv4 pair)")
         if self.tcp_loose not in (0, 1):
             raise LabError(f"lab tcp_loose {self.tcp_loose!r}: must be 0 or 1")
         for name in ("syn_sent_timeout", "syn_recv_timeout", "conntrack_max", "conntrack_buckets"):
@@ -232,7 +240,9 @@ def endpoints_of(c: LabConfig) -> Endpoints:
              "server_gateway6": c.server_gateway6 if c.ipv6 else None, "client_interface": DUT_A,
              "server_interface": DUT_B, "nat": c.nat, "tcp_loose": c.tcp_loose, "timestamps": c.timestamps,
              "conntrack_max": c.conntrack_max, "syn_sent_timeout": c.syn_sent_timeout,
-             "syn_recv_timeout": c.syn_recv_timeout, "kind": c.dut},
+             "syn_recv_timeout": c.syn_recv_timeout, "kind": c.dut,
+             "ovs": ({"target": str(sd / "ovs" / "ovs-vswitchd.ctl"), "zone": OVS_ZONE} if c.dut == "ovs"
+                     else None)},
         namespaces=c.namespaces(),
         pairs=[_pair_endpoint(c, i, drone_a_host) for i in range(1, c.pairs + 1)],
         lab_file=str(sd / "lab.yaml"),
@@ -254,6 +264,19 @@ def _pair_endpoint(c: LabConfig, i: int, first_drone: str) -> dict:
 def nft_ruleset(c: LabConfig) -> str:
     """The DUT's ruleset: a forward chain whose ct state rules turn conntrack on, the
     management links kept out of forwarding, and source NAT on request."""
+    if c.dut == "ovs":  # Open vSwitch tracks and translates: the kernel only routes, and tracks nothing
+        return f"""table inet {NFT_TABLE}
+delete table inet {NFT_TABLE}
+table inet {NFT_TABLE} {{
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        iifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
+        oifname {{ "{MGMT}", "{JMP_DUT}" }} counter drop
+    }}
+}}
+table ip {NFT_NAT_TABLE}
+delete table ip {NFT_NAT_TABLE}
+"""
     rules = f"""table inet {NFT_TABLE}
 delete table inet {NFT_TABLE}
 table inet {NFT_TABLE} {{
@@ -298,6 +321,8 @@ def lab_file_data(c: LabConfig, e: Endpoints) -> dict:
         data["dut"]["netns"] = e.dut["netns"]
     if e.dut.get("kind") == "procfs":  # a read-only driver: the run deletes nothing
         data["dut"].update(clear="none", clear_after="none")
+    if e.dut.get("ovs"):  # Open vSwitch's conntrack: its control socket and the flows' zone
+        data["dut"].update(kind="ovs", ovs=dict(e.dut["ovs"]))
     if c.pairs > 1:
         pairs = [dict(data["ports"])]
         for p in e.pairs[1:]:

@@ -35,7 +35,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ostinato_tcp.errors import LabError
-from ostinato_tcp.lab import _sshd
+from ostinato_tcp.lab import _ovs, _sshd
 from ostinato_tcp.lab._links import ensure_links
 from ostinato_tcp.lab._config import (DEFAULT_PREFIX, MAX_LAB_PAIRS, STATE_ROOT,
                       Endpoints,
@@ -171,6 +171,8 @@ class Lab:
             if value is None:
                 value = _kernel_default(attr)
             in_ns(ns, "sysctl", "-qw", f"{key}={int(value)}")
+        if c.dut == "ovs":
+            _ovs.ensure_ovs(ns, c.state_dir, c.prefix, c.client_gateway, c.server_gateway, c.nat)
         saved = state["global_sysctls"]
         for attr, key in _GLOBAL_SYSCTLS.items():
             value = getattr(c, attr)

@@ -23,10 +23,10 @@ REQUIRED_PROGRAMS = {
 
 
 def run(args: list[str], *, check: bool = True, input: str | None = None,
-         timeout: float = 30) -> subprocess.CompletedProcess:
+         timeout: float = 30, env: dict | None = None) -> subprocess.CompletedProcess:
     args = [which(args[0]), *args[1:]]  # /usr/sbin may be missing from a non-login PATH
     try:
-        proc = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
+        proc = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout, env=env)
     except FileNotFoundError:
         raise LabError(f"program {args[0]!r} not found") from None
     except subprocess.TimeoutExpired:
@@ -37,8 +37,9 @@ def run(args: list[str], *, check: bool = True, input: str | None = None,
     return proc
 
 
-def in_ns(ns: str, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    return run(["ip", "netns", "exec", ns, which(args[0]), *args[1:]], check=check, input=input)
+def in_ns(ns: str, *args: str, check: bool = True, input: str | None = None,
+          env: dict | None = None) -> subprocess.CompletedProcess:
+    return run(["ip", "netns", "exec", ns, which(args[0]), *args[1:]], check=check, input=input, env=env)
 
 
 def wait_tcp(host: str, port: int, timeout: float, what: str, proc: subprocess.Popen | None = None,
