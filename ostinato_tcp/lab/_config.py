@@ -322,7 +322,7 @@ def lab_file_data(c: LabConfig, e: Endpoints) -> dict:
     if e.dut.get("kind") == "procfs":  # a read-only driver: the run deletes nothing
         data["dut"].update(clear="none", clear_after="none")
     if e.dut.get("ovs"):  # Open vSwitch's conntrack: its control socket and the flows' zone
-        data["dut"].update(kind="ovs", ovs=dict(e.dut["ovs"]))
+        data["dut"]["ovs"] = dict(e.dut["ovs"])  # dut.kind auto finds the driver by it
     if c.pairs > 1:
         pairs = [dict(data["ports"])]
         for p in e.pairs[1:]:
