@@ -100,8 +100,8 @@ RUN_PLAN = obj({
 })
 
 RUN_PAIR = obj({
-    "pair": I, "scenario_name": S, "verdict": VERDICT, "error": null(S), "expected": I, "established_assured": I,
-    "carried_both_ways": null(I), "client_ip": S, "server_ip": S, "ports": dict_of(ref("port")), "build_seconds": N, "send_seconds": N,
+    "pair": I, "scenario_name": S, "verdict": VERDICT, "error": null(S), "expected": I,
+    "established_assured": null(I), "carried_both_ways": null(I), "client_ip": S, "server_ip": S, "ports": dict_of(ref("port")), "build_seconds": N, "send_seconds": N,
     "offered_connection_rate": ref("rate"), "end_to_end_connection_rate": ref("rate"),
     "plan": null(obj({"mode": S, "batches": I, "delay": null(N)})),
 })
@@ -113,7 +113,8 @@ RUN = top("run", {
     "outcome": obj({"outcome": VERDICT, "delivered_in_order": null(I), "failed_in_order": null(I),
                     "failed_by_the_traffic": null(I), "failed_by_the_dut": null(I),
                     "sent_past_dut_timeouts": I, "reasons": arr(S), "rule": S}),
-    "error": null(S), "error_type": null(S), "expected": I, "established_assured": I,
+    "error": null(S), "error_type": null(S), "expected": I,
+    "established_assured": null(I),  # null: no table read (dut.kind none, the traffic proof alone)
     "categories": ref("categories"), "states": ref("states"), "unexpected_entries": I, "unknown_dump_lines": I,
     "servers": arr(obj({"server": S, "expected": I, "established_assured": I})),
     "nat_reply_destinations": dict_of(I), "nat_reply_samples": arr(ANY),
@@ -243,7 +244,7 @@ LAB_ENDPOINTS = obj({"prefix": S, "drone_a": OBJ, "drone_b": OBJ, "ssh": OBJ, "d
 LAB = top("lab", dict(LAB_ENDPOINTS["properties"]))
 
 LAB_STATUS = top("lab-status", {"up": B, "namespaces": dict_of(B), "drone_listening": dict_of(B),
-                                "sshd_listening": B, "state_file": S, "endpoints": null(LAB_ENDPOINTS)},
+                                "sshd_listening": null(B), "state_file": S, "endpoints": null(LAB_ENDPOINTS)},
                  optional=("endpoints",))
 
 CLEANUP = top("cleanup", {"scenario_name": S, "removed": arr(S)})

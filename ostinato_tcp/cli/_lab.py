@@ -55,11 +55,12 @@ _prefix_option = click.option("--prefix", default="ostcp", show_default=True,
 @click.option("--ipv6", is_flag=True,
               help="IPv6 on the DUT's test links too: fd00:1::1/64 (A), fd00:2::1/64 (B); pair i fd00:<2i-1>::1, "
                    "fd00:<2i>::1.")
-@click.option("--dut", "dut", type=click.Choice(["conntrack", "procfs", "ovs"]), default="conntrack", show_default=True,
+@click.option("--dut", "dut", type=click.Choice(["conntrack", "procfs", "ovs", "none"]), default="conntrack", show_default=True,
               help="What the DUT's SSH login offers: conntrack-tools, or only /proc/net/nf_conntrack (procfs: no "
                    "sbin on its PATH; its lab file sets dut.clear and dut.clear_after to none), or a DUT that "
                    "forwards and tracks with Open vSwitch (ovs: a netdev bridge with ct() flows in zone 7, NAT by "
-                   "them with --nat; the kernel tracks nothing).")
+                   "them with --nat; the kernel tracks nothing), or no login at all (none: no sshd; the lab file "
+                   "says dut.kind none, and runs are proven by the traffic alone).")
 @output_options
 def lab_up(prefix, mgmt_net, two_drones, tcp_loose, timestamps, syn_sent_timeout, syn_recv_timeout, conntrack_max,
            conntrack_buckets, table, nat, sudo_user, jump_host, dut_netns, pairs, drone_per_pair, ipv6, dut, json,
@@ -94,7 +95,11 @@ def _print_endpoints(e: dict) -> None:
         click.echo(f"  pair {p['pair']}: Drone {p['drone']['host']}:{p['drone']['port']} ports {p['port_a']}/{p['port_b']} "
                    f"(namespace {p['drone']['namespace']}), gateways {p['client_gateway']}, {p['server_gateway']}")
     s = e["ssh"]
-    click.echo(f"  DUT ssh: {s['user']}@{s['host']}:{s['port']} key {s['key_file']} known_hosts {s['known_hosts']}")
+    if e["dut"].get("kind") == "none":
+        click.echo("  DUT ssh: none (--dut none: no login; runs are proven by the traffic alone)")
+    else:
+        click.echo(f"  DUT ssh: {s['user']}@{s['host']}:{s['port']} key {s['key_file']} known_hosts "
+                   f"{s['known_hosts']}")
     if s.get("jump"):
         j = s["jump"]
         click.echo(f"  jump host: {j['user']}@{j['host']}:{j['port']}; through it the DUT's sshd is also at "
@@ -144,5 +149,5 @@ def lab_status(prefix, json, report_json) -> None:
             click.echo(f"lab '{prefix}' is not (fully) up"
                        + (f": missing namespaces {', '.join(missing)}" if missing else "")
                        + ("" if all(st["drone_listening"].values()) else "; Drone not listening")
-                       + ("" if st["sshd_listening"] else "; sshd not listening"))
+                       + ("" if st["sshd_listening"] is not False else "; sshd not listening"))
     sys.exit(EXIT_OK if st["up"] else EXIT_INFRA)

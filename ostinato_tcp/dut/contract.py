@@ -8,7 +8,9 @@ driver: the read-back before the first packet, the verdict, NAT learning, the de
 
     DutDriver                    the contract (this module)
     ├── ConntrackDriver          conntrack-tools over SSH (:mod:`.conntrack`)
-    │   └── ProcfsDriver         /proc/net/nf_conntrack over SSH, read only (:mod:`.procfs`)
+    │   ├── ProcfsDriver         /proc/net/nf_conntrack over SSH, read only (:mod:`.procfs`)
+    │   └── OvsDriver            Open vSwitch's userspace conntrack, ovs-appctl over SSH (:mod:`.ovs`)
+    ├── NoAccessDut              a DUT not read at all: the traffic proof alone (:mod:`.none`)
     └── FakeDut                  an in-memory table, for unit tests (:mod:`.fake`)
 
 A driver is a context manager; :meth:`close` is safe to call twice.
@@ -36,6 +38,7 @@ class DutDriver(ABC):
 
     kind: str = "?"  # the driver's name, as reports give it
     can_delete: bool = True  # False: a read-only driver (dut.clear and dut.clear_after must be none)
+    reads_table: bool = True  # False: no table at all (dut.kind none): the verdict is the traffic proof's
     chosen: str = ""  # how the driver was chosen (dut.kind, or what auto found)
 
     # ------------------------------------------------------------------ the primitives

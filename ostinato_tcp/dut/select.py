@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ostinato_tcp.dut import commands as C
 from ostinato_tcp.dut.conntrack import ConntrackDriver
+from ostinato_tcp.dut.contract import DutDriver
+from ostinato_tcp.dut.none import NoAccessDut
 from ostinato_tcp.dut.ovs import OvsDriver, OvsSettings
 from ostinato_tcp.dut.procfs import ProcfsDriver
 from ostinato_tcp.dut.ssh import DutShell, SshTarget
@@ -14,12 +16,16 @@ from ostinato_tcp.dut.ssh import DutShell, SshTarget
 DRIVERS = {"conntrack": ConntrackDriver, "procfs": ProcfsDriver, "ovs": OvsDriver}
 
 
-def open_driver(config, *, accept_new_host_key: bool = False, password: str | None = None) -> ConntrackDriver:
+def open_driver(config, *, accept_new_host_key: bool = False, password: str | None = None) -> DutDriver:
     """Log in to the DUT of a scenario's ``dut`` section (host keys checked) and return the
     driver its ``kind`` names, or the one ``auto`` finds there."""
+    kind = getattr(config, "kind", "conntrack")
+    if kind == "none":  # nothing to log into
+        none = NoAccessDut(config.host or "the DUT")
+        none.chosen = "dut.kind: none"
+        return none
     shell = DutShell(SshTarget.from_scenario(config, accept_new_host_key=accept_new_host_key,
                                              password=password)).connect()
-    kind = getattr(config, "kind", "conntrack")
     chosen = f"dut.kind: {kind}"
     ovs = OvsSettings.of(config)
     if kind == "auto" and getattr(config, "ovs", None) is not None:

@@ -100,6 +100,9 @@ def probe_capacity(sc, opts: RunOptions | None = None, events: RunEvents | None 
                    openers: Openers | None = None) -> CapacityReport:
     """Run ``sc`` past the DUT's table on purpose and report what it holds (see module doc)."""
     opts, openers = opts or RunOptions(), openers or Openers()
+    if sc.dut.kind == "none":
+        raise UsageError("dut.kind: none: the capacity probe counts what the DUT's table holds, and dut.kind none "
+                         "reads none")
     if sc.pair_count > 1:
         raise UsageError(f"ports: the capacity probe runs over one port pair (this scenario lists {sc.pair_count}); "
                          "the table's capacity does not depend on the ports")

@@ -116,6 +116,10 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Opener
     except DutError as exc:
         rep.add("DUT SSH", FAIL, str(exc), exit_code=EXIT_INFRA)
         return None
+    if not dut.reads_table:  # dut.kind none: nothing to log into or read
+        rep.add("DUT driver", OK, "none (dut.kind: none): the DUT is not read; a run's verdict rests on the traffic "
+                                  "proof alone, and the plan takes the kernel's default timeouts")
+        return plan_facts(dut, dut.health(), sc)
     with dut:
         rep.add("DUT SSH", OK, f"{dut.where}, host key verified" + (
             f", through {len(sc.dut.jump)} jump host(s)" if sc.dut.jump else "") + (
@@ -267,6 +271,9 @@ def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
         if sc.connections.family == 6:
             rep.add("DUT tracks forwarded packets", SKIP, "the ICMP echo probe is IPv4 only; the run's read-back of "
                                                           "the test's space still proves each entry")
+        elif sc.dut.kind == "none":
+            rep.add("DUT tracks forwarded packets", SKIP, "dut.kind none: the DUT's table is not read (a run's "
+                                                          "traffic proof shows what it carries)")
         elif dut_ok:
             _check_tracking(sc, opts, rep, ports["a"], openers)
         else:

@@ -41,7 +41,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ostinato_tcp.ground.signals import stop_on_signals
-from ostinato_tcp.errors import OstinatoTcpError, ScenarioError
+from ostinato_tcp.errors import OstinatoTcpError, ScenarioError, UsageError
 from ostinato_tcp.run.connect import Openers
 from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.report import result_to_dict, write_json
@@ -160,7 +160,9 @@ def load_sweep(path: str | Path, *, lab: str | None = None, lab_reader: LabReade
     for combo in itertools.product(*grid.values()):
         sweep.points.append(Point(dict(zip(grid, combo))))
     for p in sweep.points:
-        scenario_for(sweep, p)
+        if scenario_for(sweep, p).dut.kind == "none":
+            raise UsageError(f"dut.kind: none (in {base_path.name}): a sweep's figures (success ratio, the knee) are "
+                             "counted from the DUT's table, and dut.kind none reads none")
     return sweep
 
 

@@ -43,7 +43,7 @@ _GLOBAL_SYSCTLS = {
 }
 
 
-DUT_KINDS = ("conntrack", "procfs", "ovs")
+DUT_KINDS = ("conntrack", "procfs", "ovs", "none")
 # the PATH of a procfs DUT's SSH logins: no sbin, so no conntrack-tools (nor sysctl, nor ip)
 PROCFS_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -94,6 +94,8 @@ class LabConfig:
             raise LabError(f"lab dut {self.dut!r}: choose one of {', '.join(DUT_KINDS)}")
         if self.dut == "procfs" and self.dut_netns:
             raise LabError("lab dut procfs: goes without dut_netns (its login has no 'ip' to enter the namespace)")
+        if self.dut == "none" and (self.jump_host or self.sudo_user or self.dut_netns):
+            raise LabError("lab dut none: runs no sshd, so it goes without jump_host, sudo_user and dut_netns")
         if self.dut == "ovs":
             kernel_only = [n for n in ("syn_sent_timeout", "syn_recv_timeout", "conntrack_max", "conntrack_buckets")
                            if getattr(self, n) is not None] + [n for n in ("ipv6", "dut_netns", "tcp_loose")
@@ -311,12 +313,14 @@ def lab_file_data(c: LabConfig, e: Endpoints) -> dict:
         drones["lab-b"] = {"host": e.drone_b["host"], "port": e.drone_b["port"]}
     gw_a, pre_a = c.client_gateway.split("/")
     gw_b, pre_b = c.server_gateway.split("/")
+    dut = ({"kind": "none"} if c.dut == "none" else  # no login: the traffic proof alone
+           {"host": e.ssh["host"], "port": e.ssh["port"], "user": e.ssh["user"], "key_file": e.ssh["key_file"],
+            "known_hosts": e.ssh["known_hosts"], "ssh_config": False})
     data = {"drones": drones,
             "ports": {"a": {"drone": "lab-a", "interface": PORT_A, "device": {"gateway": gw_a, "prefix": int(pre_a)}},
                       "b": {"drone": "lab-b" if c.two_drones else "lab-a", "interface": PORT_B,
                             "device": {"gateway": gw_b, "prefix": int(pre_b)}}},
-            "dut": {"host": e.ssh["host"], "port": e.ssh["port"], "user": e.ssh["user"],
-                    "key_file": e.ssh["key_file"], "known_hosts": e.ssh["known_hosts"], "ssh_config": False}}
+            "dut": dut}
     if e.dut["netns"]:
         data["dut"]["netns"] = e.dut["netns"]
     if e.dut.get("kind") == "procfs":  # a read-only driver: the run deletes nothing

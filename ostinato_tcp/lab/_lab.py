@@ -95,8 +95,8 @@ class Lab:
         drones = {}
         for key, ep in (("a", eps.drone_a), ("b", eps.drone_b)):
             drones[key] = tcp_open(ep["host"], ep["port"])
-        sshd = tcp_open(eps.ssh["host"], 22)
-        up = all(ns_up.values()) and all(drones.values()) and sshd
+        sshd = tcp_open(eps.ssh["host"], 22) if c.dut != "none" else None  # None: the lab runs none
+        up = all(ns_up.values()) and all(drones.values()) and sshd is not False
         return {"up": up, "namespaces": ns_up, "drone_listening": drones, "sshd_listening": sshd,
                 "state_file": str(self.state_file) if self.state_file.exists() else None,
                 "endpoints": eps.to_dict()}
@@ -122,9 +122,10 @@ class Lab:
             self._ensure_namespaces()
             self._ensure_links()
             self._configure_dut(state)
-            _sshd.ensure_keys(self.config, self.endpoints())
-            _sshd.ensure_sudo_user(self.config, state)
-            _sshd.ensure_sshd(self.config, state, self.endpoints())
+            if c.dut != "none":  # a DUT with no login (--dut none) runs no sshd
+                _sshd.ensure_keys(self.config, self.endpoints())
+                _sshd.ensure_sudo_user(self.config, state)
+                _sshd.ensure_sshd(self.config, state, self.endpoints())
             self._ensure_drones()
         finally:
             self._save_state(state)

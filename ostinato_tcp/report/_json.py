@@ -47,7 +47,7 @@ def result_to_dict(r) -> dict:
         "error": r.error,
         "error_type": type(r.exception).__name__ if r.exception is not None else None,
         "expected": r.scenario.connections.count,
-        "established_assured": v.established_assured if v else 0,
+        "established_assured": v.established_assured if v else (None if r.by_traffic_only else 0),
         "categories": v.counts if v else {},
         "states": v.states if v else {},
         "unexpected_entries": v.unexpected if v else 0,
@@ -94,7 +94,9 @@ def result_to_dict(r) -> dict:
         "drone_versions_source": "MAJOR.MINOR that Drone accepted in checkVersion (Drone reports no patch level)",
         "dut": {"driver": r.freshness.get("driver"), "driver_chosen": r.freshness.get("driver_chosen"),
                 "kernel": (ha or hb).kernel if (ha or hb) else None,
-                "before": hb.to_dict() if hb else None, "after": ha.to_dict() if ha else None,
+                # a DUT not read (dut.kind none) has no health to report
+                "before": hb.to_dict() if hb and not r.by_traffic_only else None,
+                "after": ha.to_dict() if ha and not r.by_traffic_only else None,
                 "counter_deltas": r.counter_deltas, "peak_count_polled": r.peak_count},
         "dump": dict(r.dump),
         "hold": r.hold.to_dict() if r.hold is not None else None,
@@ -121,7 +123,8 @@ def pair_figures(i: int, r) -> dict:
     """One port pair's figures in a run over several pairs."""
     v = r.verdict
     return {"pair": i + 1, "scenario_name": r.scenario.name, "verdict": r.outcome, "error": r.error,
-            "expected": r.scenario.connections.count, "established_assured": v.established_assured if v else 0,
+            "expected": r.scenario.connections.count,
+            "established_assured": v.established_assured if v else (None if r.by_traffic_only else 0),
             "carried_both_ways": r.carry.verdict.both if r.carry is not None and r.carry.verdict else None,
             "client_ip": str(r.scenario.connections.client_ip), "server_ip": str(r.scenario.connections.server_ip),
             "ports": {side: _port(p) for side, p in r.ports.items()},

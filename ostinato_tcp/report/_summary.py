@@ -18,6 +18,8 @@ def summary_lines(r) -> list[str]:
     v, sc = r.verdict, r.scenario
     n = sc.connections.count
     lines = []
+    if r.by_traffic_only and not r.pairs:
+        return _traffic_only_lines(r)
     if v is None:
         lines.append(f"ERROR  no verdict  ({sc.name})" + (f": {r.error}" if r.error else ""))
         lines.extend(_traffic_lines(r))
@@ -64,6 +66,23 @@ def summary_lines(r) -> list[str]:
         lines.append(f"  warning: {w}")
     for dline in r.diagnosis:
         lines.append(f"  diagnosis: {dline}")
+    return lines
+
+
+def _traffic_only_lines(r) -> list[str]:
+    """The summary of a run proven by the traffic alone (dut.kind none: no table read)."""
+    sc, n, c = r.scenario, r.scenario.connections.count, r.carry
+    word = r.outcome
+    both = c.verdict.both if c is not None and c.verdict is not None else 0
+    lines = [f"{OUTCOME_WORDS[word]}  {both}/{n} carried both ways, by traffic only  ({sc.name})"
+             + (f": {r.error}" if r.error else "") + ("  the traffic, not the DUT" if word == "inconclusive" else "")]
+    d = r.decision
+    if d is not None and word not in ("pass", "error"):
+        lines.extend(f"  outcome: {reason}" for reason in d.reasons)
+    lines.extend(_traffic_lines(r))
+    lines.extend(_carry_lines(r))
+    lines.extend(f"  warning: {w}" for w in r.warnings)
+    lines.extend(f"  diagnosis: {x}" for x in r.diagnosis)
     return lines
 
 
@@ -192,7 +211,9 @@ def _traffic_lines(r) -> list[str]:
                      + ("" if order["same_clock"] else " (two Drone hosts: their clocks' offset is in these)"))
     if r.freshness:
         lines.append(f"  fresh: {r.freshness['proof']}")
-        if r.freshness.get("driver"):
+        if r.by_traffic_only:
+            lines.append(f"  proof by traffic only: the DUT's table is not read ({r.freshness.get('driver_chosen')})")
+        elif r.freshness.get("driver"):
             lines.append(f"  proof by the DUT's table, read by the {r.freshness['driver']} driver "
                          f"({r.freshness.get('driver_chosen')})"
                          + (", and by the traffic through it (expect.proof)" if r.carry is not None else ""))

@@ -18,6 +18,11 @@ from pathlib import Path
 
 from ostinato_tcp.errors import UsageError
 
+# the runs table's columns after migration 3 (copied by migration 4)
+_V3_COLUMNS = ("id, started_at, scenario_name, scenario_hash, verdict, expected, established_assured, rate, "
+               "packet_rate_a, packet_rate_b, drone_host, drone_version, dut_host, dut_kernel, states_json, "
+               "timings_json, params_json, report_json, origin, offered_connection_rate, offered_rate_bound_pct, "
+               "end_to_end_rate")
 MIGRATIONS: list[list[str]] = [
     # 1: the runs table
     ["""CREATE TABLE runs (
@@ -49,6 +54,36 @@ MIGRATIONS: list[list[str]] = [
      "ALTER TABLE runs ADD COLUMN offered_connection_rate REAL",
      "ALTER TABLE runs ADD COLUMN offered_rate_bound_pct REAL",
      "ALTER TABLE runs ADD COLUMN end_to_end_rate REAL"],
+    # 4: a run proven by the traffic alone (dut.kind none) has no established_assured: the column may
+    # be null (SQLite changes a constraint by copying the table), and the traffic proof's count is kept
+    ["""CREATE TABLE runs_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at TEXT NOT NULL,
+            scenario_name TEXT NOT NULL,
+            scenario_hash TEXT,
+            verdict TEXT NOT NULL,
+            expected INTEGER NOT NULL,
+            established_assured INTEGER,
+            rate REAL,
+            packet_rate_a REAL,
+            packet_rate_b REAL,
+            drone_host TEXT,
+            drone_version TEXT,
+            dut_host TEXT,
+            dut_kernel TEXT,
+            states_json TEXT,
+            timings_json TEXT,
+            params_json TEXT,
+            report_json TEXT,
+            origin TEXT NOT NULL DEFAULT 'run',
+            offered_connection_rate REAL,
+            offered_rate_bound_pct REAL,
+            end_to_end_rate REAL,
+            carried_both_ways INTEGER)""",
+     f"INSERT INTO runs_v4 ({_V3_COLUMNS}) SELECT {_V3_COLUMNS} FROM runs",
+     "DROP TABLE runs",
+     "ALTER TABLE runs_v4 RENAME TO runs",
+     "CREATE INDEX runs_by_scenario ON runs (scenario_name, started_at)"],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RATE_DROP = 0.10  # a run more than 10 % slower than the baseline is flagged
@@ -150,7 +185,8 @@ class History:
         first_drone = next(iter(drones.values()), {})
         row = dict(
             started_at=d.get("started_at"), scenario_name=d.get("scenario_name"), scenario_hash=d.get("scenario_hash"),
-            verdict=d.get("verdict"), expected=d.get("expected", 0), established_assured=d.get("established_assured", 0),
+            verdict=d.get("verdict"), expected=d.get("expected", 0), established_assured=d.get("established_assured"),
+            carried_both_ways=(d.get("traffic_proof") or {}).get("carried_both_ways"),
             rate=(d.get("plan") or {}).get("rate"),
             packet_rate_a=_per_second((ports.get("a") or {}).get("packet_rate")),
             packet_rate_b=_per_second((ports.get("b") or {}).get("packet_rate")),
@@ -202,9 +238,10 @@ class History:
                      "rate)")
         regressions = []
         if base is not None:
-            if run["verdict"] != "inconclusive" and run["established_assured"] < base["established_assured"]:
-                regressions.append(f"established+assured {run['established_assured']} < {base['established_assured']} "
-                                   f"(run {base['id']})")
+            for key, name in (("established_assured", "established+assured"), ("carried_both_ways", "carried both ways")):
+                now, then = run.get(key), base.get(key)
+                if run["verdict"] != "inconclusive" and now is not None and then is not None and now < then:
+                    regressions.append(f"{name} {now} < {then} (run {base['id']})")
             if run["verdict"] == "fail":  # an inconclusive run (the traffic broke the order) is not the DUT's
                 regressions.append(f"verdict {run['verdict']} (run {base['id']} passed)")
             for side in ("a", "b") if run["verdict"] != "inconclusive" else ():

@@ -48,6 +48,13 @@ def _rate_text(r: dict) -> str:
         (" (estimated)" if r.get("estimated") else "")
 
 
+def _established(r: dict) -> str:
+    """A history row's ESTABLISHED+ASSURED, or its carried count for a run proven by traffic only."""
+    if r.get("established_assured") is None:
+        return f"{r.get('carried_both_ways') or 0:,}/{r.get('expected', 0):,} carried (by traffic only)"
+    return f"{r['established_assured']:,}/{r.get('expected', 0):,}"
+
+
 def _value_text(v: Any) -> str:
     if isinstance(v, dict):
         if "per_second" in v:
@@ -165,8 +172,10 @@ def run_html(d: dict) -> str:
             f"<div class=\"meta\">started {_e(d.get('started_at'))} UTC, scenario file {_e(d.get('scenario_file'))}"
             f" (hash {_e(d.get('scenario_hash'))}), ostinato-tcp {_e((d.get('tool') or {}).get('version'))}</div>",
             f"<div id=\"verdict\" class=\"verdict {_e(verdict)}\">{_e(verdict.upper())}  "
-            f"<span id=\"established\">{d.get('established_assured', 0):,}/{d.get('expected', 0):,}</span> "
-            "ESTABLISHED+ASSURED</div>"]
+            + (f"<span id=\"established\">{d['established_assured']:,}/{d.get('expected', 0):,}</span> "
+               "ESTABLISHED+ASSURED</div>" if d.get("established_assured") is not None else
+               f"<span id=\"carried\">{(d.get('traffic_proof') or {}).get('carried_both_ways', 0):,}/"
+               f"{d.get('expected', 0):,}</span> carried both ways, by traffic only</div>")]
     if d.get("error"):
         body.append(f"<p><b>error:</b> {_e(d['error'])} ({_e(d.get('error_type'))})</p>")
     body += ["<h2>Outcome</h2>", _table(["figure", "value"], [(k, _value_text(out.get(k))) for k in
@@ -285,7 +294,7 @@ def history_html(data: dict, scenario: str | None = None) -> str:
         ["id", "started", "scenario", "verdict", "ESTABLISHED+ASSURED", "asked rate", "offered connection rate",
          "bound %", "end-to-end rate", "DUT kernel"],
         [(r["id"], r["started_at"], r["scenario_name"], r["verdict"],
-          f"{r.get('established_assured', 0):,}/{r.get('expected', 0):,}", r.get("rate"),
+          _established(r), r.get("rate"),
           r.get("offered_connection_rate"), r.get("offered_rate_bound_pct"), r.get("end_to_end_rate"), r.get("dut_kernel"))
          for r in reversed(runs)], num=(0, 5, 6, 7, 8))]
     if runs:

@@ -66,7 +66,8 @@ def junit_tree(results: list[dict], suite_name: str = "ostinato-tcp") -> ET.Elem
         for key, value in _figures(d).items():
             if value is not None:
                 ET.SubElement(props, "property", name=key, value=str(value))
-        headline = f"{d.get('established_assured', 0)}/{d.get('expected', 0)} ESTABLISHED+ASSURED"
+        headline = (f"{d.get('established_assured', 0)}/{d.get('expected', 0)} ESTABLISHED+ASSURED"
+                    if d.get("established_assured") is not None else "by traffic only")
         if (d.get("traffic_proof") or {}).get("carried_both_ways") is not None:
             headline += f", {d['traffic_proof']['carried_both_ways']}/{d.get('expected', 0)} carried both ways"
         if d.get("error"):

@@ -40,7 +40,7 @@ def carry_phase(r, *, ports: dict[str, "DronePort"], events: "RunEvents", wires:
     if "traffic" not in sc.expect.proof:
         return
     r.carry = CarryReport()
-    if r.verdict is None:
+    if r.verdict is None and "table" in sc.expect.proof:
         r.carry.skipped = "no verdict on the table: nothing to send data over"
         return
     carry(r.carry, ports=ports, plan=r.plan, expected=r.expected, events=events, wires=wires)
@@ -161,7 +161,8 @@ def diagnose_carry(report: CarryReport, table: "Verdict", expected: "Expected") 
     if v is None or v.passed:
         return []
     out = []
-    tracked = [i for i, code in enumerate(table.codes) if code == PASS]
+    by_traffic_only = table is None  # dut.kind none: every connection as if tracked, none judged on a table
+    tracked = range(v.expected) if by_traffic_only else [i for i, code in enumerate(table.codes) if code == PASS]
     kinds = {0: 0, A_TO_B: 0, B_TO_A: 0}
     first: dict[int, list[int]] = {0: [], A_TO_B: [], B_TO_A: []}
     for i in tracked:
@@ -174,7 +175,10 @@ def diagnose_carry(report: CarryReport, table: "Verdict", expected: "Expected") 
     def eg(ids: list[int]) -> str:
         return (" (e.g. " + ", ".join(host_port(*expected.original_of(i)[::2]) for i in ids) + ")") if ids else ""
 
-    if kinds[0]:
+    if kinds[0] and by_traffic_only:
+        out.append(f"{kinds[0]} connection(s) carried nothing: both data segments left their ports and neither "
+                   f"crossed the DUT{eg(first[0])} (its table is not read: whether it tracked them is not known)")
+    elif kinds[0]:
         out.append(f"{kinds[0]} connection(s) that passed the table proof carried nothing: both data segments "
                    f"left their ports and neither crossed the DUT{eg(first[0])}: tracked but not forwarded (a "
                    "forwarding policy, or a DUT that drops what follows a handshake)")
@@ -186,12 +190,14 @@ def diagnose_carry(report: CarryReport, table: "Verdict", expected: "Expected") 
                    f"did not reach the server{eg(first[B_TO_A])}")
     if v.mistranslated:
         fields = ", ".join(f"{f} {n}" for f, n in sorted(v.mistranslated.items(), key=lambda kv: -kv[1]))
-        out.append(f"segments arrived changed ({fields}): mistranslated, against the translation the DUT's table "
-                   f"holds for them; e.g. {v.samples[0]}" if v.samples else
-                   f"segments arrived changed ({fields})")
+        against = "nat.address" if by_traffic_only else "the translation the DUT's table holds for them"
+        out.append(f"segments arrived changed ({fields}): mistranslated, against {against}; e.g. {v.samples[0]}"
+                   if v.samples else f"segments arrived changed ({fields})")
     if report.unsent:
         out.append(f"{report.unsent} connection(s) lack a segment that never left its port (port A sent "
                    f"{v.sent_a:,}, port B {v.sent_b:,} of {v.expected:,}): the traffic, not the DUT")
+    if by_traffic_only:
+        return out
     untracked = v.expected - len(tracked)
     carried = sum(1 for i, code in enumerate(table.codes) if code != PASS and v.crossed[i])
     if untracked and carried:

@@ -45,6 +45,8 @@ def plan_facts(dut, health: Health, sc, *, reserved: int = 0) -> DutFacts:
     """The facts a plan of ``sc`` needs from the DUT's ``health``. When the table looks too
     small, the test's own entries (which ``dut.clear: test`` removes before sending) are
     counted on ``dut`` too, so a run that fits after its own clear is not refused."""
+    if not getattr(dut, "reads_table", True):
+        return DutFacts(reserved=reserved, source="kernel defaults (dut.kind none: the DUT is not read)")
     own = 0
     if sc.dut.clear == "test" and health.free is not None and sc.connections.count + reserved > health.free:
         own = dut.count_space(Servers.of(sc.connections))
@@ -54,7 +56,10 @@ def plan_facts(dut, health: Health, sc, *, reserved: int = 0) -> DutFacts:
 
 def read_after_traffic(dut, expected, fresh, warnings: list[str]) -> tuple[Health, Verdict, dict]:
     """The DUT's health and the verdict after the traffic. A dropped SSH connection is retried
-    once (after a reconnect), with a warning; a second drop is a DutError."""
+    once (after a reconnect), with a warning; a second drop is a DutError. A DUT that is not
+    read (dut.kind none) gives no verdict on a table: the traffic proof alone judges."""
+    if not getattr(dut, "reads_table", True):
+        return dut.health(), None, {}
     for attempt in (1, 2):
         try:
             health = dut.health()
@@ -81,6 +86,8 @@ def clear_after(dut, sc, *, keep: bool, warnings: list[str]) -> tuple[int | None
     the time the same command takes once nothing matches (its start-up and the SSH round
     trip); that second time is also its bound. When the deletes took no longer than that bound
     (a few hundred entries), there is no figure (None)."""
+    if not getattr(dut, "reads_table", True):
+        return None, "not read (dut.kind none)", None
     if sc.dut.clear_after == "none" or keep:
         return None, "kept (--keep-entries)" if keep else "kept (dut.clear_after: none)", None
     try:

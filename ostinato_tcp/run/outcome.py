@@ -76,6 +76,8 @@ def decide(r) -> Outcome:
         return _combine([decide(p) for p in r.pairs])
     if r.error:
         return Outcome("error", reasons=[r.error])
+    if r.by_traffic_only:
+        return _by_traffic(r)
     v = r.verdict
     if v is None:
         return Outcome("error", reasons=["no verdict"])
@@ -126,6 +128,36 @@ def decide(r) -> Outcome:
         return out
     out.word = "inconclusive"
     out.reasons.append(_why_traffic(r, traffic, in_order, failed_in_order, (failed & late).bit_count()))
+    return out
+
+
+def _by_traffic(r) -> Outcome:
+    """The outcome of a run proven by the traffic alone (no table read): pass when every
+    connection carried both ways; inconclusive when a port sent short or the proof's evidence is
+    (a segment never left its port, or the captures are incomplete); else fail."""
+    c = r.carry
+    if c is None or c.verdict is None:
+        return Outcome("error", reasons=[f"no traffic proof: {c.skipped}" if c is not None and c.skipped else
+                                         "no traffic proof"])
+    if r.passed:
+        return Outcome("pass")
+    out = Outcome("fail")
+    lacking = c.verdict.expected - c.verdict.both
+    if r.ports_short:
+        out.word = "inconclusive"
+        out.reasons += [f"port {side.upper()} ({r.ports[side].name}) sent {r.ports[side].sent_packets} of the "
+                        f"{r.ports[side].expected_packets} TCP packets the plan said: the traffic, not the DUT"
+                        for side in r.ports_short]
+    elif c.lossy or c.unsent >= lacking:
+        out.word = "inconclusive"
+        out.reasons.append(f"the traffic proof: the captures are incomplete ({c.lossy}): the traffic, not the DUT"
+                           if c.lossy else
+                           f"the traffic proof: {c.unsent} connection(s) lack a data segment that never left its "
+                           "port: the traffic, not the DUT")
+    else:
+        out.reasons.append(f"the traffic proof: the DUT did not carry {lacking - c.unsent} connection(s) both ways "
+                           "whose segments left their ports")
+    out.dut_failed, out.traffic_failed = (lacking - c.unsent, c.unsent) if out.word == "fail" else (0, lacking)
     return out
 
 

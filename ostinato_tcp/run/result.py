@@ -102,10 +102,18 @@ class RunResult:
         connection's data segments crossed the DUT both ways. Over several port pairs: every pair passed."""
         if self.pairs:
             return self.error is None and all(p.passed for p in self.pairs)
+        if self.by_traffic_only:  # dut.kind none: no table; the traffic proof is the verdict
+            return (self.error is None and not self.ports_short and self.carry is not None
+                    and self.carry.verdict is not None and self.carry.passed)
         return (self.error is None and self.verdict is not None and self.verdict.passed
                 and not self.ports_short and (self.hold is None or bool(self.hold.skipped) or self.hold.passed)
                 and (self.teardown is None or bool(self.teardown.skipped) or self.teardown.passed)
                 and (self.carry is None or self.carry.passed))
+
+    @property
+    def by_traffic_only(self) -> bool:
+        """The run proves by the traffic alone (``expect.proof: [traffic]``, a DUT that is not read)."""
+        return "table" not in self.scenario.expect.proof
 
     def close_timings(self) -> None:
         """``timings.overhead``: everything but Drone's build, the send, the DUT's dump, the traffic

@@ -249,6 +249,10 @@ def _fill_from_lab(data: dict, source: str, lines: dict, lab_reader: LabReader |
             ports[side] = p
         out["ports"] = ports
     dut = dict(data.get("dut") or {}) if isinstance(data.get("dut"), dict) else {}
+    if eps["dut"].get("kind") == "none":  # a lab DUT with no login: the traffic proof alone
+        dut.setdefault("kind", "none")
+        out["dut"] = dut
+        return out
     dut.update(host=ssh["host"], port=ssh["port"], key_file=ssh["key_file"], known_hosts=ssh["known_hosts"])
     dut.setdefault("user", ssh["user"])
     if eps["dut"].get("netns"):  # the lab's DUT forwards in a namespace of its own

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ostinato_tcp.scenario._base import IP, IPV6_MIN_FRAME, MAX_PAIRS, CrossFieldError, IPv4, _Model
 from ostinato_tcp.scenario._pair_rules import check_pairs, pair_data
-from ostinato_tcp.scenario._rules import check_one_pair
+from ostinato_tcp.scenario._rules import check_dut_access, check_one_pair
 
 _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,63}$"
 _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
@@ -268,7 +268,8 @@ class OvsConfig(_Model):
 class DutConfig(_Model):
     """How to reach and read the DUT (the ``dut`` section)."""
 
-    host: str = Field(pattern=_HOST_RE)
+    host: Optional[str] = Field(None, pattern=_HOST_RE, description="the DUT's SSH address (required unless "
+                                                                     "dut.kind: none)")
     port: int = Field(22, ge=1, le=65535)
     user: Optional[str] = Field(None, pattern=_USER_RE)
     key_file: Optional[Path] = None
@@ -284,21 +285,18 @@ class DutConfig(_Model):
     connect_timeout: float = Field(10, gt=0)
     command_timeout: float = Field(300, gt=0)
     compress: Literal["auto", "on", "off"] = "auto"
-    kind: Literal["auto", "conntrack", "procfs", "ovs"] = Field(
-        "auto", description="how the DUT's table is read: conntrack (conntrack-tools), procfs "
-                            "(/proc/net/nf_conntrack, read only), ovs (Open vSwitch's userspace conntrack with "
-                            "ovs-appctl) or auto (ovs where dut.ovs is given, else conntrack where found, else "
-                            "procfs)")
+    kind: Literal["auto", "conntrack", "procfs", "ovs", "none"] = Field(
+        "auto", description="how the DUT's table is read: conntrack, procfs (/proc, read only), ovs (Open "
+                            "vSwitch's conntrack), none (not read: the traffic proof alone) or auto")
     conntrack: str = Field("conntrack", pattern=_CMD_RE, description="conntrack's name or absolute path on the DUT")
     netns: Optional[str] = Field(None, pattern=_NETNS_RE,
                                  description="the network namespace where the DUT forwards (ip netns exec NAME ...)")
     jump: list[JumpHost] = Field(default_factory=list, description="SSH hops to reach the DUT, first to last")
-    ovs: Optional[OvsConfig] = Field(None, description="Open vSwitch's conntrack: ovs-appctl, its target, the "
-                                                       "datapath and the zone (dut.kind ovs)")
+    ovs: Optional[OvsConfig] = Field(None, description="Open vSwitch's conntrack (dut.kind ovs)")
 
     @model_validator(mode="after")
     def _ovs_kind(self):
-        if self.ovs is not None and self.kind in ("conntrack", "procfs"):
+        if self.ovs is not None and self.kind in ("conntrack", "procfs", "none"):
             raise ValueError(f"dut.ovs is given but dut.kind is {self.kind}: set dut.kind: ovs (or auto), or drop "
                              "dut.ovs")
         return self
@@ -348,12 +346,9 @@ class Expect(_Model):
         items = [v] if isinstance(v, str) else v
         if isinstance(items, list):
             if not items:
-                raise ValueError("needs at least one proof: [table] or [table, traffic]")
+                raise ValueError("needs at least one proof: [table], [table, traffic], or [traffic] (dut.kind none)")
             if len(set(items)) != len(items):
                 raise ValueError(f"names a proof twice (got {v!r})")
-            if "table" not in items and all(i in ("table", "traffic") for i in items):
-                raise ValueError("'traffic' alone is not offered: the traffic proof names each connection's "
-                                 "translation from the DUT's table, so give [table, traffic]")
         return items
 
     @field_validator("hold", mode="before")
@@ -383,8 +378,13 @@ class Scenario(_Model):
     @model_validator(mode="before")
     @classmethod
     def _ipv6_frames(cls, data):
-        """IPv6 segments need longer frames: the default frame length follows the family."""
+        """IPv6 segments need longer frames: the default frame length follows the family; a DUT
+        the tool cannot read (dut.kind none) is proven by the traffic alone by default."""
         if isinstance(data, dict):
+            d, e = data.get("dut"), data.get("expect")
+            if isinstance(d, dict) and d.get("kind") == "none" and (e is None or isinstance(e, dict)) \
+                    and "proof" not in (e or {}):
+                data = {**data, "expect": {**(e or {}), "proof": ["traffic"]}}
             c, t = data.get("connections"), data.get("traffic")
             if isinstance(c, dict) and ":" in str(c.get("client_ip", "")) and isinstance(t, dict) \
                     and "frame_length" not in t:
@@ -403,6 +403,7 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _cross(self):
+        check_dut_access(self)
         if isinstance(self.ports, list):
             return self._cross_pairs()
         check_one_pair(self)

@@ -76,3 +76,34 @@ def check_one_pair(sc) -> None:
     if sc.traffic.keepalive is not None and not sc.expect.hold:
         raise CrossFieldError(("traffic", "keepalive"), f"{sc.traffic.keepalive:g} s needs expect.hold (the "
                               "keep-alive ACKs are sent while the connections are held)")
+
+
+def check_dut_access(sc) -> None:
+    """What the DUT's driver can prove: ``dut.kind: none`` reads no table, so the traffic proof
+    alone is the verdict, and what needs the table (NAT learning, a hold's re-check, the
+    tear-down's states) is refused; every other kind reads the table, and the traffic proof
+    takes each connection's translation from it."""
+    proof = list(sc.expect.proof)
+    if sc.dut.kind == "none":
+        if proof != ["traffic"]:
+            raise CrossFieldError(("expect", "proof"), f"{proof}: dut.kind none reads no table; the proof is the "
+                                  "traffic alone: [traffic] (the default with dut.kind none)")
+        if sc.nat.mode == "learn":
+            raise CrossFieldError(("nat", "mode"), "learn reads each translation from the DUT's table, and dut.kind "
+                                  "none reads none: use preserve-ports with nat.address, or a DUT kind that reads it")
+        if sc.expect.hold:
+            raise CrossFieldError(("expect", "hold"), f"{sc.expect.hold:g} s: the hold re-checks the DUT's table, and "
+                                  "dut.kind none reads none")
+        if sc.traffic.teardown != "none":
+            raise CrossFieldError(("traffic", "teardown"), f"{sc.traffic.teardown}: the tear-down is proven from the "
+                                  "DUT's table, and dut.kind none reads none")
+        if isinstance(sc.ports, list):
+            raise CrossFieldError(("ports",), f"{len(sc.ports)} port pairs with dut.kind none are not supported: the "
+                                  "summary of pairs is built on each pair's table verdict; give one pair")
+    elif "table" not in proof:
+        raise CrossFieldError(("expect", "proof"), f"{proof}: 'traffic' alone is for a DUT the tool cannot read "
+                              "(dut.kind: none); the traffic proof names each connection's translation from the "
+                              "DUT's table, so give [table, traffic]")
+    elif sc.dut.host is None:
+        raise CrossFieldError(("dut", "host"), "required field is missing (only dut.kind: none goes without a DUT "
+                              "login)")

@@ -190,7 +190,7 @@ def test_a_table_that_holds_every_connection_fails_when_the_box_does_not_carry_t
 
 @pytest.mark.parametrize("proof, message", [
     ([], "needs at least one proof"),
-    (["traffic"], "'traffic' alone is not offered"),
+    (["traffic"], "'traffic' alone is for a DUT the tool cannot read"),
     (["table", "table"], "names a proof twice"),
     (["table", "trafic"], "trafic"),
 ])

@@ -136,3 +136,18 @@ def test_history_cli_compare_argument_and_fail_on_regression(tmp_path):
     assert p.returncode == 1 and "FAILED: run 1 did not pass its verdict (fail)" in p.stdout
     p = _cli(env=env)  # without the option the listing itself succeeds
     assert p.returncode == 0
+
+
+def test_a_run_proven_by_traffic_only_keeps_no_established_count_and_compares_carried(tmp_path):
+    def by_traffic(carried, verdict="pass"):
+        d = result(est=None, verdict=verdict)
+        d["traffic_proof"] = {"carried_both_ways": carried}
+        return d
+
+    with History.open(tmp_path / "h.sqlite") as h:
+        base = h.get(h.record(by_traffic(100)))
+        assert base["established_assured"] is None and base["carried_both_ways"] == 100
+        worse = h.get(h.record(by_traffic(90, "fail")))
+        c = h.compare(worse)
+        assert "carried both ways 90 < 100" in " ".join(c.regressions), c.regressions
+        assert not [x for x in c.regressions if "established" in x]
