@@ -133,15 +133,20 @@ class DutDriver(ABC):
         if session:
             expected.exclude.add(session)
         aged = bool(fresh and fresh.get("timestamps"))
-        max_age = None
-        if aged:
-            # an entry made by this run is at most this old when printed (whole seconds, rounded down)
-            max_age = math.ceil(time.monotonic() - fresh["started_at"]) + 1
-        judge = Judge(expected, max_age=max_age, track_states=track_states)  # after the exclusions: it copies them
-        info, stats = self.dump_space(expected.space.servers, judge.take, ages=aged, size_hint=expected.space.total,
+
+        def bound() -> int:  # an entry made by this run is at most this old when printed (whole seconds, down)
+            return math.ceil(time.monotonic() - fresh["started_at"]) + 1
+
+        judge = Judge(expected, max_age=bound() if aged else None, track_states=track_states)  # copies the exclusions
+        take = judge.take
+        if aged:  # the bound as each batch of the dump arrives: a long dump prints its last entries later
+            def take(entries, _take=judge.take) -> None:
+                judge.max_age = bound()
+                _take(entries)
+        info, stats = self.dump_space(expected.space.servers, take, ages=aged, size_hint=expected.space.total,
                                       timeout=timeout)
         if aged:
-            info["max_age_seconds"] = max_age
+            info["max_age_seconds"] = judge.max_age
         return judge.finish(stats), info
 
     def learn_replies(self, expected: Expected, *, timeout: float | None = None) -> tuple[int, list[str]]:
