@@ -68,7 +68,10 @@ def ostinato_tcp_run(ostinato_tcp_lab, request) -> Callable[..., Any]:
 
 def _properties(result) -> dict:
     out = {"outcome": result.outcome, "expected": result.scenario.connections.count,
-           "established_assured": result.verdict.established_assured if result.verdict else 0}
+           "established_assured": result.verdict.established_assured if result.verdict else
+           (None if result.by_traffic_only else 0)}
+    if result.carry is not None and result.carry.verdict is not None:
+        out["carried_both_ways"] = result.carry.verdict.both
     if result.error:
         out["error"] = result.error
     if result.syn_phase.seconds:

@@ -224,7 +224,8 @@ SWEEP = top("sweep", {
 
 HISTORY = top("history", {
     "runs": arr(obj({"id": I, "started_at": S, "scenario_name": S, "verdict": VERDICT, "expected": I,
-                     "established_assured": I, "rate": null(N), "offered_connection_rate": null(N),
+                     "established_assured": null(I), "carried_both_ways": null(I), "rate": null(N),
+                     "offered_connection_rate": null(N),
                      "offered_rate_bound_pct": null(N), "end_to_end_rate": null(N), "packet_rate_a": null(N),
                      "packet_rate_b": null(N), "dut_kernel": null(S), "drone_version": null(S), "origin": S},
                     closed=False)),

@@ -38,7 +38,7 @@ def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression
                 raise UsageError(f"--compare {compare_id}: no such run")
             comparison = hist.compare(run)
     data = {"runs": [{k: r[k] for k in ("id", "started_at", "scenario_name", "verdict", "expected",
-                                        "established_assured", "rate", "offered_connection_rate",
+                                        "established_assured", "carried_both_ways", "rate", "offered_connection_rate",
                                         "offered_rate_bound_pct", "end_to_end_rate", "packet_rate_a",
                                         "packet_rate_b", "dut_kernel", "drone_version", "origin")} for r in rows],
             "comparison": None if comparison is None else {
@@ -58,9 +58,11 @@ def history_cmd(history_db, scenario_name, limit, compare_id, fail_on_regression
                        f"{'asked/s':>9}  {'offered c/s':>11}  {'A pkts/s':>10}  {'B pkts/s':>10}")
         for r in rows:
             click.echo(f"{r['id']:>5}  {r['started_at']:<20}  {r['scenario_name'][:24]:<24} {r['verdict']:<7} "
-                       f"{r['established_assured']:>8}/{r['expected']:<8}  {r['rate'] or 0:>9,.0f}  "
+                       f"{_count(r):>8}/{r['expected']:<8}  {r['rate'] or 0:>9,.0f}  "
                        f"{r['offered_connection_rate'] or 0:>11,.0f}  {r['packet_rate_a'] or 0:>10,.0f}  "
                        f"{r['packet_rate_b'] or 0:>10,.0f}")
+        if any(r["established_assured"] is None for r in rows):
+            click.echo("  Nc: N connections carried both ways, a run proven by traffic only (dut.kind none)")
         if comparison is not None:
             run = comparison.run
             if comparison.baseline is None:
@@ -192,3 +194,10 @@ def _print_sweep(summary: dict, out_dir: str) -> None:
     click.echo(f"  connection tracking table capacity: largest count fully established "
                f"{cap['largest_count_fully_established'] or 0:,} (DUT nf_conntrack_max "
                f"{cap['dut_nf_conntrack_max'] or '?'})")
+
+
+def _count(r: dict) -> str:
+    """A row's ESTABLISHED+ASSURED; a run proven by traffic only (no table) shows its carried count, marked."""
+    if r["established_assured"] is not None:
+        return str(r["established_assured"])
+    return f"{r.get('carried_both_ways') or 0}c"

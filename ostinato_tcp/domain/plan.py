@@ -411,7 +411,8 @@ def make_plan(sc: Scenario, dut: DutFacts | None = None, *, force: bool = False,
         own += f" - {dut.reserved} for the run's other port pairs" if dut.reserved else ""
         msg = (f"connections.count {n} is more than the DUT's conntrack table can take: "
                f"nf_conntrack_max {dut.conntrack_max} - nf_conntrack_count {dut.conntrack_count}{own} = {free} free. "
-               "Fix: raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or lower connections.count")
+               "Fix: raise net.netfilter.nf_conntrack_max on the DUT (Open vSwitch: ovs-appctl dpctl/ct-set-maxconns), "
+               "clear entries, or lower connections.count")
         if overfill:
             plan.warnings.append(f"capacity probe: {n} connections into {free} free entries on purpose")
         elif not force:

@@ -158,13 +158,14 @@ PROC_TABLE = "/proc/net/nf_conntrack"
 PROC_STATS = "/proc/net/stat/nf_conntrack"
 
 
-def detect_script(ct: str = CONNTRACK, ovs_version: str | None = None) -> str:
-    """Prints which driver can read this DUT: ``conntrack`` (conntrack-tools found), ``ovs``
-    (``ovs_version``, shell text of an ovs-appctl call, answers), ``procfs`` (only
-    ``/proc/net/nf_conntrack`` readable) or ``none``."""
+def detect_script(ct: str = CONNTRACK, ovs_dps: str | None = None) -> str:
+    """Prints which driver can read this DUT: ``ovs`` (``ovs_dps``, shell text of an
+    ``ovs-appctl dpctl/dump-dps`` call, lists a ``netdev@`` datapath: Open vSwitch's userspace
+    conntrack tracks there, whatever the kernel has), ``conntrack`` (conntrack-tools found),
+    ``procfs`` (only ``/proc/net/nf_conntrack`` readable) or ``none``."""
     q = shlex.quote(ct)
-    ovs = f"elif {ovs_version} >/dev/null 2>&1; then echo driver=ovs; " if ovs_version else ""
-    return (f"if command -v {q} >/dev/null 2>&1; then echo driver=conntrack; {ovs}"
+    ovs = f"if {ovs_dps} 2>/dev/null | grep -q '^netdev@'; then echo driver=ovs; el" if ovs_dps else ""
+    return (f"{ovs}if command -v {q} >/dev/null 2>&1; then echo driver=conntrack; "
             f"elif [ -r {PROC_TABLE} ]; then echo driver=procfs; else echo driver=none; fi")
 
 

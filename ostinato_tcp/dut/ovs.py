@@ -18,7 +18,6 @@ the run's is the read-back of the test's space, empty before the first packet.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
 import time
@@ -63,13 +62,20 @@ class OvsSettings:
 
 
 def _endpoint_tuples(servers, proto: int = 6) -> list[str]:
-    """A partial original tuple per server endpoint (flush-conntrack's syntax), from parsed values."""
-    out = []
-    for ip, port in servers.endpoints():
-        a = ipaddress.ip_address(ip)
-        nw = "ct_ipv6_dst" if a.version == 6 else "ct_nw_dst"
-        out.append(f"{nw}={a},ct_nw_proto={proto},ct_tp_dst={int(port)}")
-    return out
+    """A partial original tuple per server endpoint (flush-conntrack's syntax), from parsed values
+    (the family is the space's: a small IPv6 address is still IPv6)."""
+    nw = "ct_ipv6_dst" if servers.family == 6 else "ct_nw_dst"
+    return [f"{nw}={addr.text(ip, servers.family)},ct_nw_proto={proto},ct_tp_dst={int(port)}"
+            for ip, port in servers.endpoints()]
+
+
+def flush_script(o: "OvsSettings", zone: int, tuples: list[str], rounds: int) -> str:
+    """``rounds`` flush-conntrack calls per tuple, as one shell loop (its text stays short
+    whatever the number of endpoints; each tuple once)."""
+    flush = o.command("dpctl/flush-conntrack", f"zone={zone}")
+    quoted = " ".join(shlex.quote(t) for t in tuples)
+    return (f"i=0; while [ $i -lt {int(rounds)} ]; do for t in {quoted}; do {flush} \"$t\" || exit 1; done; "
+            "i=$((i+1)); done")
 
 
 def health_script(o: OvsSettings) -> str:
@@ -149,12 +155,11 @@ class OvsDriver(ConntrackDriver):
             self._sh(self.ovs.command("dpctl/flush-conntrack", f"zone={self.zone}"), timeout=600)
             return -1
         spaces = ([servers] if mode == "test" else []) + ([also] if also is not None else [])
-        cmds = [self.ovs.command("dpctl/flush-conntrack", f"zone={self.zone}", t)
-                for s in spaces for t in _endpoint_tuples(s)]
+        script = flush_script(self.ovs, self.zone, [t for s in spaces for t in _endpoint_tuples(s)], FLUSH_ROUND)
         before = left = sum(self.count_space(s) for s in spaces)
         calls = 0
         while left and calls < FLUSH_MAX_CALLS:
-            self._sh(" && ".join(cmds * FLUSH_ROUND), timeout=3600)
+            self._sh(script, timeout=3600)
             calls += FLUSH_ROUND
             now = sum(self.count_space(s) for s in spaces)
             if now >= left:

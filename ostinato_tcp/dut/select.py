@@ -1,7 +1,8 @@
 """Choosing the DUT driver of a scenario's ``dut.kind``: ``conntrack``, ``procfs``, ``ovs``, or
-``auto``: ovs where ``dut.ovs`` is given; else one command on the DUT: conntrack-tools where found
-or named by ``dut.conntrack``, ovs where ovs-vswitchd answers, procfs where only /proc shows the
-table; otherwise conntrack, whose health check names what is missing."""
+``none`` or ``auto``: ovs where ``dut.ovs`` is given, conntrack where ``dut.conntrack`` names it;
+else one command on the DUT: ovs where Open vSwitch lists a ``netdev`` datapath (its userspace
+conntrack tracks there), conntrack-tools where found, procfs where only /proc shows the table;
+otherwise conntrack, whose health check names what is missing."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def open_driver(config, *, accept_new_host_key: bool = False, password: str | No
         kind, chosen = "conntrack", "dut.kind: auto: dut.conntrack names conntrack-tools"
     elif kind == "auto":
         try:
-            res = shell.run([], raw=C.sh_c(C.detect_script(config.conntrack, ovs.command("version", dp=False)),
+            res = shell.run([], raw=C.sh_c(C.detect_script(config.conntrack, ovs.command("dpctl/dump-dps", dp=False)),
                                            sudo=config.sudo,
                                            netns=getattr(config, "netns", None)), check=False, timeout=30)
         except Exception:
@@ -46,7 +47,8 @@ def open_driver(config, *, accept_new_host_key: bool = False, password: str | No
         elif found == "conntrack":
             kind, chosen = "conntrack", "dut.kind: auto: conntrack-tools found"
         elif found == "ovs":
-            kind, chosen = "ovs", f"dut.kind: auto: no {config.conntrack!r} on the DUT, ovs-vswitchd answers"
+            kind, chosen = "ovs", ("dut.kind: auto: a netdev datapath runs (Open vSwitch's userspace conntrack; "
+                                   "dut.kind: conntrack reads the kernel's table instead)")
         else:  # neither: the conntrack driver's health check names what is missing (the tools, root, sudo)
             kind, chosen = "conntrack", "dut.kind: auto: neither conntrack-tools nor a readable table found"
     if kind == "ovs":

@@ -149,8 +149,9 @@ def _check_dut(sc: Scenario, opts: RunOptions, rep: CheckReport, openers: Opener
         detail = (f"{limit} {h.max}, {h.count} in use" + (f" ({own} of them the test's own, which dut.clear "
                   "test removes)" if own else "") + f": {free} free for {n}")
         if n > free:
-            rep.add("DUT table", FAIL, detail, "raise net.netfilter.nf_conntrack_max on the DUT, clear entries, or "
-                                               "lower connections.count")
+            rep.add("DUT table", FAIL, detail, ("ovs-appctl dpctl/ct-set-maxconns N" if dut.kind == "ovs" else
+                                                "raise net.netfilter.nf_conntrack_max") + " on the DUT, clear "
+                                               "entries, or lower connections.count")
         else:
             rep.add("DUT table", OK, detail)
         load = hash_load(facts, n)
@@ -268,12 +269,12 @@ def _check_paths(sc: Scenario, opts: RunOptions, rep: CheckReport, ports: dict[s
         else:  # the probe goes through the DUT and its entries must be removed after it
             rep.add("Drone send ceiling", SKIP, "the probe needs the DUT's conntrack, which could not be read (above)")
     if "a" in ports and "b" in ports and not pending:
-        if sc.connections.family == 6:
-            rep.add("DUT tracks forwarded packets", SKIP, "the ICMP echo probe is IPv4 only; the run's read-back of "
-                                                          "the test's space still proves each entry")
-        elif sc.dut.kind == "none":
+        if sc.dut.kind == "none":
             rep.add("DUT tracks forwarded packets", SKIP, "dut.kind none: the DUT's table is not read (a run's "
                                                           "traffic proof shows what it carries)")
+        elif sc.connections.family == 6:
+            rep.add("DUT tracks forwarded packets", SKIP, "the ICMP echo probe is IPv4 only; the run's read-back of "
+                                                          "the test's space still proves each entry")
         elif dut_ok:
             _check_tracking(sc, opts, rep, ports["a"], openers)
         else:

@@ -13,6 +13,7 @@ from ostinato_tcp.run.options import RunOptions
 from ostinato_tcp.domain.plan import Plan, make_plan
 from ostinato_tcp.scenario import Scenario
 from ostinato_tcp.domain.tuples import ConnectionSpace
+from ostinato_tcp.errors import UsageError
 
 
 @dataclass
@@ -65,6 +66,8 @@ def _plan(sc: Scenario, facts: DutFacts | None, batch_size: int | None) -> Plan:
 def verify_live(sc: Scenario, opts: RunOptions | None = None, *, batch_size: int | None = None,
                 openers: Openers | None = None) -> VerifyOutcome:
     """Judge the DUT's table now against ``sc``, sending nothing."""
+    if sc.dut.kind == "none":
+        raise UsageError("dut.kind: none: verify judges the DUT's table, and dut.kind none reads none")
     with (openers or Openers()).open_dut(sc, opts or RunOptions()) as dut:
         health = dut.health()
         plan = _plan(sc, health.facts(f"read from {dut.where}"), batch_size)

@@ -2,10 +2,10 @@
 userspace (``netdev``) datapath whose ``ct()`` flows track, commit and, with ``nat``, translate;
 the kernel only routes between the bridge's two internal ports and tracks nothing.
 
-Inside the DUT namespace (names for the default prefix)::
+Inside the DUT namespace (the bridge is ``<prefix>-br``)::
 
     port A ---- dut-a (ofport 1) --+                    +-- dut-b (ofport 2) ---- port B
-                                   |  bridge otcp-br    |
+                                   |  bridge ostcp-br   |
     10.1.1.1/24  gw-a (ofport 3) --+  (netdev)          +-- gw-b (ofport 4)  10.2.2.1/24
                    \\____________ kernel routing __________/
 

@@ -190,7 +190,8 @@ def diagnose_carry(report: CarryReport, table: "Verdict", expected: "Expected") 
                    f"did not reach the server{eg(first[B_TO_A])}")
     if v.mistranslated:
         fields = ", ".join(f"{f} {n}" for f, n in sorted(v.mistranslated.items(), key=lambda kv: -kv[1]))
-        against = "nat.address" if by_traffic_only else "the translation the DUT's table holds for them"
+        against = ("the translation the DUT's table holds for them" if not by_traffic_only else
+                   "nat.address" if expected.nat_mode == "preserve-ports" else "the addresses and ports as sent")
         out.append(f"segments arrived changed ({fields}): mistranslated, against {against}; e.g. {v.samples[0]}"
                    if v.samples else f"segments arrived changed ({fields})")
     if report.unsent:

@@ -59,15 +59,15 @@ class Outcome:
     dut_failed: int = 0  # failed connections that are the DUT's (in order, or a failure no order explains)
     late: int = 0  # connections sent with a gap that may have reached the DUT's timeout, though the plan's did not
     reasons: list[str] = field(default_factory=list)
+    rule: str = ("only a connection the traffic delivered in order can fail the DUT; a failure in SYN_SENT or "
+                 "SYN_RECV of a connection sent out of order (or while a port fell behind its plan), and any failure "
+                 "of a connection sent past the DUT's timeouts, is the traffic's")
 
     def to_dict(self) -> dict:
         return {"outcome": self.word, "delivered_in_order": self.in_order, "failed_in_order": self.failed_in_order,
                 "failed_by_the_traffic": self.traffic_failed, "failed_by_the_dut": self.dut_failed,
                 "sent_past_dut_timeouts": self.late,
-                "reasons": list(self.reasons),
-                "rule": "only a connection the traffic delivered in order can fail the DUT; a failure in "
-                        "SYN_SENT or SYN_RECV of a connection sent out of order (or while a port fell behind its "
-                        "plan), and any failure of a connection sent past the DUT's timeouts, is the traffic's"}
+                "reasons": list(self.reasons), "rule": self.rule}
 
 
 def decide(r) -> Outcome:
@@ -136,12 +136,14 @@ def _by_traffic(r) -> Outcome:
     connection carried both ways; inconclusive when a port sent short or the proof's evidence is
     (a segment never left its port, or the captures are incomplete); else fail."""
     c = r.carry
+    rule = ("by traffic only (no table read): a connection passes when both its data segments crossed the DUT; one "
+            "lacking a segment that never left its port is the traffic's")
     if c is None or c.verdict is None:
         return Outcome("error", reasons=[f"no traffic proof: {c.skipped}" if c is not None and c.skipped else
-                                         "no traffic proof"])
+                                         "no traffic proof"], rule=rule)
     if r.passed:
-        return Outcome("pass")
-    out = Outcome("fail")
+        return Outcome("pass", rule=rule)
+    out = Outcome("fail", rule=rule)
     lacking = c.verdict.expected - c.verdict.both
     if r.ports_short:
         out.word = "inconclusive"

@@ -22,7 +22,7 @@ _USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}\$?$"
 _HOST_RE = r"^[A-Za-z0-9_.:-]{1,253}$"
 _CMD_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]{1,64}$"
 _NETNS_RE = r"^[A-Za-z0-9_.-]{1,64}$"
-_SOCKET_RE = r"^(/[A-Za-z0-9_.+-]+)+$"
+_SOCKET_RE = r"^(/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.-]{1,64}$"  # a socket's path, or a daemon's name
 _DP_RE = r"^[a-z]+@[A-Za-z0-9_.-]{1,64}$|^[A-Za-z0-9_.-]{1,64}$"
 _ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 LAB_PREFIX_RE = r"^[a-z][a-z0-9]{0,7}$"  # the built-in lab's prefix (ostinato_tcp.lab uses it too)
@@ -258,8 +258,7 @@ class OvsConfig(_Model):
     """How to reach Open vSwitch's userspace conntrack on the DUT (``dut.ovs``, for ``dut.kind: ovs``)."""
 
     appctl: str = Field("ovs-appctl", pattern=_CMD_RE, description="ovs-appctl's name or absolute path on the DUT")
-    target: Optional[str] = Field(None, pattern=_SOCKET_RE,
-                                  description="ovs-vswitchd's control socket (ovs-appctl -t); none: its default")
+    target: Optional[str] = Field(None, pattern=_SOCKET_RE, description="ovs-appctl -t (socket or daemon name)")
     datapath: Optional[str] = Field(None, pattern=_DP_RE, description="the datapath (e.g. netdev@ovs-netdev); "
                                                                       "none: the only one")
     zone: int = Field(0, ge=0, le=65535, description="the conntrack zone the test's flows commit to (ct(zone=N))")

@@ -114,3 +114,16 @@ def test_ports_takes_a_bracketed_ipv6_drone_and_names_a_bad_one():
     r = ot("ports", "[fd00::1]:notaport")
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "DRONE: '[fd00::1]:notaport': port 'notaport'" in r.stderr
+
+
+def test_history_cli_lists_a_run_proven_by_traffic_only(tmp_path):
+    from ostinato_tcp.report.history import History
+
+    db = tmp_path / "h.sqlite"
+    with History.open(db) as h:
+        h.record({"scenario_name": "blackbox", "started_at": "2026-12-04T00:00:00Z", "verdict": "pass",
+                  "expected": 200, "established_assured": None, "traffic_proof": {"carried_both_ways": 200}})
+    out = ot("history", env={"OSTINATO_TCP_HISTORY": str(db), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if "blackbox" in x and "/200" in x)
+    assert "200c/200" in line and "carried both ways, a run proven by traffic only" in out.stdout, out.stdout

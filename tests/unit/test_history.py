@@ -151,3 +151,23 @@ def test_a_run_proven_by_traffic_only_keeps_no_established_count_and_compares_ca
         c = h.compare(worse)
         assert "carried both ways 90 < 100" in " ".join(c.regressions), c.regressions
         assert not [x for x in c.regressions if "established" in x]
+
+
+def test_migration_from_version_3_keeps_rows_and_lets_the_count_be_null(tmp_path):
+    path = tmp_path / "v3.sqlite"
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS[:3]:
+        for stmt in migration:
+            conn.execute(stmt)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("INSERT INTO runs (started_at, scenario_name, verdict, expected, established_assured, "
+                 "offered_connection_rate, origin) VALUES ('2026-01-01T00:00:00Z', 'old', 'pass', 10, 10, 99.5, 'sweep')")
+    conn.commit()
+    conn.close()
+    with History.open(path) as h:
+        assert h.version == SCHEMA_VERSION
+        (row,) = h.runs()
+        assert (row["scenario_name"], row["established_assured"], row["offered_connection_rate"], row["origin"],
+                row["carried_both_ways"]) == ("old", 10, 99.5, "sweep", None)
+        h.record(result(est=None))  # NOT NULL is gone
+        assert {r[1] for r in h.conn.execute("PRAGMA index_list(runs)")} >= {"runs_by_scenario"}

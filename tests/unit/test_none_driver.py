@@ -126,3 +126,31 @@ def test_summary_json_and_junit_say_by_traffic_only(tmp_path):
     assert passed.find("failure") is None and "PASS  by traffic only, 200/200 carried both ways" in passed.find(
         "system-out").text
     assert failed.find("failure").get("message").startswith("by traffic only, 150/200 carried both ways")
+
+
+def test_jobs_that_count_from_the_table_refuse_kind_none(tmp_path):
+    import yaml
+
+    from ostinato_tcp.errors import UsageError
+    from ostinato_tcp.jobs.capacity import probe_capacity
+    from ostinato_tcp.jobs.sweep import load_sweep
+    from ostinato_tcp.jobs.verify import verify_live
+
+    from .helpers import data
+
+    sc = scenario(**NONE)
+    with pytest.raises(UsageError, match="^dut.kind: none: the capacity probe counts"):
+        probe_capacity(sc)
+    with pytest.raises(UsageError, match="^dut.kind: none: verify judges the DUT's table"):
+        verify_live(sc)
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(data(**NONE)))
+    (tmp_path / "sw.yaml").write_text("name: sw\nbase: base.yaml\nrates: [1000, 2000]\n")
+    with pytest.raises(UsageError, match=r"^dut.kind: none \(in base.yaml\): a sweep's figures"):
+        load_sweep(tmp_path / "sw.yaml")
+    pairs = data(**NONE)
+    pair = {"a": pairs["ports"]["a"], "b": pairs["ports"]["b"]}
+    pairs["ports"] = [pair, pair]
+    from ostinato_tcp.scenario import scenario_from_data
+    with pytest.raises(ScenarioError, match="ports: 2 port pairs with dut.kind none are not supported"):
+        scenario_from_data(pairs)
+

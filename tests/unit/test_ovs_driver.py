@@ -5,7 +5,9 @@ stand-in that answers from those captures and keeps a table the driver's flushes
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,7 +16,8 @@ import pytest
 
 from ostinato_tcp.domain.tuples import ConnectionSpace, Servers
 from ostinato_tcp.domain.verdict import Expected
-from ostinato_tcp.dut.ovs import OVS_TIMEOUTS, OvsDriver, OvsSettings, parse_ovs_health
+from ostinato_tcp.dut import commands as C
+from ostinato_tcp.dut.ovs import FLUSH_ROUND, OVS_TIMEOUTS, OvsDriver, OvsSettings, parse_ovs_health
 from ostinato_tcp.errors import DutCommandError
 from ostinato_tcp.lab._config import LabConfig
 from ostinato_tcp.lab._ovs import flows
@@ -162,7 +165,9 @@ def test_a_clear_repeats_the_partial_flush_until_the_space_reads_back_empty(appc
     assert drv.count_space(servers) == 0
     assert len(table.read_text().splitlines()) == 5  # another server port's entries stay
     flushes = [c for c in calls(appctl) if c[2] == "dpctl/flush-conntrack"]
-    assert len(flushes) >= 10 and flushes[0][3:] == ["zone=7", "ct_nw_dst=10.2.2.100,ct_nw_proto=6,ct_tp_dst=8080"]
+    # 1000 -> 500 -> ... -> 3 after a round of 8 calls, read back, then a second round: 16 calls
+    assert len(flushes) == 2 * FLUSH_ROUND and flushes[0][3:] == ["zone=7",
+                                                                  "ct_nw_dst=10.2.2.100,ct_nw_proto=6,ct_tp_dst=8080"]
     assert drv.clear_measured(servers) == (0, None)  # no delete rate: the flushes are not the delete's time
     # a flush that removes nothing is named, with what is left
     table.write_text("\n".join(many) + "\n")
@@ -206,3 +211,34 @@ def test_the_lab_flows_commit_in_the_zone_and_translate_only_with_nat():
 def test_the_ovs_lab_refuses_kernel_settings(change):
     with pytest.raises(LabError, match="^lab dut ovs: goes without"):
         LabConfig(dut="ovs", **change).validate()
+
+
+@pytest.mark.parametrize("datapaths, conntrack, found", [
+    ("netdev@ovs-netdev", True, "ovs"),  # the userspace datapath tracks, whatever the kernel has
+    ("system@ovs-system", True, "conntrack"),  # the kernel datapath: the kernel's table
+    ("", False, "procfs"), (None, False, "procfs")])
+def test_auto_finds_the_ovs_driver_where_a_netdev_datapath_runs(tmp_path, datapaths, conntrack, found):
+    fake = tmp_path / "ovs-appctl"
+    fake.write_text("#!/bin/sh\n" + (f"echo {datapaths}\n" if datapaths is not None else "exit 1\n"))
+    fake.chmod(0o755)
+    tools = tmp_path / "conntrack"
+    tools.write_text("#!/bin/sh\n")
+    tools.chmod(0o755)
+    proc = tmp_path / "nf_conntrack"
+    proc.write_text("")
+    script = C.detect_script(str(tools) if conntrack else str(tmp_path / "nosuch"),
+                             OvsSettings(appctl=str(fake)).command("dpctl/dump-dps", dp=False))
+    out = subprocess.run(["sh", "-c", script.replace(C.PROC_TABLE, str(proc))], capture_output=True, text=True)
+    assert out.stdout.strip() == f"driver={found}", (script, out.stdout, out.stderr)
+
+
+def test_the_flush_loop_stays_short_for_many_endpoints():
+    from ostinato_tcp.dut.ovs import _endpoint_tuples, flush_script
+
+    servers = Servers(first_ip=int(ipaddress.ip_address("10.2.2.100")), first_port=8000, ip_count=32, port_count=32)
+    tuples = _endpoint_tuples(servers)
+    assert len(tuples) == 1024 and tuples[0] == "ct_nw_dst=10.2.2.100,ct_nw_proto=6,ct_tp_dst=8000"
+    script = flush_script(OvsSettings(), 7, tuples, 8)
+    assert script.count("dpctl/flush-conntrack") == 1 and len(script) < 128 * 1024
+    six = Servers(first_ip=int(ipaddress.ip_address("::a")), first_port=80, family=6)
+    assert _endpoint_tuples(six) == ["ct_ipv6_dst=::a,ct_nw_proto=6,ct_tp_dst=80"]
