@@ -6,9 +6,12 @@ Drone's captures on both ports show), and the reports say "by traffic only".
 What the table would have given is then unknown and said so: the plan takes the kernel's
 default timeouts (SYN_SENT 120 s, SYN_RECV 60 s) and checks no capacity, and no entry, state or
 counter is reported. The segments judged are those Drone captured during this run; what the
-DUT still holds from an earlier run is not known, so a connection an earlier run made on the
-same tuples (the same ISNs: the data's sequence numbers fit it) is not ruled out: the
-freshness text says so, and each run should take client ports no earlier run used.
+DUT still holds from an earlier run is not known. So that a connection an earlier run made on
+the same tuples does not carry this run's data, the run draws its own ISNs
+(:func:`~ostinato_tcp.run.dut_phases.isns_for_run`, unless the scenario sets them): its
+segments are then outside such a connection's window, which a DUT that checks windows drops.
+A DUT that checks none could still carry them: the freshness text says so, and each run
+should take client ports no earlier run used.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from ostinato_tcp.domain.facts import Health
 from ostinato_tcp.domain.verdict import ParseStats
 from ostinato_tcp.dut.contract import DutDriver, EntrySink
 
-FRESHNESS = ("by traffic only: the data segments judged are those Drone captured on both ports during this run; "
-             "the DUT is not read (dut.kind none), so a connection an earlier run left on the same tuples is not "
-             "ruled out: give each run client ports no earlier run used (connections.first_client_port)")
+FRESHNESS = ("by traffic only: the data segments judged are those Drone captured on both ports during this run, "
+             "with sequence numbers from ISNs drawn for it (unless traffic.client_isn/server_isn are set); the DUT "
+             "is not read (dut.kind none), so a DUT that checks no TCP window could still carry them over a "
+             "connection an earlier run left on the same tuples: give each run client ports no earlier run used "
+             "(connections.first_client_port)")
 
 
 class NoAccessDut(DutDriver):

@@ -5,6 +5,7 @@ retried once), and the clear after the verdict with the DUT's delete rate."""
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from dataclasses import replace
 
@@ -39,6 +40,19 @@ class CountPoller(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=5)
+
+
+def isns_for_run(sc):
+    """``sc`` with ISNs drawn for this run where ``dut.kind: none`` and the scenario leaves them
+    at their defaults: a DUT that is not read may still hold connections an earlier run made on
+    the same tuples, and with this run's own sequence numbers their data does not fit those
+    connections' windows (on a DUT that checks windows). Drawn below 2**31; others unchanged."""
+    t = sc.traffic
+    unset = [k for k in ("client_isn", "server_isn") if k not in t.model_fields_set]
+    if sc.dut.kind != "none" or not unset:
+        return sc
+    drawn = t.model_copy(update={k: secrets.randbelow(1 << 31) for k in unset})
+    return sc.model_copy(update={"traffic": drawn})
 
 
 def plan_facts(dut, health: Health, sc, *, reserved: int = 0) -> DutFacts:

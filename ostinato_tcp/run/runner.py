@@ -45,7 +45,7 @@ from ostinato_tcp.ground.naming import owner_tag
 from ostinato_tcp.run.carry import carry_phase
 from ostinato_tcp.run.connect import (DroneOpener, DutOpener, Openers, connect_drone, find_port, gateways, release_all,
                                       resolve_space, stop_all)
-from ostinato_tcp.run.dut_phases import CountPoller, clear_after, plan_facts, read_after_traffic
+from ostinato_tcp.run.dut_phases import CountPoller, clear_after, isns_for_run, plan_facts, read_after_traffic
 from ostinato_tcp.run.events import RunEvents
 from ostinato_tcp.run.hold import hold_phase
 from ostinato_tcp.run.options import RunOptions
@@ -78,7 +78,7 @@ class Runner:
                  openers: Openers | None = None, drone_opener: DroneOpener | None = None,
                  dut_opener: DutOpener | None = None, start_gate: Callable[[], None] | None = None,
                  overfill: bool = False, reserved: int = 0):
-        self.sc = sc
+        self.sc = sc = isns_for_run(sc)  # dut.kind none: this run's own sequence numbers
         self.start_gate = start_gate
         self.opts = opts or RunOptions()
         self.ev = events or RunEvents()

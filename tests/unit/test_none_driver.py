@@ -154,3 +154,17 @@ def test_jobs_that_count_from_the_table_refuse_kind_none(tmp_path):
     with pytest.raises(ScenarioError, match="ports: 2 port pairs with dut.kind none are not supported"):
         scenario_from_data(pairs)
 
+
+
+def test_a_run_on_a_dut_not_read_draws_its_own_isns_unless_the_scenario_sets_them():
+    from ostinato_tcp.run.runner import Runner
+
+    drawn = [Runner(scenario(**NONE)).sc.traffic for _ in range(3)]
+    assert len({(t.client_isn, t.server_isn) for t in drawn}) == 3  # 1 in 2**62 to fail by chance
+    assert all(0 <= t.client_isn < 1 << 31 and (t.client_isn, t.server_isn) != (100, 200) for t in drawn)
+    r = Runner(scenario(**NONE))
+    assert r.result.scenario is r.sc  # the report shows the ISNs the run used
+    kept = Runner(scenario(**NONE, **{"traffic.client_isn": 7})).sc.traffic
+    assert kept.client_isn == 7 and kept.server_isn != 200
+    read = Runner(scenario(**{"connections.count": N})).sc.traffic  # a DUT that is read keeps the defaults
+    assert (read.client_isn, read.server_isn) == (100, 200)
