@@ -68,7 +68,9 @@ DEFS = {
     "health": obj({"count": I, "max": I, "buckets": null(I), "tcp_loose": null(I), "syn_sent_timeout": null(I),
                    "syn_recv_timeout": null(I), "established_timeout": null(I), "timestamp": null(I),
                    "ip_forward": null(I), "ip6_forward": null(I), "kernel": null(S), "uid": null(I),
-                   "has_conntrack": null(B), "counters": ref("counters"), "taken_at": N, "free": I}, closed=False),
+                   "has_conntrack": null(B), "tcp_be_liberal": null(I), "tcp_max_retrans": null(I),
+                   "tcp_ignore_invalid_rst": null(I), "counters": ref("counters"), "taken_at": N, "free": I},
+                  optional=("tcp_be_liberal", "tcp_max_retrans", "tcp_ignore_invalid_rst"), closed=False),
     "ceiling": obj({"ports": dict_of(ref("rate")), "packets_per_second": N, "usable_packets_per_second": N,
                     "remembered_at": null(S),
                     "usable_share": N, "probe_seconds": N, "definition": S}),
@@ -248,9 +250,19 @@ LAB_STATUS = top("lab-status", {"up": B, "namespaces": dict_of(B), "drone_listen
                                 "sshd_listening": null(B), "state_file": S, "endpoints": null(LAB_ENDPOINTS)},
                  optional=("endpoints",))
 
+OUTCOME = enum("no entry", "SYN_SENT", "SYN_RECV", "ESTABLISHED (not ASSURED)", "ESTABLISHED+ASSURED", "CLOSE")
+CONFORMANCE_CASE = obj({"case": S, "title": S, "strict": OUTCOME, "expected": OUTCOME, "setting": null(S),
+                        "connections": I, "as_expected": I, "outcomes": dict_of(I), "invalid_delta": null(I),
+                        "verdict": enum("pass", "explained", "fail", "error"), "note": S})
+CONFORMANCE = top("conformance", {
+    "scenario_name": S, "connections_per_case": I, "verdict": enum("pass", "fail", "error"), "strict": B,
+    "dut_settings": dict_of(null(I)), "other_settings": dict_of(null(I)), "kernel": null(S),
+    "cases": arr(CONFORMANCE_CASE), "seconds": N, "error": null(S)})
+
 CLEANUP = top("cleanup", {"scenario_name": S, "removed": arr(S)})
 
-SCHEMAS = {"run": RUN, "plan": PLAN, "check": CHECK, "verify": VERIFY, "capacity": CAPACITY, "sweep": SWEEP,
+SCHEMAS = {"run": RUN, "plan": PLAN, "check": CHECK, "verify": VERIFY, "capacity": CAPACITY, "conformance": CONFORMANCE,
+           "sweep": SWEEP,
            "history": HISTORY, "ports": PORTS, "lab": LAB, "lab-status": LAB_STATUS, "cleanup": CLEANUP}
 
 

@@ -58,6 +58,9 @@ class Health:
     kernel: str | None = None
     uid: int | None = None
     has_conntrack: bool | None = None
+    tcp_be_liberal: int | None = None  # nf_conntrack_tcp_be_liberal: 1 takes out-of-window packets
+    tcp_max_retrans: int | None = None  # nf_conntrack_tcp_max_retrans (a timeout's, not a state's)
+    tcp_ignore_invalid_rst: int | None = None  # nf_conntrack_tcp_ignore_invalid_rst
     counters: dict[str, int] = field(default_factory=dict)  # conntrack -S, summed over CPUs
     taken_at: float = 0.0
 

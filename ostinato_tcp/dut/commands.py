@@ -15,7 +15,8 @@ FORWARDING = "/proc/sys/net/ipv4/ip_forward"
 FORWARDING6 = "/proc/sys/net/ipv6/conf/all/forwarding"
 SYSCTLS = ("nf_conntrack_count", "nf_conntrack_max", "nf_conntrack_buckets", "nf_conntrack_tcp_loose",
            "nf_conntrack_tcp_timeout_syn_sent", "nf_conntrack_tcp_timeout_syn_recv",
-           "nf_conntrack_tcp_timeout_established", "nf_conntrack_timestamp")
+           "nf_conntrack_tcp_timeout_established", "nf_conntrack_timestamp", "nf_conntrack_tcp_be_liberal",
+           "nf_conntrack_tcp_max_retrans", "nf_conntrack_tcp_ignore_invalid_rst")
 EXIT_MARK = "ostinato-tcp-exit="
 CONNTRACK = "conntrack"  # dut.conntrack: a command name or an absolute path, validated by the scenario
 

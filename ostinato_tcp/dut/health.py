@@ -13,6 +13,8 @@ _HEALTH_KEYS = {
     "nf_conntrack_tcp_loose": "tcp_loose", "nf_conntrack_tcp_timeout_syn_sent": "syn_sent_timeout",
     "nf_conntrack_tcp_timeout_syn_recv": "syn_recv_timeout",
     "nf_conntrack_tcp_timeout_established": "established_timeout", "nf_conntrack_timestamp": "timestamp",
+    "nf_conntrack_tcp_be_liberal": "tcp_be_liberal", "nf_conntrack_tcp_max_retrans": "tcp_max_retrans",
+    "nf_conntrack_tcp_ignore_invalid_rst": "tcp_ignore_invalid_rst",
 }
 
 

@@ -1,0 +1,182 @@
+"""One conformance case as a run (:class:`CaseRunner`): the main job's plan, ports, devices,
+clear and freshness proof, then the case's steps instead of the handshake, and each
+connection's end state read from the DUT.
+
+The steps go one after another, each on its own port (A: the clients, B: the servers) as one
+program over every connection of the plan, started when the step before has been sent and a
+short gap has passed (:data:`STEP_GAP`). The dump that follows is judged with the states
+tracked; the case's own verdict is the job's (:mod:`ostinato_tcp.jobs.conformance`).
+
+A case whose first packet comes from the server (``reversed``) would make entries whose
+original direction is server -> client, which the test space's filter (original destination:
+the servers) does not show: the clients' side of the space is read too, before the first packet
+(it must hold none of the run's tuples) and after the last.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from ostinato_tcp.domain.conformance import (ASSURED, CLOSE, ESTABLISHED, NO_ENTRY, SYN_RECV, SYN_SENT, Case,
+                                             Step)
+from ostinato_tcp.domain.streams import Legs, client_program, server_program, server_runs
+from ostinato_tcp.domain.tuples import Servers
+from ostinato_tcp.domain.verdict import EST_NOT_ASSURED, MISSING, REPLY_MISMATCH, STALE
+from ostinato_tcp.errors import RunFault
+from ostinato_tcp.ground.background import Background
+from ostinato_tcp.run.runner import Runner
+from ostinato_tcp.run.transmit import Transmitter, build_ports
+
+STEP_GAP = 0.2  # seconds between one step's last packet and the next step's first
+SETTLE = 1.5  # seconds for Drone's counters to catch up with the last step (it refreshes them once a second)
+TAG = 0x0C0F_0001  # the payload tag of a case's data segments (nothing reads it back)
+
+
+class CaseRunner(Runner):
+    """Runs ``case`` over the scenario's connections; ``result.verdict`` holds every connection's
+    state (``track_states``), ``outcomes`` what became of each one, ``reversed_entries`` the
+    server -> client entries of a reversed case."""
+
+    def __init__(self, sc, case: Case, opts=None, events=None, *, openers=None):
+        super().__init__(sc, opts, events, openers=openers)
+        self.case = case
+        self.outcomes: dict[str, int] = {}
+        self.reversed_entries = 0
+        self.sent: dict[str, int] = {}  # each port's frames sent during the steps
+        self.steps_sent: list[dict] = []  # each step as sent: role, side, seconds
+
+    # ------------------------------------------------------------------ phases of the main job, replaced
+    def _prepare(self) -> None:
+        early = self._dut_clear
+        if early is None:
+            self._clear_dut()
+        else:
+            early.join()
+        self._prove_fresh_start(announce=False)
+        if self.case.reversed:
+            n = self._count_reversed()
+            if n:
+                raise RunFault(f"{n} entries from the servers to the test's clients were on the DUT before the case's "
+                               "first packet (after the clear): they are not this run's")
+
+    def _send(self) -> None:
+        r, sc = self.result, self.sc
+        plan = r.plan
+        runs = [f for b in plan.batches for f in plan.space.stream_runs(b)]
+        tx = Transmitter(r.traffic, self.ev, window=True)
+        base = {side: p.counters() for side, p in self.ports.items()}
+        tx.baseline_tx.update({side: c.tx_frames for side, c in base.items()})
+        total = plan.total
+        for i, step in enumerate(self.case.steps):
+            port = self.ports[step.side]
+            port.load(self._program(step, runs))
+            build_ports([port], per_packet=plan.build_per_packet, traffic=r.traffic, hint=lambda p: "")
+            r.traffic.ports[step.side].expected_packets += total
+            self.ev.phase("send", f"step {i + 1}/{len(self.case.steps)}: {step.role} on {port.name} "
+                                  f"({total:,} packets)")
+            got = tx.run({step.side: port}, {step.side: total / plan.rate})[step.side]
+            self.steps_sent.append({"role": step.role, "side": step.side, "seconds": round(got.end_hi - got.start_lo, 6)})
+            time.sleep(STEP_GAP)
+        time.sleep(SETTLE)
+        for side, p in self.ports.items():
+            c = p.counters() - base[side]
+            self.sent[side] = c.tx_frames
+            r.traffic.ports[side].sent_packets = c.tx_frames
+        if sc.connections.count and any(self.sent[s] < r.traffic.ports[s].expected_packets for s in self.case.sides):
+            short = ", ".join(f"port {s.upper()} {self.sent[s]:,}/{r.traffic.ports[s].expected_packets:,}"
+                              for s in sorted(self.case.sides))
+            raise RunFault(f"case {self.case.name}: a port sent fewer frames than the case's steps ({short})")
+
+    def _program(self, step: Step, runs) -> list:
+        sc, wire = self.sc, self.wires[step.side]
+        leg = step.leg(sc.traffic.client_isn, sc.traffic.server_isn)
+        if step.side == "a":
+            return client_program(sc, runs, syn=True, ack=False, wire=wire, legs=Legs(leg), rate=self.result.plan.rate,
+                                  tag=TAG)
+        return server_program(sc, server_runs(runs), wire=wire, legs=Legs(leg, reply=leg), rate=self.result.plan.rate,
+                              tag=TAG)
+
+    def _verify(self) -> None:
+        r = self.result
+        self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection's end state")
+
+        def after() -> None:
+            if self.case.reversed:
+                self.reversed_entries = self._count_reversed()
+
+        side = Background(after)
+        with self._timed("verify"):
+            try:
+                r.health_after = self.dut.health()
+                r.verdict, r.dump = self.dut.verify(r.expected, fresh=r.freshness, track_states=True)
+            finally:
+                side.join()
+        r.timings["dump"] = r.dump.get("seconds", 0.0)
+        self.outcomes = outcomes_of(r.verdict)
+        if self.reversed_entries:
+            self.outcomes[NO_ENTRY] = max(0, self.outcomes.get(NO_ENTRY, 0) - self.reversed_entries)
+            self.outcomes["server -> client entry"] = self.reversed_entries
+
+    def _clear_after(self) -> None:
+        super()._clear_after()
+        if self.reversed_entries and not self.opts.keep_entries:  # the server -> client entries a lenient DUT made
+            self.dut.clear(self._client_space(exact=True), "test")
+
+    def _report(self) -> None:  # the job judges the case
+        return None
+
+    def _carry(self) -> None:
+        return None
+
+    def _hold(self) -> None:
+        return None
+
+    def _teardown(self) -> None:
+        return None
+
+    # ------------------------------------------------------------------ the clients' side of the space
+    def _client_space(self, exact: bool = False) -> Servers:
+        """The test's clients as the original destination: every client address, and (``exact``)
+        each of the ports the run's clients used, else any port (two ports: no port filter)."""
+        sp, exp = self.result.plan.space, self.result.expected
+        ports = [exp.original_of(n)[2] for n in range(exp.space.total)] if exact else [0, 1]
+        lo, hi = min(ports), max(ports)
+        return Servers(first_ip=sp.first_ip, first_port=max(lo, 1), ip_count=sp.ip_count, port_count=hi - max(lo, 1) + 1,
+                       family=self.sc.connections.family)
+
+    def _count_reversed(self) -> int:
+        """Entries from a server endpoint to one of the test's clients (original direction)."""
+        servers = set(Servers.of(self.sc.connections).endpoints())
+        found = [0]
+
+        def sink(entries) -> None:
+            for e in entries:
+                if (int(ipaddress.ip_address(e[1].decode())), int(e[3])) in servers:
+                    found[0] += 1
+
+        self.dut.dump_space(self._client_space(), sink)
+        return found[0]
+
+
+def outcomes_of(verdict) -> dict[str, int]:
+    """Each connection's outcome, counted: no entry, its state, ESTABLISHED split by [ASSURED];
+    an entry older than the run is ``older than the run`` (it proves nothing)."""
+    out: dict[str, int] = {}
+    names = verdict.state_names
+    ids, codes = verdict.state_ids, verdict.codes
+    for n in range(verdict.expected):
+        code = codes[n]
+        if code == MISSING:
+            key = NO_ENTRY
+        elif code == STALE:
+            key = "older than the run"
+        elif code == REPLY_MISMATCH:
+            key = "reply tuple not the expected one"
+        else:
+            st = names[ids[n] - 1] if ids is not None and ids[n] else "?"
+            key = {"SYN_SENT": SYN_SENT, "SYN_RECV": SYN_RECV, "CLOSE": CLOSE}.get(st, st)
+            if st == "ESTABLISHED":
+                key = ESTABLISHED if code == EST_NOT_ASSURED else ASSURED
+        out[key] = out.get(key, 0) + 1
+    return out
