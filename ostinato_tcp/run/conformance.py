@@ -70,7 +70,7 @@ class CaseRunner(Runner):
         total = plan.total
         for i, step in enumerate(self.case.steps):
             port = self.ports[step.side]
-            port.load(self._program(step, runs))
+            port.load(step_program(sc, step, runs, plan.rate, self.wires[step.side]))
             build_ports([port], per_packet=plan.build_per_packet, traffic=r.traffic, hint=lambda p: "")
             r.traffic.ports[step.side].expected_packets += total
             self.ev.phase("send", f"step {i + 1}/{len(self.case.steps)}: {step.role} on {port.name} "
@@ -87,15 +87,6 @@ class CaseRunner(Runner):
             short = ", ".join(f"port {s.upper()} {self.sent[s]:,}/{r.traffic.ports[s].expected_packets:,}"
                               for s in sorted(self.case.sides))
             raise RunFault(f"case {self.case.name}: a port sent fewer frames than the case's steps ({short})")
-
-    def _program(self, step: Step, runs) -> list:
-        sc, wire = self.sc, self.wires[step.side]
-        leg = step.leg(sc.traffic.client_isn, sc.traffic.server_isn)
-        if step.side == "a":
-            return client_program(sc, runs, syn=True, ack=False, wire=wire, legs=Legs(leg), rate=self.result.plan.rate,
-                                  tag=TAG)
-        return server_program(sc, server_runs(runs), wire=wire, legs=Legs(leg, reply=leg), rate=self.result.plan.rate,
-                              tag=TAG)
 
     def _verify(self) -> None:
         r = self.result
@@ -157,6 +148,15 @@ class CaseRunner(Runner):
 
         self.dut.dump_space(self._client_space(), sink)
         return found[0]
+
+
+def step_program(sc, step: Step, runs, rate: float, wire=None) -> list:
+    """The program of one step: its leg over every connection of ``runs``, on port A (to the
+    servers) or port B (to the clients), numbered from the scenario's ISNs."""
+    leg = step.leg(sc.traffic.client_isn, sc.traffic.server_isn)
+    if step.side == "a":
+        return client_program(sc, runs, syn=True, ack=False, wire=wire, legs=Legs(leg), rate=rate, tag=TAG)
+    return server_program(sc, server_runs(runs), wire=wire, legs=Legs(leg, reply=leg), rate=rate, tag=TAG)
 
 
 def outcomes_of(verdict) -> dict[str, int]:
