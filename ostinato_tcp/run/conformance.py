@@ -28,8 +28,8 @@ from ostinato_tcp.ground.background import Background
 from ostinato_tcp.run.runner import Runner
 from ostinato_tcp.run.transmit import Transmitter, build_ports
 
-STEP_GAP = 0.2  # seconds between one step's last packet and the next step's first
-SETTLE = 1.5  # seconds for Drone's counters to catch up with the last step (it refreshes them once a second)
+STEP_GAP = 0.1  # seconds between one step's last packet and the next step's first
+SETTLE = 3.0  # seconds at most for Drone's counters to catch up with the last step (it refreshes them once a second)
 TAG = 0x0C0F_0001  # the payload tag of a case's data segments (nothing reads it back)
 
 
@@ -77,14 +77,26 @@ class CaseRunner(Runner):
                                   f"({total:,} packets)")
             got = tx.run({step.side: port}, {step.side: total / plan.rate})[step.side]
             self.steps_sent.append({"role": step.role, "side": step.side, "seconds": round(got.end_hi - got.start_lo, 6)})
+            r.timings["send"] += got.end_hi - got.start_lo
             time.sleep(STEP_GAP)
-        time.sleep(SETTLE)
-        for side, p in self.ports.items():
-            c = p.counters() - base[side]
-            self.sent[side] = c.tx_frames
-            r.traffic.ports[side].sent_packets = c.tx_frames
-        if sc.connections.count and any(self.sent[s] < r.traffic.ports[s].expected_packets for s in self.case.sides):
-            short = ", ".join(f"port {s.upper()} {self.sent[s]:,}/{r.traffic.ports[s].expected_packets:,}"
+        self._base = base
+
+    def _settle(self) -> None:
+        """Each port's frames sent during the steps, once Drone's counters caught up (beside the dump)."""
+        ports = self.result.traffic.ports
+        deadline = time.monotonic() + SETTLE
+        while True:
+            for side, p in self.ports.items():
+                self.sent[side] = (p.counters() - self._base[side]).tx_frames
+                ports[side].sent_packets = self.sent[side]
+            if time.monotonic() > deadline or all(self.sent[s] >= ports[s].expected_packets for s in self.case.sides):
+                return
+            time.sleep(0.1)
+
+    def _check_sent(self) -> None:
+        ports = self.result.traffic.ports
+        if any(self.sent[s] < ports[s].expected_packets for s in self.case.sides):
+            short = ", ".join(f"port {s.upper()} {self.sent[s]:,}/{ports[s].expected_packets:,}"
                               for s in sorted(self.case.sides))
             raise RunFault(f"case {self.case.name}: a port sent fewer frames than the case's steps ({short})")
 
@@ -92,18 +104,17 @@ class CaseRunner(Runner):
         r = self.result
         self.ev.phase("verify", "dumping the DUT's conntrack table and judging every connection's end state")
 
-        def after() -> None:
-            if self.case.reversed:
-                self.reversed_entries = self._count_reversed()
-
-        side = Background(after)
+        side = Background(self._settle)
         with self._timed("verify"):
             try:
                 r.health_after = self.dut.health()
                 r.verdict, r.dump = self.dut.verify(r.expected, fresh=r.freshness, track_states=True)
+                if self.case.reversed:
+                    self.reversed_entries = self._count_reversed()
             finally:
                 side.join()
         r.timings["dump"] = r.dump.get("seconds", 0.0)
+        self._check_sent()
         self.outcomes = outcomes_of(r.verdict)
         if self.reversed_entries:
             self.outcomes[NO_ENTRY] = max(0, self.outcomes.get(NO_ENTRY, 0) - self.reversed_entries)
