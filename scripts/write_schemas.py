@@ -253,7 +253,10 @@ LAB_STATUS = top("lab-status", {"up": B, "namespaces": dict_of(B), "drone_listen
 OUTCOME = enum("no entry", "SYN_SENT", "SYN_RECV", "ESTABLISHED (not ASSURED)", "ESTABLISHED+ASSURED", "CLOSE")
 CONFORMANCE_CASE = obj({"case": S, "title": S, "strict": OUTCOME, "expected": OUTCOME, "setting": null(S),
                         "connections": I, "as_expected": I, "outcomes": dict_of(I), "invalid_delta": null(I),
-                        "verdict": enum("pass", "explained", "fail", "error"), "note": S})
+                        "verdict": enum("pass", "explained", "fail", "error"), "note": S, "seconds": N,
+                        "steps": arr(obj({"role": S, "port": enum("a", "b"), "packets": I, "seconds": N,
+                                          "forwarded": null(I)})),
+                        "forwarded_note": S, "forwarding": arr(S)})
 CONFORMANCE = top("conformance", {
     "scenario_name": S, "connections_per_case": I, "verdict": enum("pass", "fail", "error"), "strict": B,
     "dut_settings": dict_of(null(I)), "other_settings": dict_of(null(I)), "kernel": null(S),

@@ -19,6 +19,7 @@ from ostinato_tcp.errors import DutCommandError
 
 log = logging.getLogger(__name__)
 _SHOWN_RE = re.compile(r"(\d+) flow entries have been shown")
+ENDPOINTS_PER_LOGIN = 400  # conntrack calls per login: each prints about 70 bytes on stderr
 _DELETED_RE = re.compile(r"(\d+) flow entries have been deleted")
 
 
@@ -110,14 +111,20 @@ class ConntrackDriver(DutDriver):
         return self._sum_counts(C.count_test_argvs(servers, self.conntrack, state), _SHOWN_RE, "-L", 600)
 
     def _sum_counts(self, argvs: list[list[str]], pattern, verb: str, timeout: float) -> int:
-        """Run conntrack once per server endpoint in one login and add up the counts it prints."""
-        res = self.shell.run(argvs[0], raw=C.sh_c(C.quiet_script(argvs), sudo=self.sudo, netns=self.netns),
-                             ok_codes=(0, 1), timeout=timeout)
-        found = [int(x) for x in pattern.findall(res.stderr)]
-        if len(found) != len(argvs):
-            raise DutCommandError(f"'{self.conntrack} {verb}' gave {len(found)} count(s) for {len(argvs)} server "
-                                  f"endpoint(s) on {self.shell.where}: {res.stderr.strip()[-200:] or 'no message'}")
-        return sum(found)
+        """Run conntrack once per server endpoint, :data:`ENDPOINTS_PER_LOGIN` to a login (the
+        messages of more would pass the 64 KiB of stderr the shell keeps), and add up the counts
+        it prints."""
+        total = 0
+        for i in range(0, len(argvs), ENDPOINTS_PER_LOGIN):
+            part = argvs[i:i + ENDPOINTS_PER_LOGIN]
+            res = self.shell.run(part[0], raw=C.sh_c(C.quiet_script(part), sudo=self.sudo, netns=self.netns),
+                                 ok_codes=(0, 1), timeout=timeout)
+            found = [int(x) for x in pattern.findall(res.stderr)]
+            if len(found) != len(part):
+                raise DutCommandError(f"'{self.conntrack} {verb}' gave {len(found)} count(s) for {len(part)} server "
+                                      f"endpoint(s) on {self.shell.where}: {res.stderr.strip()[-200:] or 'no message'}")
+            total += sum(found)
+        return total
 
     def icmp_entries(self, client_ip, server_ip, *, delete: bool = False) -> int:
         """ICMP entries from ``client_ip`` to ``server_ip`` (the preflight's probe); ``delete``

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ostinato_tcp.domain.conformance import LIBERAL, LOOSE, Case, CaseVerdict, judge_case
+from ostinato_tcp.domain.conformance import LIBERAL, LOOSE, Case, CaseVerdict, forwarding_notes, judge_case
 from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK, OstinatoTcpError, UsageError
 from ostinato_tcp.run.conformance import CaseRunner
 from ostinato_tcp.run.connect import Openers
@@ -86,7 +86,7 @@ def case_scenario(sc, count: int):
 
 def run_conformance(sc, cases: list[Case], count: int = DEFAULT_COUNT, opts: RunOptions | None = None,
                     events: RunEvents | None = None, *, openers: Openers | None = None,
-                    strict: bool = False) -> ConformanceReport:
+                    strict: bool = False, capture: bool = True) -> ConformanceReport:
     opts, openers, events = opts or RunOptions(), openers or Openers(), events or RunEvents()
     check_scenario(sc)
     if count < 1:
@@ -102,7 +102,7 @@ def run_conformance(sc, cases: list[Case], count: int = DEFAULT_COUNT, opts: Run
                                  "nf_conntrack_tcp_ignore_invalid_rst": h.tcp_ignore_invalid_rst}
         for i, case in enumerate(cases):
             events.phase("case", f"case {i + 1}/{len(cases)}: {case.name} ({case.title})")
-            runner = CaseRunner(csc, case, opts, events, openers=openers)
+            runner = CaseRunner(csc, case, opts, events, openers=openers, capture=capture)
             r = runner.run()
             if r.exception is not None:
                 raise r.exception
@@ -112,6 +112,8 @@ def run_conformance(sc, cases: list[Case], count: int = DEFAULT_COUNT, opts: Run
                                        f"at case {case.name}: {now}): the outcomes expected no longer hold")
             v = judge_case(case, report.settings, runner.outcomes, r.expected.space.total,
                            r.counter_deltas.get("invalid"))
+            v.seconds, v.steps, v.forwarded_note = r.timings.get("total", 0.0), runner.steps_sent, runner.forwarded_note
+            v.forwarding = forwarding_notes(case, v.steps, v.connections, v.setting)
             events.phase("case", f"{case.name}: {v.word} ({v.as_expected:,}/{v.connections:,} {v.expected})")
             report.cases.append(v)
     except OstinatoTcpError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-HEADERS = ("case", "a strict tracker", "the DUT did", "invalid", "verdict")
+HEADERS = ("case", "a strict tracker", "the DUT did", "invalid", "forwarded per step", "verdict")
 
 
 def _did(c: dict) -> str:
@@ -17,10 +17,16 @@ def _invalid(c: dict) -> str:
     return "?" if c["invalid_delta"] is None else f"+{c['invalid_delta']:,}"
 
 
+def _forwarded(c: dict) -> str:
+    got = [s.get("forwarded") for s in c["steps"]]
+    return "?" if not got or None in got else "/".join(f"{n:,}" for n in got)
+
+
 def conformance_lines(d: dict) -> list[str]:
     """A table (case, what a strict tracker does, what the DUT did N/N, the ``invalid`` counter's
-    delta, verdict), then each case's note and the settings read."""
-    rows = [HEADERS] + [(c["case"], c["strict"], _did(c), _invalid(c), c["verdict"].upper()) for c in d["cases"]]
+    delta, what the DUT forwarded of each step, verdict), then each case's notes."""
+    rows = [HEADERS] + [(c["case"], c["strict"], _did(c), _invalid(c), _forwarded(c), c["verdict"].upper())
+                        for c in d["cases"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
     settings = ", ".join(f"{k}={'?' if v is None else v}" for k, v in {**d["dut_settings"],
                                                                           **d["other_settings"]}.items())
@@ -30,6 +36,9 @@ def conformance_lines(d: dict) -> list[str]:
     for c in d["cases"]:
         if c["note"]:
             out.append(f"  {c['case']}: {c['note']}")
+        if c["forwarded_note"]:
+            out.append(f"  {c['case']}: forwarded {c['forwarded_note']}")
+        out += [f"  {c['case']}: {x}" for x in c["forwarding"]]
     n = len(d["cases"])
     counts = {w: sum(1 for c in d["cases"] if c["verdict"] == w) for w in ("pass", "explained", "fail")}
     if d.get("error"):
@@ -60,7 +69,8 @@ def write_conformance_junit(d: dict, path) -> None:
             el = ET.SubElement(case, "failure", message=f"{_did(c)}: {c['note']}"[:2000], type=c["verdict"])
             el.text = c["note"]
         ET.SubElement(case, "system-out").text = (f"{c['verdict'].upper()}  {c['title']}: {_did(c)} (a strict tracker: "
-                                                  f"{c['strict']}); outcomes {c['outcomes']}; invalid {_invalid(c)}")
+                                                  f"{c['strict']}); outcomes {c['outcomes']}; invalid {_invalid(c)}; forwarded per "
+                                                  f"step {_forwarded(c)}")
     if errors:
         case = ET.SubElement(suite, "testcase", classname=f"ostinato-tcp.conformance.{d['scenario_name']}", name="run")
         ET.SubElement(case, "error", message=str(d["error"]), type="fault").text = str(d["error"])

@@ -1,10 +1,9 @@
 """``ostinato-tcp conformance`` on a lab of its own (prefix ``otcpk``, 198.18.12.0/24), started
 apart from the tool as a user's lab would be, with addresses and ports of its own: the whole
-catalogue at 1,000 connections per case passes on the strict DUT; with
-``nf_conntrack_tcp_be_liberal=1``, and apart with ``nf_conntrack_tcp_loose=1`` (each set in the
-DUT's namespace for the test and restored), the cases the setting changes are reported with the
-setting named and the rest still pass; a sample of one case's packets is checked on the DUT's
-wire."""
+catalogue at 1,000 connections per case passes on the strict DUT, and what the DUT forwarded of
+each step is what its tracker took; a sample of one case's packets is checked on the DUT's wire;
+entries a first packet from the server makes are found, counted and removed. The DUT's settings
+are changed in test_conformance_settings_lab.py (a lab of its own: the two files run side by side)."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from ostinato_tcp.domain.conformance import BY_NAME, CATALOGUE, LIBERAL, LOOSE
+from ostinato_tcp.domain.conformance import CATALOGUE, LIBERAL, LOOSE
 
 from .conftest import lab_started_apart
 from .test_procfs_lab import tool
@@ -84,40 +83,13 @@ def test_the_whole_catalogue_passes_on_a_strict_dut(conf_lab, tmp_path):
         # what a strict tracker refuses it counts invalid, once per connection at least
         if c.refuses:
             assert got["invalid_delta"] >= 1000, got
+        # the lab's ruleset drops ct state invalid: the data plane shows the tracker's refusals, step by step
+        assert [s["forwarded"] for s in got["steps"]] == [0 if i in c.invalid_steps else 1000
+                                                          for i in range(len(c.steps))], got
+        assert got["forwarding"] == [] and got["forwarded_note"] == "", got
     assert cases["synack-wrong-ack"]["invalid_delta"] >= 2000  # the SYN-ACK, then the ACK in SYN_SENT
     assert junit.count("<testcase ") == len(CATALOGUE) and "<failure" not in junit
     assert p.stdout.strip().splitlines()[-1].startswith(f"PASS  {len(CATALOGUE)} of {len(CATALOGUE)} cases")
-
-
-def test_be_liberal_is_named_for_the_cases_it_changes(conf_lab, tmp_path):
-    with dut_sysctl(conf_lab, LIBERAL, 1):
-        p, d, _ = catalogue(conf_lab, tmp_path)
-        strict_run = tool(tmp_path, "conformance", profile(conf_lab, tmp_path), "--strict", "--case",
-                          "final-ack-wrong-ack", "-q")
-    assert p.returncode == 0, p.stdout + p.stderr
-    changed = {name for name, c in BY_NAME.items() if LIBERAL in c.changed_by}
-    assert len(changed) == 7
-    for name, got in by_case(d).items():
-        if name in changed:
-            assert got["verdict"] == "explained" and got["setting"] == f"{LIBERAL}=1", got
-            assert got["outcomes"] == {BY_NAME[name].changed_by[LIBERAL]: 1000}, got
-            assert f"{LIBERAL}=1 explains it" in got["note"]
-        else:
-            assert got["verdict"] == "pass", got
-    assert "final-ack-wrong-ack: the DUT takes what a strict tracker refuses (ESTABLISHED+ASSURED where it leaves " \
-           "SYN_RECV): nf_conntrack_tcp_be_liberal=1 explains it" in p.stdout
-    assert strict_run.returncode == 1 and "--strict: an explained case fails" in strict_run.stdout, strict_run.stdout
-
-
-def test_tcp_loose_is_named_for_the_case_it_changes(conf_lab, tmp_path):
-    with dut_sysctl(conf_lab, LOOSE, 1):
-        p, d, _ = catalogue(conf_lab, tmp_path)
-    assert p.returncode == 0, p.stdout + p.stderr
-    cases = by_case(d)
-    got = cases.pop("ack-without-syn")
-    assert got["verdict"] == "explained" and got["setting"] == f"{LOOSE}=1"
-    assert got["outcomes"] == {"ESTABLISHED (not ASSURED)": 1000}
-    assert all(c["verdict"] == "pass" for c in cases.values()), cases
 
 
 _LINE = re.compile(r"IP (\S+)\.(\d+) > (\S+)\.(\d+): Flags \[([^\]]*)\](?:, seq (\d+)(?::\d+)?)?(?:, ack (\d+))?")
@@ -157,3 +129,38 @@ def test_a_case_s_packets_on_the_dut_s_wire(conf_lab, tmp_path):
             assert (src, dst) == ((CLIENT, SERVER) if to_server else (SERVER, CLIENT))
             assert (f, s, a) == (flags, None if seq is None else seq & 0xFFFFFFFF,
                                  None if ack is None else ack & 0xFFFFFFFF), (k, f, s, a)
+
+
+def test_entries_from_the_server_side_are_found_counted_and_removed(conf_lab, tmp_path):
+    """A first packet from the server opens no entry on a strict DUT, so the catalogue cannot show
+    this path with its own cases: an ACK from the server with nf_conntrack_tcp_loose=1 does open
+    one, server -> client, which the test space's filter (original destination: the servers)
+    does not list. The case reads the clients' side too: every such entry is counted, the case
+    fails naming them, and they are removed afterwards; ones left before a case are cleared
+    first (and proven gone)."""
+    from ostinato_tcp.domain.conformance import Case, Step
+    from ostinato_tcp.domain.streams import TCP_ACK
+    from ostinato_tcp.jobs.conformance import run_conformance
+    from ostinato_tcp.scenario import load_scenario
+
+    ns = conf_lab["dut"]["namespace"]
+    sc = load_scenario(profile(conf_lab, tmp_path))
+    server_ack = Case("server-ack", "an ACK from the server first", (Step("b", "ack", TCP_ACK, 1, 1),), "no entry",
+                      "test only", reversed=True)
+
+    def reversed_entries() -> int:
+        out = subprocess.run(["ip", "netns", "exec", ns, "conntrack", "-L", "-p", "tcp", "--orig-src", SERVER,
+                              "--orig-port-src", str(SPORT)], capture_output=True, text=True).stdout
+        return len(out.splitlines())
+
+    subprocess.run(["ip", "netns", "exec", ns, "conntrack", "-I", "-p", "tcp", "-s", SERVER, "-d", CLIENT, "--sport",
+                    str(SPORT), "--dport", str(FIRST + 3), "--state", "ESTABLISHED", "-t", "300"], check=True,
+                   capture_output=True)
+    assert reversed_entries() == 1  # one left from "before": cleared by the case, not counted for it
+    with dut_sysctl(conf_lab, LOOSE, 1):
+        rep = run_conformance(sc, [server_ack], 300)
+    assert rep.error is None, rep.error
+    (v,) = rep.cases
+    assert v.word == "fail" and v.outcomes == {"server -> client entry": 300}, v.to_dict()
+    assert "instead 300 server -> client entry" in v.note
+    assert reversed_entries() == 0

@@ -35,6 +35,7 @@ def test_every_output_kind_validates_against_its_schema(lab, scenario_file, tmp_
         "run": ["run", sc, "--lab", lab.prefix, "--keep-entries"],
         "verify": ["verify", sc, "--lab", lab.prefix],
         "cleanup": ["cleanup", sc, "--lab", lab.prefix],
+        "conformance": ["conformance", sc, "--lab", lab.prefix, "--case", "syn-fin", "--count", "50"],
         "sweep": ["sweep", str(tmp_path / "sweep.yaml"), "--lab", lab.prefix, "--out", str(tmp_path / "results")],
         "history": ["history"],
         "ports": ["ports", f"{lab.drone_a['host']}:{lab.drone_a['port']}"],
@@ -51,6 +52,7 @@ def test_every_output_kind_validates_against_its_schema(lab, scenario_file, tmp_
     finally:
         clear_test_space(lab)
     assert seen["run"] == 0 and seen["verify"] == 0 and seen["plan"] == 0 and seen["check"] == 0, seen
+    assert seen["conformance"] == 0, seen
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["schema"] == "sweep" and validate(results) == []
     assert validate(results["points"][0], "run") != []  # a point is a run without its scenario...

@@ -179,3 +179,68 @@ def test_bad_input_is_one_line_exit_2_before_any_connection(tmp_path, args, fiel
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ostinato-tcp: error: ") and field in lines[0], p.stderr
     assert json.dumps(p.stdout) == '""'
+
+
+def test_the_docs_page_lists_every_case_with_its_strict_outcome_and_settings():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "conformance.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in page.splitlines() if line.startswith("| `")}
+    for case in CATALOGUE:
+        cells = [c.strip() for c in rows[case.name].split("|")[1:-1]]
+        assert cells[2] == case.strict, case.name
+        assert cells[3] == ("; ".join(f"`{k}=1`: {v}" for k, v in case.changed_by.items()) or "none"), case.name
+
+
+def _frame(src, dst, sport, dport, flags, seq, ack) -> bytes:
+    import struct
+
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & M, ack & M, 0x50, flags, 1024, 0, 0)
+    ip = struct.pack("!BBHHHBBHII", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, src, dst)
+    return b"\x02" * 12 + b"\x08\x00" + ip + tcp
+
+
+def _pcap(frames) -> bytes:
+    import struct
+
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    for i, f in enumerate(frames):
+        out += struct.pack("<IIII", 10, i, len(f), len(f)) + f
+    return out
+
+
+def test_what_the_dut_forwarded_of_each_step_from_both_captures():
+    from ostinato_tcp.domain.conformance import forwarding_notes
+    from ostinato_tcp.run.conformance import forwarded_counts
+
+    sc = conformance_scenario(3)
+    cl, sv = int(sc.connections.client_ip), int(sc.connections.server_ip)
+    case = BY_NAME["final-ack-wrong-ack"]
+    syn = [_frame(cl, sv, 23420 + k, 8080, S, C, 0) for k in range(3)]
+    synack = [_frame(sv, cl, 8080, 23420 + k, S | A, SV, C + 1) for k in range(3)]
+    ack = [_frame(cl, sv, 23420 + k, 8080, A, C + 1, SV + 1 + BIG) for k in range(3)]
+    other = [_frame(cl, sv, 23420, 8081, S, C, 0)]  # another server port: not the test's
+    # port A sent the SYNs and ACKs and received the SYN-ACKs; port B sent the SYN-ACKs and received
+    # the SYNs and one ACK (the DUT dropped two)
+    pcaps = {"a": _pcap(syn + synack + ack), "b": _pcap(syn + synack + ack[:1] + other)}
+    got, note = forwarded_counts(case, sc, pcaps, 3)
+    assert (got, note) == ([3, 3, 1], "")
+    steps = [{"role": s.role, "forwarded": n} for s, n in zip(case.steps, got)]
+    assert forwarding_notes(case, steps, 3, None) == [
+        "the DUT forwarded 1 of the 3 ack packets its tracker marks invalid (its ruleset does not drop ct state invalid)"]
+    steps[1]["forwarded"] = 2
+    assert "the DUT forwarded 2 of the 3 synack packets its tracker takes: 1 lost" in forwarding_notes(case, steps, 3,
+                                                                                                      None)[0]
+    assert forwarding_notes(case, steps, 3, "nf_conntrack_tcp_be_liberal=1") == []  # other settings: not known
+    # a capture short of its own port's packets cannot say what was not forwarded
+    got, note = forwarded_counts(case, sc, {"a": _pcap(syn[:2] + synack + ack), "b": pcaps["b"]}, 3)
+    assert got is None and note == "not measured: port A's capture holds 2 of the 3 syn packets it sent"
+
+
+@pytest.mark.parametrize("name", sorted(WIRE))
+def test_every_step_of_a_case_is_told_apart_on_the_wire(name):
+    from ostinato_tcp.run.conformance import forwarded_counts
+
+    case = BY_NAME[name]
+    assert forwarded_counts(case, conformance_scenario(1), {}, 0) == ([0] * len(case.steps), "")
+    assert all(0 <= i < len(case.steps) for i in case.invalid_steps)
