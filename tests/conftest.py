@@ -71,6 +71,8 @@ def pytest_testnodedown(node, error):
 # handler logs too: it then waits for the allocator lock its own thread holds (seen with gdb on a
 # wedged lab Drone). The RPC that stopped the capture holds the port's lock for ever, so every later
 # RPC on that port waits; about one stop in a few thousand does this, roughly once a full run here.
+# The device-emulation thread (EmulXcvr, woken by each ARP or ICMP packet) is stopped the same way
+# when a port's last device group is deleted, and wedges the same way (a fresh clone's CI run).
 # So: before a test on the shared lab starts, its Drone must answer getPortConfig (a wait longer
 # than STALL_NOTE is printed at the end of the session with Drone's thread states; no answer after
 # STALL_RESTART restarts it), and a lab test that failed while Drone sat in that deadlock runs once
@@ -103,8 +105,9 @@ def drone_threads(pidfile: Path) -> str:
 
 
 def capture_deadlocked(pidfile: Path) -> str | None:
-    """The thread states of a Drone in its capture deadlock (a Capture thread blocked on a lock
-    while an RPC thread sleeps in the capture stop's wait loop, still so 2 s later), else None."""
+    """The thread states of a Drone in its capture deadlock (a pcap thread, Capture or EmulXcvr,
+    blocked on a lock while an RPC thread sleeps in the stop's wait loop, still so 2 s later), else
+    None."""
     import time
 
     def signature() -> str | None:
@@ -112,7 +115,7 @@ def capture_deadlocked(pidfile: Path) -> str | None:
             pid, rows = drone_thread_rows(pidfile)
         except (OSError, ValueError):
             return None
-        stuck = any(t.startswith("Capture:") and t.endswith(":futex_do_wait") for t in rows)
+        stuck = any(t.startswith(("Capture:", "EmulXcvr:")) and t.endswith(":futex_do_wait") for t in rows)
         waiting = any(t.startswith("RPC:") and t.endswith(":hrtimer_nanosleep") for t in rows)
         return _threads_line(pid, rows) if stuck and waiting else None
 

@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: its capture thread can deadlock on a capture stop "
                      "(seen with Drone 1.2, Debian 12's), and the port then stays locked until Drone is restarted "
                      "(the built-in lab: 'ostinato-tcp lab down' and 'lab up')")
+# Deleting a port's last device group stops its device emulation thread with the same signal, and
+# that thread (woken by each ARP or ICMP packet the port receives) can wedge the same way.
+EMULATION_STOP_HANG = ("Drone did not stop this port's device emulation when its last device group was deleted: "
+                       "the emulation thread can deadlock on that stop like a capture's (seen with Drone 1.2, "
+                       "Debian 12's), and the port then stays locked until Drone is restarted (the built-in lab: "
+                       "'ostinato-tcp lab down' and 'lab up')")
 
 
 class PortState(str, Enum):
@@ -109,6 +115,7 @@ class DronePort:
         self.program: list[StreamSpec] = []
         self.started = False  # a start was asked: a fault must stop this port
         self.capturing = False  # a capture was asked: the release stops it
+        self.wedged = False  # a stop Drone never returned from (see CAPTURE_STOP_HANG): needs a restart
 
     @property
     def where(self) -> str:
@@ -323,7 +330,11 @@ class DronePort:
                 _stop_capture_rpc(self)
             d.delete_streams(self.id, self.stream_ids)
             self.stream_ids = []
-            d.delete_device_groups(self.id, self.group_ids)
+            try:
+                d.delete_device_groups(self.id, self.group_ids)
+            except DroneTimeoutError as exc:
+                self.wedged = True
+                raise _named(exc, EMULATION_STOP_HANG) from exc
             self.group_ids = []
         except (OstinatoTcpError, OSError) as exc:
             problems.append(f"{self.name}: {exc}")
@@ -343,10 +354,16 @@ def _stop_capture_rpc(port: DronePort) -> None:
     try:
         d.stopCapture(d.port_id_list([port.id]))
     except DroneTimeoutError as exc:
-        err = DroneTimeoutError(f"{exc}; {CAPTURE_STOP_HANG}")
-        err.endpoint, err.rpc = exc.endpoint, exc.rpc
-        raise err from exc
+        port.wedged = True
+        raise _named(exc, CAPTURE_STOP_HANG) from exc
     port.capturing = False
+
+
+def _named(exc: DroneTimeoutError, hang: str) -> DroneTimeoutError:
+    """The timeout with the Drone deadlock that explains it."""
+    err = DroneTimeoutError(f"{exc}; {hang}")
+    err.endpoint, err.rpc = exc.endpoint, exc.rpc
+    return err
 
 
 def resolve_neighbors(ports: Iterable[DronePort]) -> None:

@@ -126,7 +126,8 @@ def release_all(ports: dict[str, DronePort], drones: dict[str, DroneApi], warnin
         except (OstinatoTcpError, OSError):
             pass
     if leftovers:
-        hung = any(p.capturing for p in ports.values())  # a capture left unstopped (a hang, or Drone gone): cleanup needs Drone back
+        # a stop Drone never returned from, or a capture left unstopped (Drone gone): cleanup needs Drone back
+        hung = any(p.capturing or p.wedged for p in ports.values())
         warnings.append("could not remove or restore what the run changed on Drone (" + "; ".join(leftovers)
                         + "); " + ("once Drone is restarted, " if hung else "")
                         + "'ostinato-tcp cleanup SCENARIO' removes what it created")

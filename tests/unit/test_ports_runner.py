@@ -66,6 +66,23 @@ def test_a_capture_stop_that_never_returns_names_drones_deadlock(monkeypatch):
     assert len(warnings) == 1 and "; once Drone is restarted, 'ostinato-tcp cleanup SCENARIO'" in warnings[0]
 
 
+def test_a_device_group_delete_that_never_returns_names_the_emulation_deadlock(monkeypatch):
+    drone = FakeDrone().connect()
+    port = DronePort(drone, "porta", owner="ostinato-tcp run pid 1 on h by u (scenario t)")
+    port.claim()
+    port.add_devices(DeviceSpec(name="c", ip_base=0x0A010164, count=2, prefix=24, gateway=0x0A010101))
+
+    def wedged(request, *, timeout=None):
+        raise DroneTimeoutError("no reply within 10 s", endpoint="fake:7878", rpc="deleteDeviceGroup")
+
+    monkeypatch.setattr(drone, "deleteDeviceGroup", wedged)
+    warnings: list[str] = []
+    release_all({"a": port}, {}, warnings)
+    assert port.wedged and len(warnings) == 1
+    assert "deleteDeviceGroup: no reply within 10 s; Drone did not stop this port's device emulation" in warnings[0]
+    assert "; once Drone is restarted, 'ostinato-tcp cleanup SCENARIO'" in warnings[0]
+
+
 def test_a_leftover_with_every_capture_stopped_asks_for_cleanup_only(monkeypatch):
     drone = FakeDrone().connect()
     port = DronePort(drone, "porta", owner="ostinato-tcp run pid 1 on h by u (scenario t)")
