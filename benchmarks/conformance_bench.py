@@ -1,6 +1,7 @@
 """The conformance catalogue at 100,000 connections per case (1,000 for comparison) on the
 benchmark lab, as a user types it: 'ostinato-tcp conformance' with --count. Printed from its
-report: the verdict, each case's outcome N/N and the time it took (its run, plan to clean-up),
+report: the verdict, each case's outcome N/N, what the DUT forwarded of each step (both ports
+capture where a case's frames fit) and the time it took (its run, plan to clean-up),
 the whole catalogue's time, and per case the time per 1,000 connections at both sizes.
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import yaml
 from _common import ROOT, bench_lab, report
+
+from ostinato_tcp.report.conformance import forwarded_text
 
 SIZES = (1_000, 100_000)
 RATE = 50_000  # packets per second of each step's stream
@@ -48,7 +51,8 @@ def main() -> None:
         s = small.get(c["case"])
         figures[f"{c['case']}: {SIZES[1]:,} per case"] = (
             f"{c['as_expected']:,}/{c['connections']:,} {c['expected']}, invalid +{c['invalid_delta']}, "
-            f"{c['seconds']:.1f} s" + (f" ({s['seconds']:.1f} s at {SIZES[0]:,})" if s else ""))
+            f"forwarded per step {forwarded_text(c)}, {c['seconds']:.1f} s"
+            + (f" ({s['seconds']:.1f} s at {SIZES[0]:,})" if s else ""))
     t0, t1 = runs[SIZES[0]]["seconds"], runs[SIZES[1]]["seconds"]
     figures["catalogue time ratio 100,000 / 1,000 per case"] = f"{t1 / t0:.2f}" if t0 else "n/a"
     report("Conformance catalogue at 1,000 and 100,000 connections per case", figures,

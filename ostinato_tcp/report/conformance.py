@@ -17,7 +17,8 @@ def _invalid(c: dict) -> str:
     return "?" if c["invalid_delta"] is None else f"+{c['invalid_delta']:,}"
 
 
-def _forwarded(c: dict) -> str:
+def forwarded_text(c: dict) -> str:
+    """What the DUT forwarded of each step, N/N/..; "?" where a step was not captured."""
     got = [s.get("forwarded") for s in c["steps"]]
     return "?" if not got or None in got else "/".join(f"{n:,}" for n in got)
 
@@ -25,7 +26,7 @@ def _forwarded(c: dict) -> str:
 def conformance_lines(d: dict) -> list[str]:
     """A table (case, what a strict tracker does, what the DUT did N/N, the ``invalid`` counter's
     delta, what the DUT forwarded of each step, verdict), then each case's notes."""
-    rows = [HEADERS] + [(c["case"], c["strict"], _did(c), _invalid(c), _forwarded(c), c["verdict"].upper())
+    rows = [HEADERS] + [(c["case"], c["strict"], _did(c), _invalid(c), forwarded_text(c), c["verdict"].upper())
                         for c in d["cases"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
     settings = ", ".join(f"{k}={'?' if v is None else v}" for k, v in {**d["dut_settings"],
@@ -70,7 +71,7 @@ def write_conformance_junit(d: dict, path) -> None:
             el.text = c["note"]
         ET.SubElement(case, "system-out").text = (f"{c['verdict'].upper()}  {c['title']}: {_did(c)} (a strict tracker: "
                                                   f"{c['strict']}); outcomes {c['outcomes']}; invalid {_invalid(c)}; forwarded per "
-                                                  f"step {_forwarded(c)}")
+                                                  f"step {forwarded_text(c)}")
     if errors:
         case = ET.SubElement(suite, "testcase", classname=f"ostinato-tcp.conformance.{d['scenario_name']}", name="run")
         ET.SubElement(case, "error", message=str(d["error"]), type="fault").text = str(d["error"])
