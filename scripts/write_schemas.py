@@ -262,10 +262,26 @@ CONFORMANCE = top("conformance", {
     "dut_settings": dict_of(null(I)), "other_settings": dict_of(null(I)), "kernel": null(S),
     "cases": arr(CONFORMANCE_CASE), "seconds": N, "error": null(S)})
 
+BENCH_STEP = obj({"asked_rate": N, "measured_rate": null(N), "passed": B, "why": S, "seconds": N,
+                  "generator_limited": B, "retried": arr(S)})
+SPREAD = obj({"trials": I, "trials_with_a_figure": I, "median": null(N), "minimum": null(N), "maximum": null(N),
+              "percentile_1": null(N), "percentile_99": null(N), "percentiles_from": I})
+BENCHMARK = top("benchmark", {
+    "scenario_name": S, "figure": enum("establishment-rate"), "verdict": enum("pass", "fail", "error"),
+    "connections_per_step": I, "trials_asked": I, "floor": N, "top": null(N), "resolution": N, "validation": B,
+    "maximum_connection_establishment_rate": SPREAD,
+    "trials": arr(obj({"trial": I, "figure": null(N), "lower_bound": null(N), "upper_bound": null(N),
+                       "outcome": enum("", "found", "passed at the top", "below the floor", "not narrowed"),
+                       "floor": N, "resolution": N, "steps": arr(BENCH_STEP)})),
+    "dut": obj({"kernel": null(S), "conntrack_max": null(I), "buckets": null(I), "timeouts": null(OBJ),
+                "tcp_loose": null(I), "tcp_be_liberal": null(I)}, optional=("kernel", "conntrack_max", "buckets",
+                                                                          "timeouts", "tcp_loose", "tcp_be_liberal")),
+    "ceiling": null(ref("ceiling")), "seconds": N, "error": null(S), "definition": S})
+
 CLEANUP = top("cleanup", {"scenario_name": S, "removed": arr(S)})
 
 SCHEMAS = {"run": RUN, "plan": PLAN, "check": CHECK, "verify": VERIFY, "capacity": CAPACITY, "conformance": CONFORMANCE,
-           "sweep": SWEEP,
+           "benchmark": BENCHMARK, "sweep": SWEEP,
            "history": HISTORY, "ports": PORTS, "lab": LAB, "lab-status": LAB_STATUS, "cleanup": CLEANUP}
 
 

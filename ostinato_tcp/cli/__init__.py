@@ -7,7 +7,7 @@ import sys
 import click
 
 from ostinato_tcp.errors import EXIT_PIPE, EXIT_USAGE, OstinatoTcpError
-from ostinato_tcp.cli import _capacity, _conformance, _history, _lab, _prepare, _run  # noqa: F401  (each registers its commands on the group)
+from ostinato_tcp.cli import _benchmark, _capacity, _conformance, _history, _lab, _prepare, _run  # noqa: F401  (each registers its commands on the group)
 from ostinato_tcp.cli._base import cli, name_envvars, quiet_stdout
 
 name_envvars(cli)

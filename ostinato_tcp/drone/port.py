@@ -42,17 +42,13 @@ log = logging.getLogger(__name__)
 # Seen with Drone 1.2 (Debian 12): a stopCapture can deadlock the capture thread (woken by libpcap,
 # it logs, and so allocates, as Drone's stop signal arrives, whose handler logs too and waits for the
 # allocator lock its own thread holds); the RPC then never returns and every later RPC on that port
-# waits for its lock.
-CAPTURE_STOP_HANG = ("Drone did not stop this port's capture: its capture thread can deadlock on a capture stop "
-                     "(seen with Drone 1.2, Debian 12's), and the port then stays locked until Drone is restarted "
-                     "(the built-in lab: 'ostinato-tcp lab down' and 'lab up')")
-# Deleting a port's last device group stops its device emulation thread with the same signal, and
-# that thread (woken by each ARP or ICMP packet the port receives) can wedge the same way.
-EMULATION_STOP_HANG = ("Drone did not stop this port's device emulation when its last device group was deleted: "
-                       "the emulation thread can deadlock on that stop like a capture's (seen with Drone 1.2, "
-                       "Debian 12's), and the port then stays locked until Drone is restarted (the built-in lab: "
-                       "'ostinato-tcp lab down' and 'lab up')")
-
+# waits for its lock. Deleting a port's last device group stops its emulation thread (woken by each
+# ARP or ICMP packet) with the same signal, and it can wedge the same way.
+_HANG = ("Drone did not stop this port's {what}: the thread can deadlock on that stop (seen with Drone 1.2, Debian "
+         "12's), and the port then stays locked until Drone is restarted (the built-in lab: 'ostinato-tcp lab down' "
+         "and 'lab up')")
+CAPTURE_STOP_HANG = _HANG.format(what="capture")
+EMULATION_STOP_HANG = _HANG.format(what="device emulation when its last device group was deleted")
 
 class PortState(str, Enum):
     FREE = "free"

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from ostinato_tcp.report import result_to_dict, write_json
 from ostinato_tcp.run.result import RunEvents
 from ostinato_tcp.jobs.sweep_results import measured_rate, point_status, summarize, write_outputs
 from ostinato_tcp.run.api import run_scenario
+from ostinato_tcp.domain.search import midpoint, narrow_enough, steer
 from ostinato_tcp.domain.tuples import Servers
 from ostinato_tcp.scenario import LabReader, read_scenario_data, read_yaml_file, scenario_from_data, with_changes
 from ostinato_tcp.scenario._base import NumberFloat, NumberInt
@@ -234,7 +234,7 @@ def _run_sweep(sweep: Sweep, out_dir: str | Path, *, opts: RunOptions | None, ev
         if history is not None:
             history.record(data, origin=f"sweep:{sweep.spec.name}")
         if (data.get("entries_after_the_run") or {}).get("removed") is None:  # kept, or stopped before its clear
-            _clear_point(sc, opts, openers)
+            clear_point(sc, opts, openers)
         write_json(row, path)
         events.point_done(i, total, p, row)
         return row
@@ -263,7 +263,7 @@ def point_fingerprint(sc) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _clear_point(sc, opts: RunOptions, openers: Openers) -> None:
+def clear_point(sc, opts: RunOptions, openers: Openers) -> None:
     """Remove the point's entries before the next point (a shared DUT keeps everything else)."""
     try:
         with openers.open_dut(sc, opts) as dut:
@@ -299,9 +299,9 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
         hi = min(above)
         base = next(r["varied"] for r in grid)
         for _ in range(spec.max_steps):
-            if hi / lo <= 1 + spec.precision:
+            if narrow_enough(lo, hi, spec.precision):
                 break
-            mid = math.sqrt(lo * hi)
+            mid = midpoint(lo, hi)
             mid = round(mid) if all(isinstance(v, int) for v in (lo, hi)) else mid
             p = Point({**base, key: mid}, search=True)
             row = run_point(len(rows), len(rows) + 1, p)
@@ -319,7 +319,8 @@ def _search(sweep: Sweep, rows: dict, run_point) -> list[Point]:
 def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
     """Bisect the offered connection rate the points measured, between the highest that passed
     and the lowest that failed above it; each step asks the rate that made Drone offer the
-    target, from the asked/offered ratio of the point that measured nearest it."""
+    target, from the asked/offered ratio of the point that measured nearest it (the benchmark's
+    search steers and bisects the same way: :mod:`ostinato_tcp.domain.search`)."""
     seen = [r for r in grid if measured_rate(r) and point_status(r) in ("pass", "fail")]
     passing = [measured_rate(r) for r in seen if point_status(r) == "pass"]
     if not passing:
@@ -332,11 +333,9 @@ def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
     base = next(r["varied"] for r in grid)
     added = []
     for _ in range(spec.max_steps):
-        if hi / lo <= 1 + spec.precision:
+        if narrow_enough(lo, hi, spec.precision):
             break
-        target = math.sqrt(lo * hi)
-        ref = min(seen, key=lambda r: abs(math.log(measured_rate(r) / target)))
-        ask = float(round(target * float(ref["rate"]) / measured_rate(ref)))
+        ask = steer(midpoint(lo, hi), [(float(r["rate"]), measured_rate(r)) for r in seen])
         p = Point({**base, "traffic.rate": ask}, search=True)
         if p.name in rows:  # asked before: Drone cannot be steered closer
             break

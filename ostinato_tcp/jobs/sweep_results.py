@@ -26,6 +26,20 @@ def _offered(r: dict) -> dict:
     return rates.get("offered_connection_rate") or {}
 
 
+def established_rate(r: dict) -> float | None:
+    """The connection rate a point proves the DUT establishes connections at: its measured
+    offered connection rate when every connection was proven (the point passed) and the rate is
+    known within :data:`MAX_BOUND_PCT`; else None. The sweep's maximum connection establishment
+    rate is the highest of these; a benchmark's step (:mod:`.benchmark`) needs one too."""
+    o = _offered(r)
+    if point_status(r) != "pass" or o.get("bound_pct") is None or o["bound_pct"] > MAX_BOUND_PCT:
+        return None
+    return o.get("per_second") or None
+
+
+LOSS_COUNTERS = ("drop", "early_drop", "insert_failed")  # conntrack -S counters that count a connection lost
+
+
 def _teardown_rate(r: dict, key: str = "offered_teardown_rate") -> dict:
     return ((r.get("teardown") or {}).get(key) or {})
 
@@ -74,9 +88,8 @@ def summarize(results: list[dict], sweep=None) -> dict:
         by_count.setdefault(int(r["count"]), []).append(r)
     max_rate = {}
     for count, rows in sorted(by_count.items()):
-        ok = [r for r in rows if point_status(r) == "pass" and (_offered(r).get("bound_pct") is not None)
-              and _offered(r)["bound_pct"] <= MAX_BOUND_PCT]
-        best = max(ok, key=lambda r: _offered(r)["per_second"], default=None)
+        ok = [r for r in rows if established_rate(r) is not None]
+        best = max(ok, key=established_rate, default=None)
         failing = [r for r in rows if point_status(r) == "fail" and measured_rate(r)]
         above = [r for r in failing if best is None or measured_rate(r) > _offered(best)["per_second"]]
         first_fail = min(above, key=measured_rate, default=None)

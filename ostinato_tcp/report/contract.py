@@ -23,6 +23,7 @@ KINDS = {
     "verify": "verify --json: the DUT's table judged against the scenario, per port pair",
     "capacity": "capacity --json: what the DUT's table held",
     "conformance": "conformance --json: each case of the catalogue, what the DUT did with its connections",
+    "benchmark": "benchmark --json: each trial's search step by step, the figure over the trials",
     "sweep": "a sweep's results.json (and sweep --json): the summary and every point",
     "history": "history --json: recorded runs and the comparison",
     "ports": "ports DRONE --json: the ports a Drone lists",

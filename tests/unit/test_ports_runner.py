@@ -55,7 +55,7 @@ def test_a_capture_stop_that_never_returns_names_drones_deadlock(monkeypatch):
 
     monkeypatch.setattr(drone, "stopCapture", wedged)
     with pytest.raises(DroneTimeoutError, match="stopCapture: no reply within 10 s; Drone did not stop this port's "
-                                                "capture: its capture thread can deadlock"):
+                                                "capture: the thread can deadlock"):
         port.stop_capture()
     assert port.capturing  # still open: the clean-up tries again, and says so in its warning
     # the run's clean-up warns, putting the restart before the clean-up command (which would wait on

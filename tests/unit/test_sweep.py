@@ -53,7 +53,7 @@ def test_grid_resume_search_and_outputs(sweep_file, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(S, "run_scenario", fake_runner(calls, lambda n: 6000 if n == 1000 else 3000))
     monkeypatch.setattr(S, "result_to_dict", lambda r: r)
-    monkeypatch.setattr(S, "_clear_point", lambda *args: None)
+    monkeypatch.setattr(S, "clear_point", lambda *args: None)
     sweep = S.load_sweep(sweep_file)
     assert [p.name for p in sweep.points] == ["n1000-r1000", "n1000-r4000", "n1000-r16000", "n2000-r1000",
                                               "n2000-r4000", "n2000-r16000"]
@@ -138,7 +138,7 @@ def test_vary_any_field_and_search_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(S, "run_scenario", run)
     monkeypatch.setattr(S, "result_to_dict", lambda r: r)
-    monkeypatch.setattr(S, "_clear_point", lambda *args: None)
+    monkeypatch.setattr(S, "clear_point", lambda *args: None)
     sweep = S.load_sweep(path, sets=["traffic.delay=auto"])
     assert [p.name for p in sweep.points] == ["r2000-client_ips1-n1000", "r2000-client_ips1-n8000",
                                               "r2000-client_ips2-n1000", "r2000-client_ips2-n8000"]
@@ -185,7 +185,7 @@ def test_resume_runs_again_the_points_whose_scenario_changed(sweep_file, tmp_pat
     calls = []
     monkeypatch.setattr(S, "run_scenario", fake_runner(calls, lambda n: 100_000))
     monkeypatch.setattr(S, "result_to_dict", lambda r: r)
-    monkeypatch.setattr(S, "_clear_point", lambda *args: None)
+    monkeypatch.setattr(S, "clear_point", lambda *args: None)
     out = tmp_path / "out"
     S.run_sweep(S.load_sweep(sweep_file), out)
     calls.clear()
