@@ -36,6 +36,8 @@ def test_every_output_kind_validates_against_its_schema(lab, scenario_file, tmp_
         "verify": ["verify", sc, "--lab", lab.prefix],
         "cleanup": ["cleanup", sc, "--lab", lab.prefix],
         "conformance": ["conformance", sc, "--lab", lab.prefix, "--case", "syn-fin", "--count", "50"],
+        # one step: the top, which this unpoliced DUT passes, validated by the traffic proof
+        "benchmark": ["benchmark", sc, "--lab", lab.prefix, "--trials", "1", "--floor", "500", "--top", "1000"],
         "sweep": ["sweep", str(tmp_path / "sweep.yaml"), "--lab", lab.prefix, "--out", str(tmp_path / "results")],
         "history": ["history"],
         "ports": ["ports", f"{lab.drone_a['host']}:{lab.drone_a['port']}"],
@@ -49,10 +51,15 @@ def test_every_output_kind_validates_against_its_schema(lab, scenario_file, tmp_
             assert out is not None, (kind, rc, err)
             assert out["schema"] == kind and validate(out) == [], (kind, validate(out)[:10])
             seen[kind] = rc
+            if kind == "benchmark":
+                bench = out
     finally:
         clear_test_space(lab)
     assert seen["run"] == 0 and seen["verify"] == 0 and seen["plan"] == 0 and seen["check"] == 0, seen
-    assert seen["conformance"] == 0, seen
+    assert seen["conformance"] == 0 and seen["benchmark"] == 0, seen
+    (trial,) = bench["trials"]
+    assert bench["validation"] and trial["outcome"] == "passed at the top" and len(trial["steps"]) == 1
+    assert trial["steps"][0]["passed"] and trial["figure"] == trial["steps"][0]["measured_rate"] > 900
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["schema"] == "sweep" and validate(results) == []
     assert validate(results["points"][0], "run") != []  # a point is a run without its scenario...
