@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 
 for name in ("drone_bench.py", "build_bench.py", "rate_bench.py", "verify_bench.py", "run_bench.py", "scale_bench.py",
              "edge_bench.py", "teardown_bench.py", "pairs_bench.py", "ceiling_bench.py", "carry_bench.py",
-             "conformance_bench.py"):
+             "conformance_bench.py", "rfc9693_bench.py"):
     print(f"\n### {name}", flush=True)
     rc = subprocess.run([sys.executable, str(HERE / name)]).returncode
     if rc != 0:

@@ -269,7 +269,7 @@ SPREAD = obj({"trials": I, "trials_with_a_figure": I, "median": null(N), "minimu
 BENCHMARK = top("benchmark", {
     "scenario_name": S, "figure": enum("establishment-rate"), "verdict": enum("pass", "fail", "error"),
     "connections_per_step": I, "trials_asked": I, "floor": N, "top": null(N), "resolution": N, "validation": B,
-    "maximum_connection_establishment_rate": SPREAD,
+    "maximum_connection_establishment_rate": SPREAD, "trials_passed_at_the_top": I,
     "trials": arr(obj({"trial": I, "figure": null(N), "lower_bound": null(N), "upper_bound": null(N),
                        "outcome": enum("", "found", "passed at the top", "below the floor", "not narrowed"),
                        "floor": N, "resolution": N, "steps": arr(BENCH_STEP)})),

@@ -97,6 +97,7 @@ class BenchmarkReport:
                 "connections_per_step": self.connections, "trials_asked": self.trials_asked,
                 "floor": self.floor, "top": self.top, "resolution": self.resolution, "validation": self.validation,
                 "maximum_connection_establishment_rate": spread(figures),
+                "trials_passed_at_the_top": sum(1 for x in self.searches if x.outcome == "passed at the top"),
                 "trials": [dict(s.to_dict(), trial=i + 1) for i, s in enumerate(self.searches)],
                 "dut": dict(self.dut), "ceiling": self.ceiling, "seconds": round(self.seconds, 2),
                 "error": self.error,

@@ -51,7 +51,10 @@ def benchmark_lines(d: dict) -> list[str]:
     s = d["maximum_connection_establishment_rate"]
     if d.get("error"):
         out.append(f"ERROR  benchmark stopped: {d['error']}")
-    out.append(f"{d['verdict'].upper()}  maximum connection establishment rate: {spread_text(s)}; "
+    top = d["trials_passed_at_the_top"]
+    limited = (f" ({top} of {len(d['trials'])} trial(s) passed at the top: there the DUT kept up with the fastest "
+               "rate asked, and the figure is the generator's)") if top else ""
+    out.append(f"{d['verdict'].upper()}  maximum connection establishment rate: {spread_text(s)}{limited}; "
                f"{d['seconds']:.1f} s")
     return out
 

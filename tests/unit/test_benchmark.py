@@ -132,7 +132,8 @@ def report_dict() -> dict:
     return stamp("benchmark", {
         "scenario_name": "police", "figure": "establishment-rate", "verdict": "pass", "connections_per_step": 1000,
         "trials_asked": 1, "floor": 1000.0, "top": None, "resolution": 0.01, "validation": True,
-        "maximum_connection_establishment_rate": spread([s.figure]), "trials": [dict(s.to_dict(), trial=1)],
+        "maximum_connection_establishment_rate": spread([s.figure]), "trials_passed_at_the_top": 0,
+        "trials": [dict(s.to_dict(), trial=1)],
         "dut": {"kernel": "6.1", "conntrack_max": 262144, "buckets": 262144, "timeouts": {"syn_sent": 120},
                 "tcp_loose": 0, "tcp_be_liberal": 0},
         "ceiling": None, "seconds": 12.5, "error": None, "definition": "d"})
@@ -148,6 +149,9 @@ def test_the_report_text_csv_and_schema(tmp_path):
     lines = (tmp_path / "b.csv").read_text().splitlines()
     assert lines[0] == "trial,step,asked_rate,measured_rate,passed,why,generator_limited,seconds,retried"
     assert len(lines) == 1 + len(d["trials"][0]["steps"])
+    top = dict(d, trials_passed_at_the_top=1)
+    assert "(1 of 1 trial(s) passed at the top: there the DUT kept up with the fastest rate asked, and the figure " \
+           "is the generator's)" in benchmark_lines(top)[-1]
     bad = dict(d, figure="capacity")
     assert validate(bad)
 
