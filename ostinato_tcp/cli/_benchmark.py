@@ -29,7 +29,7 @@ from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, l
               help="Do not send the traffic proof in each step (the table alone decides; faster, not the RFC's).")
 @output_options
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write every step of every trial to this CSV.")
-@click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG of each trial's search to this file.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write one PNG of every trial's search (rate per step, passes and failures) to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the report.")
 @drone_options
 @ssh_options

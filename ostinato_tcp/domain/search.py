@@ -66,33 +66,58 @@ class RateSearch:
     first, then the floor, then bisection between the highest measured rate that passed and the
     lowest that failed above it, until they are within ``resolution``.
 
-    Outcomes: ``found`` (bounded on both sides within the resolution), ``passed at the top`` (the
-    DUT kept up with the fastest rate asked: Drone's usable ceiling unless the user set the top),
-    ``below the floor`` (the floor failed), ``not narrowed`` (the step budget ran out, or Drone could not be
-    steered to a new rate: the figure stands with its bounds)."""
+    A step that failed on the generator's side (a port lagged, the traffic out of order, the rate
+    not measured within 5%: the job runs such a step again first) says nothing of the DUT: it
+    bounds the search from above (Drone cannot test beyond it) but is never the DUT's failure.
+
+    Outcomes: ``found`` (bounded within the resolution by a rate the DUT failed), ``limited by
+    the generator`` (bounded by a rate Drone could not offer properly: the figure is a lower
+    bound of the DUT's), ``passed at the top`` (the top itself passed: the DUT kept up with the
+    fastest rate asked, Drone's usable ceiling unless the user set the top), ``below the floor``
+    (the DUT failed the floor), ``not narrowed`` (the step budget ran out, Drone could not be
+    steered to a new rate, or the steps contradict each other: the figure stands with its
+    bounds)."""
 
     floor: float
     resolution: float = DEFAULT_RESOLUTION
     max_steps: int = 30
     steps: list[Step] = field(default_factory=list)
     lo: float | None = None  # the highest measured rate that passed
-    hi: float | None = None  # the lowest measured rate that failed above lo
+    hi: float | None = None  # the lowest measured rate the DUT failed above lo
+    generator_hi: float | None = None  # the lowest rate a step failed at on the generator's side, above lo
     outcome: str = ""  # set when the search is over
 
     def record(self, step: Step) -> None:
-        """A pass raises the lower bound, a failure lowers the upper; a result that contradicts an
-        earlier one (a pass measured above a failure, or the reverse: Drone's offered rate varies
-        between steps) wins, and the other bound falls back to the nearest step that agrees."""
+        """A pass raises the lower bound, a DUT failure lowers the upper, a generator failure the
+        generator's bound. A DUT result that contradicts an earlier one (a pass measured above a
+        failure, or the reverse: Drone's offered rate varies between steps) wins, and the other
+        bound falls back to the nearest step that agrees; a generator failure at or below a pass
+        bounds nothing."""
         self.steps.append(step)
         rate = step.rate
         if step.passed:
             self.lo = rate if self.lo is None else max(self.lo, rate)
             if self.hi is not None and self.hi <= self.lo:
-                self.hi = min((s.rate for s in self.steps if not s.passed and s.rate > self.lo), default=None)
+                self.hi = min((s.rate for s in self._dut_failures() if s.rate > self.lo), default=None)
+            if self.generator_hi is not None and self.generator_hi <= self.lo:
+                self.generator_hi = min((s.rate for s in self.steps if s.generator and not s.passed
+                                         and s.rate > self.lo), default=None)
+        elif step.generator:
+            if self.lo is None or rate > self.lo:
+                self.generator_hi = rate if self.generator_hi is None else min(self.generator_hi, rate)
         else:
             self.hi = rate if self.hi is None else min(self.hi, rate)
             if self.lo is not None and self.lo >= self.hi:
                 self.lo = max((s.rate for s in self.steps if s.passed and s.rate < self.hi), default=None)
+
+    def _dut_failures(self) -> list[Step]:
+        return [s for s in self.steps if not s.passed and not s.generator]
+
+    @property
+    def bound(self) -> float | None:
+        """The upper bound the bisection narrows to: the lower of the DUT's and the generator's."""
+        got = [x for x in (self.hi, self.generator_hi) if x is not None]
+        return min(got) if got else None
 
     def next_ask(self) -> float | None:
         """The rate to ask next (None: the search is over; :attr:`outcome` says how)."""
@@ -102,15 +127,20 @@ class RateSearch:
             raise ValueError("the first step is the top (traffic.rate max): the job runs it")
         if len(self.steps) >= self.max_steps:
             return self._over("not narrowed")
-        if self.hi is None:
-            return self._over("passed at the top") if self.lo is not None else self._over("not narrowed")
         if self.lo is None:
-            if any(s.asked <= self.floor for s in self.steps):
+            at_floor = [s for s in self.steps if s.asked <= self.floor]
+            if not at_floor:
+                return float(self.floor)
+            if any(not s.passed and not s.generator for s in at_floor):
                 return self._over("below the floor")
-            return float(self.floor)
-        if narrow_enough(self.lo, self.hi, self.resolution):
-            return self._over("found")
-        ask = steer(midpoint(self.lo, self.hi), [(s.asked, s.measured) for s in self.steps if s.measured])
+            return self._over("limited by the generator" if all(s.generator for s in at_floor) else "not narrowed")
+        top = self.bound
+        if top is None:
+            return self._over("passed at the top" if self.steps[0].passed else "not narrowed")
+        if narrow_enough(self.lo, top, self.resolution):
+            by_dut = self.hi is not None and (self.generator_hi is None or self.hi <= self.generator_hi)
+            return self._over("found" if by_dut else "limited by the generator")
+        ask = steer(midpoint(self.lo, top), [(s.asked, s.measured) for s in self.steps if s.measured])
         if any(s.asked == ask for s in self.steps):  # asked before: Drone cannot be steered closer
             return self._over("not narrowed")
         return ask
@@ -125,7 +155,8 @@ class RateSearch:
         return self.lo
 
     def to_dict(self) -> dict:
-        return {"figure": self.figure, "lower_bound": self.lo, "upper_bound": self.hi, "outcome": self.outcome,
+        return {"figure": self.figure, "lower_bound": self.lo, "upper_bound": self.hi,
+                "generator_bound": self.generator_hi, "outcome": self.outcome,
                 "floor": self.floor, "resolution": self.resolution, "steps": [s.to_dict() for s in self.steps]}
 
 

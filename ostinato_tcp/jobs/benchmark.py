@@ -6,14 +6,18 @@ asks ``traffic.rate max`` (the usable share of Drone's send ceiling, measured by
 probe) or the user's ``top``, its second the floor, then the rate between the highest that passed and the lowest
 that failed, until they are within the resolution. Every step is a run of its own: the test's
 entries cleared before its first packet (the freshness proof) and removed after its verdict,
-so each step starts from a fresh table. A step passes (:func:`judge_step`) only when
+so each step starts from a fresh table. A rate above Drone's usable ceiling runs at the ceiling
+(``traffic.above_ceiling: lower``); a step the plan refuses for another reason (the table, a
+batch limit) or a fault ends the benchmark (exit 2 or 3): neither says anything of the DUT's
+speed. A step passes (:func:`judge_step`) only when
 
 * every connection was ESTABLISHED+ASSURED, by this run (the run's verdict PASS);
 * every connection carried a data segment each way (the traffic proof: the RFC's validation,
   added to the scenario's proofs unless ``validate=False``);
 * its offered connection rate was measured within 5% and no port lagged behind the asked rate
-  (a step that failed on the generator's side, a port lagging or traffic out of order, runs
-  again up to twice: the search is about the DUT; the trace keeps every attempt);
+  (a step that failed on the generator's side, a port lagging, the traffic out of order or the
+  rate not measured within 5%, runs again up to twice; if it still fails it bounds the search
+  as the generator's limit, never as the DUT's; the trace keeps every attempt);
 * the DUT's ``conntrack -S`` counters show no loss over the run (drop, early_drop,
   insert_failed all +0).
 
@@ -109,11 +113,10 @@ class BenchmarkReport:
 
 
 def judge_step(row: dict, *, validation: bool) -> tuple[bool, str, bool]:
-    """(passed, why not, the generator's side) of one step's run result (a run's JSON)."""
-    status = point_status(row)
+    """(passed, why not, the generator's side) of one step's run result (a run's JSON; a run the
+    plan refused or a fault never gets here: :func:`_run_step` raises them)."""
     reasons = "; ".join((row.get("outcome") or {}).get("reasons") or []) or row.get("error") or ""
-    if status == "refused":
-        return False, f"refused by the plan: {reasons}", True
+    status = point_status(row)
     if status == "inconclusive":
         return False, f"inconclusive (the traffic, not the DUT): {reasons}", True
     if status == "fail":
@@ -136,7 +139,9 @@ def judge_step(row: dict, *, validation: bool) -> tuple[bool, str, bool]:
 
 
 def step_scenario(sc, rate, *, validation: bool):
-    changes = {"traffic.rate": rate}
+    """A step's scenario: the rate asked (one above Drone's usable ceiling runs at the ceiling, and
+    the step records the rate it ran at), the traffic proof added for the validation."""
+    changes = {"traffic.rate": rate, "traffic.above_ceiling": "lower"}
     if validation and "traffic" not in sc.expect.proof:
         changes["expect.proof"] = [*sc.expect.proof, "traffic"]
     return sc.with_changes(changes)
@@ -178,14 +183,16 @@ def run_benchmark(sc, *, figure: str = "establishment-rate", trials: int = DEFAU
                 retried: list[str] = []
                 while True:
                     row = _run_step(step_scenario(sc, ask, validation=validation), opts, events, openers)
-                    if report.ceiling is None and (row.get("plan") or {}).get("ceiling"):
-                        report.ceiling, report.dut = row["plan"]["ceiling"], _dut_settings(row)
+                    if report.ceiling is None:
+                        report.ceiling = (row.get("plan") or {}).get("ceiling")
+                    if not report.dut:
+                        report.dut = _dut_settings(row)
                     passed, why, generator = judge_step(row, validation=validation)
                     if passed or not generator or len(retried) >= GENERATOR_RETRIES:
                         break
                     got = measured_rate(row)
                     retried.append(f"measured {got:,.0f}/s: {why}" if got else why)
-                asked = float((row.get("plan") or {}).get("rate") or 0.0) if ask == "max" else float(ask)
+                asked = float((row.get("plan") or {}).get("rate") or (0.0 if ask == "max" else ask))
                 step = Step(asked=asked, measured=measured_rate(row), passed=passed, why=why,
                             seconds=(row.get("timings") or {}).get("total", 0.0), generator=generator,
                             retried=tuple(retried))
@@ -205,7 +212,7 @@ def _run_step(sc, opts: RunOptions, events: BenchmarkEvents, openers: Openers) -
     row = result_to_dict(result)
     if (row.get("entries_after_the_run") or {}).get("removed") is None:  # stopped before its clear
         clear_point(sc, opts, openers)
-    if point_status(row) == "error":
+    if point_status(row) in ("error", "refused"):  # a refusal (exit 2) does not depend on the DUT's speed
         raise result.exception if isinstance(result.exception, OstinatoTcpError) else \
             OstinatoTcpError(f"a step at traffic.rate {sc.traffic.rate} stopped: {row.get('error')}")
     return row

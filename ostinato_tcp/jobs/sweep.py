@@ -335,7 +335,8 @@ def _search_rate(spec, grid: list[dict], rows: dict, run_point) -> list[Point]:
     for _ in range(spec.max_steps):
         if narrow_enough(lo, hi, spec.precision):
             break
-        ask = steer(midpoint(lo, hi), [(float(r["rate"]), measured_rate(r)) for r in seen])
+        ask = steer(midpoint(lo, hi), [(float(r["rate"]), measured_rate(r)) for r in seen
+                                       if isinstance(r["rate"], (int, float))])  # not a point asked 'max'
         p = Point({**base, "traffic.rate": ask}, search=True)
         if p.name in rows:  # asked before: Drone cannot be steered closer
             break

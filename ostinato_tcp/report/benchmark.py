@@ -41,8 +41,9 @@ def benchmark_lines(d: dict) -> list[str]:
            f"  Drone's send ceiling: {c.get('packets_per_second', 0):,.0f} packets/s per port (slower port); a step "
            f"asks at most {c.get('usable_share', 0) * 100:g}% of it" if c else "  Drone's send ceiling: not measured"]
     for tr in d["trials"]:
+        gen = f", the generator's {_rate(tr['generator_bound'])}" if tr["generator_bound"] else ""
         out.append(f"  trial {tr['trial']}: {_rate(tr['figure'])} ({tr['outcome'] or 'stopped'}; bounds "
-                   f"{_rate(tr['lower_bound'])} .. {_rate(tr['upper_bound'])})")
+                   f"{_rate(tr['lower_bound'])} .. {_rate(tr['upper_bound'])}{gen})")
         for i, s in enumerate(tr["steps"]):
             word = "pass" if s["passed"] else "FAIL"
             out.append(f"    step {i + 1}: asked {_rate(s['asked_rate'])}, measured {_rate(s['measured_rate'])}: "

@@ -13,7 +13,7 @@ import pytest
 from ostinato_tcp.domain.search import RateSearch, Step, midpoint, narrow_enough, nearest_rank, spread, steer
 from ostinato_tcp.jobs.benchmark import judge_step
 from ostinato_tcp.report.benchmark import benchmark_lines, spread_text, write_benchmark_csv
-from ostinato_tcp.report.contract import validate
+from ostinato_tcp.report.contract import stamp, validate
 
 from .helpers import data
 
@@ -80,6 +80,31 @@ def test_a_result_that_contradicts_an_earlier_one_wins():
     assert (s.lo, s.hi) == (6000, 10_000)
 
 
+def test_a_step_lost_on_the_generators_side_bounds_the_search_but_is_never_the_duts():
+    # the DUT establishes everything; Drone's ports lag above 20,000/s
+    s = RateSearch(floor=1000, resolution=0.02)
+    ask = 60_000.0
+    while ask is not None:
+        s.record(Step(asked=ask, measured=ask, passed=ask <= 20_000, generator=ask > 20_000,
+                      why="" if ask <= 20_000 else "port A lagged behind the asked rate"))
+        ask = s.next_ask()
+    assert s.outcome == "limited by the generator" and s.hi is None
+    assert 19_600 <= s.figure <= 20_000 < s.generator_hi <= s.figure * 1.02
+    # a generator failure at or below a pass bounds nothing; a DUT failure below it still wins
+    s = RateSearch(floor=1000)
+    for st in (Step(asked=9000, measured=9000, passed=False), Step(asked=1000, measured=1000, passed=True),
+               Step(asked=3000, measured=3000, passed=True), Step(asked=2000, measured=2000, passed=False,
+                                                                   generator=True)):
+        s.record(st)
+    assert (s.lo, s.hi, s.generator_hi, s.bound) == (3000, 9000, None, 9000)
+    # only generator failures at the floor: no figure, and not the DUT's fault
+    s = RateSearch(floor=1000)
+    s.record(Step(asked=50_000, measured=None, passed=False, generator=True))
+    assert s.next_ask() == 1000
+    s.record(Step(asked=1000, measured=None, passed=False, generator=True))
+    assert s.next_ask() is None and s.outcome == "limited by the generator" and s.figure is None
+
+
 def test_steer_narrow_and_midpoint():
     assert steer(3000, []) == 3000
     assert steer(3000, [(1000, 950), (4000, 3800), (20_000, 15_000)]) == round(3000 * 4000 / 3800)
@@ -122,13 +147,16 @@ def test_a_step_passes_only_with_every_check_held():
     assert judge_step(row(traffic=None), validation=False) == (True, "", False)
     assert judge_step(row("inconclusive", reasons=["port A sent short"]), validation=True) == \
         (False, "inconclusive (the traffic, not the DUT): port A sent short", True)
-    refused = dict(row("error"), error_type="PlanError", error="traffic.rate 9e6/s is more than Drone's ports keep")
-    assert judge_step(refused, validation=True)[0] is False and judge_step(refused, validation=True)[2] is True
+
+
+CEILING = {"ports": {"a": {"per_second": 62_500.0, "bound_pct": 1.0, "count": 30000, "seconds": 0.48,
+                           "bound_seconds": 0.0001, "estimated": False}},
+           "packets_per_second": 62_500.0, "usable_packets_per_second": 50_000.0, "usable_share": 0.8,
+           "probe_seconds": 0.5, "remembered_at": None, "definition": "d"}
 
 
 def report_dict() -> dict:
     s = search_against(3000.0, top=40_000.0)
-    from ostinato_tcp.report.contract import stamp
     return stamp("benchmark", {
         "scenario_name": "police", "figure": "establishment-rate", "verdict": "pass", "connections_per_step": 1000,
         "trials_asked": 1, "floor": 1000.0, "top": None, "resolution": 0.01, "validation": True,
@@ -183,7 +211,7 @@ def test_the_job_runs_top_floor_then_bisects_and_runs_a_lagged_step_again(monkey
         asked.append((sc.traffic.rate, tuple(sc.expect.proof)))
         r = row("pass" if rate <= 3000 else "fail", categories={"missing": 5} if rate > 3000 else None)
         r["rates"]["offered_connection_rate"]["per_second"] = rate
-        r["plan"] = {"rate": rate, "ceiling": {"packets_per_second": 62_500.0, "usable_share": 0.8},
+        r["plan"] = {"rate": rate, "ceiling": CEILING,
                      "dut_table": {"conntrack_max": 262144, "buckets": 1024}, "dut_timeouts": {"syn_sent": 120}}
         if 2000 < rate <= 3000 and lag_once["left"]:
             lag_once["left"] -= 1
@@ -202,7 +230,26 @@ def test_the_job_runs_top_floor_then_bisects_and_runs_a_lagged_step_again(monkey
     d = rep.to_dict()
     assert d["maximum_connection_establishment_rate"]["trials_with_a_figure"] == 2
     assert [len(t["steps"]) for t in d["trials"]] == [len(s.steps) for s in rep.searches]
+    assert validate(stamp("benchmark", d)) == []  # what the job writes, against its schema
     # without validation the scenario's proofs stand
     asked.clear()
     B.run_benchmark(scenario(), trials=1, floor=1000, resolution=0.02, validation=False)
     assert asked[0][1] == ("table",)
+
+
+def test_a_refused_step_or_a_fault_ends_the_benchmark_with_its_exit_code(monkeypatch):
+    from types import SimpleNamespace
+
+    from ostinato_tcp.errors import CapacityError, DroneTimeoutError
+    from ostinato_tcp.jobs import benchmark as B
+    from .helpers import scenario
+
+    for exc, kind, code in ((CapacityError("the DUT's table has room for 900 more entries"), "CapacityError", 2),
+                            (DroneTimeoutError("no reply within 10 s", endpoint="d:7878", rpc="build"),
+                             "DroneTimeoutError", 3)):
+        monkeypatch.setattr(B, "run_scenario", lambda *a, _e=exc, **k: SimpleNamespace(exception=_e))
+        monkeypatch.setattr(B, "result_to_dict", lambda r, _k=kind, _e=exc: {
+            "verdict": "error", "error": str(_e), "error_type": _k, "entries_after_the_run": {"removed": 0}})
+        rep = B.run_benchmark(scenario(), trials=3)
+        assert rep.exit_code == code and rep.word == "error" and str(exc) in rep.error
+        assert rep.searches and not rep.searches[0].steps  # not counted as a step the DUT failed
