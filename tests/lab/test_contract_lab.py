@@ -59,7 +59,10 @@ def test_every_output_kind_validates_against_its_schema(lab, scenario_file, tmp_
     assert seen["conformance"] == 0 and seen["benchmark"] == 0, seen
     (trial,) = bench["trials"]
     assert bench["validation"] and trial["outcome"] == "passed at the top" and len(trial["steps"]) == 1
-    assert trial["steps"][0]["passed"] and trial["figure"] == trial["steps"][0]["measured_rate"] > 900
+    # the figure is the step's measured rate (300 SYNs asked at 1,000/s measured 890/s once: Drone's pace
+    # over a third of a second), never the asked one
+    step = trial["steps"][0]
+    assert step["passed"] and step["asked_rate"] == 1000 and trial["figure"] == step["measured_rate"] < 1050
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["schema"] == "sweep" and validate(results) == []
     assert validate(results["points"][0], "run") != []  # a point is a run without its scenario...
