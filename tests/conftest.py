@@ -75,8 +75,9 @@ def pytest_testnodedown(node, error):
 # when a port's last device group is deleted, and wedges the same way (a fresh clone's CI run).
 # So: before a test on the shared lab starts, its Drone must answer getPortConfig (a wait longer
 # than STALL_NOTE is printed at the end of the session with Drone's thread states; no answer after
-# STALL_RESTART restarts it), and a lab test that failed while Drone sat in that deadlock runs once
-# more after a restart (printed too). The tests keep every bound they had; any other failure stands.
+# STALL_RESTART restarts it), and a lab test that failed while its lab's Drone (the shared lab's, or
+# the module's own lab's: its PREFIX) sat in that deadlock runs once more after a restart (printed
+# too). The tests keep every bound they had; any other failure stands.
 STALL_NOTE, STALL_RESTART = 5.0, 25.0
 DRONE_STALLS: list[str] = []
 
@@ -125,26 +126,38 @@ def capture_deadlocked(pidfile: Path) -> str | None:
     return signature()
 
 
+def labs_of(item) -> list:
+    """The built-in labs a lab test runs on: the shared test lab (the ``lab`` fixture) and a lab of
+    the test module's own (its ``PREFIX``), as they were brought up."""
+    from ostinato_tcp.lab import Lab, LabConfig
+    from ostinato_tcp.lab._config import STATE_ROOT
+
+    out = [Lab(LabConfig(**TEST_LAB))] if "lab" in getattr(item, "fixturenames", ()) else []
+    own = getattr(getattr(item, "module", None), "PREFIX", None)
+    if own and (STATE_ROOT / own / "drone.pid").exists():
+        out.append(Lab.from_state(own))
+    return out
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item, nextitem):
-    """A lab test that failed while the shared lab's Drone sat in its capture deadlock (see above)
-    runs once more after Drone is restarted; the first attempt and the thread states are printed
-    at the end of the session. Any other failure stands as it is."""
-    if "tests/lab/" not in item.nodeid.replace(os.sep, "/") or "lab" not in getattr(item, "fixturenames", ()):
+    """A lab test that failed while its lab's Drone (the shared lab's, or its module's own lab's)
+    sat in its capture deadlock (see above) runs once more after Drone is restarted; the first
+    attempt and the thread states are printed at the end of the session. Any other failure stands
+    as it is."""
+    if "tests/lab/" not in item.nodeid.replace(os.sep, "/"):
         return None
     from _pytest.runner import runtestprotocol
 
-    from ostinato_tcp.lab import Lab, LabConfig
-
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     reports = runtestprotocol(item, nextitem=nextitem, log=False)
-    if any(r.failed for r in reports):
-        lab = Lab(LabConfig(**TEST_LAB))
-        wedged = capture_deadlocked(lab.config.state_dir / "drone.pid")
-        if wedged is not None:
+    if any(r.failed for r in reports):  # the labs are looked up now: a module's own lab is up by then
+        wedged = [(lab, w) for lab in labs_of(item) if (w := capture_deadlocked(lab.config.state_dir / "drone.pid"))]
+        for lab, w in wedged:
             restart_drone(lab)
-            DRONE_STALLS.append(f"{item.nodeid}: failed with Drone in its capture deadlock ({wedged}); Drone "
-                                "restarted and the test run again")
+            DRONE_STALLS.append(f"{item.nodeid}: failed with lab {lab.config.prefix}'s Drone in its capture "
+                                f"deadlock ({w}); Drone restarted and the test run again")
+        if wedged:
             item._initrequest()
             reports = runtestprotocol(item, nextitem=nextitem, log=False)
     for report in reports:
