@@ -49,6 +49,18 @@ def emit_json(data, *, kind: str, as_json: bool, report_json: str | None) -> Non
         write_json(data, report_json)
 
 
+def print_job_report(report, data: dict, lines, *, kind: str, as_json: bool, report_json: str | None) -> None:
+    """A job's report (a JobOutcome): its text lines unless JSON goes to stdout, the error line if
+    it stopped, then the JSON asked for. A refusal before anything was sent is the caller's to raise."""
+    if not as_json and report_json != "-":
+        for line in lines(data):
+            click.echo(line)
+    if report.error:
+        traceback_if_debug()
+        click.echo(error_line(report.exception), err=True)
+    emit_json(data, kind=kind, as_json=as_json, report_json=report_json)
+
+
 def error_line(exc: BaseException) -> str:
     if isinstance(exc, Interrupted):
         return (f"ostinato-tcp: stopped by {exc}: transmit stopped on every port of the run, what it created on "

@@ -7,8 +7,8 @@ import time
 
 import click
 
-from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, load, output_options, password,
-                                    scenario_options, ssh_options, take_over_option, traceback_if_debug)
+from ostinato_tcp.cli._base import (cli, drone_options, load, output_options, password, print_job_report,
+                                    scenario_options, ssh_options, take_over_option)
 
 
 @cli.command("benchmark")
@@ -68,13 +68,7 @@ def benchmark_cmd(scenario, lab, lab_file, sets, figure, trials, floor, top, res
     if report.exception is not None and report.exit_code == 2 and not any(s.steps for s in report.searches):
         raise report.exception  # refused before anything was sent: one line, exit 2
     data = report.to_dict()
-    if not json and report_json != "-":
-        for line in benchmark_lines(data):
-            click.echo(line)
-    if report.error:
-        traceback_if_debug()
-        click.echo(error_line(report.exception), err=True)
-    emit_json(data, kind="benchmark", as_json=json, report_json=report_json)
+    print_job_report(report, data, benchmark_lines, kind="benchmark", as_json=json, report_json=report_json)
     if csv_path:
         write_benchmark_csv(data, csv_path)
     if plot and plot_searches(data, plot) is None:

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ostinato_tcp.cli._base import (cli, drone_options, emit_json, error_line, load, output_options, password,
-                                    scenario_options, ssh_options, take_over_option, traceback_if_debug)
+from ostinato_tcp.cli._base import (cli, drone_options, load, output_options, password, print_job_report,
+                                    scenario_options, ssh_options, take_over_option)
 
 
 @cli.command("conformance")
@@ -63,13 +63,7 @@ def conformance_cmd(scenario, lab, lab_file, sets, count, case_names, strict, no
     if report.exception is not None and report.exit_code == 2 and not report.cases:
         raise report.exception  # refused before anything was sent: one line, exit 2
     data = report.to_dict()
-    if not json and report_json != "-":
-        for line in conformance_lines(data):
-            click.echo(line)
-    if report.error:
-        traceback_if_debug()
-        click.echo(error_line(report.exception), err=True)
-    emit_json(data, kind="conformance", as_json=json, report_json=report_json)
+    print_job_report(report, data, conformance_lines, kind="conformance", as_json=json, report_json=report_json)
     if junit:
         write_conformance_junit(data, junit)
     sys.exit(report.exit_code)

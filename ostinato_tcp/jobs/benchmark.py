@@ -36,7 +36,8 @@ import time
 from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.search import DEFAULT_RESOLUTION, RateSearch, Step, spread
-from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK, OstinatoTcpError, UsageError
+from ostinato_tcp.errors import OstinatoTcpError, UsageError
+from ostinato_tcp.jobs._outcome import JobOutcome
 from ostinato_tcp.jobs.sweep import clear_point
 from ostinato_tcp.jobs.sweep_results import (LOSS_COUNTERS, established_rate, measured_rate, point_lagged,
                                              point_status)
@@ -65,7 +66,7 @@ class BenchmarkEvents:
 
 
 @dataclass
-class BenchmarkReport:
+class BenchmarkReport(JobOutcome):
     scenario_name: str
     figure: str
     trials_asked: int
@@ -82,18 +83,10 @@ class BenchmarkReport:
     exception: BaseException | None = None
 
     @property
-    def exit_code(self) -> int:
-        if self.exception is not None:
-            return getattr(self.exception, "exit_code", 3)
-        ok = self.searches and len(self.searches) == self.trials_asked and \
+    def passed(self) -> bool:
+        """Every trial asked gave a figure."""
+        return bool(self.searches) and len(self.searches) == self.trials_asked and \
             all(s.figure is not None for s in self.searches)
-        return EXIT_OK if ok else EXIT_FAILED
-
-    @property
-    def word(self) -> str:
-        if self.error:
-            return "error"
-        return "pass" if self.exit_code == EXIT_OK else "fail"
 
     def to_dict(self) -> dict:
         figures = [s.figure for s in self.searches]

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 
 from ostinato_tcp.domain.conformance import LIBERAL, LOOSE, Case, CaseVerdict, forwarding_notes, judge_case
-from ostinato_tcp.errors import EXIT_FAILED, EXIT_OK, OstinatoTcpError, UsageError
+from ostinato_tcp.errors import OstinatoTcpError, UsageError
+from ostinato_tcp.jobs._outcome import JobOutcome
 from ostinato_tcp.run.conformance import CaseRunner
 from ostinato_tcp.run.connect import Openers
 from ostinato_tcp.run.options import RunOptions
@@ -28,7 +29,7 @@ DEFAULT_COUNT = 1000
 
 
 @dataclass
-class ConformanceReport:
+class ConformanceReport(JobOutcome):
     scenario_name: str
     count: int
     settings: dict[str, int | None] = field(default_factory=dict)
@@ -44,16 +45,9 @@ class ConformanceReport:
         return v.word == "pass" or (v.word == "explained" and not self.strict)
 
     @property
-    def exit_code(self) -> int:
-        if self.exception is not None:
-            return getattr(self.exception, "exit_code", 3)
-        return EXIT_OK if self.cases and all(self.passed_case(v) for v in self.cases) else EXIT_FAILED
-
-    @property
-    def word(self) -> str:
-        if self.error:
-            return "error"
-        return "pass" if self.exit_code == EXIT_OK else "fail"
+    def passed(self) -> bool:
+        """Every case behaved as expected."""
+        return bool(self.cases) and all(self.passed_case(v) for v in self.cases)
 
     def to_dict(self) -> dict:
         return {"scenario_name": self.scenario_name, "connections_per_case": self.count, "verdict": self.word,
